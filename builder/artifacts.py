@@ -1,0 +1,62 @@
+"""What the pipeline stages hand each other: plain, frozen records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Binary:
+    """One Windows executable for the bundle, already checked."""
+
+    name: str  # component name: kubelet, kube-proxy, kubectl, kubeadm
+    path: Path  # the local file
+    sha256: str
+    origin: str  # where it came from: the build's tree and commit, or the download URL
+    published_checksums: dict[str, str] = field(default_factory=dict)  # {"sha512": ...} for release binaries
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.exe"
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    git_version: str  # the stamped gitVersion, e.g. v1.37.0
+    git_commit: str | None  # the tree's commit, None for a tree without .git
+    tree_state: str  # clean, dirty, or archive (no .git)
+    source: str  # build or release
+    go_version: str | None  # the Go that compiled it (build only)
+    source_date_epoch: int | None  # the tree's commit time, when known
+    binaries: tuple[Binary, ...]
+    reused: bool = False  # True when a no-op rebuild reused the last outputs
+
+
+@dataclass(frozen=True)
+class FetchedFile:
+    source_path: str  # path inside the archive, below its top folder
+    dest: str  # path inside the bundle's k/ folder
+    path: Path  # the verified local copy (in the cache)
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SdnResult:
+    repo: str
+    commit: str
+    url: str
+    archive_sha256: str
+    files: tuple[FetchedFile, ...]
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    dest: str  # path inside the bundle's k/ folder, '/' separated
+    data: bytes
+    kind: str = "script"  # script, config, sample, doc
+
+
+def bundle_stem(name: str, git_version: str, revision: int) -> str:
+    """`<name>-<gitVersion>-<revision>`: the bundle's file name without `.zip`."""
+    return f"{name}-{git_version}-{revision}"

@@ -1,0 +1,108 @@
+"""Command line: `python -m builder <command>`. The one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import config as cfgmod
+from .errors import BuilderError
+
+log = logging.getLogger("builder")
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="configuration file (default: ./bundle.yaml)")
+    p.add_argument("--kube-root", type=Path, help="Kubernetes source tree (overrides kubernetes.root)")
+    p.add_argument("--revision", type=int, help="bundle revision (overrides bundle.revision)")
+    p.add_argument("--dist", type=Path, help="output folder (default: dist)")
+    p.add_argument("--cache-dir", type=Path, help="download and build cache (default: ~/.cache/k8s-windows-bundle)")
+    p.add_argument("--offline", action="store_true", help="use cached downloads only; never touch the network")
+    p.add_argument("--force", action="store_true", help="replace an existing, different bundle in dist/")
+    p.add_argument("--allow-unpinned", action="store_true", help="accept a branch or tag as sdn.commit")
+    p.add_argument("--kube-version", action="append", default=[], metavar="vX.Y.Z",
+                   help="bundle the official release binaries of this version (repeatable)")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every command and request")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m builder", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("bundle", "build, fetch, render and pack: write the bundle to dist/"),
+        ("build", "build (or download) the Windows binaries only"),
+        ("fetch", "fetch and verify the pinned SDN scripts only"),
+        ("render", "generate the node scripts only"),
+        ("verify", "verify bundles in dist/ (or the given zips)"),
+        ("publish", "upload dist/ to GitHub Releases"),
+        ("bench", "run the benchmarks"),
+    ):
+        p = sub.add_parser(name, help=text, description=text)
+        _common(p)
+        if name == "fetch":
+            p.add_argument("--update-pins", action="store_true",
+                           help="fetch sdn.commit and rewrite the sdn pins in the config file")
+        if name == "render":
+            p.add_argument("--out", type=Path, help="folder to write the scripts to (default: dist/render)")
+        if name == "verify":
+            p.add_argument("zips", nargs="*", type=Path, help="bundles to verify (default: every zip in dist/)")
+        if name == "publish":
+            p.add_argument("--draft", action="store_true", help="leave the release as a draft")
+            p.add_argument("--replace", action="store_true",
+                           help="replace different assets of the same name in a published release")
+            p.add_argument("--dry-run", action="store_true", help="print what would be done; write nothing")
+            p.add_argument("--token", help=argparse.SUPPRESS)
+        if name == "bench":
+            p.add_argument("--only", choices=["build", "fetch", "pack"], action="append",
+                           help="run only these benchmarks")
+    return parser
+
+
+def overrides_from(args: argparse.Namespace) -> cfgmod.Overrides:
+    return cfgmod.Overrides(
+        config=args.config,
+        kube_root=args.kube_root,
+        revision=args.revision,
+        dist=args.dist,
+        cache_dir=args.cache_dir,
+        offline=args.offline,
+        force=args.force,
+        allow_unpinned=args.allow_unpinned,
+        kube_versions=tuple(args.kube_version),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return _dispatch(args)
+    except BuilderError as err:
+        log.error("error: %s", err)
+        return err.exit_code
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    # Imported here so that `--help` and config errors stay fast.
+    from . import pipeline
+
+    if args.command == "publish" and args.token:
+        msg = ("--token is refused: a token on the command line ends up in shell history and process "
+               "lists; set GH_TOKEN or GITHUB_TOKEN in the environment instead")
+        raise cfgmod.ConfigError(msg)
+    if args.command == "verify" and args.zips:
+        return pipeline.verify_paths([Path(z) for z in args.zips])
+    env = dict(os.environ)
+    cfg = cfgmod.load(overrides_from(args), env, Path.cwd())
+    return pipeline.run(args.command, cfg, args, env)

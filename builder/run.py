@@ -1,0 +1,144 @@
+"""The one wrapper for every external command: logged, never through a shell, readable on failure."""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from .errors import BuilderError
+
+log = logging.getLogger(__name__)
+
+TAIL_LINES = 40
+
+
+def format_cmd(args: Sequence[str | os.PathLike[str]]) -> str:
+    return shlex.join(str(a) for a in args)
+
+
+def call(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    error: type[BuilderError] = BuilderError,
+    what: str = "",
+) -> str:
+    """Run a short command and return its stdout; on failure raise `error` with its output's tail."""
+    log.debug("$ %s", format_cmd(args))
+    try:
+        proc = subprocess.run(
+            [str(a) for a in args],
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError as err:
+        msg = f"{what or 'command'} failed: {args[0]} is not installed or not on PATH"
+        raise error(msg) from err
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-TAIL_LINES:])
+        msg = f"{what or 'command'} failed (exit {proc.returncode}): {format_cmd(args)}\n{tail}"
+        raise error(msg)
+    return proc.stdout
+
+
+def call_logged(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    log_path: Path,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    error: type[BuilderError] = BuilderError,
+    what: str = "",
+    on_line: Callable[[str], None] | None = None,
+) -> None:
+    """Run a long command with its whole output going to `log_path`.
+
+    `on_line` sees each output line (for progress). On failure the error shows the last
+    TAIL_LINES lines and the log's path.
+    """
+    log.debug("$ %s  (log: %s)", format_cmd(args), log_path)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+    with log_path.open("w", encoding="utf-8", errors="replace") as out:
+        out.write(f"$ {format_cmd(args)}\n")
+        try:
+            proc = subprocess.Popen(
+                [str(a) for a in args],
+                cwd=cwd,
+                env=dict(env) if env is not None else None,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                bufsize=1,
+            )
+        except FileNotFoundError as err:
+            msg = f"{what or 'command'} failed: {args[0]} is not installed or not on PATH"
+            raise error(msg) from err
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            tail.append(line.rstrip("\n"))
+            if on_line is not None:
+                on_line(line.rstrip("\n"))
+        code = proc.wait()
+    if code != 0:
+        shown = "\n".join(tail)
+        msg = (
+            f"{what or 'command'} failed (exit {code}): {format_cmd(args)}\n"
+            f"--- last {len(tail)} lines ---\n{shown}\n--- full log: {log_path}"
+        )
+        raise error(msg)
+
+
+class Progress:
+    """One status line on a terminal (phase and elapsed time); silent when not a terminal."""
+
+    def __init__(self, title: str, *, stream: object = None, enabled: bool | None = None) -> None:
+        self.title = title
+        self.stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self.stream, "isatty", lambda: False)
+        self.enabled = isatty() if enabled is None else enabled
+        self.phase = "starting"
+        self.start = time.monotonic()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def set_phase(self, phase: str) -> None:
+        self.phase = phase[:60]
+
+    def _draw(self) -> None:
+        elapsed = time.monotonic() - self.start
+        text = f"\r\x1b[K{self.title}: {self.phase} [{elapsed:5.0f}s]"
+        self.stream.write(text)  # type: ignore[attr-defined]
+        self.stream.flush()  # type: ignore[attr-defined]
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self._draw()
+
+    def __enter__(self) -> Progress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self.stream.write("\r\x1b[K")  # type: ignore[attr-defined]
+            self.stream.flush()  # type: ignore[attr-defined]
