@@ -10,7 +10,8 @@ from ..config import Config
 
 log = logging.getLogger(__name__)
 
-# Each module has `run(cfg, env) -> list[str]`: the report lines, each naming the comparison.
+# Each module <name>_bench has `run(cfg, env) -> tuple[bool, list[str]]`: whether its goals were
+# met, and report lines, each naming the comparison it made.
 BENCHMARKS = ("build", "fetch", "pack")
 
 
