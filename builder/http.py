@@ -8,14 +8,25 @@ exponential backoff and jitter; never other 4xx. Sleeping goes through the polic
 from __future__ import annotations
 
 import email.utils
+import hashlib
+import logging
+import os
 import random
+import re
+import sys
+import tempfile
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, TextIO
 
 import requests
 
 from . import __version__
+from .errors import FetchError
 
 USER_AGENT = f"k8s-windows-bundle/{__version__} (+python-requests/{requests.__version__})"
 CONNECT_TIMEOUT = 10.0
@@ -41,7 +52,7 @@ class RetryPolicy:
 
     def backoff_delay(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1-based): exponential with full jitter on top."""
-        base = min(self.max_delay, self.backoff * (2 ** (attempt - 1)))
+        base = min(self.max_delay, self.backoff * (2.0 ** (attempt - 1)))
         return base + self.rng.uniform(0, base / 2)
 
     def server_delay(self, response: requests.Response) -> float | None:
@@ -61,3 +72,269 @@ class RetryPolicy:
 
 def is_retryable_status(status: int) -> bool:
     return status == 429 or status >= 500
+
+
+# --------------------------------------------------------------------------- downloads
+
+log = logging.getLogger(__name__)
+
+CHUNK = 256 * 1024
+MESSAGE_LIMIT = 300  # characters of a server's error body shown to the user
+
+# What a broken or stalled transfer raises while the body streams: worth another attempt.
+_TRANSIENT = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+class ProgressBar:
+    """A one-line byte counter on a terminal. `for_terminal` gives None when the stream is not one."""
+
+    def __init__(self, label: str, stream: TextIO) -> None:
+        self.label = label
+        self.stream = stream
+        self._last = -1.0
+
+    @classmethod
+    def for_terminal(cls, label: str, stream: TextIO | None = None) -> ProgressBar | None:
+        stream = stream if stream is not None else sys.stderr
+        return cls(label, stream) if stream.isatty() else None
+
+    def update(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.1 and done != total:
+            return  # redrawing on every chunk would cost more than the download
+        self._last = now
+        if total:
+            width = 30
+            filled = width * done // total
+            bar = "#" * filled + "-" * (width - filled)
+            text = f"{self.label} [{bar}] {done / 2**20:.1f}/{total / 2**20:.1f} MiB"
+        else:
+            text = f"{self.label} {done / 2**20:.1f} MiB"
+        self.stream.write(f"\r\x1b[K{text}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\r\x1b[K")
+        self.stream.flush()
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password@ and without a query string, which may carry tokens."""
+    parts = urllib.parse.urlsplit(url)
+    if not parts.scheme or parts.scheme == "file":
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    query = "?..." if parts.query else ""
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + query
+
+
+def local_path(url: str) -> Path | None:
+    """The file a `file:` URL or a plain path names; None for http(s)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme in ("http", "https"):
+        return None
+    if parts.scheme == "file":
+        return Path(urllib.request.url2pathname(parts.path))
+    return Path(url)
+
+
+def download(
+    url: str,
+    dest: Path,
+    *,
+    session: requests.Session,
+    policy: RetryPolicy,
+    expected_size: int | None = None,
+    progress: ProgressBar | None = None,
+    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+) -> str:
+    """Download `url` to `dest` and return its sha256 (hex).
+
+    The body streams to a temporary file beside `dest` while it is hashed; `dest` appears only
+    when the transfer is complete (and, with `expected_size`, of that size). Transient failures
+    are retried per `policy`; a broken transfer resumes with `Range` where the server answers 206.
+    `file:` URLs and local paths are copied the same way, without retries.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            source = local_path(url)
+            if source is not None:
+                digest, size = _copy_local(source, out)
+            else:
+                digest, size = _Transfer(url, out, session, policy, timeout=timeout, progress=progress).run()
+        if expected_size is not None and size != expected_size:
+            msg = f"{redact_url(url)}: got {size} bytes, expected {expected_size}; the file is truncated or changed"
+            raise FetchError(msg)
+        os.replace(tmp, dest)
+    finally:
+        if progress is not None:
+            progress.close()
+        tmp.unlink(missing_ok=True)
+    return digest
+
+
+def _copy_local(source: Path, out: BinaryIO) -> tuple[str, int]:
+    hasher = hashlib.sha256()
+    size = 0
+    try:
+        with source.open("rb") as src:
+            while chunk := src.read(CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+    except OSError as err:
+        msg = f"cannot read {source}: {err.strerror or err}; check the path (sdn.url or the mirror)"
+        raise FetchError(msg) from err
+    return hasher.hexdigest(), size
+
+
+class _Transfer:
+    """One download over HTTP: the attempts, the resume state and the running hash."""
+
+    def __init__(self, url: str, out: BinaryIO, session: requests.Session, policy: RetryPolicy, *,
+                 timeout: tuple[float, float], progress: ProgressBar | None) -> None:
+        self.url = url
+        self.shown = redact_url(url)
+        self.out = out
+        self.session = session
+        self.policy = policy
+        self.timeout = timeout
+        self.progress = progress
+        self.hasher = hashlib.sha256()
+        self.done = 0
+        self.total: int | None = None
+        self.validator: str | None = None  # ETag or Last-Modified: a resume must get the same file
+
+    def run(self) -> tuple[str, int]:
+        reason = ""
+        for attempt in range(1, self.policy.attempts + 1):
+            try:
+                retry = self._attempt()
+            except _TRANSIENT as err:
+                retry = (self.policy.backoff_delay(attempt), f"{type(err).__name__}: {err}")
+            if retry is None:
+                return self.hasher.hexdigest(), self.done
+            delay, reason = retry
+            if delay is None:
+                delay = self.policy.backoff_delay(attempt)
+            if attempt < self.policy.attempts:
+                log.warning("%s: %s; retry %d of %d in %.1fs (%d bytes kept)", self.shown, reason,
+                            attempt, self.policy.attempts - 1, delay, self.done)
+                self.policy.sleep(delay)
+        msg = (f"download of {self.shown} failed after {self.policy.attempts} attempts: {reason}; "
+               "check the network or the mirror, then run again")
+        raise FetchError(msg)
+
+    def _attempt(self) -> tuple[float | None, str] | None:
+        """One request: None when the file is complete, else (the server's delay or None, why)."""
+        headers = {"Accept-Encoding": "identity"}
+        if self.done:
+            headers["Range"] = f"bytes={self.done}-"
+            if self.validator:
+                headers["If-Range"] = self.validator
+        with self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout) as resp:
+            if is_retryable_status(resp.status_code):
+                return self.policy.server_delay(resp), f"HTTP {resp.status_code} {resp.reason}"
+            if resp.status_code not in (200, 206):
+                msg = f"{self.shown}: HTTP {resp.status_code} {resp.reason}: {_server_message(resp)}"
+                raise FetchError(msg)
+            self._start(resp)
+            for chunk in resp.iter_content(CHUNK):
+                self.out.write(chunk)
+                self.hasher.update(chunk)
+                self.done += len(chunk)
+                if self.progress is not None:
+                    self.progress.update(self.done, self.total)
+        if self.total is not None and self.done < self.total:
+            # urllib3 usually raises on a short body itself; this catches any that slip through.
+            return None, f"body ended after {self.done} of {self.total} bytes"
+        return None
+
+    def _start(self, resp: requests.Response) -> None:
+        """Set up the file for this response: continue after a 206 at our offset, else start over."""
+        if resp.status_code == 206 and _range_start(resp) == self.done:
+            total = resp.headers.get("Content-Range", "").rpartition("/")[2]
+            self.total = int(total) if total.isdigit() else self.total
+            log.info("%s: resuming at byte %d", self.shown, self.done)
+            return
+        if self.done:
+            log.info("%s: the server does not resume; starting over", self.shown)
+        self.out.seek(0)
+        self.out.truncate()
+        self.hasher = hashlib.sha256()
+        self.done = 0
+        length = resp.headers.get("Content-Length", "")
+        self.total = int(length) if length.isdigit() else None
+        self.validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
+        if resp.status_code == 206:
+            # A 206 that is not at our offset: ask again for the whole file.
+            msg = f"server answered a range we did not ask for ({resp.headers.get('Content-Range')})"
+            raise requests.exceptions.ChunkedEncodingError(msg)
+
+
+def _range_start(resp: requests.Response) -> int | None:
+    match = re.match(r"bytes (\d+)-\d+/(?:\d+|\*)$", resp.headers.get("Content-Range", ""))
+    return int(match.group(1)) if match else None
+
+
+def _server_message(resp: requests.Response) -> str:
+    """The start of the server's own explanation, on one line, without control characters."""
+    try:
+        text = next(resp.iter_content(4096, decode_unicode=False), b"").decode("utf-8", "replace")
+    except _TRANSIENT:
+        text = ""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:MESSAGE_LIMIT] or "(no message)"
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def sha256_file(path: Path) -> str:
+    hasher = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
+def cached_download(
+    url: str,
+    path: Path,
+    *,
+    sha256: str | None,
+    session: requests.Session | None,
+    policy: RetryPolicy,
+    offline: bool = False,
+    progress: ProgressBar | None = None,
+    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+) -> str:
+    """Make `path` hold the file at `url` and return its sha256; reuse it when already there.
+
+    With `sha256`, a cached file counts only when its hash matches, and a download that does not
+    match is an error (and is not kept). Without it, any cached file is trusted. `offline` never
+    touches the network: a missing file is an error that says so.
+    """
+    if path.is_file():
+        have = sha256_file(path)
+        if sha256 is None or have == sha256:
+            return have
+        log.warning("%s: cached file has sha256 %s, expected %s; downloading again", path, have, sha256)
+    if offline or session is None:
+        msg = f"offline: {path} is not in the cache (it comes from {redact_url(url)}); run once without --offline"
+        raise FetchError(msg)
+    got = download(url, path, session=session, policy=policy, progress=progress, timeout=timeout)
+    if sha256 is not None and got != sha256:
+        path.unlink(missing_ok=True)
+        msg = f"{redact_url(url)}: sha256 {got} does not match the expected {sha256}; the file was not kept"
+        raise FetchError(msg)
+    return got
