@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 import requests
+import urllib3
 
 from . import __version__
 from .errors import FetchError
@@ -86,6 +87,7 @@ _TRANSIENT = (
     requests.ConnectionError,
     requests.Timeout,
     requests.exceptions.ChunkedEncodingError,
+    urllib3.exceptions.HTTPError,  # raised by the raw body reads below
 )
 
 
@@ -248,7 +250,10 @@ class _Transfer:
                 msg = f"{self.shown}: HTTP {resp.status_code} {resp.reason}: {_server_message(resp)}"
                 raise FetchError(msg)
             self._start(resp)
-            for chunk in resp.iter_content(CHUNK):
+            # read1 hands over whatever has arrived, so a transfer that breaks keeps every byte it
+            # got (iter_content would lose its partly filled chunk). No decoding: with identity
+            # asked for, a Content-Encoding the server adds anyway belongs to the file itself.
+            while chunk := resp.raw.read1(CHUNK, decode_content=False):
                 self.out.write(chunk)
                 self.hasher.update(chunk)
                 self.done += len(chunk)

@@ -1,0 +1,243 @@
+"""builder.http.download and cached_download against a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import random
+from pathlib import Path
+
+import pytest
+import requests
+from httpserver import Fail, Reply, serve
+
+from builder import http
+from builder.errors import FetchError
+
+DATA = bytes(random.Random(7).getrandbits(8) for _ in range(300_000))
+SHA = hashlib.sha256(DATA).hexdigest()
+FAST = (1.0, 0.2)  # connect, read: a stalled server is noticed quickly
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def policy(sleeps: Sleeps) -> http.RetryPolicy:
+    return http.RetryPolicy(attempts=4, backoff=1.0, sleep=sleeps, rng=random.Random(1), clock=lambda: 1000.0)
+
+
+@pytest.fixture
+def session() -> requests.Session:
+    with http.make_session() as s:
+        yield s
+
+
+def get(url: str, dest: Path, session: requests.Session, policy: http.RetryPolicy, **kw: object) -> str:
+    return http.download(url, dest, session=session, policy=policy, timeout=FAST, **kw)  # type: ignore[arg-type]
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_download_streams_hashes_and_asks_for_identity(tmp_path, session, policy, sleeps):
+    with serve({"/f.bin": DATA}) as srv:
+        sha = get(srv.url("/f.bin"), tmp_path / "f.bin", session, policy)
+    assert sha == SHA
+    assert (tmp_path / "f.bin").read_bytes() == DATA
+    assert srv.requests[0].headers["Accept-Encoding"] == "identity"
+    assert "k8s-windows-bundle/" in srv.requests[0].headers["User-Agent"]
+    assert sleeps.delays == []
+    assert leftovers(tmp_path) == ["f.bin"]
+
+
+def test_500_then_200_retries_with_backoff(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", Fail.status(500), Fail.status(503))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    assert [r.status for r in srv.requests] == [500, 503, 200]
+    assert len(sleeps.delays) == 2
+    assert 1.0 <= sleeps.delays[0] <= 1.5  # first backoff plus at most half of it as jitter
+    assert 2.0 <= sleeps.delays[1] <= 3.0
+
+
+def test_429_waits_as_long_as_retry_after_says(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", Fail.status(429, b"slow down", retry_after="7"))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    assert sleeps.delays == [7.0]
+    assert srv.hits("/f") == 2
+
+
+def test_404_is_not_retried_and_shows_the_servers_message(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", Fail.status(404, b"Not Found: no archive for\x1b[31m that ref"))
+        with pytest.raises(FetchError) as err:
+            get(srv.url("/f"), tmp_path / "f", session, policy)
+    assert "HTTP 404" in str(err.value)
+    assert "no archive for [31m that ref" in str(err.value)  # the escape byte itself is dropped
+    assert srv.hits("/f") == 1
+    assert sleeps.delays == []
+    assert leftovers(tmp_path) == []
+
+
+def test_403_without_retry_after_is_final(tmp_path, session, policy, sleeps):
+    with serve({"/f": lambda req: Reply(403, b"forbidden by policy")}) as srv, pytest.raises(FetchError, match="403"):
+        get(srv.url("/f"), tmp_path / "f", session, policy)
+    assert srv.hits("/f") == 1
+    assert sleeps.delays == []
+
+
+def test_gives_up_after_the_policys_attempts(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", *[Fail.status(502)] * 10)
+        with pytest.raises(FetchError, match="failed after 4 attempts: HTTP 502"):
+            get(srv.url("/f"), tmp_path / "f", session, policy)
+    assert srv.hits("/f") == 4
+    assert len(sleeps.delays) == 3
+    assert leftovers(tmp_path) == []
+
+
+def test_dropped_connection_resumes_with_range(tmp_path, session, policy, sleeps):
+    with serve() as srv:
+        srv.route("/f", DATA, headers={"ETag": '"v1"'})
+        srv.fail("/f", Fail.drop(after=100_000))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    first, second = srv.requests
+    assert "Range" not in first.headers
+    kept = int(second.headers["Range"].removeprefix("bytes=").rstrip("-"))
+    assert 0 < kept <= 100_000
+    assert second.headers["If-Range"] == '"v1"'
+    assert second.status == 206
+    assert (tmp_path / "f").read_bytes() == DATA
+    assert len(sleeps.delays) == 1
+
+
+def test_broken_transfer_starts_over_when_the_server_cannot_resume(tmp_path, session, policy):
+    with serve() as srv:
+        srv.route("/f", DATA, ranges=False)
+        srv.fail("/f", Fail.drop(after=50_000))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    assert [r.status for r in srv.requests] == [200, 200]
+    assert "Range" in srv.requests[1].headers
+    assert (tmp_path / "f").read_bytes() == DATA
+
+
+def test_body_shorter_than_content_length_is_detected_and_resumed(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", Fail.short(after=1234))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    assert srv.requests[1].headers["Range"] == "bytes=1234-"
+    assert len(sleeps.delays) == 1
+
+
+def test_body_always_short_fails_and_leaves_nothing(tmp_path, session, policy):
+    with serve({"/f": DATA}) as srv:
+        srv.route("/f", DATA, ranges=False)
+        srv.fail("/f", *[Fail.short(after=10)] * 4)
+        with pytest.raises(FetchError, match="failed after 4 attempts"):
+            get(srv.url("/f"), tmp_path / "f", session, policy)
+    assert leftovers(tmp_path) == []
+
+
+def test_stalled_body_times_out_and_resumes(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", Fail.stall(after=5000, seconds=5.0))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    assert srv.requests[1].headers["Range"] == "bytes=5000-"
+    assert len(sleeps.delays) == 1
+
+
+def test_server_silent_before_headers_times_out_and_retries(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", Fail.stall(seconds=5.0, before_headers=True))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    assert srv.hits("/f") == 2
+    assert len(sleeps.delays) == 1
+
+
+def test_expected_size_mismatch_is_refused(tmp_path, session, policy):
+    with serve({"/f": DATA}) as srv, pytest.raises(FetchError, match=f"expected {len(DATA) + 1}"):
+        get(srv.url("/f"), tmp_path / "f", session, policy, expected_size=len(DATA) + 1)
+    assert leftovers(tmp_path) == []
+
+
+def test_credentials_in_the_url_never_reach_the_message(tmp_path, session, policy):
+    with serve({"/f": lambda req: Reply(401, b"who are you")}) as srv:
+        url = srv.url("/f").replace("http://", "http://me:hunter2@") + "?token=s3cret"
+        with pytest.raises(FetchError) as err:
+            get(url, tmp_path / "f", session, policy)
+    assert "hunter2" not in str(err.value)
+    assert "s3cret" not in str(err.value)
+    assert "127.0.0.1" in str(err.value)
+
+
+def test_file_url_and_local_path(tmp_path, session, policy, sleeps):
+    src = tmp_path / "src.bin"
+    src.write_bytes(DATA)
+    assert get(src.as_uri(), tmp_path / "a", session, policy) == SHA
+    assert get(str(src), tmp_path / "b", session, policy) == SHA
+    assert (tmp_path / "b").read_bytes() == DATA
+    with pytest.raises(FetchError, match="cannot read"):
+        get(str(tmp_path / "missing.zip"), tmp_path / "c", session, policy)
+    assert not (tmp_path / "c").exists()
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, session, policy):
+    assert http.ProgressBar.for_terminal("x", io.StringIO()) is None
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    bar = http.ProgressBar.for_terminal("SDN", stream)
+    assert bar is not None
+    with serve({"/f": DATA}) as srv:
+        get(srv.url("/f"), tmp_path / "f", session, policy, progress=bar)
+    assert f"SDN [{'#' * 30}]" in stream.getvalue()
+    assert stream.getvalue().endswith("\r\x1b[K")  # the line is cleared at the end
+
+
+def test_cached_download_reuses_a_matching_file(tmp_path, session, policy):
+    dest = tmp_path / "cache" / "kubelet.exe"
+    with serve({"/k": DATA}) as srv:
+        url = srv.url("/k")
+        assert http.cached_download(url, dest, sha256=SHA, session=session, policy=policy, timeout=FAST) == SHA
+        assert http.cached_download(url, dest, sha256=SHA, session=None, policy=policy, offline=True) == SHA
+    assert srv.hits("/k") == 1
+
+
+def test_cached_download_refuses_a_wrong_hash_and_keeps_nothing(tmp_path, session, policy):
+    dest = tmp_path / "kubelet.exe"
+    with serve({"/k": DATA}) as srv, pytest.raises(FetchError) as err:
+        http.cached_download(srv.url("/k"), dest, sha256="0" * 64, session=session, policy=policy, timeout=FAST)
+    assert SHA in str(err.value)
+    assert "0" * 64 in str(err.value)
+    assert not dest.exists()
+
+
+def test_cached_download_offline_names_the_missing_file(tmp_path, policy):
+    dest = tmp_path / "kubelet.exe"
+    with pytest.raises(FetchError, match=r"offline: .*kubelet\.exe is not in the cache"):
+        http.cached_download("http://127.0.0.1:9/k", dest, sha256=SHA, session=None, policy=policy, offline=True)
+
+
+def test_cached_download_replaces_a_corrupt_cached_file(tmp_path, session, policy):
+    dest = tmp_path / "kubelet.exe"
+    dest.write_bytes(b"corrupt")
+    with serve({"/k": DATA}) as srv:
+        assert http.cached_download(srv.url("/k"), dest, sha256=SHA, session=session, policy=policy,
+                                    timeout=FAST) == SHA
+    assert dest.read_bytes() == DATA
