@@ -164,7 +164,8 @@ def build(cfg: Config, env: Mapping[str, str]) -> BuildResult:
         outputs = reused
         log.info("build: nothing changed since the last build of %s; reusing its outputs", root)
     # No local paths: the manifest must not depend on where the tree was checked out.
-    origin = f"built from the Kubernetes tree at {tree.commit or 'an unversioned tree'} ({tree.tree_state}) with Go {show(go.version)}"
+    origin = (f"built from the Kubernetes tree at {tree.commit or 'an unversioned tree'} ({tree.tree_state}) "
+              f"with Go {show(go.version)}")
     binaries = tuple(Binary(name, path, digest, origin) for name, (path, digest) in outputs.items())
     return BuildResult(
         git_version=tree.git_version,
@@ -239,7 +240,8 @@ _PHASE = re.compile(r"^\+\+\+ (?:\[[^\]]*\] )?(?P<text>.+)$")
 def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path) -> None:
     for tool in ("make", "bash"):
         if shutil.which(tool, path=env.get("PATH")) is None:
-            msg = f"the Kubernetes build needs {tool}, which is not on PATH; install it (Debian: apt-get install {tool})"
+            msg = (f"the Kubernetes build needs {tool}, which is not on PATH; "
+                   f"install it (Debian: apt-get install {tool})")
             raise BuildError(msg)
     start = time.monotonic()
     log.info("build: %s (in %s)", " ".join(args), root)

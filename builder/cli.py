@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import config as cfgmod
-from .errors import BuilderError
+from .errors import BuilderError, ConfigError
 
 log = logging.getLogger("builder")
 
@@ -100,7 +100,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "publish" and args.token:
         msg = ("--token is refused: a token on the command line ends up in shell history and process "
                "lists; set GH_TOKEN or GITHUB_TOKEN in the environment instead")
-        raise cfgmod.ConfigError(msg)
+        raise ConfigError(msg)
     if args.command == "verify" and args.zips:
         return pipeline.verify_paths([Path(z) for z in args.zips])
     env = dict(os.environ)

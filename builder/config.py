@@ -377,12 +377,14 @@ def _has_control(text: str) -> bool:
     return any(ord(c) < 0x20 or ord(c) == 0x7F or 0x80 <= ord(c) < 0xA0 for c in text)
 
 
-def _check(probs: _Problems, key: str, value: Any, test: Callable[[Any], str | None]) -> None:
+def _check(probs: _Problems, key: str, value: Any, test: Callable[[Any], str | None]) -> bool:
+    """Add the problem `test` finds with `value`; True when the value is fine (or absent)."""
     if value is None:
-        return
+        return True
     problem = test(value)
     if problem:
         probs.add(key, problem)
+    return not problem
 
 
 def _network_problem(value: str, version: int | None = None) -> str | None:
@@ -545,23 +547,24 @@ def _network(probs: _Problems, raw: Any) -> NetworkSection:
     d = NetworkSection()
     mode = s.choice("mode", d.mode, NETWORK_MODES)
     cluster_cidr = s.text("cluster_cidr", d.cluster_cidr, "a CIDR")
-    _check(probs, "network.cluster_cidr", cluster_cidr, _network_problem)
+    cluster_ok = _check(probs, "network.cluster_cidr", cluster_cidr, _network_problem)
     service_cidr = s.text("service_cidr", d.service_cidr, "a CIDR")
-    _check(probs, "network.service_cidr", service_cidr, _network_problem)
+    service_ok = _check(probs, "network.service_cidr", service_cidr, _network_problem)
     dns_ip = s.text("dns_service_ip", d.dns_service_ip, "an IP address")
-    _check(probs, "network.dns_service_ip", dns_ip, _ip_problem)
-    if not any(p.startswith(("network.service_cidr", "network.dns_service_ip")) for p in _keys(probs)):
-        if ipaddress.ip_address(dns_ip) not in ipaddress.ip_network(service_cidr):
-            probs.add("network.dns_service_ip", f"{dns_ip} is outside service_cidr {service_cidr}; pick an address inside it")
-    if not any(p.startswith(("network.service_cidr", "network.cluster_cidr")) for p in _keys(probs)):
-        if ipaddress.ip_network(service_cidr).overlaps(ipaddress.ip_network(cluster_cidr)):
-            probs.add("network.service_cidr", f"{service_cidr} overlaps cluster_cidr {cluster_cidr}; they must be disjoint")
+    dns_ok = _check(probs, "network.dns_service_ip", dns_ip, _ip_problem)
+    if service_ok and dns_ok and ipaddress.ip_address(dns_ip) not in ipaddress.ip_network(service_cidr):
+        probs.add("network.dns_service_ip",
+                  f"{dns_ip} is outside service_cidr {service_cidr}; pick an address inside it")
+    if service_ok and cluster_ok and ipaddress.ip_network(service_cidr).overlaps(ipaddress.ip_network(cluster_cidr)):
+        probs.add("network.service_cidr",
+                  f"{service_cidr} overlaps cluster_cidr {cluster_cidr}; they must be disjoint")
     dns_suffix = s.text("dns_suffix", d.dns_suffix)
     _check(probs, "network.dns_suffix", dns_suffix, _dns_name_problem)
     cluster_domain = s.text("cluster_domain", d.cluster_domain)
     _check(probs, "network.cluster_domain", cluster_domain, _dns_name_problem)
     network_name = s.text("network_name", "l2bridge" if mode != "overlay" else "vxlan0")
-    _check(probs, "network.network_name", network_name, lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v)
+    _check(probs, "network.network_name", network_name,
+           lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v)
            else f"{v!r} may use letters, digits, '_', '.', '-' (up to 64)")
     nic_name = s.text("nic_name", d.nic_name)
     _check(probs, "network.nic_name", nic_name, lambda v: None if _IDENT_RE.match(v)
@@ -579,10 +582,6 @@ def _network(probs: _Problems, raw: Any) -> NetworkSection:
                           nic_name=nic_name, control_plane_ip=cp_ip, vxlan_vni=vni, vxlan_port=port)
 
 
-def _keys(probs: _Problems) -> list[str]:
-    return [item.split(": ", 2)[1] for item in probs.items if item.count(": ") >= 2]
-
-
 def _node(probs: _Problems, raw: Any) -> NodeSection:
     known = ["install_dir", "labels", "isolation", "pause_image", "runtime", "kubelet_extra_args",
              "kubeproxy_extra_args", "windows_version", "min_build", "kubeconfig"]
@@ -592,8 +591,8 @@ def _node(probs: _Problems, raw: Any) -> NodeSection:
     _check(probs, "node.install_dir", install_dir, windows_path_problem)
     labels_raw = s.get("labels", dict, {}, "a mapping of label keys to values")
     labels: list[tuple[str, str]] = []
-    for k, v in labels_raw.items():
-        v = "" if v is None else v
+    for k, raw_value in labels_raw.items():
+        v = "" if raw_value is None else raw_value
         if not isinstance(k, str) or not _LABEL_KEY_RE.match(k):
             probs.add(f"node.labels.{k}", "is not a valid label key (prefix/name, like example.com/role)")
         elif not isinstance(v, str) or not _LABEL_VALUE_RE.match(v):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TextIO
 
 from .errors import BuilderError
 
@@ -107,11 +108,10 @@ def call_logged(
 class Progress:
     """One status line on a terminal (phase and elapsed time); silent when not a terminal."""
 
-    def __init__(self, title: str, *, stream: object = None, enabled: bool | None = None) -> None:
+    def __init__(self, title: str, *, stream: TextIO | None = None, enabled: bool | None = None) -> None:
         self.title = title
-        self.stream = stream if stream is not None else sys.stderr
-        isatty = getattr(self.stream, "isatty", lambda: False)
-        self.enabled = isatty() if enabled is None else enabled
+        self.stream: TextIO = stream if stream is not None else sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
         self.phase = "starting"
         self.start = time.monotonic()
         self._stop = threading.Event()
@@ -123,8 +123,8 @@ class Progress:
     def _draw(self) -> None:
         elapsed = time.monotonic() - self.start
         text = f"\r\x1b[K{self.title}: {self.phase} [{elapsed:5.0f}s]"
-        self.stream.write(text)  # type: ignore[attr-defined]
-        self.stream.flush()  # type: ignore[attr-defined]
+        self.stream.write(text)
+        self.stream.flush()
 
     def _loop(self) -> None:
         while not self._stop.wait(0.5):
@@ -140,5 +140,5 @@ class Progress:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-            self.stream.write("\r\x1b[K")  # type: ignore[attr-defined]
-            self.stream.flush()  # type: ignore[attr-defined]
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
