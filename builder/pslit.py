@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+import jinja2
+
 from .errors import RenderError
 
 # Every character PowerShell's tokenizer accepts as a single quote.
@@ -85,4 +87,8 @@ def _key(key: object) -> str:
 
 def finalize(value: object) -> str:
     """jinja2 `finalize`: every printed expression becomes a literal (or passes as PsCode)."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError here, naming the variable
+        msg = "a template printed an undefined value; use undefined=StrictUndefined"
+        raise RenderError(msg)
     return literal(value)

@@ -1,0 +1,162 @@
+"""The flag table, minor by minor (1.9 to 1.37), against the facts of FIELD-NOTES section 4.
+
+The expectations are written out here independently of builder/flags.py's table, one rule per
+fact, so that a wrong range in the table fails a test for the minors it gets wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from builder import flags
+from builder.config import Config, NetworkSection, NodeSection
+from builder.errors import ConfigError
+from builder.kversion import KubeVersion
+
+MINORS = list(range(9, 38))
+DOCKERSHIM_FLAGS = ("--network-plugin", "--cni-bin-dir", "--cni-conf-dir", "--docker-endpoint",
+                    "--image-pull-progress-deadline")
+LOG_FLAGS = ("--logtostderr", "--log-dir")
+
+
+def v(minor: int) -> KubeVersion:
+    return KubeVersion(1, minor, 0)
+
+
+def runtimes(minor: int) -> list[str]:
+    out = []
+    if minor < 24:
+        out.append("docker")
+    if minor >= 18:
+        out.append("containerd")
+    return out
+
+
+def cases() -> list[tuple[int, str]]:
+    return [(m, r) for m in MINORS for r in runtimes(m)]
+
+
+def cfg(mode: str = "host-gw") -> Config:
+    name = "vxlan0" if mode == "overlay" else "l2bridge"
+    return Config(network=NetworkSection(mode=mode, network_name=name), node=NodeSection())
+
+
+def names(args: list[flags.Arg]) -> list[str]:
+    return [a.flag for a in args]
+
+
+def texts(args: list[flags.Arg]) -> list[str]:
+    return [a.text for a in args]
+
+
+@pytest.mark.parametrize(("minor", "runtime"), cases())
+def test_kubelet_flags_fit_the_minor(minor: int, runtime: str) -> None:
+    args = flags.kubelet_args(v(minor), runtime, cfg())
+    got = names(args)
+    assert len(got) == len(set(got)), "a flag is given twice"
+    # What every Windows node needs, at every minor.
+    for need in ("--resolv-conf=", "--cgroups-per-qos=false", "--enforce-node-allocatable="):
+        assert need in texts(args)
+    for need in ("--hostname-override", "--node-ip", "--kubeconfig", "--cluster-dns", "--cluster-domain"):
+        assert need in got
+    assert ("--allow-privileged" in got) == (minor < 15)
+    assert ("--pod-infra-container-image" in got) == (minor < 35)
+    for flag in DOCKERSHIM_FLAGS:
+        assert (flag in got) == (runtime == "docker" and minor < 24), flag
+    for flag in LOG_FLAGS:
+        assert (flag in got) == (minor < 26), flag
+    assert ("--container-runtime" in got) == (runtime == "containerd" and minor < 27)
+    endpoint = "--container-runtime-endpoint=npipe:////./pipe/containerd-containerd"
+    assert (endpoint in texts(args)) == (runtime == "containerd")
+    assert "--windows-service" not in got  # start-kubelet.ps1 runs kubelet in the foreground
+    assert not any(a.startswith("--feature-gates") for a in texts(args))
+
+
+@pytest.mark.parametrize(("minor", "runtime"), cases())
+def test_kubeproxy_flags_fit_the_minor(minor: int, runtime: str) -> None:
+    args = flags.kubeproxy_args(v(minor), runtime, cfg())
+    got = names(args)
+    assert "--proxy-mode=kernelspace" in texts(args)
+    assert not any("userspace" in t for t in texts(args))
+    assert ("--network-name" in got) == (minor >= 14)
+    assert flags.uses_kube_network_env(v(minor)) == (minor < 14)
+    for flag in LOG_FLAGS:
+        assert (flag in got) == (minor < 26), flag
+    assert "--source-vip" not in got  # overlay only
+    assert not any("WinOverlay" in t for t in texts(args))
+
+
+@pytest.mark.parametrize("minor", [m for m in MINORS if m >= 14])
+def test_overlay_gate_only_where_it_exists_and_never_false(minor: int) -> None:
+    runtime = runtimes(minor)[-1]
+    t = texts(flags.kubeproxy_args(v(minor), runtime, cfg("overlay")))
+    assert ("--feature-gates=WinOverlay=true" in t) == (minor < 34)
+    assert not any("WinOverlay=false" in x for x in t)
+    assert "--source-vip=$SourceVip" in t
+
+
+@pytest.mark.parametrize("minor", MINORS)
+def test_windows_service_only_from_1_10(minor: int) -> None:
+    runtime = runtimes(minor)[0]
+    for fn in (flags.kubelet_args, flags.kubeproxy_args):
+        got = names(fn(v(minor), runtime, cfg(), service=True))
+        assert ("--windows-service" in got) == (minor >= 10)
+
+
+@pytest.mark.parametrize("minor", range(10, 21))
+def test_hyperv_gate_for_docker_minors_that_have_it(minor: int) -> None:
+    c = dataclasses.replace(cfg(), node=NodeSection(isolation="hyperv"))
+    assert "--feature-gates=HyperVContainer=true" in texts(flags.kubelet_args(v(minor), "docker", c))
+
+
+def test_hyperv_gate_refused_from_1_21() -> None:
+    c = dataclasses.replace(cfg(), node=NodeSection(isolation="hyperv"))
+    with pytest.raises(ConfigError, match="HyperVContainer"):
+        flags.kubelet_args(v(21), "containerd", c)
+
+
+@pytest.mark.parametrize(("version", "runtime", "match"), [
+    (KubeVersion(1, 8, 0), "docker", "outside the versions"),
+    (KubeVersion(1, 38, 0), "containerd", "outside the versions"),
+    (KubeVersion(1, 24, 0), "docker", "dockershim"),
+    (KubeVersion(1, 17, 0), "containerd", "1.18"),
+])
+def test_unsupported_versions_and_pairs(version: KubeVersion, runtime: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        flags.check_version(version, runtime)
+
+
+def test_table_covers_1_9_to_1_37() -> None:
+    assert flags.OLDEST == (1, 9)
+    assert flags.NEWEST == (1, 37)
+
+
+@pytest.mark.parametrize(("extra", "minor", "runtime", "ok"), [
+    ("--log-dir=C:/logs", 25, "containerd", True),
+    ("--log-dir=C:/logs", 26, "containerd", False),
+    ("--pod-infra-container-image=x", 34, "containerd", True),
+    ("--pod-infra-container-image=x", 35, "containerd", False),
+    ("--network-plugin=cni", 23, "docker", True),
+    ("--network-plugin=cni", 23, "containerd", False),
+    ("--allow-privileged=true", 15, "docker", False),
+    ("--windows-service", 9, "docker", False),
+    ("--max-pods=50", 37, "containerd", True),
+    ("--some-flag-we-do-not-know=1", 37, "containerd", True),
+    ("--feature-gates=HyperVContainer=true", 21, "containerd", False),
+    ("--feature-gates=WinDSR=true", 13, "docker", False),
+])
+def test_kubelet_extra_args_checked_against_the_table(extra: str, minor: int, runtime: str, ok: bool) -> None:
+    key = "node.kubelet_extra_args"
+    if ok:
+        flags.check_extra_args("kubelet", (extra,), (1, minor), runtime, key)
+    else:
+        with pytest.raises(ConfigError, match=r"node\.kubelet_extra_args\[0\]"):
+            flags.check_extra_args("kubelet", (extra,), (1, minor), runtime, key)
+
+
+def test_winoverlay_false_refused_once_locked() -> None:
+    flags.check_extra_args("kube-proxy", ("--feature-gates=WinOverlay=false",), (1, 33), "containerd", "k")
+    with pytest.raises(ConfigError, match="locked"):
+        flags.check_extra_args("kube-proxy", ("--feature-gates=WinOverlay=false",), (1, 34), "containerd", "k")
