@@ -91,6 +91,14 @@ _TRANSIENT = (
 )
 
 
+class HTTPStatusError(FetchError):
+    """A final answer other than 200/206 (never one that is retried); `status` lets a caller expect a 404."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class ProgressBar:
     """A one-line byte counter on a terminal. `for_terminal` gives None when the stream is not one."""
 
@@ -248,7 +256,7 @@ class _Transfer:
                 return self.policy.server_delay(resp), f"HTTP {resp.status_code} {resp.reason}"
             if resp.status_code not in (200, 206):
                 msg = f"{self.shown}: HTTP {resp.status_code} {resp.reason}: {_server_message(resp)}"
-                raise FetchError(msg)
+                raise HTTPStatusError(msg, resp.status_code)
             self._start(resp)
             # read1 hands over whatever has arrived, so a transfer that breaks keeps every byte it
             # got (iter_content would lose its partly filled chunk). No decoding: with identity
