@@ -1,0 +1,627 @@
+"""`publish`: against a fake GitHub API served on 127.0.0.1 (tests/fake_github.py), never the internet.
+
+No test sleeps for real: the retry policy's sleep and clock are a fake clock that only advances
+when slept on. A canary token is used throughout and searched for in everything captured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import itertools
+import json
+import logging
+import pickle
+import random
+import sys
+import types
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fake_github import FakeGitHub
+
+from builder import cli, github, publish
+from builder.config import Config, Options, ReleaseSection
+from builder.errors import ConfigError, PublishError, VerifyError
+from builder.github import Secret, endpoints_for
+from builder.http import RetryPolicy
+
+CANARY = "ghp_CANARYtok3nThatMustNeverLeak0123456789"
+ATTEMPTS = 4
+SUFFIXES = (".zip", ".zip.sha256", ".spdx.json", ".intoto.json")
+
+
+# --------------------------------------------------------------------------- a dist/ to publish
+
+
+def _pe_stub(tag: bytes) -> bytes:
+    """The smallest bytes `builder.pe` accepts as PE32+ x86-64, plus a distinguishing tail."""
+    head = bytearray(512)
+    head[:2] = b"MZ"
+    head[0x3C:0x40] = (0x80).to_bytes(4, "little")
+    head[0x80:0x84] = b"PE\0\0"
+    head[0x84:0x86] = (0x8664).to_bytes(2, "little")
+    head[0x98:0x9A] = (0x20B).to_bytes(2, "little")
+    return bytes(head) + tag
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+# The real pack stage and the real `nox -s verify` checks when they are there (they are written in
+# parallel with this module); otherwise the clearly marked minimal stand-ins below.
+REAL_PACK = _importable("builder.pack") and _importable("builder.verify")
+
+
+def make_dist(dist: Path, versions: tuple[str, ...] = ("v1.37.0",), revision: int = 1) -> Path:
+    """dist/ holding one bundle per version, written by the real pack stage from small real inputs."""
+    if not REAL_PACK:
+        return _make_minimal_dist(dist, versions, revision)
+    from builder import pack
+    from builder.artifacts import Binary, BuildResult, FetchedFile, RenderedFile, SdnResult
+    from builder.config import BundleSection, NetworkSection
+
+    inputs = dist.parent / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    helper = inputs / "helper.psm1"
+    helper.write_bytes(b"function Get-Answer { return 42 }\r\n")
+    sdn = SdnResult("microsoft/SDN", "b" * 40, "https://example.invalid/sdn.zip", "c" * 64,
+                    (FetchedFile("Kubernetes/windows/helper.psm1", "helper.psm1", helper, _sha(helper.read_bytes())),))
+    cfg = Config(bundle=BundleSection(revision=revision, source_date_epoch=1_700_000_000),
+                 network=NetworkSection(mode="overlay"), options=Options(dist=dist))
+    for version in versions:
+        bins = []
+        for name in ("kubelet", "kube-proxy"):
+            exe = inputs / f"{name}-{version}.exe"
+            exe.write_bytes(_pe_stub(f"{name} {version}".encode()))
+            bins.append(Binary(name, exe, _sha(exe.read_bytes()), origin=f"test build of {version}"))
+        built = BuildResult(version, "a" * 40, "clean", "build", "go1.25.5", 1_700_000_000, tuple(bins))
+        pack.pack(cfg, built, sdn, [RenderedFile("install.ps1", b"Write-Output 'installing'\r\n")])
+    return dist
+
+
+def _make_minimal_dist(dist: Path, versions: tuple[str, ...], revision: int) -> Path:
+    """STAND-IN, used only while builder/pack.py is missing: the files and manifest fields publish reads."""
+    dist.mkdir(parents=True, exist_ok=True)
+    for version in versions:
+        stem = f"kubernetes-windows-node-{version}-{revision}"
+        members = {f"k/{n}.exe": _pe_stub(f"{n} {version}".encode()) for n in ("kubelet", "kube-proxy")}
+        manifest = {
+            "bundle": {"name": "kubernetes-windows-node", "version": f"{version}-{revision}", "revision": revision},
+            "kubernetes": {"gitVersion": version, "commit": "a" * 40, "treeState": "clean", "source": "build",
+                           "binaries": {}},
+            "go": {"version": "go1.25.5"},
+            "sdn": {"repo": "microsoft/SDN", "commit": "b" * 40, "url": "https://example.invalid/sdn.zip",
+                    "archiveSha256": "c" * 64},
+            "config": {"network": {"mode": "overlay"}},
+            "configDigest": "sha256:" + "d" * 64,
+            "files": [{"path": p, "size": len(d), "mode": "0755", "sha256": _sha(d)} for p, d in members.items()],
+        }
+        with zipfile.ZipFile(dist / f"{stem}.zip", "w") as zf:
+            zf.writestr("k/manifest.json", json.dumps(manifest))
+            for name, data in members.items():
+                zf.writestr(name, data)
+        zip_sha = _sha((dist / f"{stem}.zip").read_bytes())
+        (dist / f"{stem}.zip.sha256").write_text(f"{zip_sha}  {stem}.zip\n")
+        (dist / f"{stem}.spdx.json").write_text(json.dumps({"spdxVersion": "SPDX-2.3", "name": stem}))
+        (dist / f"{stem}.intoto.json").write_text(json.dumps({"_type": "https://in-toto.io/Statement/v1"}))
+    files = sorted(p for p in dist.iterdir() if p.name != "SHA256SUMS")
+    (dist / "SHA256SUMS").write_text("".join(f"{_sha(p.read_bytes())}  {p.name}\n" for p in files))
+    return dist
+
+
+def _stub_check_dist(dist: Path) -> list[str]:
+    """STAND-IN for builder.verify.check_dist, used only while pack/verify are missing: SHA256SUMS only."""
+    problems = []
+    for line in (dist / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        if _sha((dist / name).read_bytes()) != digest:
+            problems.append(f"SHA256SUMS: {name} does not match")
+    return problems
+
+
+@pytest.fixture(autouse=True)
+def verify_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real builder.verify with the real pack; the stand-in only with the minimal dist."""
+    if not REAL_PACK:
+        stub = types.ModuleType("builder.verify")
+        stub.check_dist = _stub_check_dist  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "builder.verify", stub)
+
+
+# --------------------------------------------------------------------------- fake clock, fake API, one run
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.t += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def fake(clock: FakeClock) -> Iterator[FakeGitHub]:
+    with FakeGitHub(token=CANARY, clock=clock.now) as f:
+        yield f
+
+
+@pytest.fixture
+def dist(tmp_path: Path) -> Path:
+    return make_dist(tmp_path / "dist")
+
+
+class TTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+CAPTURED: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def no_leak(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """After every test: the canary is in no log record (DEBUG included), no output, nothing captured."""
+    caplog.set_level(logging.DEBUG)
+    CAPTURED.clear()
+    yield
+    seen = capsys.readouterr()
+    for text in (caplog.text, seen.out, seen.err, *CAPTURED):
+        assert CANARY not in text
+        assert CANARY[4:20] not in text
+
+
+def run(fake: FakeGitHub, clock: FakeClock, dist: Path, *, draft: bool = False, replace: bool = False,
+        dry_run: bool = False, tag: str | None = None, progress: io.StringIO | None = None,
+        env: dict[str, str] | None = None) -> str:
+    cfg = Config(release=ReleaseSection(repo=fake.repo, tag=tag), options=Options(dist=dist))
+    policy = RetryPolicy(attempts=ATTEMPTS, sleep=clock.sleep, clock=clock.now, rng=random.Random(7))
+    out = io.StringIO()
+    fake.runs.append(len(fake.requests))
+    try:
+        rc = publish.publish_dist(
+            cfg, env if env is not None else {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url},
+            draft=draft, replace=replace, dry_run=dry_run, policy=policy, out=out,
+            progress_stream=progress if progress is not None else io.StringIO())
+    except Exception as err:
+        CAPTURED.extend([str(err), repr(err), str(err.__cause__), out.getvalue()])
+        raise
+    CAPTURED.append(out.getvalue())
+    assert rc == 0
+    return out.getvalue()
+
+
+def expected(dist: Path, version: str = "v1.37.0", revision: int = 1) -> dict[str, tuple[str, str]]:
+    stem = f"kubernetes-windows-node-{version}-{revision}"
+    names = [f"{stem}{s}" for s in SUFFIXES] + ["SHA256SUMS"]
+    return {n: ("uploaded", _sha((dist / n).read_bytes())) for n in names}
+
+
+def assert_complete(fake: FakeGitHub, dist: Path, tag: str = "v1.37.0-1", *, draft: bool = False) -> None:
+    """Exactly one release for the tag, in the wanted state, holding exactly the right assets."""
+    (rel,) = fake.release_by_tag(tag)
+    assert rel.draft is draft
+    assert fake.asset_state(tag) == expected(dist, tag.rsplit("-", 1)[0])
+
+
+def assert_each_uploaded_once(fake: FakeGitHub) -> None:
+    """Across every run so far, no asset of any release was uploaded successfully twice."""
+    names = [(r.path, r.query["name"]) for r in fake.uploads()]
+    assert len(names) == len(set(names)), names
+
+
+def assert_serial_writes(fake: FakeGitHub) -> None:
+    """Never two requests at once; within each run, writes at least 1 s apart on the injected clock."""
+    assert fake.max_in_flight == 1
+    for a, b in zip(fake.requests, fake.requests[1:], strict=False):
+        assert b.arrived >= a.done
+    bounds = [*fake.runs, len(fake.requests)]
+    for start, end in itertools.pairwise(bounds):
+        writes = [r for r in fake.requests[start:end] if r.write]
+        for a, b in itertools.pairwise(writes):
+            assert b.t - a.t >= 1.0 - 1e-9, (a.method, a.path, b.method, b.path)
+
+
+# --------------------------------------------------------------------------- the happy path
+
+
+def test_first_publish_creates_draft_uploads_checks_then_publishes(fake: FakeGitHub, clock: FakeClock,
+                                                                     dist: Path) -> None:
+    out = run(fake, clock, dist)
+
+    assert_complete(fake, dist)
+    assert_each_uploaded_once(fake)
+    assert_serial_writes(fake)
+    writes = fake.writes()
+    assert (writes[0].method, writes[0].path) == ("POST", "/repos/acme/nodes/releases")
+    assert json.loads(writes[0].body)["draft"] is True  # created as a draft...
+    assert writes[-1].method == "PATCH"  # ...and published last, after every upload
+    assert json.loads(writes[-1].body)["draft"] is False
+    # The assets were read back and compared after the last upload, before publishing.
+    last_upload = max(i for i, r in enumerate(fake.requests) if r in fake.uploads())
+    assert any(r.method == "GET" and r.path.endswith("/assets") for r in fake.requests[last_upload:])
+    for r in fake.requests:
+        assert r.headers["authorization"] == f"Bearer {CANARY}"
+        assert r.headers["accept"] == "application/vnd.github+json"
+        assert r.headers["x-github-api-version"] == "2022-11-28"
+    (rel,) = fake.release_by_tag("v1.37.0-1")
+    assert rel.name == "kubernetes-windows-node v1.37.0 (revision 1)"
+    kubelet_sha = _sha(_pe_stub(b"kubelet v1.37.0"))
+    for needle in ("v1.37.0", "b" * 40, "overlay", "go1.25.5", _sha((dist / "SHA256SUMS").read_bytes()),
+                   f"{kubelet_sha}  k/kubelet.exe"):
+        assert needle in rel.body
+    for name in expected(dist):
+        assert f"{fake.url}/acme/nodes/releases/download/v1.37.0-1/{name}" in out
+    uploads = {r.query["name"]: r for r in fake.uploads()}
+    assert uploads["kubernetes-windows-node-v1.37.0-1.zip"].headers["content-type"] == "application/zip"
+
+
+def test_rerun_of_a_complete_release_writes_nothing(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    run(fake, clock, dist)
+    before = len(fake.writes())
+    out = run(fake, clock, dist)
+    assert len(fake.writes()) == before
+    assert out.count("skip") >= 5
+    assert_complete(fake, dist)
+
+
+def test_draft_is_found_by_listing_and_published_later(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    fake.page_size = 2
+    for i in range(5):  # push the draft past the first page of the list
+        fake.add_release(f"v0.{i}.0-1")
+    run(fake, clock, dist, draft=True)
+    assert_complete(fake, dist, draft=True)
+    assert not any(r.method == "PATCH" for r in fake.requests)
+
+    run(fake, clock, dist)  # the tag answers 404 for a draft: it must be found by listing, not made twice
+    assert_complete(fake, dist, draft=False)
+    assert sum(1 for r in fake.requests if r.method == "POST" and r.path.endswith("/releases")) == 1
+    assert any("page" in r.query for r in fake.requests)
+    assert_each_uploaded_once(fake)
+
+
+def test_several_bundles_get_one_release_each(fake: FakeGitHub, clock: FakeClock, tmp_path: Path) -> None:
+    d = make_dist(tmp_path / "dist", versions=("v1.36.2", "v1.37.0"))
+    run(fake, clock, d)
+    for version in ("v1.36.2", "v1.37.0"):
+        assert fake.asset_state(f"{version}-1") == expected(d, version)
+    assert_each_uploaded_once(fake)
+
+
+def test_release_tag_with_several_bundles_is_refused(fake: FakeGitHub, clock: FakeClock, tmp_path: Path) -> None:
+    d = make_dist(tmp_path / "dist", versions=("v1.36.2", "v1.37.0"))
+    with pytest.raises(ConfigError, match=r"release.tag"):
+        run(fake, clock, d, tag="mine")
+    assert fake.requests == []
+
+
+# --------------------------------------------------------------------------- failures, and re-runs that finish
+
+
+def test_502_mid_upload_leaves_starter_which_is_deleted_and_redone(fake: FakeGitHub, clock: FakeClock,
+                                                                     dist: Path) -> None:
+    zip_name = "kubernetes-windows-node-v1.37.0-1.zip"
+    fake.fail("POST", r".*/assets", 502, name=zip_name, effect="starter")
+    run(fake, clock, dist)
+    assert_complete(fake, dist)
+    attempts = fake.uploads(ok_only=False)
+    assert [r.status for r in attempts if r.query["name"] == zip_name] == [502, 422, 201]
+    assert any(r.method == "DELETE" for r in fake.requests)
+    assert_each_uploaded_once(fake)
+    assert_serial_writes(fake)
+
+
+FAILURES = {
+    "create release": dict(method="POST", path=r"/repos/acme/nodes/releases", status=502),
+    "upload zip, starter left": dict(method="POST", path=r".*/assets", status=502, effect="starter",
+                                     name="kubernetes-windows-node-v1.37.0-1.zip"),
+    "upload sbom": dict(method="POST", path=r".*/assets", status=503,
+                        name="kubernetes-windows-node-v1.37.0-1.spdx.json"),
+    "list assets": dict(method="GET", path=r".*/\d+/assets", status=500),
+    "publish": dict(method="PATCH", path=r".*/releases/\d+", status=500),
+}
+
+
+@pytest.mark.parametrize("where", FAILURES)
+def test_rerun_after_a_failure_finishes_the_job(fake: FakeGitHub, clock: FakeClock, dist: Path, where: str) -> None:
+    spec = dict(FAILURES[where])
+    fake.fail(spec.pop("method"), spec.pop("path"), spec.pop("status"), times=ATTEMPTS * 3, **spec)
+    with pytest.raises(PublishError) as info:
+        run(fake, clock, dist)
+    assert "GitHub" in str(info.value) or "upload" in str(info.value)
+    fake.faults.clear()
+
+    run(fake, clock, dist)
+    assert_complete(fake, dist)
+    assert_each_uploaded_once(fake)
+    assert len(fake.release_by_tag("v1.37.0-1")) == 1
+    assert_serial_writes(fake)
+
+
+def test_ambiguous_create_finds_the_release_instead_of_making_a_twin(fake: FakeGitHub, clock: FakeClock,
+                                                                      dist: Path) -> None:
+    fake.fail("POST", r"/repos/acme/nodes/releases", 502, effect="apply")
+    run(fake, clock, dist)
+    assert_complete(fake, dist)
+    assert sum(1 for r in fake.requests if r.method == "POST" and r.path.endswith("/releases")) == 1
+
+
+def test_upload_whose_answer_was_lost_is_recognised_not_redone(fake: FakeGitHub, clock: FakeClock,
+                                                                 dist: Path) -> None:
+    fake.fail("POST", r".*/assets", 504, effect="apply", name="SHA256SUMS")
+    run(fake, clock, dist)
+    assert_complete(fake, dist)
+    assert [r.status for r in fake.uploads(ok_only=False) if r.query["name"] == "SHA256SUMS"] == [504, 422]
+    assert not any(r.method == "DELETE" for r in fake.requests)
+
+
+def test_rate_limits_are_waited_out_on_the_injected_clock(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    fake.fail("POST", r"/repos/acme/nodes/releases", 429, headers={"retry-after": "7"})
+    fake.fail("POST", r".*/assets", 403, headers={"retry-after": "5"},
+              body=json.dumps({"message": "You have exceeded a secondary rate limit"}))
+    reset = int(clock.t) + 30
+    fake.fail("GET", r".*/releases/tags/.*", 403,
+              headers={"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)},
+              body=json.dumps({"message": "API rate limit exceeded"}))
+    run(fake, clock, dist)
+    assert_complete(fake, dist)
+    assert 7.0 in clock.sleeps and 5.0 in clock.sleeps
+    assert any(30.0 <= s <= 31.0 for s in clock.sleeps)
+    assert_serial_writes(fake)
+
+
+def test_secondary_rate_limit_403_without_hint_waits_a_minute(fake: FakeGitHub, clock: FakeClock,
+                                                               dist: Path) -> None:
+    fake.fail("GET", r".*/releases/tags/.*", 403,
+              body=json.dumps({"message": "You have exceeded a secondary rate limit. Please wait."}))
+    run(fake, clock, dist)
+    assert max(clock.sleeps) >= 60.0
+
+
+def test_retries_are_bounded(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    fake.fail("GET", r".*/releases/tags/.*", 503, times=100)
+    with pytest.raises(PublishError, match=r"503 .*after 4 attempts"):
+        run(fake, clock, dist)
+    assert len(fake.requests) == ATTEMPTS
+    assert fake.writes() == []
+
+
+def test_other_4xx_fail_at_once_with_githubs_message(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    fake.fail("GET", r".*/releases/tags/.*", 403, body=json.dumps({"message": "Resource not accessible by token"}))
+    with pytest.raises(PublishError, match=r"Resource not accessible by token.*contents:write"):
+        run(fake, clock, dist)
+    assert len(fake.requests) == 1
+    fake.faults.clear()
+    fake.fail("POST", r"/repos/acme/nodes/releases", 422, body=json.dumps(
+        {"message": "Validation Failed", "errors": [{"resource": "Release", "code": "invalid", "field": "tag_name"}]}))
+    with pytest.raises(PublishError, match=r"Validation Failed.*field=tag_name, code=invalid"):
+        run(fake, clock, dist)
+
+
+# --------------------------------------------------------------------------- what already exists on GitHub
+
+
+def _published_with(fake: FakeGitHub, dist: Path, **changes: bytes) -> None:
+    assets = {n: (dist / n).read_bytes() for n in expected(dist)}
+    assets.update(changes)
+    fake.add_release("v1.37.0-1", assets=assets)
+
+
+def test_different_asset_in_published_release_is_refused_unless_replace(fake: FakeGitHub, clock: FakeClock,
+                                                                        dist: Path) -> None:
+    zip_name = "kubernetes-windows-node-v1.37.0-1.zip"
+    _published_with(fake, dist, **{zip_name: b"another bundle"})
+    with pytest.raises(PublishError, match=f"{zip_name}.*--replace"):
+        run(fake, clock, dist)
+    assert fake.writes() == []
+
+    run(fake, clock, dist, replace=True)
+    assert_complete(fake, dist)
+    assert [r.method for r in fake.writes()] == ["DELETE", "POST"]
+    assert [r.query["name"] for r in fake.uploads()] == [zip_name]
+
+
+def test_missing_and_starter_assets_of_a_published_release_are_completed(fake: FakeGitHub, clock: FakeClock,
+                                                                          dist: Path) -> None:
+    names = list(expected(dist))
+    fake.add_release("v1.37.0-1", assets={n: (dist / n).read_bytes() for n in names[:3]},
+                     starters={names[3]: b"half"})
+    run(fake, clock, dist)
+    assert_complete(fake, dist)
+    assert sorted(r.query["name"] for r in fake.uploads()) == sorted(names[3:])
+
+
+def test_draft_with_a_wrong_size_asset_is_repaired(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    names = list(expected(dist))
+    fake.add_release("v1.37.0-1", draft=True, assets={names[1]: b"wrong"})
+    run(fake, clock, dist)
+    assert_complete(fake, dist)
+    writes = [(r.method, r.query.get("name")) for r in fake.writes()]
+    delete = writes.index(("DELETE", None))
+    assert writes[delete + 1] == ("POST", names[1])
+
+
+def test_without_digest_size_alone_is_compared(clock: FakeClock, dist: Path) -> None:
+    with FakeGitHub(token=CANARY, clock=clock.now, digests=False) as f:
+        run(f, clock, dist)
+        out = run(f, clock, dist)
+        assert "GitHub gave no digest" in out
+        assert len(f.uploads()) == 5
+
+
+def test_immutable_release_is_reported_before_anything_is_uploaded(fake: FakeGitHub, clock: FakeClock,
+                                                                   dist: Path) -> None:
+    names = list(expected(dist))
+    fake.add_release("v1.37.0-1", immutable=True, assets={n: (dist / n).read_bytes() for n in names[:2]})
+    with pytest.raises(PublishError, match=r"immutable.*new revision"):
+        run(fake, clock, dist, replace=True)
+    assert fake.writes() == []
+
+
+def test_complete_immutable_release_is_fine(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    fake.immutable_on_publish = True
+    run(fake, clock, dist)
+    out = run(fake, clock, dist)
+    assert "immutable" in out
+    assert_complete(fake, dist)
+
+
+# --------------------------------------------------------------------------- dry run
+
+
+def test_dry_run_prints_every_action_and_writes_nothing(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    names = list(expected(dist))
+    fake.add_release("v1.37.0-1", draft=True, assets={names[0]: (dist / names[0]).read_bytes()},
+                     starters={names[1]: b"half"})
+    out = run(fake, clock, dist, dry_run=True)
+    assert fake.writes() == []
+    assert "would skip" in out and names[0] in out
+    assert "would delete and upload again" in out and "starter" in out
+    assert sum(1 for line in out.splitlines() if "would upload" in line) == 3
+    assert "would publish release v1.37.0-1" in out
+    assert fake.asset_state("v1.37.0-1")[names[1]][0] == "starter"
+
+    fake.releases.clear()
+    fake.assets.clear()
+    out = run(fake, clock, dist, dry_run=True)
+    assert "would create it as a draft" in out
+    assert fake.writes() == [] and fake.releases == {}
+
+
+# --------------------------------------------------------------------------- hosts, redirects, the token
+
+
+def test_upload_url_on_a_foreign_host_gets_nothing(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    with FakeGitHub(token=CANARY, clock=clock.now) as foreign:
+        fake.upload_origin = foreign.url
+        with pytest.raises(PublishError, match=r"upload_url points at .*not the expected uploads host"):
+            run(fake, clock, dist)
+        assert foreign.requests == []
+    assert fake.uploads(ok_only=False) == []
+    assert not any(r.method == "PATCH" for r in fake.requests)
+
+
+def test_redirects_are_never_followed(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    with FakeGitHub(token=CANARY, clock=clock.now) as foreign:
+        fake.fail("GET", r".*/releases/tags/.*", 307, headers={"Location": f"{foreign.url}/steal"})
+        with pytest.raises(PublishError, match=r"redirect .*not followed"):
+            run(fake, clock, dist)
+        assert foreign.requests == []
+
+
+def test_next_page_on_another_host_is_not_followed(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    with FakeGitHub(token=CANARY, clock=clock.now) as foreign:
+        link = f'<{foreign.url}/repos/acme/nodes/releases?page=2>; rel="next"'
+        fake.fail("GET", r"/repos/acme/nodes/releases", 200, headers={"Link": link}, body="[]")
+        with pytest.raises(PublishError, match="refusing to send the token"):
+            run(fake, clock, dist)
+        assert foreign.requests == []
+
+
+def test_token_echoed_by_the_server_is_scrubbed(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    fake.fail("GET", r".*/releases/tags/.*", 400, body='{"message": "bad header {auth}"}')
+    with pytest.raises(PublishError) as info:
+        run(fake, clock, dist)
+    assert "bad header Bearer ***" in str(info.value)
+    fake.faults.clear()
+    fake.fail("GET", r".*/releases/tags/.*", 418, body="plain text echo: {auth}")
+    with pytest.raises(PublishError) as info:
+        run(fake, clock, dist)
+    assert "***" in str(info.value)
+
+
+def test_wrong_token_fails_with_githubs_message(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    with pytest.raises(PublishError, match=r"Bad credentials.*renew"):
+        run(fake, clock, dist, env={"GITHUB_TOKEN": "ghp_someotherTokenValue1234", "GITHUB_API_URL": fake.url})
+
+
+def test_token_comes_from_the_environment_only(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    with pytest.raises(ConfigError, match="GH_TOKEN or GITHUB_TOKEN"):
+        run(fake, clock, dist, env={"GITHUB_API_URL": fake.url})
+    with pytest.raises(ConfigError, match="GH_TOKEN holds characters"):
+        run(fake, clock, dist, env={"GH_TOKEN": "abc\r\nX-Evil: 1", "GITHUB_API_URL": fake.url})
+    assert fake.requests == []
+    assert cli.main(["publish", "--token", CANARY]) == 2
+
+
+def test_secret_and_client_never_show_the_token() -> None:
+    s = Secret(CANARY)
+    assert CANARY not in repr(s) and CANARY not in str(s) and CANARY not in f"{s}"
+    assert s.reveal() == CANARY
+    client = github.GitHubClient(endpoints_for("https://api.github.com"), "a/b", s, RetryPolicy())
+    assert CANARY not in repr(client) and CANARY not in repr(vars(client))
+    assert "Authorization" not in client._session.headers  # attached per request, to allowed hosts only
+    with pytest.raises(TypeError):
+        pickle.dumps(s)
+
+
+def test_progress_bar_only_on_a_terminal(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    tty = TTY()
+    run(fake, clock, dist, progress=tty)
+    assert "100%" in tty.getvalue() and "#" * 30 in tty.getvalue()
+    fake.releases.clear()
+    fake.assets.clear()
+    plain = io.StringIO()
+    run(fake, clock, dist, progress=plain)
+    assert plain.getvalue() == ""
+
+
+def test_nothing_is_uploaded_from_a_dist_that_fails_verification(fake: FakeGitHub, clock: FakeClock,
+                                                                 dist: Path) -> None:
+    sbom = dist / "kubernetes-windows-node-v1.37.0-1.spdx.json"
+    sbom.write_text(sbom.read_text() + " ")
+    with pytest.raises(VerifyError, match="nothing was published"):
+        run(fake, clock, dist)
+    assert fake.requests == []
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+@pytest.mark.parametrize(("api", "uploads"), [
+    ("https://api.github.com", "https://uploads.github.com/"),
+    ("https://api.github.com/", "https://uploads.github.com/"),
+    ("https://ghe.example.com/api/v3", "https://ghe.example.com/api/uploads/"),
+    ("http://127.0.0.1:8765", "http://127.0.0.1:8765/"),
+])
+def test_expected_uploads_host(api: str, uploads: str) -> None:
+    ep = endpoints_for(api)
+    assert ep.uploads_origin + ep.uploads_prefix == uploads
+
+
+@pytest.mark.parametrize("api", ["http://api.github.com", "https://example.com/other", "https://u:p@api.github.com"])
+def test_bad_api_base_is_refused(api: str) -> None:
+    with pytest.raises(ConfigError, match="GITHUB_API_URL"):
+        endpoints_for(api)
+
+
+def test_ghe_upload_url_must_be_under_api_uploads() -> None:
+    client = github.GitHubClient(endpoints_for("https://ghe.example.com/api/v3"), "a/b", Secret("x"), RetryPolicy())
+    good = "https://ghe.example.com/api/uploads/repos/a/b/releases/1/assets{?name,label}"
+    assert client.upload_target(good) == good.split("{", maxsplit=1)[0]
+    for bad in ("https://ghe.example.com/repos/a/b/releases/1/assets", "https://uploads.github.com/repos/a/b/x",
+                "http://ghe.example.com/api/uploads/repos/a/b/releases/1/assets"):
+        with pytest.raises(PublishError, match="not the expected uploads host"):
+            client.upload_target(bad)
