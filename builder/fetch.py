@@ -8,6 +8,7 @@ temporary folder beside it and renamed into place, so the cache never holds half
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -127,7 +128,7 @@ def _from_cache(cfg: Config, commit: str) -> tuple[SdnResult | None, list[str]]:
             continue
         have = http.sha256_file(local)
         if have != f.sha256:
-            log.warning("sdn: cached %s has sha256 %s, not the pinned %s; fetching again", local, have, f.sha256)
+            log.warning("sdn: cached %s has sha256 %s, not the pinned %s; not using it", local, have, f.sha256)
             missing.append(f"{f.path} (cached copy does not match its pin)")
             continue
         files.append(FetchedFile(f.path, f.dest, local, have))
@@ -160,8 +161,13 @@ def _offline_message(cfg: Config, missing: Sequence[str]) -> str:
 def _workdir(cfg: Config) -> Iterator[Path]:
     """A fresh temporary folder inside the cache, so that finished entries are renamed, not copied."""
     root = cfg.options.cache_dir / "sdn"
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=root) as tmp:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        work = tempfile.TemporaryDirectory(prefix=".tmp-", dir=root)
+    except OSError as err:
+        msg = f"cannot write to the cache folder {root}: {err.strerror or err}; pass --cache-dir DIR"
+        raise FetchError(msg) from err
+    with work as tmp:
         yield Path(tmp)
 
 
@@ -182,9 +188,17 @@ def _store(cfg: Config, archive: _Archive, *, files: Sequence[SdnFile] | None = 
         meta = {"repo": cfg.sdn.repo, "commit": archive.commit, "url": archive.url,
                 "archive_sha256": archive.sha256, "files": {f.path: f.sha256 for f in files}}
         (staging / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        if final.exists():
-            os.replace(final, tmp / "old")  # removed with the temporary folder
-        os.replace(staging, final)
+        try:
+            if final.exists():
+                os.replace(final, tmp / "old")  # removed with the temporary folder
+            os.replace(staging, final)
+        except OSError as err:
+            # Another run may have put the same entry in place a moment ago: use it if it is whole.
+            wanted = dataclasses.replace(cfg, sdn=dataclasses.replace(cfg.sdn, files=tuple(files)))
+            cached, _missing = _from_cache(wanted, archive.commit)
+            if cached is None:
+                msg = f"cannot store the SDN files in the cache {final}: {err.strerror or err}"
+                raise FetchError(msg) from err
     fetched = tuple(FetchedFile(f.path, f.dest, final / "files" / f.path, f.sha256) for f in files)
     return SdnResult(repo=cfg.sdn.repo, commit=archive.commit, url=archive.url,
                      archive_sha256=archive.sha256, files=fetched)

@@ -235,7 +235,9 @@ def _make_handler(srv: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
             if failure.kind == "drop":
                 # SO_LINGER with a zero timeout makes close() send RST: an abrupt reset, not an EOF.
+                # Closed here, the socket goes before socketserver's shutdown(SHUT_WR) could send a FIN.
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
             elif failure.kind == "stall":
                 srv.stopping.wait(failure.seconds)
 

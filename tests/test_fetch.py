@@ -331,3 +331,27 @@ def test_update_pins_offline_is_refused_for_http(tmp_path, net):
     cfg = config.load(config.Overrides(config=path, cache_dir=tmp_path / "c", offline=True), {}, tmp_path)
     with pytest.raises(FetchError, match="cannot run with --offline"):
         fetch.update_pins(cfg, net=net)
+
+
+# --------------------------------------------------------------------------- through the command line
+
+
+def test_cli_fetch_then_offline_then_update_pins(tmp_path, caplog, capsys):
+    from builder import cli
+
+    caplog.set_level(logging.INFO)
+    cache = tmp_path / "cache"
+    with serve({PATH: ARCHIVE}) as srv:
+        sdn = sdn_config(COMMIT, srv.base + "/{repo}/archive/{commit}.zip")
+        doc = {"kubernetes": {"source": "release", "version": "v1.30.0"}, "sdn": sdn}
+        path = write_config(tmp_path, "# mine\n" + yaml.safe_dump(doc))
+        common = ["--config", str(path), "--cache-dir", str(cache)]
+        assert cli.main(["fetch", "--offline", *common]) == 5
+        assert "offline: the SDN files of commit" in caplog.text
+        assert cli.main(["fetch", *common]) == 0
+        assert cli.main(["fetch", "--offline", *common]) == 0
+        assert srv.hits(PATH) == 1
+        assert f"{sha256(DEFAULT_FILES['Kubernetes/windows/hns.psm1'])}  hns.psm1" in caplog.text
+        assert cli.main(["fetch", "--update-pins", *common]) == 0
+    assert "nothing to change" in capsys.readouterr().out
+    assert path.read_text(encoding="utf-8").startswith("# mine\n")

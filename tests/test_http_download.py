@@ -14,7 +14,7 @@ from httpserver import Fail, Reply, serve
 from builder import http
 from builder.errors import FetchError
 
-DATA = bytes(random.Random(7).getrandbits(8) for _ in range(300_000))
+DATA = random.Random(7).randbytes(300_000)
 SHA = hashlib.sha256(DATA).hexdigest()
 FAST = (1.0, 0.2)  # connect, read: a stalled server is noticed quickly
 
