@@ -9,6 +9,7 @@ asks of integrations, through the policy's injected clock and sleep.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -298,34 +299,45 @@ class GitHubClient:
             msg = f"internal error: {method} {urlsplit(url).path} attempted in a dry run"
             raise AssertionError(msg)
         where = f"{method} {urlsplit(url).path}"
-        attempts = self._policy.attempts
-        for attempt in range(1, attempts + 1):
+        send = functools.partial(self._send, method, url, params=params, json_body=json_body, body=body,
+                                 content_type=content_type)
+        for attempt in range(1, self._policy.attempts + 1):
             if write:
                 self._pace()
-            try:
-                resp = self._send(method, url, params=params, json_body=json_body, body=body,
-                                  content_type=content_type)
-            except (requests.ConnectionError, requests.Timeout) as err:
-                reason = self._token.scrub(f"{type(err).__name__}: {err}")
-                if attempt == attempts or (not repeatable and not isinstance(err, requests.ConnectTimeout)):
-                    cls = AmbiguousWrite if not repeatable else GitHubError
-                    msg = f"GitHub {where}: {reason} (after {attempt} attempt(s))"
-                    raise cls(msg) from err
-                delay = self._policy.backoff_delay(attempt)
-                log.warning("GitHub %s: %s; retrying in %.0f s (%d/%d)", where, reason, delay, attempt, attempts)
-            else:
-                if resp.status_code in ok:
-                    return resp
-                delay_or_none = self._retry_delay(resp, attempt)
-                if delay_or_none is None or attempt == attempts:
-                    raise self._error(where, resp, attempt)
-                if not repeatable and resp.status_code >= 500:
-                    raise self._error(where, resp, attempt, cls=AmbiguousWrite)
-                delay = delay_or_none
-                log.warning("GitHub %s: %s; retrying in %.0f s (%d/%d)", where, resp.status_code, delay,
-                            attempt, attempts)
-            self._policy.sleep(delay)
+            outcome = self._attempt(send, where, attempt, ok=ok, repeatable=repeatable)
+            if isinstance(outcome, requests.Response):
+                return outcome
+            self._policy.sleep(outcome)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(self, send: Callable[[], requests.Response], where: str, attempt: int, *,
+                 ok: tuple[int, ...], repeatable: bool) -> requests.Response | float:
+        """One try: the response when its status is in `ok`, else the delay before the next try, else raise."""
+        last = attempt == self._policy.attempts
+        try:
+            resp = send()
+        except (requests.ConnectionError, requests.Timeout) as err:
+            reason = self._token.scrub(f"{type(err).__name__}: {err}")
+            # Refused or unreachable before sending is safe to repeat; anything later may have been done.
+            maybe_done = not isinstance(err, requests.ConnectTimeout)
+            if last or (maybe_done and not repeatable):
+                cls = AmbiguousWrite if maybe_done and not repeatable else GitHubError
+                msg = f"GitHub {where}: {reason} (after {attempt} attempt(s))"
+                raise cls(msg) from err
+            delay = self._policy.backoff_delay(attempt)
+            log.warning("GitHub %s: %s; retrying in %.0f s (%d/%d)", where, reason, delay, attempt,
+                        self._policy.attempts)
+            return delay
+        if resp.status_code in ok:
+            return resp
+        retry_in = self._retry_delay(resp, attempt)
+        if retry_in is not None and resp.status_code >= 500 and not repeatable:
+            raise self._error(where, resp, attempt, cls=AmbiguousWrite)
+        if retry_in is None or last:
+            raise self._error(where, resp, attempt)
+        log.warning("GitHub %s: %s; retrying in %.0f s (%d/%d)", where, resp.status_code, retry_in, attempt,
+                    self._policy.attempts)
+        return retry_in
 
     def _send(
         self,

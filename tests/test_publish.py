@@ -14,6 +14,7 @@ import json
 import logging
 import pickle
 import random
+import socket
 import sys
 import types
 import zipfile
@@ -625,3 +626,16 @@ def test_ghe_upload_url_must_be_under_api_uploads() -> None:
                 "http://ghe.example.com/api/uploads/repos/a/b/releases/1/assets"):
         with pytest.raises(PublishError, match="not the expected uploads host"):
             client.upload_target(bad)
+
+
+def test_connection_errors_are_retried_then_reported(clock: FakeClock, dist: Path) -> None:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now: every connection is refused
+    with FakeGitHub(token=CANARY, clock=clock.now) as unused:
+        with pytest.raises(PublishError, match=r"ConnectionError.*after 4 attempt"):
+            run(unused, clock, dist, env={"GH_TOKEN": CANARY, "GITHUB_API_URL": f"http://127.0.0.1:{port}"})
+        assert unused.requests == []
+    assert len(clock.sleeps) == ATTEMPTS - 1
+    assert clock.sleeps == sorted(clock.sleeps)  # backing off
