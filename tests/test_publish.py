@@ -639,3 +639,29 @@ def test_connection_errors_are_retried_then_reported(clock: FakeClock, dist: Pat
         assert unused.requests == []
     assert len(clock.sleeps) == ATTEMPTS - 1
     assert clock.sleeps == sorted(clock.sleeps)  # backing off
+
+
+def test_cli_dry_run_end_to_end(fake: FakeGitHub, dist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m builder publish --dry-run` through the real CLI and configuration (no writes: no pacing)."""
+    (tmp_path / "bundle.yaml").write_text("kubernetes:\n  source: release\n  version: v1.37.0\n")
+    monkeypatch.chdir(tmp_path)
+    for key in ("GH_TOKEN", "GITHUB_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("GITHUB_TOKEN", CANARY)
+    monkeypatch.setenv("GITHUB_API_URL", fake.url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", fake.repo)
+    assert cli.main(["publish", "--dist", str(dist), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    CAPTURED.append(out)
+    assert "would create it as a draft" in out and "dry run: nothing was written" in out
+    assert fake.writes() == [] and fake.requests
+
+
+def test_a_refusal_for_any_bundle_comes_before_any_write(fake: FakeGitHub, clock: FakeClock, tmp_path: Path) -> None:
+    d = make_dist(tmp_path / "dist", versions=("v1.36.2", "v1.37.0"))
+    fake.add_release("v1.37.0-1", immutable=True, assets={"SHA256SUMS": b"an older list"})
+    with pytest.raises(PublishError, match=r"v1\.37\.0-1 is published and immutable"):
+        run(fake, clock, d)
+    assert fake.writes() == []
+    assert fake.release_by_tag("v1.36.2-1") == []
