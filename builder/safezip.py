@@ -56,8 +56,9 @@ def is_symlink(info: zipfile.ZipInfo) -> bool:
 class SafeZip:
     """An open zip whose directory has been checked; `read(name)` returns one member's bytes.
 
-    Every entry's name must be safe and unique (also case-insensitively, as NTFS would collide)
-    and the archive must hold exactly one top-level folder (`top`), as GitHub's archives do.
+    Every entry's name must be safe and unique, and the archive must hold exactly one top-level
+    folder (`top`), as GitHub's archives do. A member read must not be a symlink, nor lie below
+    one, nor collide case-insensitively (as on NTFS) with another entry or folder.
     `source` names the archive (its URL) in every error.
     """
 
@@ -99,7 +100,7 @@ class SafeZip:
 
     def _check_directory(self, infos: Iterable[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
         by_name: dict[str, zipfile.ZipInfo] = {}
-        folded: dict[str, str] = {}
+        self._folded: dict[str, set[str]] = {}  # case-folded path -> its spellings, folders included
         for count, info in enumerate(infos, 1):
             if count > self.limits.max_entries:
                 self._fail(f"has more than {self.limits.max_entries} entries")
@@ -111,11 +112,9 @@ class SafeZip:
             key = name.rstrip("/")
             if key in by_name:
                 self._fail(f"member {name!r} appears twice")
-            if key.casefold() in folded:
-                self._fail(f"members {folded[key.casefold()]!r} and {name!r} differ only in case "
-                           "and would overwrite each other on Windows")
             by_name[key] = info
-            folded[key.casefold()] = name
+            for path in [*_parents(key), key]:
+                self._folded.setdefault(path.casefold(), set()).add(path)
         return by_name
 
     def _top_folder(self) -> str:
@@ -135,6 +134,13 @@ class SafeZip:
         for parent in _parents(name):
             if parent in self._infos and is_symlink(self._infos[parent]):
                 self._fail(f"{parent!r} (a folder of {name!r}) is a symlink")
+        for path in [*_parents(name), name]:
+            # Only collisions on the way to what is read matter: elsewhere git allows them, and
+            # refusing the whole repository's archive for them would refuse good commits.
+            twins = sorted(self._folded.get(path.casefold(), ()))
+            if len(twins) > 1:
+                self._fail(f"members {' and '.join(repr(t) for t in twins)} differ only in case "
+                           "and would overwrite each other on Windows")
         if is_symlink(info):
             self._fail(f"member {name!r} is a symlink")
         if info.flag_bits & 0x1:

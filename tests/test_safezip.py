@@ -119,6 +119,19 @@ def test_names_differing_only_in_case_are_refused(tmp_path):
     refused(tmp_path, data, "differ only in case")
 
 
+def test_a_folder_differing_only_in_case_is_refused(tmp_path):
+    data = build([(HELPER, b"a"), (f"{TOP}/kubernetes/windows/helper.psm1", b"b")])
+    refused(tmp_path, data, "'SDN-1+/Kubernetes' and 'SDN-1+/kubernetes' differ only in case")
+
+
+def test_case_collisions_elsewhere_do_not_block_other_members(tmp_path):
+    data = build([(HELPER, b"a"), (f"{TOP}/docs/ReadMe.md", b"b"), (f"{TOP}/docs/README.md", b"c")])
+    with open_zip(tmp_path, data) as z:
+        assert z.read(HELPER) == b"a"
+        with pytest.raises(FetchError, match="differ only in case"):
+            z.read(f"{TOP}/docs/README.md")
+
+
 def test_more_than_one_top_folder_is_refused(tmp_path):
     data = build([(HELPER, b"a"), ("other/x", b"b")])
     refused(tmp_path, data, "exactly one top-level folder, found 2")
