@@ -253,7 +253,11 @@ class _Transfer:
                 headers["If-Range"] = self.validator
         with self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout) as resp:
             if is_retryable_status(resp.status_code):
-                return self.policy.server_delay(resp), f"HTTP {resp.status_code} {resp.reason}"
+                return _server_delay(self.policy, resp), f"HTTP {resp.status_code} {resp.reason}"
+            if resp.status_code == 416 and self.done:
+                # The part we hold no longer fits the file (it shrank or changed): start over.
+                self._reset()
+                return 0.0, "HTTP 416 on resume"
             if resp.status_code not in (200, 206):
                 msg = f"{self.shown}: HTTP {resp.status_code} {resp.reason}: {_server_message(resp)}"
                 raise HTTPStatusError(msg, resp.status_code)
@@ -272,6 +276,13 @@ class _Transfer:
             return None, f"body ended after {self.done} of {self.total} bytes"
         return None
 
+    def _reset(self) -> None:
+        self.out.seek(0)
+        self.out.truncate()
+        self.hasher = hashlib.sha256()
+        self.done = 0
+        self.total = None
+
     def _start(self, resp: requests.Response) -> None:
         """Set up the file for this response: continue after a 206 at our offset, else start over."""
         if resp.status_code == 206 and _range_start(resp) == self.done:
@@ -281,10 +292,7 @@ class _Transfer:
             return
         if self.done:
             log.info("%s: the server does not resume; starting over", self.shown)
-        self.out.seek(0)
-        self.out.truncate()
-        self.hasher = hashlib.sha256()
-        self.done = 0
+        self._reset()
         length = resp.headers.get("Content-Length", "")
         self.total = int(length) if length.isdigit() else None
         self.validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
@@ -292,6 +300,13 @@ class _Transfer:
             # A 206 that is not at our offset: ask again for the whole file.
             msg = f"server answered a range we did not ask for ({resp.headers.get('Content-Range')})"
             raise requests.exceptions.ChunkedEncodingError(msg)
+
+
+def _server_delay(policy: RetryPolicy, resp: requests.Response) -> float | None:
+    try:
+        return policy.server_delay(resp)
+    except (ValueError, TypeError, OverflowError):
+        return None  # an unreadable Retry-After: back off as if there were none
 
 
 def _range_start(resp: requests.Response) -> int | None:

@@ -241,3 +241,25 @@ def test_cached_download_replaces_a_corrupt_cached_file(tmp_path, session, polic
         assert http.cached_download(srv.url("/k"), dest, sha256=SHA, session=session, policy=policy,
                                     timeout=FAST) == SHA
     assert dest.read_bytes() == DATA
+
+
+def test_416_on_resume_starts_over(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", Fail.short(after=1000), Fail.status(416))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    assert [r.status for r in srv.requests] == [200, 416, 200]
+    assert "Range" not in srv.requests[2].headers
+    assert sleeps.delays[1] == 0.0
+
+
+def test_unreadable_retry_after_falls_back_to_backoff(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        srv.fail("/f", Fail.status(503, retry_after="soon-ish"))
+        assert get(srv.url("/f"), tmp_path / "f", session, policy) == SHA
+    assert 1.0 <= sleeps.delays[0] <= 1.5
+
+
+def test_a_final_status_is_kept_for_callers(tmp_path, session, policy):
+    with serve({}) as srv, pytest.raises(http.HTTPStatusError) as err:
+        get(srv.url("/missing"), tmp_path / "f", session, policy)
+    assert err.value.status == 404
