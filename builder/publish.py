@@ -121,10 +121,10 @@ def publish_dist(
         if dry_run:
             return 0
         bar = _progress_bar(progress_stream or sys.stderr)
-        done = [(p, carry_out(client, p, cfg.release.prerelease, bar)) for p in plans]
+        for plan in plans:  # each summary as soon as its release is complete
+            _print_summary(plan, *carry_out(client, plan, cfg.release.prerelease, bar), out)
     finally:
         client.close()
-    _print_summary(done, out)
     return 0
 
 
@@ -440,12 +440,11 @@ def _print_plan(plans: list[Plan], out: TextIO, repo: str, *, dry_run: bool) -> 
         print("dry run: nothing was written", file=out)
 
 
-def _print_summary(done: list[tuple[Plan, tuple[Json, list[Done]]]], out: TextIO) -> None:
-    for plan, (release, assets) in done:
-        state = "draft" if release.get("draft") else "published"
-        print(f"{plan.label} ({state}): {release.get('html_url', '')}", file=out)
-        for d in assets:
-            print(f"  {d.how:<9} {d.name}  {d.url}", file=out)
+def _print_summary(plan: Plan, release: Json, assets: list[Done], out: TextIO) -> None:
+    state = "draft" if release.get("draft") else "published"
+    print(f"{plan.label} ({state}): {release.get('html_url', '')}", file=out)
+    for d in assets:
+        print(f"  {d.how:<9} {d.name}  {d.url}", file=out)
 
 
 def _progress_bar(stream: TextIO) -> Callable[[str], Callable[[int, int], None] | None]:
