@@ -256,7 +256,9 @@ def bundle_many(cfg: Config, env: Mapping[str, str], bundle_one: BundleOne, *,
     problems = [o for o in outcomes if o.error is not None]
     if problems:
         msg = (f"{len(problems)} of {len(outcomes)} Kubernetes versions failed "
-               f"({', '.join(o.version for o in problems)}); see the summary above. The other bundles are complete")
+               f"({', '.join(o.version for o in problems)}); see the summary above")
+        if len(problems) < len(outcomes):
+            msg += "; the bundles of the others are complete in dist/"
         raise _common_class([o.error for o in problems if o.error is not None])(msg)
     return [o.zip_path for o in outcomes if o.zip_path is not None]
 
