@@ -22,7 +22,7 @@ from ..config import Config
 from ..toolchain import provision, requirement
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "kube-tree"
-PACKAGES = 60
+PACKAGES = 30
 FUNCS = 250
 ROUNDS = 2
 

@@ -1,0 +1,89 @@
+"""The whole `bundle` command: a real tree compiled, SDN archive over loopback HTTP, a real zip."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+from httpserver import serve
+from kube_tree import TAG, build_env, make_tree
+from sdn_fixture import make_sdn_archive, sdn_config
+
+from builder import cli
+from builder.pe import pe_problem
+
+pytestmark = pytest.mark.go
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def write_config(tmp_path: Path, url: str, extra: dict[str, object] | None = None) -> Path:
+    data: dict[str, object] = {
+        "bundle": {"name": "win-node", "revision": 3},
+        "sdn": sdn_config(COMMIT, url),
+        "network": {"mode": "host-gw", "cluster_cidr": "192.168.0.0/16", "service_cidr": "11.0.0.0/8",
+                    "dns_service_ip": "11.0.0.10", "control_plane_ip": "10.1.2.3"},
+        **(extra or {}),
+    }
+    path = tmp_path / "bundle.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def run_bundle(tmp_path: Path, tree: Path, *more: str) -> int:
+    old = dict(os.environ)
+    os.environ.update(build_env())
+    try:
+        return cli.main(["bundle", "--config", str(tmp_path / "bundle.yaml"), "--kube-root", str(tree),
+                         "--cache-dir", str(tmp_path / "cache"), "--dist", str(tmp_path / "dist"), *more])
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+
+
+def test_bundle_end_to_end(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "kubernetes")
+    with serve({f"/microsoft/SDN/archive/{COMMIT}.zip": make_sdn_archive(COMMIT)}) as srv:
+        write_config(tmp_path, srv.url(f"/microsoft/SDN/archive/{COMMIT}.zip"))
+        assert run_bundle(tmp_path, tree) == 0
+        assert srv.hits(f"/microsoft/SDN/archive/{COMMIT}.zip") >= 1
+
+    zip_path = tmp_path / "dist" / f"win-node-{TAG}-3.zip"
+    assert zip_path.is_file()
+    subprocess.run(["unzip", "-tq", str(zip_path)], check=True)
+    with zipfile.ZipFile(zip_path) as zf:
+        names = zf.namelist()
+        assert all(n.startswith("k/") for n in names)
+        for exe in ("k/kubelet.exe", "k/kube-proxy.exe", "k/kubectl.exe"):
+            data = zf.read(exe)
+            assert pe_problem(data[:4096]) is None
+            assert TAG.encode() in data
+        for member in ("k/helper.psm1", "k/hns.psm1", "k/cni/wincni.exe", "k/start-kubelet.ps1",
+                       "k/start-kubeproxy.ps1", "k/AddRoutes.ps1", "k/manifest.json"):
+            assert member in names, member
+        kubelet_script = zf.read("k/start-kubelet.ps1").decode("ascii")
+        assert "'192.168.0.0/16'" in kubelet_script and "'11.0.0.10'" in kubelet_script
+        manifest = json.loads(zf.read("k/manifest.json"))
+    assert manifest["kubernetes"]["gitVersion"] == TAG
+    assert manifest["sdn"]["commit"] == COMMIT
+    first = zip_path.read_bytes()
+
+    # Second run: no network (the server is gone), no make, and the very same bytes.
+    (tmp_path / "cache/logs/make.log").unlink()
+    assert run_bundle(tmp_path, tree, "--offline") == 0
+    assert not (tmp_path / "cache/logs/make.log").exists()
+    assert zip_path.read_bytes() == first
+    assert not [p for p in (tmp_path / "dist").iterdir() if p.name.startswith(".")], "temp files left in dist/"
+
+
+def test_bad_config_writes_nothing(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "kubernetes")
+    write_config(tmp_path, "http://127.0.0.1:9/none.zip", {"node": {"install_dir": "C:\\k\\..\\Windows"}})
+    assert run_bundle(tmp_path, tree) == 2
+    assert not (tmp_path / "dist").exists()
+    assert not (tmp_path / "cache").exists()
