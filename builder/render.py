@@ -144,7 +144,7 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
     pause = node.pause_image or default_pause_image(node.windows_version, node.windows_build, version)
     kubelet = flags.kubelet_args(version, runtime, cfg)
     proxy = flags.kubeproxy_args(version, runtime, cfg)
-    return {
+    ctx = {
         "version": str(version),
         "runtime": runtime,
         "mode": net.mode,
@@ -160,7 +160,6 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "vxlan_vni": net.vxlan_vni,
         "vxlan_port": net.vxlan_port,
         "kubeconfig": node.kubeconfig,
-        "min_build": node.min_build,
         "pause_image": pause,
         "node_labels": ",".join(f"{k}={v}" for k, v in node.labels),
         "isolation": node.isolation,
@@ -174,7 +173,22 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "cni_config_name": f"{net.network_name}.conf",
         "cni_route_gateway": "routes" in conf["ipam"],
         "dockershim": runtime == "docker",
+        "uses_pause_image": any(a.flag == "--pod-infra-container-image" for a in kubelet),
     }
+    for key, value in ctx.items():
+        _check_value(key, value)
+    return ctx
+
+
+def _check_value(key: str, value: object) -> None:
+    """Defence in depth behind config.py: no control character or non-ASCII reaches a template."""
+    if isinstance(value, str):
+        if re.search(r"[^\x20-\x7e]", value):
+            msg = f"value for {key} ({value!r}) has a control or non-ASCII character; fix the configuration"
+            raise RenderError(msg)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_value(key, item)
 
 
 # --------------------------------------------------------------------------- rendering
@@ -204,9 +218,10 @@ def to_bytes(dest: str, text: str) -> bytes:
 
 
 def scripts_for(mode: str) -> list[str]:
-    names = ["start-kubelet.ps1", "start-kubeproxy.ps1", "install.ps1"]
+    """The start scripts of a mode. install.ps1 has its own template, rendered by `node` (issue 7)."""
+    names = ["start-kubelet.ps1", "start-kubeproxy.ps1"]
     if mode == "host-gw":
-        names.insert(2, "AddRoutes.ps1")
+        names.append("AddRoutes.ps1")
     return names
 
 

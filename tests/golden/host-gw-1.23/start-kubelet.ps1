@@ -54,6 +54,17 @@ function Join-NativeArgs([string[]] $Arguments) {
     return ($quoted -join ' ')
 }
 
+function Assert-PauseImage {
+    # dockershim does not pull a locally built image: kubeletwin/pause must exist before pods start.
+    if ($PauseImage -ne 'kubeletwin/pause') { return }
+    if (-not (Get-Command docker -ErrorAction SilentlyContinue)) { throw 'docker is not on PATH: install docker first' }
+    $ErrorActionPreference = 'Continue'
+    docker image inspect $PauseImage *> $null
+    if ($LASTEXITCODE -ne 0) {
+        throw "the pause image $PauseImage is not in docker: build it from this host's own nanoserver or servercore image (docker build -t kubeletwin/pause .), or pass -PauseImage with a published one"
+    }
+}
+
 function Get-ManagementAddress {
     # Once the HNS network exists the host's address sits on its virtual adapter.
     foreach ($alias in @("vEthernet ($InterfaceName)", $InterfaceName)) {
@@ -180,6 +191,7 @@ if ($NodeLabels) { $kubeletArgs += ('--node-labels=' + $NodeLabels) }
 # node.kubelet_extra_args, last so that they win over the values above.
 $kubeletArgs += @('--max-pods=60')
 
+Assert-PauseImage
 $PodCidr = Get-PodCidr
 if (-not $PodCidr) { $PodCidr = Wait-PodCidr }
 New-PodNetwork $PodCidr

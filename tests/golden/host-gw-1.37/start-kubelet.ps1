@@ -18,7 +18,6 @@ Param(
     [ValidateNotNullOrEmpty()] [string] $NetworkName = 'winnet',
     [ValidateNotNullOrEmpty()] [string] $InterfaceName = 'Ethernet 2',
     [ValidateNotNullOrEmpty()] [string] $Kubeconfig = 'kubeconfig',
-    [ValidateNotNullOrEmpty()] [string] $PauseImage = 'registry.k8s.io/pause:3.9',
     [string] $NodeLabels = 'example.com/pool=win',
     [string] $NodeName = '',
     [string] $LogDir = '',
@@ -170,6 +169,8 @@ if ($NodeLabels) { $kubeletArgs += ('--node-labels=' + $NodeLabels) }
 # node.kubelet_extra_args, last so that they win over the values above.
 $kubeletArgs += @('--max-pods=60')
 
+# kubelet of this version has no --pod-infra-container-image (removed in 1.35): the pause image
+# is containerd's sandbox_image setting.
 $PodCidr = Get-PodCidr
 if (-not $PodCidr) { $PodCidr = Wait-PodCidr }
 New-PodNetwork $PodCidr
