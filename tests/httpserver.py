@@ -17,7 +17,9 @@ API
 - `LoopbackServer.route(path, target, *, headers=None, ranges=True)`: `target` is bytes (served
   with 200, Content-Length and, unless `ranges=False`, `Range: bytes=a-b` / `a-` answered with 206,
   and 416 for a range past the end) or a handler `(Request) -> Reply`. `headers` are added to
-  every answer of a bytes route (e.g. an ETag). The path is matched without its query string.
+  every answer of a bytes route (e.g. an ETag); an `If-Range` that matches neither its ETag nor
+  its Last-Modified gets the whole body (200), as a real server does after the file changed.
+  The path is matched without its query string; `route` again replaces the target.
 - `LoopbackServer.fail(path, *failures)`: queue scripted failures; each request to `path` takes
   the next one, and once the queue is empty the route answers normally. Failures:
     `Fail.status(code, body=b"", retry_after=None)` answer this status (e.g. 500, or 429 with
@@ -204,7 +206,9 @@ def _make_handler(srv: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             if route.ranges:
                 headers["Accept-Ranges"] = "bytes"
             match = _RANGE_RE.match(asked or "")
-            if not route.ranges or asked is None:
+            if_range = req.headers.get("If-Range")
+            stale = if_range is not None and if_range not in (headers.get("ETag"), headers.get("Last-Modified"))
+            if not route.ranges or asked is None or stale:
                 return Reply(200, data, headers)
             if match is None or int(match.group(1)) >= len(data):
                 return Reply(416, b"", {**headers, "Content-Range": f"bytes */{len(data)}"})

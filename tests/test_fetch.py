@@ -292,8 +292,7 @@ def test_update_pins_adds_a_files_block_when_the_defaults_are_in_use(tmp_path, n
     assert new.startswith(f"# lab\nsdn:\n    commit: {COMMIT}\n    url: {archive}\n    files:\n      - path: Kub")
     assert new.endswith("\n\n# the network\nnetwork:\n    mode: l3\n")
     data = yaml.safe_load(new)
-    assert [f["sha256"] for f in data["sdn"]["files"]] == [sha256(DEFAULT_FILES[p]) for p, _ in
-                                                            [(f.path, f.dest) for f in cfg.sdn.files]]
+    assert [f["sha256"] for f in data["sdn"]["files"]] == [sha256(DEFAULT_FILES[f.path]) for f in cfg.sdn.files]
 
 
 def test_update_pins_appends_an_sdn_section_when_there_is_none(tmp_path, net):

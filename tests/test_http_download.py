@@ -263,3 +263,14 @@ def test_a_final_status_is_kept_for_callers(tmp_path, session, policy):
     with serve({}) as srv, pytest.raises(http.HTTPStatusError) as err:
         get(srv.url("/missing"), tmp_path / "f", session, policy)
     assert err.value.status == 404
+
+
+
+def test_loopback_server_honours_if_range(session):
+    # The fake servers other tests build on must answer as real ones do after a file changed.
+    with serve() as srv:
+        srv.route("/f", DATA, headers={"ETag": '"v2"'})
+        same = session.get(srv.url("/f"), headers={"Range": "bytes=10-", "If-Range": '"v2"'})
+        changed = session.get(srv.url("/f"), headers={"Range": "bytes=10-", "If-Range": '"v1"'})
+    assert (same.status_code, same.content) == (206, DATA[10:])
+    assert (changed.status_code, changed.content) == (200, DATA)
