@@ -11,6 +11,7 @@ unverified binary.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import mmap
@@ -105,7 +106,12 @@ def _binary(cfg: Config, version: str, name: str, net: Net, session: requests.Se
             msg = (f"offline: {name}.exe of Kubernetes {version} is not in the cache {folder} (it comes from "
                    f"{shown}); run once without --offline, or copy the cache folder from a machine that has it")
             raise FetchError(msg)
-        algo, expected, sha256 = _download_verified(url, folder, name, version, net, session, progress)
+        try:
+            algo, expected, sha256 = _download_verified(url, folder, name, version, net, session, progress)
+        except BuilderError:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: a failed first download leaves no trace in the cache
+            raise
     return Binary(name=name, path=folder / f"{name}.exe", sha256=sha256, origin=shown,
                   published_checksums={algo: expected})
 
@@ -119,7 +125,11 @@ def _from_cache(folder: Path, name: str) -> tuple[str, str, str] | None:
         sums = folder / f"{name}.exe.{algo}"
         if not sums.is_file():
             continue
-        expected = _parse_checksum(sums.read_bytes(), algo, str(sums))
+        try:
+            expected = _parse_checksum(sums.read_bytes(), algo, str(sums))
+        except FetchError as err:
+            log.warning("release: %s; downloading again", err)
+            return None
         hashes = _hashes(exe)
         if hashes[algo] == expected:
             return algo, expected, hashes["sha256"]

@@ -110,7 +110,7 @@ def test_checksum_that_does_not_match_keeps_nothing(tmp_path, srv, net, exes):
     text = str(err.value)
     assert srv.url(exe_path(V2, "kubelet")) in text
     assert "does not match the published" in text and "not kept" in text
-    assert cache_files(tmp_path) == [V2]  # no exe, no checksum, no temporary folder
+    assert cache_files(tmp_path) == []  # no exe, no checksum, no temporary folder
     assert err.value.exit_code == 5
 
 
@@ -120,7 +120,7 @@ def test_missing_checksum_file_is_an_error_not_a_skip(tmp_path, srv, net, exes):
         release.download_binaries(make_cfg(tmp_path, url), net=net)
     shown = srv.url(exe_path(V2, "kubelet"))
     assert f"neither {shown}.sha512 nor {shown}.sha256 exists" in str(err.value)
-    assert cache_files(tmp_path) == [V2]
+    assert cache_files(tmp_path) == []
 
 
 def test_version_that_does_not_exist_names_version_and_url(tmp_path, srv, net, exes, sleeps):
@@ -155,7 +155,7 @@ def test_download_cut_short_every_time_fails_and_keeps_nothing(tmp_path, srv, ne
         release.download_binaries(make_cfg(tmp_path, url), net=net)
     assert "failed after 3 attempts" in str(err.value)
     assert len(sleeps) == 2
-    assert cache_files(tmp_path) == [V2]
+    assert cache_files(tmp_path) == []
 
 
 def test_second_run_needs_no_network(tmp_path, net, exes):
@@ -190,12 +190,24 @@ def test_tampered_cache_entry_is_downloaded_again(tmp_path, srv, net, exes):
     assert srv.hits(exe_path(V2, "kube-proxy")) == 1
 
 
+def test_garbled_cached_checksum_file_is_downloaded_again(tmp_path, srv, net, exes):
+    url = publish(srv, V2, exes.get(V2))
+    cfg = make_cfg(tmp_path, url, components=("kubelet", "kube-proxy"))
+    release.download_binaries(cfg, net=net)
+    sums = tmp_path / "cache" / "release" / V2 / "kubelet.exe.sha512"
+    sums.write_text("<html>oops</html>")
+    result = release.download_binaries(cfg, net=net)
+    assert sums.read_text() == digest("sha512", exes.get(V2))
+    assert result.binaries[0].published_checksums == {"sha512": digest("sha512", exes.get(V2))}
+    assert srv.hits(exe_path(V2, "kubelet") + ".sha512") == 2
+
+
 def test_a_file_that_is_not_a_windows_exe_is_refused(tmp_path, srv, net):
     url = publish(srv, V2, b"<html>mirror login page v1.37.0</html>")
     with pytest.raises(FetchError) as err:
         release.download_binaries(make_cfg(tmp_path, url), net=net)
     assert "no MZ header" in str(err.value) and srv.url(exe_path(V2, "kubelet")) in str(err.value)
-    assert cache_files(tmp_path) == [V2]
+    assert cache_files(tmp_path) == []
 
 
 def test_another_versions_exe_is_refused(tmp_path, srv, net, exes):
