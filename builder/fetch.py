@@ -97,6 +97,7 @@ def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = Non
         print("nothing to change", file=out)
     else:
         _write_text(path, updated)
+        print(f"wrote {path}; review the change before committing it", file=out)
     files = tuple(SdnFile(f.path, new[f.path], f.dest) for f in cfg.sdn.files)
     _store(cfg, archive, files=files)
     return 0
