@@ -1,0 +1,400 @@
+"""The node operator's files: install.ps1, join-node.ps1, README.txt and samples/ for several targets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pack_fixtures import make_inputs, windows_exe  # noqa: F401
+
+from builder import config as config_mod
+from builder import flags, node, pack, psparse, render
+from builder.artifacts import RenderedFile
+from builder.config import WINDOWS_BUILDS, Config, KubernetesSection, NetworkSection, NodeSection
+from builder.errors import ConfigError
+from builder.kversion import KubeVersion
+
+# A token a real operator would pass to join-node.ps1: it must never reach a built file.
+CANARY = "canary.tok3ncanary00001"
+CANARY_HASH = "sha256:" + "c4" * 32
+
+
+def cfg_for(mode: str = "host-gw", windows: str = "ltsc2022", *, kubeadm: bool = True, **node_kw: Any) -> Config:
+    net = NetworkSection(mode=mode, network_name="vxlan0" if mode == "overlay" else "l2bridge",
+                         control_plane_ip="192.168.10.5")
+    comps = ("kubelet", "kube-proxy", "kubectl") + (("kubeadm",) if kubeadm else ())
+    return Config(kubernetes=KubernetesSection(components=comps), network=net,
+                  node=NodeSection(windows_version=windows, **node_kw))
+
+
+def render_files(version: str, mode: str = "host-gw", windows: str = "ltsc2022", **kw: Any) -> dict[str, RenderedFile]:
+    return {f.dest: f for f in node.render_node_files(cfg_for(mode, windows, **kw), version, None)}
+
+
+def text(f: RenderedFile) -> str:
+    return f.data.decode("ascii").replace("\r\n", "\n")
+
+
+TARGETS = [
+    ("v1.9.0", "host-gw", "1709"), ("v1.9.0", "l3", "ltsc2016"), ("v1.10.3", "host-gw", "1803"),
+    ("v1.13.0", "l3", "1709"), ("v1.14.0", "overlay", "ltsc2019"), ("v1.16.2", "host-gw", "1809"),
+    ("v1.20.0", "overlay", "ltsc2019"), ("v1.23.4", "l3", "ltsc2022"), ("v1.24.0", "host-gw", "ltsc2022"),
+    ("v1.30.1", "overlay", "ltsc2022"), ("v1.37.0", "host-gw", "ltsc2025"), ("v1.37.0", "l3", "20H2"),
+]
+
+
+# --------------------------------------------------------------------------- every file, every target
+
+
+@pytest.mark.parametrize(("version", "mode", "windows"), TARGETS)
+def test_scripts_parse_and_files_are_ascii_crlf(version: str, mode: str, windows: str) -> None:
+    files = render_files(version, mode, windows)
+    assert sorted(files) == ["README.txt", "install.ps1", "join-node.ps1", "samples/daemonset.yaml",
+                             "samples/emptydir-pod.yaml", "samples/hostpath-pod.yaml", "samples/iis.yaml"]
+    for dest, f in files.items():
+        assert b"\n" not in f.data.replace(b"\r\n", b""), dest
+        f.data.decode("ascii")
+        if dest.endswith(".ps1"):
+            assert psparse.parse_errors(text(f)) == [], dest
+            assert f.kind == "script"
+    assert files["README.txt"].kind == "doc"
+    assert files["samples/iis.yaml"].kind == "sample"
+
+
+def test_join_node_only_with_kubeadm() -> None:
+    assert "join-node.ps1" not in render_files("v1.37.0", kubeadm=False)
+    readme = text(render_files("v1.37.0", kubeadm=False)["README.txt"])
+    assert "join-node.ps1" not in readme
+
+
+def test_host_check_snippet_is_one_include_for_start_kubelet() -> None:
+    """The line start-kubelet.ps1.j2 will include renders and parses with render.context + host_check_context."""
+    cfg = cfg_for(windows="ltsc2019")
+    version = KubeVersion(1, 30, 0)
+    ctx = render.context(cfg, version, "containerd")
+    ctx.update(node.host_check_context(cfg.node, version))
+    out = render.environment().from_string('$x = 1\n{% include "_host_check.ps1.j2" %}\n').render(ctx)
+    assert psparse.parse_errors(out) == []
+    assert "$targetBuild = 17763\n" in out
+    assert "$runBuilds = @(@(17763))\n" in out
+    assert "'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019'" in out
+    assert out.rstrip().endswith("Show-HostBuildWarning")
+    assert "CurrentVersion' -Name CurrentBuildNumber" in out
+
+
+# --------------------------------------------------------------------------- images
+
+
+@pytest.mark.parametrize(("windows", "servercore", "iis"), [
+    ("1709", "microsoft/windowsservercore:1709", "microsoft/iis:windowsservercore-1709"),
+    ("ltsc2016", "microsoft/windowsservercore:ltsc2016", "microsoft/iis:windowsservercore-ltsc2016"),
+    ("1803", "microsoft/windowsservercore:1803", "microsoft/iis:windowsservercore-1803"),
+    ("1809", "mcr.microsoft.com/windows/servercore:1809",
+     "mcr.microsoft.com/windows/servercore/iis:windowsservercore-1809"),
+    ("ltsc2019", "mcr.microsoft.com/windows/servercore:ltsc2019",
+     "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019"),
+    ("ltsc2022", "mcr.microsoft.com/windows/servercore:ltsc2022",
+     "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022"),
+    ("ltsc2025", "mcr.microsoft.com/windows/servercore:ltsc2025",
+     "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2025"),
+])
+def test_images_follow_the_windows_version(windows: str, servercore: str, iis: str) -> None:
+    imgs = node.images_for(windows)
+    assert (imgs.servercore, imgs.iis) == (servercore, iis)
+
+
+def test_every_known_windows_version_has_images() -> None:
+    for windows in WINDOWS_BUILDS:
+        imgs = node.images_for(windows)
+        assert imgs.servercore.endswith(":" + windows)
+        assert imgs.iis.endswith("windowsservercore-" + windows)
+
+
+def test_host_check_runs_2022_images_on_2025_hosts_only() -> None:
+    v = KubeVersion(1, 37, 0)
+    assert node.host_check_context(NodeSection(windows_version="ltsc2022"), v)["host_run_builds"] == [20348, 26100]
+    assert node.host_check_context(NodeSection(windows_version="ltsc2025"), v)["host_run_builds"] == [26100]
+    assert node.host_check_context(NodeSection(windows_version="1709"), v)["host_run_builds"] == [16299]
+    names = node.host_check_context(NodeSection(), v)["host_known_builds"]
+    assert names["17763"] == "1809" and names["26100"] == "ltsc2025"
+
+
+def test_pause_image_reuses_the_render_default_and_the_override() -> None:
+    v = KubeVersion(1, 9, 0)
+    assert node.pause_image(NodeSection(windows_version="1709"), v) == "kubeletwin/pause"
+    # Built on the node from its own base image: it always matches, so it is not in the warning list.
+    assert "kubeletwin/pause" not in node.target_images(NodeSection(windows_version="1709"), v)
+    v37 = KubeVersion(1, 37, 0)
+    expected = render.default_pause_image("ltsc2025", 26100, v37)
+    assert node.target_images(NodeSection(windows_version="ltsc2025"), v37)[0] == expected
+    files = render_files("v1.37.0", windows="ltsc2022", pause_image="registry.example/pause:9")
+    assert "'registry.example/pause:9'" in text(files["README.txt"])
+    assert "'registry.example/pause:9'" in text(files["install.ps1"])
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def load_samples(files: dict[str, RenderedFile]) -> list[dict[str, Any]]:
+    docs: list[dict[str, Any]] = []
+    for dest, f in files.items():
+        if dest.startswith("samples/"):
+            assert "&id" not in text(f), f"{dest} uses YAML anchors"
+            docs += [d for d in yaml.safe_load_all(text(f)) if d is not None]
+    return docs
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d["spec"] if d["kind"] == "Pod" else d["spec"]["template"]["spec"] for d in docs if d["kind"] != "Service"]
+
+
+@pytest.mark.parametrize(("version", "windows", "selector", "tag"), [
+    ("v1.9.0", "1709", "beta.kubernetes.io/os", "1709"),
+    ("v1.13.0", "ltsc2016", "beta.kubernetes.io/os", "ltsc2016"),
+    ("v1.14.0", "ltsc2019", "kubernetes.io/os", "ltsc2019"),
+    ("v1.18.0", "1809", "kubernetes.io/os", "1809"),
+    ("v1.37.0", "ltsc2022", "kubernetes.io/os", "ltsc2022"),
+    ("v1.37.0", "ltsc2025", "kubernetes.io/os", "ltsc2025"),
+])
+def test_samples_match_version_and_windows(version: str, windows: str, selector: str, tag: str) -> None:
+    docs = load_samples(render_files(version, windows=windows))
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == ["DaemonSet", "Deployment", "Pod", "Pod", "Service"]
+    for d in docs:
+        expected = "apps/v1" if d["kind"] in ("Deployment", "DaemonSet") else "v1"
+        assert d["apiVersion"] == expected
+    for spec in pod_specs(docs):
+        assert spec["nodeSelector"] == {selector: "windows"}
+        for c in spec["containers"]:
+            assert c["image"].endswith((f":{tag}", f"-{tag}")), c["image"]
+    for d in docs:
+        if d["kind"] in ("Deployment", "DaemonSet"):
+            assert d["spec"]["selector"]["matchLabels"] == d["spec"]["template"]["metadata"]["labels"]
+    service = next(d for d in docs if d["kind"] == "Service")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["selector"] == deployment["spec"]["template"]["metadata"]["labels"]
+
+
+def test_hostpath_and_emptydir_samples() -> None:
+    docs = load_samples(render_files("v1.37.0"))
+    hostpath = next(d for d in docs if d["metadata"].get("name") == "hostpath-sample")
+    assert hostpath["spec"]["volumes"][0]["hostPath"]["path"] == "C:\\k-sample-data"
+    assert hostpath["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] == "C:\\data"
+    emptydir = next(d for d in docs if d["metadata"].get("name") == "emptydir-sample")
+    assert emptydir["spec"]["volumes"] == [{"name": "cache", "emptyDir": {}}]
+    assert len(emptydir["spec"]["containers"]) == 2
+
+
+def test_hyperv_isolation_annotates_sample_pods() -> None:
+    docs = load_samples(render_files("v1.17.0", windows="ltsc2019", isolation="hyperv"))
+    annotated = [d for d in docs if d["kind"] == "Pod"] + [
+        d["spec"]["template"] for d in docs if d["kind"] in ("Deployment", "DaemonSet")]
+    for obj in annotated:
+        assert obj["metadata"]["annotations"] == {"experimental.windows.kubernetes.io/isolation-type": "hyperv"}
+    assert "annotations" not in json.dumps(load_samples(render_files("v1.17.0", windows="ltsc2019")))
+
+
+# --------------------------------------------------------------------------- install.ps1
+
+
+def test_install_verifies_every_manifest_entry_before_copying() -> None:
+    script = text(render_files("v1.37.0")["install.ps1"])
+    assert "$ManifestPath = Join-Path $BundleDir 'manifest.json'" in script
+    assert "foreach ($entry in @($Manifest.files)) {" in script
+    assert "Get-FileHash -LiteralPath $Path -Algorithm SHA256" in script
+    assert '$problems.Add("$path : missing")' in script
+    assert "$problems.Add(\"$path : SHA256 $actual, the manifest says $($entry.sha256)\")" in script
+    verify = script.index("$Files = Test-BundleFiles $Manifest")
+    # Nothing is unblocked, copied or registered before the whole bundle is verified.
+    for later in ("Unblock-File -LiteralPath", "Copy-Item -LiteralPath", "if ($RegisterServices)"):
+        assert script.index(later) > verify, later
+    preflight = script.index("if ($Failures.Count -gt 0) {")
+    assert preflight < verify
+
+
+def test_install_preflight_checks() -> None:
+    docker = text(render_files("v1.23.0")["install.ps1"])
+    assert "$MinBuild = 16299" in docker
+    assert "IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)" in docker
+    assert "$dockerArgs = @('version', '--format', '{{.Server.Version}}')" in docker
+    assert "$parsed -lt [version]'17.6'" in docker
+    assert "$RuntimePipe = '\\\\.\\pipe\\docker_engine'" in docker
+    containerd = text(render_files("v1.24.0")["install.ps1"])
+    assert "$RuntimeService = 'containerd'" in containerd
+    assert "docker.exe" not in containerd
+    assert "$RuntimePipe = '\\\\.\\pipe\\containerd-containerd'" in containerd
+    no_kubeadm = text(render_files("v1.24.0", kubeadm=False)["install.ps1"])
+    assert 'Add-Failure "no kubeconfig at ${target}' in no_kubeadm
+    assert 'Write-Warning "no kubeconfig at ${target}: join with join-node.ps1' in containerd
+
+
+def test_install_next_steps_follow_the_network_mode() -> None:
+    assert ".\\AddRoutes.ps1" in text(render_files("v1.37.0", "host-gw")["install.ps1"])
+    l3 = text(render_files("v1.37.0", "l3")["install.ps1"])
+    assert "AddRoutes" not in l3 and "l3: the network routes pod subnets" in l3
+    overlay = text(render_files("v1.37.0", "overlay")["install.ps1"])
+    assert "overlay: open UDP port ' + 4789 + ' (VXLAN, VNI ' + 4096" in overlay
+
+
+def assigned_vars(script: str) -> set[str]:
+    return set(re.findall(r"^\s*\$([A-Za-z]+) = ", script, re.MULTILINE)) | set(
+        re.findall(r"\[string\] \$([A-Za-z]+)", script))
+
+
+@pytest.mark.parametrize(("version", "mode"), [("v1.10.0", "host-gw"), ("v1.13.0", "l3"), ("v1.20.0", "overlay"),
+                                               ("v1.24.0", "host-gw"), ("v1.37.0", "overlay")])
+def test_register_services_in_dependency_order(version: str, mode: str) -> None:
+    script = text(render_files(version, mode)["install.ps1"])
+    kv = KubeVersion.parse(version)
+    runtime = config_mod.runtime_for(NodeSection(), kv)
+    cfg = cfg_for(mode)
+    used = {a.var for a in flags.kubelet_args(kv, runtime, cfg, service=True)
+            + flags.kubeproxy_args(kv, runtime, cfg, service=True) if a.var}
+    assert used <= assigned_vars(script), used - assigned_vars(script)
+    kubelet = script.index("New-Service -Name 'kubelet'")
+    proxy = script.index("New-Service -Name 'kube-proxy'")
+    assert kubelet < proxy
+    assert "-DependsOn 'kubelet'" in script[proxy:proxy + 300]
+    assert "-DependsOn $RuntimeService" in script[kubelet:kubelet + 300]
+    assert "'--windows-service=true'" in script
+    assert ("KUBE_NETWORK=" in script) == (kv.minor_key < (1, 14))
+
+
+def test_register_services_refused_before_1_10() -> None:
+    script = text(render_files("v1.9.0", "host-gw", "1709")["install.ps1"])
+    assert "New-Service" not in script
+    assert "--windows-service exists from 1.10" in script
+
+
+def test_hostile_values_stay_literals_in_install() -> None:
+    cfg = cfg_for()
+    v = KubeVersion(1, 37, 0)
+    ctx = node.context(cfg, v, "containerd")
+    ctx["nic_name"] = "Eth'; Stop-Computer; '"
+    ctx["install_dir"] = "C:\\k\u2019; Stop-Computer; \u2018"
+    out = render.render_template("install.ps1.j2", ctx)
+    assert "$InterfaceName = 'Eth''; Stop-Computer; '''" in out
+    assert "$InstallDir = 'C:\\k\u2019\u2019; Stop-Computer; \u2018\u2018'" in out
+    assert psparse.parse_errors(out) == []
+
+
+# --------------------------------------------------------------------------- join-node.ps1
+
+
+def test_join_node_takes_secrets_only_at_run_time() -> None:
+    script = text(render_files("v1.37.0")["join-node.ps1"])
+    assert "[Parameter(Mandatory = $true)] [string] $Token,\n" in script
+    assert "[Parameter(Mandatory = $true)] [string] $CaCertHash,\n" in script
+    assert "$ControlPlane = '192.168.10.5:6443'" in script
+    assert "& $Kubeadm @joinArgs" in script
+    assert "'--token', $Token," in script and "'--discovery-token-ca-cert-hash', $CaCertHash," in script
+    assert "--token <hidden>" in script
+    assert "$CriSocket = 'npipe:////./pipe/containerd-containerd'" in script
+    no_cp = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubeadm")))
+    files = {f.dest: f for f in node.render_node_files(no_cp, "v1.23.0", None)}
+    assert "[Parameter(Mandatory = $true)] [string] $ControlPlane,\n" in text(files["join-node.ps1"])
+    assert "docker_engine" in text(files["join-node.ps1"])
+
+
+def test_config_refuses_a_token_key(tmp_path: Path) -> None:
+    (tmp_path / "bundle.yaml").write_text(f"node:\n  join_token: {CANARY}\n", encoding="utf-8")
+    overrides = config_mod.Overrides(config=tmp_path / "bundle.yaml")
+    with pytest.raises(ConfigError, match=r"node\.join_token: secrets are never part") as err:
+        config_mod.load(overrides, {}, tmp_path)
+    assert CANARY not in str(err.value)
+
+
+def scan(data: bytes, where: str) -> None:
+    for needle in (CANARY, CANARY.split(".")[1], CANARY_HASH[7:]):
+        assert needle.encode() not in data, f"{needle} found in {where}"
+
+
+def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windows_exe: Path) -> None:  # noqa: F811
+    env = {"KUBEADM_TOKEN": CANARY, "TOKEN": CANARY, "JOIN_TOKEN": CANARY, "KUBEADM_CA_HASH": CANARY_HASH}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    # The operator pasted the join command into the config as a comment: comments carry nothing.
+    (tmp_path / "bundle.yaml").write_text(
+        f"# kubeadm join 192.168.10.5:6443 --token {CANARY} --discovery-token-ca-cert-hash {CANARY_HASH}\n"
+        "kubernetes:\n  source: release\n  version: v1.37.0\n"
+        "  components: [kubelet, kube-proxy, kubectl, kubeadm]\n"
+        "network:\n  control_plane_ip: 192.168.10.5\n",
+        encoding="utf-8")
+    cfg = config_mod.load(config_mod.Overrides(config=tmp_path / "bundle.yaml"), dict(env), tmp_path)
+    rendered = node.render_node_files(cfg, "v1.37.0", None)
+    for f in rendered:
+        scan(f.data, f.dest)
+    inputs = make_inputs(tmp_path / "pack", windows_exe)
+    zip_path = pack.pack(inputs.cfg, inputs.built, inputs.sdn, rendered + inputs.rendered[:2])
+    with zipfile.ZipFile(zip_path) as zf:
+        for name in zf.namelist():
+            scan(zf.read(name), f"{zip_path.name}:{name}")
+    for side in zip_path.parent.iterdir():
+        if side.is_file():
+            scan(side.read_bytes(), side.name)
+
+
+def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+    """In a real zip, every member but manifest.json and SHA256SUMS is in the manifest install.ps1 checks."""
+    inputs = make_inputs(tmp_path, windows_exe)
+    mine = node.render_node_files(cfg_for(), "v1.37.0", None)
+    zip_path = pack.pack(inputs.cfg, inputs.built, inputs.sdn, mine + inputs.rendered[:2])
+    with zipfile.ZipFile(zip_path) as zf:
+        names = set(zf.namelist())
+        manifest = json.loads(zf.read("k/manifest.json"))
+        script = zf.read("k/install.ps1").decode("ascii")
+        listed = {e["path"]: e for e in manifest["files"]}
+        assert set(listed) == names - {"k/manifest.json", "k/SHA256SUMS"}
+        mine_paths = {"k/install.ps1", "k/join-node.ps1", "k/README.txt", "k/samples/iis.yaml", "k/kubelet.exe"}
+        assert mine_paths <= set(listed)
+        # The path rule install.ps1 applies accepts every path the manifest lists (none is skipped).
+        rule = re.search(r"\$path -notmatch '([^']+)'", script)
+        assert rule is not None
+        for path, entry in listed.items():
+            assert re.fullmatch(rule.group(1), path), path
+            data = zf.read(path)
+            assert entry["size"] == len(data)
+            assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- README.txt
+
+
+@pytest.mark.parametrize(("version", "present", "absent"), [
+    ("v1.9.0", ["cannot be mounted as volumes", "StatefulSets", "Horizontal Pod", "Hyper-V isolated containers are not",
+                "cannot be reached from the Windows node itself", "must match the host"], ["alpha only"]),
+    ("v1.11.0", ["StatefulSets", "alpha only", "cannot be reached from the Windows node"], ["mounted as volumes"]),
+    ("v1.14.0", ["alpha only", "cannot be reached from the Windows node"], ["StatefulSets", "Horizontal Pod"]),
+    ("v1.21.0", ["Hyper-V isolated containers are not", "must match the host", "NodePort cannot be reached"],
+     ["alpha only", "StatefulSets", "cannot be reached from the Windows node"]),
+])
+def test_readme_limitations_apply_to_the_version(version: str, present: list[str], absent: list[str]) -> None:
+    windows = "1803" if version == "v1.11.0" else "ltsc2019"
+    readme = text(render_files(version, windows=windows)["README.txt"])
+    limits = readme[readme.index("KNOWN LIMITATIONS"):]
+    for p in present:
+        assert p in limits, p
+    for a in absent:
+        assert a not in limits, a
+
+
+def test_secret_volumes_need_1803_hosts_even_after_1_11() -> None:
+    assert node.limitations(KubeVersion(1, 12, 0), NodeSection(windows_version="1709"))["secret_volumes"]
+    assert not node.limitations(KubeVersion(1, 12, 0), NodeSection(windows_version="1803"))["secret_volumes"]
+
+
+def test_readme_states_values_and_how_to_override() -> None:
+    readme = text(render_files("v1.24.0", "l3", "ltsc2022")["README.txt"])
+    assert "Network mode .......... 'l3'" in readme
+    assert "-ClusterCidr ........ '10.244.0.0/16'" in readme
+    assert ".\\start-kubelet.ps1 -ClusterCidr 192.168.0.0/16" in readme
+    assert "'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022'" in readme
+    assert "kubectl apply -f 'samples/iis.yaml'" in readme
+    assert "Unblock-File" in readme and "Get-FileHash" in readme
