@@ -382,7 +382,10 @@ class GitHubClient:
             return None
         if not (is_retryable_status(status) or status == 403):
             return None
-        server = self._policy.server_delay(resp)
+        try:
+            server = self._policy.server_delay(resp)
+        except (ValueError, TypeError, OverflowError):
+            server = None  # an unreadable retry-after or reset: back off as if there were none
         if server is not None:
             return server
         if status in (403, 429):

@@ -17,7 +17,7 @@ import logging
 import re
 import sys
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,7 +28,7 @@ from . import github
 from .config import Config
 from .errors import ConfigError, PublishError, VerifyError
 from .github import GitHubClient, Json, Secret
-from .http import RetryPolicy
+from .http import ProgressBar, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,9 @@ def publish_dist(
             raise PublishError(msg)
         if dry_run:
             return 0
-        bar = _progress_bar(progress_stream or sys.stderr)
         for plan in plans:  # each summary as soon as its release is complete
-            _print_summary(plan, *carry_out(client, plan, cfg.release.prerelease, bar), out)
+            done = carry_out(client, plan, cfg.release.prerelease, progress_stream or sys.stderr)
+            _print_summary(plan, *done, out)
     finally:
         client.close()
     return 0
@@ -330,8 +330,7 @@ class Done:
     url: str
 
 
-def carry_out(client: GitHubClient, plan: Plan, prerelease: bool,
-              bar: Callable[[str], Callable[[int, int], None] | None]) -> tuple[Json, list[Done]]:
+def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, progress_stream: TextIO) -> tuple[Json, list[Done]]:
     bundle = plan.bundle
     release = plan.release or client.create_release({
         "tag_name": bundle.tag, "name": bundle.title, "body": bundle.notes, "draft": True, "prerelease": prerelease,
@@ -347,7 +346,12 @@ def carry_out(client: GitHubClient, plan: Plan, prerelease: bool,
         if step.remote is not None:
             log.info("deleting %s from %s: %s", step.asset.name, plan.label, step.why)
             client.delete_asset(int(step.remote["id"]))
-        asset = upload(client, release, step.asset, bar(step.asset.name))
+        bar = ProgressBar.for_terminal(f"  {step.asset.name}", progress_stream)  # None unless a terminal
+        try:
+            asset = upload(client, release, step.asset, bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
         how = "replaced" if step.kind == "replace" else "uploaded"
         done.append(Done(step.asset.name, how, str(asset.get("browser_download_url", ""))))
     _check_all(client, release, bundle)
@@ -361,8 +365,7 @@ def carry_out(client: GitHubClient, plan: Plan, prerelease: bool,
     return release, done
 
 
-def upload(client: GitHubClient, release: Json, local: LocalAsset,
-           progress: Callable[[int, int], None] | None) -> Json:
+def upload(client: GitHubClient, release: Json, local: LocalAsset, progress: github.Progress | None) -> Json:
     """Upload one asset and check it; leftovers of this run's own failed attempts are deleted first."""
     for _ in range(_UPLOAD_ROUNDS):
         remote: Json | None
@@ -445,27 +448,3 @@ def _print_summary(plan: Plan, release: Json, assets: list[Done], out: TextIO) -
     print(f"{plan.label} ({state}): {release.get('html_url', '')}", file=out)
     for d in assets:
         print(f"  {d.how:<9} {d.name}  {d.url}", file=out)
-
-
-def _progress_bar(stream: TextIO) -> Callable[[str], Callable[[int, int], None] | None]:
-    """A per-asset progress bar factory: a bar on a terminal, nothing otherwise (logs stay clean)."""
-    if not stream.isatty():
-        return lambda _name: None
-
-    def for_asset(name: str) -> Callable[[int, int], None]:
-        last = [-1]
-
-        def show(sent: int, total: int) -> None:
-            pct = 100 if total == 0 else sent * 100 // total
-            if pct == last[0]:
-                return
-            last[0] = pct
-            filled = pct * 30 // 100
-            stream.write(f"\r  {name[:40]:<40} [{'#' * filled}{'.' * (30 - filled)}] {pct:3d}%")
-            if sent >= total:
-                stream.write("\n")
-            stream.flush()
-
-        return show
-
-    return for_asset

@@ -581,7 +581,7 @@ def test_secret_and_client_never_show_the_token() -> None:
 def test_progress_bar_only_on_a_terminal(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
     tty = TTY()
     run(fake, clock, dist, progress=tty)
-    assert "100%" in tty.getvalue() and "#" * 30 in tty.getvalue()
+    assert "kubernetes-windows-node-v1.37.0-1.zip [" + "#" * 30 + "]" in tty.getvalue()
     fake.releases.clear()
     fake.assets.clear()
     plain = io.StringIO()
@@ -665,3 +665,10 @@ def test_a_refusal_for_any_bundle_comes_before_any_write(fake: FakeGitHub, clock
         run(fake, clock, d)
     assert fake.writes() == []
     assert fake.release_by_tag("v1.36.2-1") == []
+
+
+def test_unreadable_retry_after_waits_the_rate_limit_minute(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    fake.fail("GET", r".*/releases/tags/.*", 429, headers={"retry-after": "soon"})
+    run(fake, clock, dist)
+    assert_complete(fake, dist)
+    assert clock.sleeps[0] == 60.0  # GitHub's advice for a rate limit without a usable hint
