@@ -37,6 +37,11 @@ _ALLOWED_K8S_LABELS = {
 }
 _ALLOWED_K8S_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 
+# start-kubelet.ps1 creates one small HNS network first, so that the vSwitch (whose creation cuts
+# the host off for a moment) is made once and kept; as the SDN scripts and flannel do.
+SWITCH_NETWORK = ipaddress.ip_network("192.168.255.0/30")
+SWITCH_NETWORK_VSID = 9999
+
 
 @functools.cache
 def environment() -> jinja2.Environment:
@@ -87,9 +92,23 @@ def check_config(cfg: Config, version: KubeVersion, runtime: str) -> None:
     flags.check_extra_args("kubelet", cfg.node.kubelet_extra_args, minor, runtime, "node.kubelet_extra_args")
     flags.check_extra_args("kube-proxy", cfg.node.kubeproxy_extra_args, minor, runtime,
                            "node.kubeproxy_extra_args")
+    check_networks(cfg)
+
+
+def check_networks(cfg: Config) -> None:
     net = cfg.network
-    if ipaddress.ip_network(net.cluster_cidr).version != 4 or ipaddress.ip_network(net.service_cidr).version != 4:
-        msg = "network.cluster_cidr / network.service_cidr: the Windows scripts support IPv4 networks only"
+    for key in ("cluster_cidr", "service_cidr"):
+        network = ipaddress.ip_network(getattr(net, key))
+        if network.version != 4:
+            msg = f"network.{key}: {network} is IPv6; the Windows scripts support IPv4 networks only"
+            raise ConfigError(msg)
+        if network.overlaps(SWITCH_NETWORK):
+            msg = (f"network.{key}: {network} overlaps {SWITCH_NETWORK}, the small HNS network that "
+                   "start-kubelet.ps1 creates to make the vSwitch; pick a range outside it")
+            raise ConfigError(msg)
+    if net.mode == "overlay" and net.vxlan_vni == SWITCH_NETWORK_VSID:
+        msg = (f"network.vxlan_vni: {SWITCH_NETWORK_VSID} is taken by the vSwitch network start-kubelet.ps1 "
+               "creates; use another VNI (4096 is the usual one)")
         raise ConfigError(msg)
 
 
@@ -158,6 +177,9 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "nic_name": net.nic_name,
         "control_plane_ip": net.control_plane_ip or "",
         "vxlan_vni": net.vxlan_vni,
+        "switch_network_prefix": str(SWITCH_NETWORK),
+        "switch_network_gateway": str(SWITCH_NETWORK.network_address + 1),
+        "switch_network_vsid": SWITCH_NETWORK_VSID,
         "vxlan_port": net.vxlan_port,
         "kubeconfig": node.kubeconfig,
         "pause_image": pause,

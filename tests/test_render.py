@@ -394,3 +394,26 @@ def test_replace_keeps_config_frozen() -> None:
     cfg = config()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.network.mode = "l3"  # type: ignore[misc]
+
+
+def test_switch_network_range_must_stay_free() -> None:
+    cfg = config()
+    bad = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, cluster_cidr="192.168.0.0/16"))
+    with pytest.raises(ConfigError, match=r"network\.cluster_cidr.*192\.168\.255\.0/30"):
+        render.render_bundle(bad, "v1.30.0", None)
+    ov = config("overlay")
+    bad = dataclasses.replace(ov, network=dataclasses.replace(ov.network, vxlan_vni=9999))
+    with pytest.raises(ConfigError, match=r"network\.vxlan_vni"):
+        render.render_bundle(bad, "v1.30.0", None)
+
+
+def test_l2bridge_gets_a_bridge_endpoint_overlay_does_not() -> None:
+    for mode in ("host-gw", "l3"):
+        kubelet = text(render_case(mode, 30)["start-kubelet.ps1"])
+        assert "\r\nAdd-BridgeEndpoint $PodCidr\r\n" in kubelet
+        assert "New-HNSNetwork -Type L2Bridge -Name $NetworkName" in kubelet
+    kubelet = text(render_case("overlay", 30)["start-kubelet.ps1"])
+    assert "Add-BridgeEndpoint" not in kubelet
+    assert "-SubnetPolicies @(@{ Type = 'VSID'; VSID = $VxlanVni })" in kubelet
+    assert "[int] $VxlanVni = 4097," in kubelet
+    assert "$SwitchNetworkPrefix = '192.168.255.0/30'" in kubelet

@@ -45,10 +45,14 @@ if ($LASTEXITCODE -ne 0) {
     exit 1
 }
 
+$ownCidr = $null
 foreach ($node in (ConvertFrom-Json $json).items) {
     $name = $node.metadata.name
-    if ($name -eq $NodeName) { continue }
     $cidr = Get-Field $node.spec 'podCIDR'
+    if ($name -eq $NodeName) {
+        $ownCidr = $cidr
+        continue
+    }
     if (-not $cidr -or $cidr -eq '<none>') {
         Write-Host "skipping node ${name}: its podCIDR is <none> (not assigned yet); run this script again later"
         continue
@@ -64,6 +68,16 @@ foreach ($node in (ConvertFrom-Json $json).items) {
     }
     New-NetRoute -DestinationPrefix $cidr -NextHop $nodeIp -InterfaceIndex $adapter.ifIndex -RouteMetric $RouteMetric | Out-Null
     Write-Host "added route to $cidr via $nodeIp (node $name)"
+}
+
+if ($ownCidr -and $ownCidr -ne '<none>') {
+    # This node's own pods sit on the bridge the virtual adapter is part of: reach them on-link.
+    if (-not (Get-NetRoute -DestinationPrefix $ownCidr -InterfaceIndex $adapter.ifIndex -ErrorAction SilentlyContinue)) {
+        New-NetRoute -DestinationPrefix $ownCidr -NextHop '0.0.0.0' -InterfaceIndex $adapter.ifIndex -RouteMetric $RouteMetric | Out-Null
+        Write-Host "added on-link route to this node's pod subnet $ownCidr"
+    }
+} else {
+    Write-Host "this node ($NodeName) has no podCIDR yet: run start-kubelet.ps1 first, then this script again"
 }
 
 if ($ControlPlaneIp) {

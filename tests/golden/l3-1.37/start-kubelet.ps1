@@ -34,6 +34,10 @@ $KubeconfigPath = Join-Path $InstallDir $Kubeconfig
 $CniBinDir = Join-Path $InstallDir 'cni'
 $CniConfDir = Join-Path $CniBinDir 'config'
 $CniConfigPath = Join-Path $CniConfDir ($NetworkName + '.conf')
+# The network that creates the vSwitch once (see New-PodNetwork); its range must stay unused.
+$SwitchNetworkName = 'External'
+$SwitchNetworkPrefix = '192.168.255.0/30'
+$SwitchNetworkGateway = '192.168.255.1'
 if (-not $LogDir) { $LogDir = Join-Path $InstallDir 'logs' }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
@@ -108,23 +112,54 @@ function Wait-PodCidr {
     throw "node $NodeName has no podCIDR after $RegisterTimeoutSeconds s: start the controller manager with --allocate-node-cidrs=true --cluster-cidr=$ClusterCidr"
 }
 
-function Get-PodNetwork {
-    return @(Invoke-HNSRequest -Method GET -Type networks) | Where-Object { $_.Name -eq $NetworkName } | Select-Object -First 1
+function Get-HnsNetworkByName([string] $Name) {
+    return @(Invoke-HNSRequest -Method GET -Type networks) | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
+}
+
+function Wait-VirtualAdapter {
+    # Creating the first network on a NIC moves the host's address to a new virtual adapter.
+    for ($i = 0; $i -lt 60; $i++) {
+        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) {
+            Start-Sleep -Seconds 5  # the address needs a moment on the new adapter
+            return
+        }
+        Start-Sleep -Seconds 1
+    }
+    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating an HNS network on '$InterfaceName'"
 }
 
 function New-PodNetwork([string] $PodCidr) {
-    if (Get-PodNetwork) {
+    # The first network on a NIC creates the vSwitch and cuts the host off for a moment; a small
+    # network that is never removed keeps that from happening again when the pod network is remade.
+    if (-not (Get-HnsNetworkByName $SwitchNetworkName)) {
+        New-HNSNetwork -Type L2Bridge -Name $SwitchNetworkName -AddressPrefix $SwitchNetworkPrefix -Gateway $SwitchNetworkGateway -AdapterName $InterfaceName | Out-Null
+        Wait-VirtualAdapter
+    }
+    if (Get-HnsNetworkByName $NetworkName) {
         Write-Host "HNS network $NetworkName exists"
         return
     }
+    # The platform reserves .1 of the pod subnet as the network's gateway.
     $gateway = Get-PodGateway $PodCidr 1
     New-HNSNetwork -Type L2Bridge -Name $NetworkName -AddressPrefix $PodCidr -Gateway $gateway -AdapterName $InterfaceName | Out-Null
-    # Creating the network moves the host's address to a new virtual adapter; wait for it.
-    for ($i = 0; $i -lt 60; $i++) {
-        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) { return }
-        Start-Sleep -Seconds 1
+    Start-Sleep -Seconds 5
+}
+
+function Add-BridgeEndpoint([string] $PodCidr) {
+    # L2Bridge pods route via .2 of the pod subnet: a host endpoint with that address, forwarding
+    # enabled, is their gateway to the host and beyond.
+    $name = $NetworkName + '_ep'
+    $existing = @(Invoke-HNSRequest -Method GET -Type endpoints) | Where-Object { $_.Name -eq $name } | Select-Object -First 1
+    if ($existing) {
+        Write-Host "bridge endpoint $name exists"
+        return
     }
-    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating the HNS network $NetworkName"
+    $network = Get-HnsNetworkByName $NetworkName
+    $endpoint = New-HnsEndpoint -NetworkId $network.Id -Name $name -IPAddress (Get-PodGateway $PodCidr 2) -Gateway '0.0.0.0'
+    Attach-HnsHostEndpoint -EndpointID $endpoint.Id -CompartmentID 1 | Out-Null
+    $netshArgs = @('interface', 'ipv4', 'set', 'interface', "vEthernet ($name)", 'forwarding=enabled')
+    & netsh @netshArgs | Out-Null
+    if ($LASTEXITCODE -ne 0) { throw "netsh could not enable forwarding on 'vEthernet ($name)'" }
 }
 
 function New-EndpointPolicy([System.Collections.IDictionary] $Value) {
@@ -174,6 +209,7 @@ $kubeletArgs += @('--max-pods=60')
 $PodCidr = Get-PodCidr
 if (-not $PodCidr) { $PodCidr = Wait-PodCidr }
 New-PodNetwork $PodCidr
+Add-BridgeEndpoint $PodCidr
 Update-CniConfig $PodCidr $NodeIp $MgmtSubnet
 
 Write-Host "starting kubelet $KubernetesVersion on node $NodeName ($NodeIp), pod CIDR $PodCidr, network $NetworkName"

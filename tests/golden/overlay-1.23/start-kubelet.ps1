@@ -37,6 +37,11 @@ $KubeconfigPath = Join-Path $InstallDir $Kubeconfig
 $CniBinDir = Join-Path $InstallDir 'cni'
 $CniConfDir = Join-Path $CniBinDir 'config'
 $CniConfigPath = Join-Path $CniConfDir ($NetworkName + '.conf')
+# The network that creates the vSwitch once (see New-PodNetwork); its range must stay unused.
+$SwitchNetworkName = 'External'
+$SwitchNetworkPrefix = '192.168.255.0/30'
+$SwitchNetworkGateway = '192.168.255.1'
+$SwitchNetworkVsid = 9999
 if (-not $LogDir) { $LogDir = Join-Path $InstallDir 'logs' }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
@@ -122,25 +127,39 @@ function Wait-PodCidr {
     throw "node $NodeName has no podCIDR after $RegisterTimeoutSeconds s: start the controller manager with --allocate-node-cidrs=true --cluster-cidr=$ClusterCidr"
 }
 
-function Get-PodNetwork {
-    return @(Invoke-HNSRequest -Method GET -Type networks) | Where-Object { $_.Name -eq $NetworkName } | Select-Object -First 1
+function Get-HnsNetworkByName([string] $Name) {
+    return @(Invoke-HNSRequest -Method GET -Type networks) | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
+}
+
+function Wait-VirtualAdapter {
+    # Creating the first network on a NIC moves the host's address to a new virtual adapter.
+    for ($i = 0; $i -lt 60; $i++) {
+        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) {
+            Start-Sleep -Seconds 5  # the address needs a moment on the new adapter
+            return
+        }
+        Start-Sleep -Seconds 1
+    }
+    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating an HNS network on '$InterfaceName'"
 }
 
 function New-PodNetwork([string] $PodCidr) {
-    if (Get-PodNetwork) {
+    # The first network on a NIC creates the vSwitch and cuts the host off for a moment; a small
+    # network that is never removed keeps that from happening again when the pod network is remade.
+    if (-not (Get-HnsNetworkByName $SwitchNetworkName)) {
+        New-HNSNetwork -Type Overlay -Name $SwitchNetworkName -AddressPrefix $SwitchNetworkPrefix -Gateway $SwitchNetworkGateway -AdapterName $InterfaceName -SubnetPolicies @(@{ Type = 'VSID'; VSID = $SwitchNetworkVsid }) | Out-Null
+        Wait-VirtualAdapter
+    }
+    if (Get-HnsNetworkByName $NetworkName) {
         Write-Host "HNS network $NetworkName exists"
         return
     }
+    # The platform reserves .1 of the pod subnet as the network's gateway.
     $gateway = Get-PodGateway $PodCidr 1
     $extra = @{}
     if ($VxlanPort -ne 4789) { $extra = @{ Policies = @(@{ Type = 'VxlanPort'; Port = $VxlanPort }) } }
     New-HNSNetwork -Type Overlay -Name $NetworkName -AddressPrefix $PodCidr -Gateway $gateway -AdapterName $InterfaceName -SubnetPolicies @(@{ Type = 'VSID'; VSID = $VxlanVni }) -NetworkSpecificParams $extra | Out-Null
-    # Creating the network moves the host's address to a new virtual adapter; wait for it.
-    for ($i = 0; $i -lt 60; $i++) {
-        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) { return }
-        Start-Sleep -Seconds 1
-    }
-    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating the HNS network $NetworkName"
+    Start-Sleep -Seconds 5
 }
 
 function New-EndpointPolicy([System.Collections.IDictionary] $Value) {
