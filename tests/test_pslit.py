@@ -143,3 +143,9 @@ def test_finalize_makes_every_printed_value_a_literal() -> None:
 def test_undefined_names_are_errors() -> None:
     with pytest.raises(jinja2.UndefinedError):
         _env().from_string("{{ missing }}").render()
+
+
+def test_safe_filter_does_not_bypass_quoting() -> None:
+    # With autoescape off, |safe yields a Markup string: still a str, so still a literal.
+    out = _env().from_string("{{ s|safe }} {{ s ~ 'x' }} {{ [s]|join }}").render(s="a'; b")
+    assert out == "'a''; b' 'a''; bx' 'a''; b'"
