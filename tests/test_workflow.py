@@ -6,6 +6,7 @@ installs beside this interpreter (the test extras install it).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -29,9 +30,15 @@ def actionlint() -> str:
     return found
 
 
-def lint(path: Path) -> subprocess.CompletedProcess[str]:
+def lint(path: Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    # shellcheck and pyflakes, where installed, check the run: scripts too; pyflakes sits beside Python.
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
     return subprocess.run([actionlint(), "-no-color", "-oneline", str(path)], capture_output=True, text=True,
-                          cwd=REPO, check=False, timeout=60)
+                          cwd=cwd, env=env, check=False, timeout=60)
+
+
+def step_named(name: str) -> dict[str, Any]:
+    return next(step for _, step in steps(load()) if step.get("name") == name)
 
 
 def load() -> dict[str, Any]:
@@ -54,8 +61,7 @@ def test_actionlint_would_catch_a_mistake(tmp_path):
     broken = tmp_path / ".github" / "workflows" / "release.yml"
     broken.parent.mkdir(parents=True)
     broken.write_text(WORKFLOW.read_text().replace("needs.plan.outputs.versions", "needs.plan.output.versions"))
-    result = subprocess.run([actionlint(), "-no-color", "-oneline", str(broken)], capture_output=True, text=True,
-                            cwd=tmp_path, check=False, timeout=60)
+    result = lint(broken, tmp_path)
     assert result.returncode == 1 and "output" in result.stdout
 
 
@@ -93,9 +99,9 @@ def test_the_token_reaches_only_the_publish_step():
     found = [(job, step.get("name")) for job, step in steps(load())
              if "secrets." in yaml.safe_dump(step) or "GITHUB_TOKEN" in yaml.safe_dump(step)]
     assert found == [("publish", "Publish")]
-    publish = next(step for job, step in steps(load()) if step.get("name") == "Publish")
-    assert publish["env"] == {"GH_TOKEN": "${{ secrets.GITHUB_TOKEN }}"}
-    assert publish["run"].strip() == "nox -s publish"
+    publish = step_named("Publish")
+    assert publish["env"]["GH_TOKEN"] == "${{ secrets.GITHUB_TOKEN }}"
+    assert publish["run"].strip().endswith('nox -s publish -- "${args[@]}"')
 
 
 def test_the_matrix_bundles_each_version_and_publish_waits_for_all():
@@ -108,7 +114,38 @@ def test_the_matrix_bundles_each_version_and_publish_waits_for_all():
     assert 'nox -s bundle -- --kube-version "$KUBE_VERSION"' in runs
     cache = next(step for step in bundle["steps"] if step.get("uses", "").startswith("actions/cache@"))
     assert "~/.cache/k8s-windows-bundle" in cache["with"]["path"] and "~/.cache/go-build" in cache["with"]["path"]
-    assert data["jobs"]["publish"]["needs"] == "bundle"
+    assert "bundle" in data["jobs"]["publish"]["needs"]
     # untrusted input is passed through the environment, never pasted into a script
     for _, step in steps(data):
         assert "inputs." not in step.get("run", "") and "matrix." not in step.get("run", "")
+
+
+def test_publish_passes_each_planned_version(tmp_path):
+    # Runs the step's own script with bash; `nox` is a stand-in that records its arguments, since the
+    # real publish would talk to GitHub.
+    (tmp_path / "nox").write_text('#!/bin/sh\nprintf "%s\\n" "$@" > "$OUT"\n')
+    (tmp_path / "nox").chmod(0o755)
+    env = {"PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}", "OUT": str(tmp_path / "argv"),
+           "VERSIONS": "v1.36.2 v1.37.0", "GH_TOKEN": "not-a-token"}
+    subprocess.run(["bash", "-euo", "pipefail", "-c", step_named("Publish")["run"]], env=env, check=True, timeout=30)
+    assert (tmp_path / "argv").read_text().split() == ["-s", "publish", "--", "--kube-version", "v1.36.2",
+                                                       "--kube-version", "v1.37.0"]
+
+
+def test_plan_accepts_versions_and_refuses_anything_else(tmp_path):
+    script = step_named("Validate the requested versions")["run"]
+
+    def plan(requested: str) -> tuple[int, str]:
+        out = tmp_path / "out"
+        out.write_text("")
+        env = {**os.environ, "REQUESTED": requested, "KUBE_VERSIONS": load()["env"]["KUBE_VERSIONS"],
+               "GITHUB_OUTPUT": str(out)}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=30,
+                              check=False)
+        return done.returncode, out.read_text()
+
+    assert plan("v1.36.2, v1.37.0 v1.36.2") == (0, 'versions=["v1.36.2", "v1.37.0"]\nlist=v1.36.2 v1.37.0\n')
+    code, out = plan("")
+    assert code == 0 and out.endswith(f"list={load()['env']['KUBE_VERSIONS']}\n")
+    assert plan("v1.37.0 $(curl evil)")[0] == 1
+    assert plan("v1.37.0;rm")[0] == 1
