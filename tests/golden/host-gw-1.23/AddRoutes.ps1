@@ -22,6 +22,11 @@ $ErrorActionPreference = 'Stop'
 $KubectlExe = Join-Path $InstallDir 'kubectl.exe'
 $KubeconfigPath = Join-Path $InstallDir $Kubeconfig
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
+foreach ($file in @($KubectlExe, $KubeconfigPath)) {
+    if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
+        throw "$file does not exist: run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig"
+    }
+}
 
 function Get-Field($Object, [string] $Name) {
     # Absent fields are normal here (a node without podCIDR); StrictMode would stop on them.

@@ -41,6 +41,11 @@ $SwitchNetworkPrefix = '192.168.255.0/30'
 $SwitchNetworkGateway = '192.168.255.1'
 if (-not $LogDir) { $LogDir = Join-Path $InstallDir 'logs' }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
+foreach ($file in @($KubeletExe, $KubectlExe, $KubeconfigPath)) {
+    if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
+        throw "$file does not exist: run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig"
+    }
+}
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
 
 # hns.psm1 takes every path as an argument; helper.psm1 hard-codes c:\k, so it is not used.

@@ -26,6 +26,11 @@ $KubeconfigPath = Join-Path $InstallDir $Kubeconfig
 $CniBinDir = Join-Path $InstallDir 'cni'
 if (-not $LogDir) { $LogDir = Join-Path $InstallDir 'logs' }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
+foreach ($file in @($KubeProxyExe, $KubeconfigPath)) {
+    if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
+        throw "$file does not exist: run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig"
+    }
+}
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
 
 # hns.psm1 takes every path as an argument; helper.psm1 hard-codes c:\k, so it is not used.
