@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import random
+import subprocess
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -360,3 +361,30 @@ def test_a_failed_version_makes_the_run_fail_after_bundling_the_rest(tmp_path, s
                      "--kube-version", "v1.99.0", "--kube-version", V2])
     assert code == FetchError.exit_code
     assert [z.name for z in (tmp_path / "dist").glob("*.zip")] == [f"kubernetes-windows-node-{V2}-1.zip"]
+
+
+def test_per_version_dists_merged_as_the_workflow_does_verify(tmp_path, srv, exes, monkeypatch):
+    """Each matrix job's dist/ (without SHA256SUMS), merged; the publish job's script writes SHA256SUMS anew."""
+    from builder import verify
+
+    url = publish(srv, V1, exes.get(V1))
+    publish(srv, V2, exes.get(V2))
+    config = write_config(tmp_path, url)
+    monkeypatch.chdir(tmp_path)
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    for version in (V1, V2):
+        dist = tmp_path / f"dist-{version}"
+        argv = ["bundle", "--config", str(config), "--dist", str(dist), "--cache-dir", "cache",
+                "--kube-version", version]
+        assert cli.main(argv) == 0
+        for f in dist.iterdir():
+            if f.name != "SHA256SUMS":
+                (merged / f.name).write_bytes(f.read_bytes())
+    workflow = yaml.safe_load((Path(__file__).parent.parent / ".github/workflows/release.yml").read_text())
+    script = next(s["run"] for s in workflow["jobs"]["publish"]["steps"]
+                  if s.get("name") == "Write dist/SHA256SUMS over all bundles")
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=merged, check=True, capture_output=True)
+    assert verify.check_dist_sums(merged) == []
+    listed = (merged / "SHA256SUMS").read_text().splitlines()
+    assert len(listed) == len(list(merged.iterdir())) - 1 >= 2
