@@ -82,11 +82,13 @@ class Release:
 
 class FakeGitHub:
     def __init__(self, repo: str = "acme/nodes", token: str = "ghp_test", *,
-                 clock: Callable[[], float] = time.monotonic, digests: bool = True) -> None:
+                 clock: Callable[[], float] = time.monotonic, digests: bool = True, enterprise: bool = False) -> None:
         self.repo = repo
         self.token = token
         self.clock = clock
         self.digests = digests
+        # GitHub Enterprise layout: the API under /api/v3, uploads under /api/uploads, on one host.
+        self.api_prefix, self.uploads_prefix = ("/api/v3", "/api/uploads") if enterprise else ("", "")
         self.releases: dict[int, Release] = {}
         self.assets: dict[int, Asset] = {}
         self.requests: list[Recorded] = []
@@ -163,7 +165,8 @@ class FakeGitHub:
             "id": rel.id, "tag_name": rel.tag, "name": rel.name, "body": rel.body, "draft": rel.draft,
             "prerelease": rel.prerelease, "immutable": rel.immutable,
             "html_url": f"{self.url}/{self.repo}/releases/tag/{rel.tag}",
-            "upload_url": f"{upload_origin}/repos/{self.repo}/releases/{rel.id}/assets{{?name,label}}",
+            "upload_url": (f"{upload_origin}{self.uploads_prefix}/repos/{self.repo}/releases/{rel.id}/assets"
+                           "{?name,label}"),
             "assets": [self.asset_json(a) for a in self.assets.values() if a.release_id == rel.id],
         }
 
@@ -183,7 +186,17 @@ class FakeGitHub:
 
     # ----------------------------------------------------------------------- routing
 
+    @property
+    def api_url(self) -> str:
+        return self.url + self.api_prefix
+
     def handle(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        if self.api_prefix:
+            upload = rec.method == "POST" and rec.path.endswith("/assets")
+            prefix = self.uploads_prefix if upload else self.api_prefix
+            if not rec.path.startswith(prefix + "/"):
+                return 404, {}, {"message": "Not Found"}
+            rec.path = rec.path[len(prefix):]
         if rec.headers.get("authorization") != f"Bearer {self.token}":
             return 401, {}, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"}
         fault = self._fault(rec)
@@ -247,7 +260,8 @@ class FakeGitHub:
         chunk = items[(page - 1) * size: page * size]
         headers = {}
         if page * size < len(items):
-            headers["Link"] = f'<{self.url}/repos/{self.repo}/releases?per_page={size}&page={page + 1}>; rel="next"'
+            nxt = f"{self.api_url}/repos/{self.repo}/releases?per_page={size}&page={page + 1}"
+            headers["Link"] = f'<{nxt}>; rel="next"'
         return 200, headers, [self.release_json(r) for r in chunk]
 
     def _create_release(self, rec: Recorded, m: re.Match[str]) -> tuple[int, dict[str, str], Any]:

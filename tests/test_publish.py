@@ -672,3 +672,11 @@ def test_unreadable_retry_after_waits_the_rate_limit_minute(fake: FakeGitHub, cl
     run(fake, clock, dist)
     assert_complete(fake, dist)
     assert clock.sleeps[0] == 60.0  # GitHub's advice for a rate limit without a usable hint
+
+
+def test_github_enterprise_layout(clock: FakeClock, dist: Path) -> None:
+    """API under https://HOST/api/v3, uploads under https://HOST/api/uploads (here on loopback http)."""
+    with FakeGitHub(token=CANARY, clock=clock.now, enterprise=True) as ghe:
+        run(ghe, clock, dist, env={"GH_TOKEN": CANARY, "GITHUB_API_URL": ghe.api_url})
+        assert_complete(ghe, dist)
+        assert len(ghe.uploads()) == 5
