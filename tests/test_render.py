@@ -417,3 +417,12 @@ def test_l2bridge_gets_a_bridge_endpoint_overlay_does_not() -> None:
     assert "-SubnetPolicies @(@{ Type = 'VSID'; VSID = $VxlanVni })" in kubelet
     assert "[int] $VxlanVni = 4097," in kubelet
     assert "$SwitchNetworkPrefix = '192.168.255.0/30'" in kubelet
+
+
+def test_no_variable_followed_by_a_colon() -> None:
+    # PowerShell reads "$name: x" as a drive-qualified variable and refuses it ("':' was not followed
+    # by a valid variable name character"); tree-sitter does not notice, so this test does.
+    for mode in MODES:
+        for f in render_case(mode, 37).values():
+            if f.dest.endswith(".ps1"):
+                assert re.findall(r"\$[A-Za-z_][A-Za-z0-9_]*:(?![A-Za-z_])", text(f)) == [], f.dest

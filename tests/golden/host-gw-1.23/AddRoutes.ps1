@@ -94,7 +94,7 @@ if ($ControlPlaneIp) {
             New-NetRoute -DestinationPrefix $prefix -NextHop $gateway.NextHop -InterfaceIndex $adapter.ifIndex | Out-Null
             Write-Host "added route to the control plane $ControlPlaneIp via $($gateway.NextHop)"
         } else {
-            Write-Host "no default route on $vnicName: the control plane $ControlPlaneIp keeps its current route"
+            Write-Host "no default route on ${vnicName}: the control plane $ControlPlaneIp keeps its current route"
         }
     }
 }
