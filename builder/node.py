@@ -157,9 +157,12 @@ def hostpath_sample(cfg: Config, version: KubeVersion) -> list[dict[str, Any]]:
                          "Start-Sleep -Seconds 30 }"),
         "volumeMounts": [{"name": "host-data", "mountPath": "C:\\data"}],
     }
-    # DirectoryOrCreate: a missing folder is created (an API server without the HostPathType
-    # feature, 1.9, drops the field; create the folder by hand there, as README.txt says).
-    volume = {"name": "host-data", "hostPath": {"path": SAMPLE_HOST_PATH, "type": "DirectoryOrCreate"}}
+    host_path: dict[str, str] = {"path": SAMPLE_HOST_PATH}
+    if version.minor_key >= (1, 10):
+        # DirectoryOrCreate makes kubelet create a missing folder. The HostPathType feature is
+        # alpha (off) in 1.8 and 1.9, beta from 1.10: on 1.9 README.txt says to create it by hand.
+        host_path["type"] = "DirectoryOrCreate"
+    volume = {"name": "host-data", "hostPath": host_path}
     return [{"apiVersion": "v1", "kind": "Pod", "metadata": _pod_meta(cfg, "hostpath-sample"),
              "spec": _pod_spec(version, [container], [volume])}]
 

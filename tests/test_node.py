@@ -398,3 +398,38 @@ def test_readme_states_values_and_how_to_override() -> None:
     assert "'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022'" in readme
     assert "kubectl apply -f 'samples/iis.yaml'" in readme
     assert "Unblock-File" in readme and "Get-FileHash" in readme
+
+
+def test_install_path_rule_refuses_escapes() -> None:
+    script = text(render_files("v1.37.0")["install.ps1"])
+    rule = re.search(r"\$path -notmatch '([^']+)'", script)
+    assert rule is not None
+    for bad in ("../x.exe", "k/../x.exe", "k/a\\b.exe", "C:/x.exe", "k/.hidden", "k//x", "k/", "x/kubelet.exe"):
+        assert re.search(rule.group(1), bad) is None, bad
+    for good in ("k/kubelet.exe", "k/cni/config/l2bridge.conf", "k/samples/iis.yaml"):
+        assert re.search(rule.group(1), good) is not None, good
+
+
+def test_install_says_nothing_copied_only_before_copying() -> None:
+    script = text(render_files("v1.37.0")["install.ps1"])
+    assert "if (-not $Copied) { Write-Host 'Nothing was copied or run.'" in script
+    assert script.index("$Files = Test-BundleFiles") < script.index("$Copied = $true") < script.index("Copy-Item")
+
+
+def test_overlay_services_take_the_saved_source_vip() -> None:
+    script = text(render_files("v1.37.0", "overlay")["install.ps1"])
+    assert "$savedVip = Join-Path $target 'sourceVip.json'" in script
+    assert "$SourceVip = [string](Get-Content -Raw -LiteralPath $savedVip | ConvertFrom-Json).address" in script
+    assert "sourceVip.json" not in text(render_files("v1.37.0", "l3")["install.ps1"])
+
+
+def test_hostpath_type_only_where_served() -> None:
+    def host_path(version: str, windows: str) -> dict[str, Any]:
+        docs = load_samples(render_files(version, windows=windows))
+        pod = next(d for d in docs if d["metadata"].get("name") == "hostpath-sample")
+        return dict(pod["spec"]["volumes"][0]["hostPath"])
+
+    assert host_path("v1.9.0", "1709") == {"path": "C:\\k-sample-data"}
+    assert host_path("v1.10.0", "1709") == {"path": "C:\\k-sample-data", "type": "DirectoryOrCreate"}
+    readme = text(render_files("v1.9.0", windows="1709")["README.txt"])
+    assert "New-Item -ItemType Directory 'C:\\k-sample-data'" in readme
