@@ -102,7 +102,7 @@ def _binary(cfg: Config, version: str, name: str, net: Net, session: requests.Se
         _check_exe(folder / f"{name}.exe", version, shown)
         algo, expected, sha256 = found
     else:
-        if session is None:
+        if cfg.options.offline or session is None:
             msg = (f"offline: {name}.exe of Kubernetes {version} is not in the cache {folder} (it comes from "
                    f"{shown}); run once without --offline, or copy the cache folder from a machine that has it")
             raise FetchError(msg)
