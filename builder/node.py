@@ -210,11 +210,13 @@ class _Dumper(yaml.SafeDumper):
 # --------------------------------------------------------------------------- limitations
 
 
-def limitations(version: KubeVersion, node: NodeSection) -> dict[str, bool]:
+def limitations(version: KubeVersion, node: NodeSection, *, kubeadm: bool = False) -> dict[str, bool]:
     """Which of the seed's 1.9 limitations still apply to this version (and target Windows build)."""
     minor = version.minor_key
     build = node.windows_build
     return {
+        # kubeadm joins Windows nodes from 1.16 (alpha; beta in 1.18).
+        "kubeadm_early": kubeadm and minor < (1, 16),
         # ConfigMap and Secret volume mounts came with 1.11 on Windows Server 1803 (17134) and later.
         "secret_volumes": minor < (1, 11) or build < 17134,
         # 1.14 (Windows GA) lists StatefulSets and Horizontal Pod Autoscaling as supported.
@@ -267,7 +269,7 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "images": dataclasses.asdict(images_for(cfg.node.windows_version)),
         "sample_files": list(samples(cfg, version)),
         "sample_host_path": SAMPLE_HOST_PATH,
-        "lim": limitations(version, cfg.node),
+        "lim": limitations(version, cfg.node, kubeadm="kubeadm" in cfg.kubernetes.components),
         "minor": list(minor),
     })
     return ctx

@@ -433,3 +433,10 @@ def test_hostpath_type_only_where_served() -> None:
     assert host_path("v1.10.0", "1709") == {"path": "C:\\k-sample-data", "type": "DirectoryOrCreate"}
     readme = text(render_files("v1.9.0", windows="1709")["README.txt"])
     assert "New-Item -ItemType Directory 'C:\\k-sample-data'" in readme
+
+
+def test_kubeadm_before_1_16_is_a_stated_limitation() -> None:
+    readme = text(render_files("v1.15.0", windows="ltsc2019")["README.txt"])
+    assert "kubeadm cannot join Windows nodes before 1.16" in readme
+    assert "kubeadm cannot join" not in text(render_files("v1.16.0", windows="ltsc2019")["README.txt"])
+    assert "kubeadm cannot join" not in text(render_files("v1.15.0", windows="ltsc2019", kubeadm=False)["README.txt"])
