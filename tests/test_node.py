@@ -14,7 +14,7 @@ import yaml
 from pack_fixtures import make_inputs, windows_exe  # noqa: F401
 
 from builder import config as config_mod
-from builder import flags, node, pack, psparse, render
+from builder import flags, node, pack, psparse, render, verify
 from builder.artifacts import RenderedFile
 from builder.config import WINDOWS_BUILDS, Config, KubernetesSection, NetworkSection, NodeSection
 from builder.errors import ConfigError
@@ -346,6 +346,7 @@ def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_ex
     inputs = make_inputs(tmp_path, windows_exe)
     mine = node.render_node_files(cfg_for(), "v1.37.0", None)
     zip_path = pack.pack(inputs.cfg, inputs.built, inputs.sdn, mine + inputs.rendered[:2])
+    assert verify.check_zip(zip_path).problems == []  # the generated scripts pass the bundle check too
     with zipfile.ZipFile(zip_path) as zf:
         names = set(zf.namelist())
         manifest = json.loads(zf.read("k/manifest.json"))
