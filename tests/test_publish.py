@@ -20,9 +20,12 @@ import types
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import requests
 from fake_github import FakeGitHub
+from requests.adapters import HTTPAdapter
 
 from builder import cli, github, publish
 from builder.config import Config, Options, ReleaseSection
@@ -196,7 +199,7 @@ def no_leak(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 
 def run(fake: FakeGitHub, clock: FakeClock, dist: Path, *, draft: bool = False, replace: bool = False,
         dry_run: bool = False, tag: str | None = None, progress: io.StringIO | None = None,
-        env: dict[str, str] | None = None) -> str:
+        env: dict[str, str] | None = None, session: requests.Session | None = None) -> str:
     cfg = Config(release=ReleaseSection(repo=fake.repo, tag=tag), options=Options(dist=dist))
     policy = RetryPolicy(attempts=ATTEMPTS, sleep=clock.sleep, clock=clock.now, rng=random.Random(7))
     out = io.StringIO()
@@ -204,7 +207,7 @@ def run(fake: FakeGitHub, clock: FakeClock, dist: Path, *, draft: bool = False, 
     try:
         rc = publish.publish_dist(
             cfg, env if env is not None else {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url},
-            draft=draft, replace=replace, dry_run=dry_run, policy=policy, out=out,
+            draft=draft, replace=replace, dry_run=dry_run, policy=policy, out=out, session=session,
             progress_stream=progress if progress is not None else io.StringIO())
     except Exception as err:
         CAPTURED.extend([str(err), repr(err), str(err.__cause__), out.getvalue()])
@@ -680,3 +683,35 @@ def test_github_enterprise_layout(clock: FakeClock, dist: Path) -> None:
         run(ghe, clock, dist, env={"GH_TOKEN": CANARY, "GITHUB_API_URL": ghe.api_url})
         assert_complete(ghe, dist)
         assert len(ghe.uploads()) == 5
+
+
+class TimeoutOnce(HTTPAdapter):
+    """The real transport, except that the first matching request times out after it was sent (a lost answer).
+
+    A read timeout cannot be produced without waiting for real, so this adapter stands in for the wait.
+    """
+
+    def __init__(self, method: str, path_end: str) -> None:
+        super().__init__()
+        self.method, self.path_end, self.fired = method, path_end, False
+
+    def send(self, request: requests.PreparedRequest, **kw: Any) -> requests.Response:  # type: ignore[override]
+        resp = super().send(request, **kw)
+        path = (request.path_url or "").split("?")[0]
+        if not self.fired and request.method == self.method and path.endswith(self.path_end):
+            self.fired = True
+            raise requests.ReadTimeout("read timed out")
+        return resp
+
+
+@pytest.mark.parametrize(("method", "path_end"), [("POST", "/releases"), ("POST", "/assets"), ("PATCH", "")])
+def test_read_timeouts_after_the_request_was_done(fake: FakeGitHub, clock: FakeClock, dist: Path,
+                                                  method: str, path_end: str) -> None:
+    session = requests.Session()
+    adapter = TimeoutOnce(method, path_end)
+    session.mount("http://", adapter)
+    run(fake, clock, dist, session=session)
+    assert adapter.fired
+    assert_complete(fake, dist)
+    assert_each_uploaded_once(fake)
+    assert len(fake.release_by_tag("v1.37.0-1")) == 1
