@@ -2,7 +2,8 @@
 
 Scripts and the guide go through `render`'s one jinja2 environment (every value a PowerShell
 literal, undefined names are errors). The samples are Kubernetes objects built here as data and
-written with a `yaml.SafeDumper` (no anchors), never by text templating, so a value can never change their shape.
+written with a `yaml.SafeDumper` (no anchors), never by text templating, so that no value can
+change their shape.
 
 Image choice follows process isolation's rule: a container image must be built for the host's
 own Windows build (a 2025 host also runs 2022 images). `node.windows_version` therefore picks
@@ -30,6 +31,9 @@ RUNS_ALSO: dict[int, tuple[int, ...]] = {26100: (20348,)}  # Windows Server 2025
 # Before 1809 the images were published on Docker Hub as microsoft/...; from 1809 on MCR.
 MCR_FROM_BUILD = 17763
 SAMPLE_HOST_PATH = "C:\\k-sample-data"
+# Multi-arch pause images: one entry per Windows build, picked by the runtime, so whether one
+# starts depends on the entries of its tag, not on the bundle's target.
+MULTI_ARCH_PAUSE = ("registry.k8s.io/pause", "k8s.gcr.io/pause", "mcr.microsoft.com/k8s/core/pause")
 
 
 # --------------------------------------------------------------------------- images
@@ -63,16 +67,23 @@ def pause_is_local(image: str) -> bool:
     return image.split(":", 1)[0] == "kubeletwin/pause"
 
 
+def pause_is_multi_arch(image: str) -> bool:
+    return image.split(":", 1)[0].split("@", 1)[0] in MULTI_ARCH_PAUSE
+
+
 def target_images(node: NodeSection, version: KubeVersion) -> list[str]:
-    """The images this bundle names that carry a Windows build: pause (unless built locally) and samples."""
+    """The images this bundle names that are built for the target build only: the samples', and a
+    pause image that is neither built on the node nor multi-arch."""
     imgs = images_for(node.windows_version)
     pause = pause_image(node, version)
-    return ([] if pause_is_local(pause) else [pause]) + [imgs.servercore, imgs.iis]
+    single = not (pause_is_local(pause) or pause_is_multi_arch(pause))
+    return ([pause] if single else []) + [imgs.servercore, imgs.iis]
 
 
 def host_check_context(node: NodeSection, version: KubeVersion) -> dict[str, Any]:
     """Values `_host_check.ps1.j2` needs: the target build, which hosts run its images, the images."""
     target = node.windows_build
+    pause = pause_image(node, version)
     hosts = sorted({target, *(h for h, runs in RUNS_ALSO.items() if target in runs)})
     names: dict[str, str] = {}
     for name, build in WINDOWS_BUILDS.items():
@@ -85,6 +96,7 @@ def host_check_context(node: NodeSection, version: KubeVersion) -> dict[str, Any
         "host_hyperv": node.isolation == "hyperv",
         "host_known_builds": names,
         "host_target_images": target_images(node, version),
+        "host_multi_arch_pause": pause if pause_is_multi_arch(pause) else "",
     }
 
 

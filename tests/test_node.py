@@ -132,7 +132,13 @@ def test_pause_image_reuses_the_render_default_and_the_override() -> None:
     assert "kubeletwin/pause" not in node.target_images(NodeSection(windows_version="1709"), v)
     v37 = KubeVersion(1, 37, 0)
     expected = render.default_pause_image("ltsc2025", 26100, v37)
-    assert node.target_images(NodeSection(windows_version="ltsc2025"), v37)[0] == expected
+    assert node.pause_image(NodeSection(windows_version="ltsc2025"), v37) == expected
+    # Multi-arch: whether it starts depends on its entries, so it gets its own warning line.
+    ctx = node.host_check_context(NodeSection(windows_version="ltsc2025"), v37)
+    assert ctx["host_multi_arch_pause"] == expected and expected not in ctx["host_target_images"]
+    custom = NodeSection(windows_version="ltsc2025", pause_image="registry.example/pause:9")
+    assert node.target_images(custom, v37)[0] == "registry.example/pause:9"
+    assert node.host_check_context(custom, v37)["host_multi_arch_pause"] == ""
     files = render_files("v1.37.0", windows="ltsc2022", pause_image="registry.example/pause:9")
     assert "'registry.example/pause:9'" in text(files["README.txt"])
     assert "'registry.example/pause:9'" in text(files["install.ps1"])
