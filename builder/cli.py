@@ -74,6 +74,7 @@ def overrides_from(args: argparse.Namespace) -> cfgmod.Overrides:
         force=args.force,
         allow_unpinned=args.allow_unpinned,
         kube_versions=tuple(args.kube_version),
+        needs_source=args.command not in ("verify", "publish"),
     )
 
 

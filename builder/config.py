@@ -655,6 +655,8 @@ class Overrides:
     force: bool = False
     allow_unpinned: bool = False
     kube_versions: tuple[str, ...] = ()
+    # False for commands that only read dist/ (verify, publish): no tree or version is needed.
+    needs_source: bool = True
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -695,7 +697,9 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         kube = dataclasses.replace(kube, source="release", version=None, versions=overrides.kube_versions)
     if kube.version and kube.versions:
         probs.add("kubernetes.versions", "give either version or versions, not both")
-    if kube.source == "build":
+    if not overrides.needs_source:
+        pass
+    elif kube.source == "build":
         if kube.versions:
             probs.add("kubernetes.versions", "many versions need source: release (binaries from a release)")
         root = overrides.kube_root or kube.root

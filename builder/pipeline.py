@@ -69,18 +69,23 @@ def build_stage(cfg: Config, env: Mapping[str, str]) -> BuildResult:
 
 
 def render_stage(cfg: Config, built: BuildResult | None, *, version: str | None = None) -> list[RenderedFile]:
-    from . import render
+    from . import node, render
 
     git_version = built.git_version if built is not None else version
     if git_version is None:
         msg = "cannot render without a Kubernetes version: set kubernetes.version or give a tree"
         raise BuilderError(msg)
-    return render.render_bundle(cfg, git_version, built)
+    files = {f.dest: f for f in render.render_bundle(cfg, git_version, built)}
+    # The node files (installer, join script, samples, guide) win over a same-named script.
+    files.update({f.dest: f for f in node.render_node_files(cfg, git_version, built)})
+    return sorted(files.values(), key=lambda f: f.dest)
 
 
 def _known_version(cfg: Config, env: Mapping[str, str]) -> str | None:
     if cfg.kubernetes.version:
         return cfg.kubernetes.version
+    if len(cfg.kubernetes.versions) == 1:
+        return cfg.kubernetes.versions[0]
     if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
         from . import build
 

@@ -39,7 +39,11 @@ _ALLOWED_K8S_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 
 # start-kubelet.ps1 creates one small HNS network first, so that the vSwitch (whose creation cuts
 # the host off for a moment) is made once and kept; as the SDN scripts and flannel do.
-SWITCH_NETWORK = ipaddress.ip_network("192.168.255.0/30")
+# The small HNS network start-kubelet.ps1 creates first, so that the vSwitch exists before the pod
+# network. Upstream uses 192.168.255.0/30; a cluster may use 192.168.0.0/16 (the seed's own
+# example), so the first candidate clear of the cluster's ranges is taken.
+SWITCH_NETWORK_CANDIDATES = tuple(ipaddress.ip_network(n) for n in (
+    "192.168.255.0/30", "172.31.255.252/30", "10.255.255.252/30", "100.127.255.252/30"))
 SWITCH_NETWORK_VSID = 9999
 
 
@@ -95,6 +99,18 @@ def check_config(cfg: Config, version: KubeVersion, runtime: str) -> None:
     check_networks(cfg)
 
 
+def switch_network(cfg: Config) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The first vSwitch-creation network clear of the cluster and service ranges."""
+    taken = [ipaddress.ip_network(cfg.network.cluster_cidr), ipaddress.ip_network(cfg.network.service_cidr)]
+    for candidate in SWITCH_NETWORK_CANDIDATES:
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    shown = ", ".join(str(c) for c in SWITCH_NETWORK_CANDIDATES)
+    msg = (f"network.cluster_cidr / network.service_cidr: together they cover every range the node scripts "
+           f"can use for the small vSwitch network ({shown}); narrow one of them")
+    raise ConfigError(msg)
+
+
 def check_networks(cfg: Config) -> None:
     net = cfg.network
     for key in ("cluster_cidr", "service_cidr"):
@@ -102,10 +118,7 @@ def check_networks(cfg: Config) -> None:
         if network.version != 4:
             msg = f"network.{key}: {network} is IPv6; the Windows scripts support IPv4 networks only"
             raise ConfigError(msg)
-        if network.overlaps(SWITCH_NETWORK):
-            msg = (f"network.{key}: {network} overlaps {SWITCH_NETWORK}, the small HNS network that "
-                   "start-kubelet.ps1 creates to make the vSwitch; pick a range outside it")
-            raise ConfigError(msg)
+    switch_network(cfg)
     if net.mode == "overlay" and net.vxlan_vni == SWITCH_NETWORK_VSID:
         msg = (f"network.vxlan_vni: {SWITCH_NETWORK_VSID} is taken by the vSwitch network start-kubelet.ps1 "
                "creates; use another VNI (4096 is the usual one)")
@@ -177,8 +190,8 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "nic_name": net.nic_name,
         "control_plane_ip": net.control_plane_ip or "",
         "vxlan_vni": net.vxlan_vni,
-        "switch_network_prefix": str(SWITCH_NETWORK),
-        "switch_network_gateway": str(SWITCH_NETWORK.network_address + 1),
+        "switch_network_prefix": str(switch_network(cfg)),
+        "switch_network_gateway": str(switch_network(cfg).network_address + 1),
         "switch_network_vsid": SWITCH_NETWORK_VSID,
         "vxlan_port": net.vxlan_port,
         "kubeconfig": node.kubeconfig,

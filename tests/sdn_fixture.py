@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,24 @@ from builder.config import SDN_FILES_DEFAULT
 # (path inside the archive below the top folder, dest in the bundle), as builder/config.py has them.
 TAKEN: tuple[tuple[str, str], ...] = tuple((path, dest) for path, _sha, dest in SDN_FILES_DEFAULT)
 
+def pe_stub() -> bytes:
+    """Headers of a PE32+ x86-64 image and some payload: a stand-in for upstream's wincni.exe.
+
+    The real wincni.exe cannot be fetched here; verify checks only its headers and its hash.
+    """
+    dos = bytearray(64)
+    dos[:2] = b"MZ"
+    struct.pack_into("<I", dos, 0x3C, 64)
+    coff = struct.pack("<HHIIIHH", 0x8664, 0, 0, 0, 0, 240, 0x22)
+    optional = struct.pack("<H", 0x20B) + bytes(238)
+    return bytes(dos) + b"PE\0\0" + coff + optional + bytes(range(256)) * 16
+
+
 DEFAULT_FILES: dict[str, bytes] = {
     "README.md": b"# SDN\nSoftware Defined Networking scripts (test fixture)\n",
     "Kubernetes/windows/helper.psm1": b"function Get-Fixture { 'helper' }\r\nExport-ModuleMember Get-Fixture\r\n",
     "Kubernetes/windows/hns.psm1": b"function Get-HnsNetwork { 'hns' }\r\nExport-ModuleMember Get-HnsNetwork\r\n",
-    "Kubernetes/windows/cni/wincni.exe": b"MZ" + bytes(range(256)) * 16,
+    "Kubernetes/windows/cni/wincni.exe": pe_stub(),
     "Kubernetes/windows/start-kubelet.ps1": b"param([string]$ClusterCidr = '192.168.0.0/16')\r\n",
     "Kubernetes/windows/cni/config/l2bridge.conf": b'{"cniVersion": "0.2.0", "type": "wincni.exe"}\n',
     "Kubernetes/flannel/l2bridge/start.ps1": b"# flannel l2bridge\r\n",

@@ -64,7 +64,8 @@ def test_bundle_end_to_end(tmp_path: Path) -> None:
             assert pe_problem(data[:4096]) is None
             assert TAG.encode() in data
         for member in ("k/helper.psm1", "k/hns.psm1", "k/cni/wincni.exe", "k/start-kubelet.ps1",
-                       "k/start-kubeproxy.ps1", "k/AddRoutes.ps1", "k/manifest.json"):
+                       "k/start-kubeproxy.ps1", "k/AddRoutes.ps1", "k/install.ps1", "k/README.txt",
+                       "k/manifest.json", "k/SHA256SUMS"):
             assert member in names, member
         kubelet_script = zf.read("k/start-kubelet.ps1").decode("ascii")
         assert "'192.168.0.0/16'" in kubelet_script and "'11.0.0.10'" in kubelet_script
@@ -72,6 +73,8 @@ def test_bundle_end_to_end(tmp_path: Path) -> None:
     assert manifest["kubernetes"]["gitVersion"] == TAG
     assert manifest["sdn"]["commit"] == COMMIT
     first = zip_path.read_bytes()
+    # verify needs no tree and no configuration: only what is in dist/.
+    assert cli.main(["verify", str(zip_path)]) == 0
 
     # Second run: no network (the server is gone), no make, and the very same bytes.
     (tmp_path / "cache/logs/make.log").unlink()

@@ -151,3 +151,8 @@ def test_digest_changes_with_the_configuration(tmp_path: Path, tree: Path) -> No
     b = load(tmp_path, "network:\n  mode: l3\n", tree)
     assert a.digest() != b.digest() and a.digest() == load(tmp_path, "", tree).digest()
     assert a.digest().startswith("sha256:")
+
+
+def test_commands_that_read_dist_need_no_tree(tmp_path: Path) -> None:
+    cfg = load(tmp_path, "", needs_source=False)
+    assert cfg.kubernetes.root is None

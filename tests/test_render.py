@@ -385,7 +385,9 @@ def test_cli_render_writes_the_scripts(tmp_path: Path, monkeypatch: pytest.Monke
     out = tmp_path / "out"
     assert cli.main(["render", "--out", str(out)]) == 0
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert names == ["AddRoutes.ps1", "cni/config/winnet.conf", "start-kubelet.ps1", "start-kubeproxy.ps1"]
+    scripts = ["AddRoutes.ps1", "cni/config/winnet.conf", "install.ps1", "start-kubelet.ps1", "start-kubeproxy.ps1"]
+    assert [n for n in names if not n.startswith("samples/") and n != "README.txt"] == scripts
+    assert any(n.startswith("samples/") for n in names)
     assert b"$ClusterCidr = '10.200.0.0/16'," in (out / "start-kubelet.ps1").read_bytes()
     assert b"'--network-plugin=cni'" in (out / "start-kubelet.ps1").read_bytes()
 
@@ -396,11 +398,16 @@ def test_replace_keeps_config_frozen() -> None:
         cfg.network.mode = "l3"  # type: ignore[misc]
 
 
-def test_switch_network_range_must_stay_free() -> None:
+def test_switch_network_range_stays_clear_of_the_cluster() -> None:
     cfg = config()
-    bad = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, cluster_cidr="192.168.0.0/16"))
-    with pytest.raises(ConfigError, match=r"network\.cluster_cidr.*192\.168\.255\.0/30"):
-        render.render_bundle(bad, "v1.30.0", None)
+    # The seed's own example pod network covers upstream's 192.168.255.0/30: another range is taken.
+    moved = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, cluster_cidr="192.168.0.0/16"))
+    kubelet = text({f.dest: f for f in render.render_bundle(moved, "v1.30.0", None)}["start-kubelet.ps1"])
+    assert "$SwitchNetworkPrefix = '172.31.255.252/30'" in kubelet
+    every = dataclasses.replace(cfg, network=dataclasses.replace(
+        cfg.network, cluster_cidr="0.0.0.0/1", service_cidr="128.0.0.0/1", dns_service_ip="128.0.0.10"))
+    with pytest.raises(ConfigError, match=r"network\.cluster_cidr / network\.service_cidr: .*narrow one"):
+        render.render_bundle(every, "v1.30.0", None)
     ov = config("overlay")
     bad = dataclasses.replace(ov, network=dataclasses.replace(ov.network, vxlan_vni=9999))
     with pytest.raises(ConfigError, match=r"network\.vxlan_vni"):
