@@ -210,6 +210,9 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "dockershim": runtime == "docker",
         "uses_pause_image": any(a.flag == "--pod-infra-container-image" for a in kubelet),
     }
+    from . import node as node_files  # node builds on this module: imported here, not at the top
+
+    ctx.update(node_files.host_check_context(node, version))
     for key, value in ctx.items():
         _check_value(key, value)
     return ctx

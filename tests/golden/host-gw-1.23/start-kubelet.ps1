@@ -27,6 +27,40 @@ Param(
 
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
+# Process isolation starts only images built for the host's own Windows build (a 2025 host also
+# runs 2022 images). Warn, naming the images, when this host is not what the bundle was built for.
+function Get-WindowsBuild {
+    # CurrentBuildNumber, not ReleaseId: ReleaseId reads 2009 on several versions.
+    $key = Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion' -Name CurrentBuildNumber
+    return [int]$key.CurrentBuildNumber
+}
+
+function Show-HostBuildWarning {
+    $hostBuild = Get-WindowsBuild
+    $targetBuild = 17763
+    $targetWindows = 'ltsc2019'
+    $runBuilds = @(@(17763))
+    $knownBuilds = @{'14393' = 'ltsc2016'; '16299' = '1709'; '17134' = '1803'; '17763' = '1809'; '18362' = '1903'; '18363' = '1909'; '19041' = '2004'; '19042' = '20H2'; '20348' = 'ltsc2022'; '26100' = 'ltsc2025'}
+    $targetImages = @(@('mcr.microsoft.com/windows/servercore:ltsc2019', 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019'))
+    if ($runBuilds -contains $hostBuild) { return }
+    $hostWindows = $knownBuilds[[string]$hostBuild]
+    if (-not $hostWindows) { $hostWindows = 'a version this bundle does not know' }
+    if ($false -and $hostBuild -gt $targetBuild) {
+        Write-Host "this host is Windows build $hostBuild ($hostWindows); images for $targetWindows (build $targetBuild) run here with Hyper-V isolation only"
+        return
+    }
+    $list = 'every image built for another Windows build'
+    if ($targetImages.Count -gt 0) { $list = $targetImages -join ', ' }
+    Write-Warning ("this host is Windows build $hostBuild ($hostWindows) but the bundle targets $targetWindows (build $targetBuild). " +
+        "With process isolation these images will not start here: $list. " +
+        "Use images tagged for this host's version, or rebuild the bundle with node.windows_version set to it.")
+    $multiArchPause = 'registry.k8s.io/pause:3.4.1'
+    if ($multiArchPause) {
+        Write-Warning "the pause image $multiArchPause is multi-arch: it starts here only if its tag has an entry for build $hostBuild"
+    }
+}
+
+Show-HostBuildWarning
 
 $KubernetesVersion = 'v1.23.0'
 $KubeletExe = Join-Path $InstallDir 'kubelet.exe'
