@@ -42,7 +42,7 @@ def make_tree(dest: Path) -> Path:
                 "\ttotal := 0",
                 "\tfor i, x := range xs {",
                 f"\t\tif x%{f + 2} == 0 {{ total += i * x }} else {{ total -= x }}",
-                f'\t\tm[fmt.Sprintf("k%d", i)] += total',
+                '\t\tm[fmt.Sprintf("k%d", i)] += total',
                 "\t}",
                 "\treturn total",
                 "}",
