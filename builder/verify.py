@@ -14,6 +14,7 @@ import hashlib
 import json
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from .errors import VerifyError
 from .pe import pe_problem
 
 READ = 1 << 20
+MAX_PARSED = 16 << 20  # scripts and JSON are small; a bigger one is refused rather than held in memory
 SCRIPT_SUFFIXES = (".ps1", ".psm1")
 JSON_SUFFIXES = (".json", ".conflist")
 
@@ -102,12 +104,15 @@ def _read_member(zf: zipfile.ZipFile, m: Member) -> None:
                 m.size += len(data)
                 if len(m.head) < 4096:
                     m.head += data[: 4096 - len(m.head)]
-                if keep:
+                if keep and m.size <= MAX_PARSED:
                     parts.append(data)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as err:
         # A flipped byte in the compressed data lands here (bad CRC or broken deflate stream).
         m.problems.append(f"{m.info.filename}: cannot be read back: {err}")
     m.sha256 = h.hexdigest()
+    if keep and m.size > MAX_PARSED:
+        m.problems.append(f"{m.info.filename}: {m.size} bytes is too large for a script or JSON file")
+        keep = False
     m.text = b"".join(parts) if keep else None
 
 
@@ -330,7 +335,18 @@ def check_dist(dist: Path) -> list[str]:
     if not zips:
         return [f"{dist} holds no bundle (*.zip): run `nox -s bundle` first"]
     problems = [p for z in zips for p in _zip_problems(z, sidecars=True)]
-    return problems + check_dist_sums(dist)
+    return problems + _orphans(dist) + check_dist_sums(dist)
+
+
+def _orphans(dist: Path) -> list[str]:
+    """Sidecars whose bundle is gone: left behind, they would be published without it."""
+    problems = []
+    for suffix, zip_name in ((".zip.sha256", "{}.zip"), (".spdx.json", "{}.zip"), (".intoto.json", "{}.zip")):
+        for side in sorted(dist.glob(f"*{suffix}")):
+            owner = dist / zip_name.format(side.name.removesuffix(suffix))
+            if not owner.is_file():
+                problems.append(f"{side.name} describes {owner.name}, which is not in {dist}")
+    return problems
 
 
 def _report(problems: list[str], what: str) -> int:

@@ -7,6 +7,7 @@ import json
 import os
 import random
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -45,6 +46,7 @@ def test_two_packs_of_the_same_inputs_are_byte_identical(inputs: Inputs, tmp_pat
 
 def test_zip_structure_is_fixed(inputs: Inputs) -> None:
     path = do_pack(inputs)
+    raw = path.read_bytes()
     with zipfile.ZipFile(path) as zf:
         infos = zf.infolist()
         assert zf.comment == b""
@@ -61,6 +63,9 @@ def test_zip_structure_is_fixed(inputs: Inputs) -> None:
         assert info.comment == b""
         assert info.compress_type == zipfile.ZIP_DEFLATED
         assert info.date_time == (*expected_time[:5], expected_time[5] // 2 * 2)
+        local = raw[info.header_offset : info.header_offset + 30]
+        assert struct.unpack("<H", local[28:30])[0] == 0  # no extra field in the local header either
+        assert struct.unpack("<H", local[6:8])[0] == 0  # no flags: no data descriptor, plain ASCII names
         mode = info.external_attr >> 16
         assert mode == (0o100755 if info.filename.endswith(".exe") else 0o100644), info.filename
 

@@ -246,3 +246,19 @@ def test_renamed_zip_is_reported(bundle: Path) -> None:
     renamed = bundle.with_name("kubernetes-windows-node-v1.37.1-1.zip")
     bundle.rename(renamed)
     assert "the file name does not match its manifest" in "\n".join(verify.check_zip(renamed).problems)
+
+
+def test_sidecars_without_their_bundle(bundle: Path) -> None:
+    bundle.rename(bundle.with_name("moved-away.bin"))
+    text = problems_of(bundle)
+    assert "holds no bundle" in text
+    other = bundle.parent / "other"
+    other.mkdir()
+    for name in ("x.zip", f"{STEM}.spdx.json"):
+        (other / name).write_bytes(b"")
+    assert f"{STEM}.spdx.json describes {STEM}.zip, which is not in" in "\n".join(verify.check_dist(other))
+
+
+def test_oversized_json_member_is_refused_not_loaded(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify, "MAX_PARSED", 10)
+    assert "too large for a script or JSON file" in problems_of(bundle)
