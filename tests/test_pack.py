@@ -298,3 +298,28 @@ def test_compressed_bytes_do_not_depend_on_thread_count(tmp_path: Path) -> None:
                                workers=workers)
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_sbom_is_valid_spdx_2_3(inputs: Inputs) -> None:
+    """Checked by the SPDX project's own validator (spdx-tools), not by our reading of the spec."""
+    parse_anything = pytest.importorskip("spdx_tools.spdx.parser.parse_anything")
+    validator = pytest.importorskip("spdx_tools.spdx.validation.document_validator")
+    path = do_pack(inputs)
+    document = parse_anything.parse_file(str(path.with_name(f"{STEM}.spdx.json")))
+    messages = validator.validate_full_spdx_document(document, "SPDX-2.3")
+    assert [m.validation_message for m in messages] == []
+    assert len(document.files) == 8
+
+
+def test_provenance_is_a_valid_in_toto_statement(inputs: Inputs) -> None:
+    """Parsed strictly (unknown fields fail) by the in-toto attestation project's own protobufs."""
+    json_format = pytest.importorskip("google.protobuf.json_format")
+    statement = pytest.importorskip("in_toto_attestation.v1.statement")
+    provenance_pb2 = pytest.importorskip("in_toto_attestation.predicates.provenance.v1.provenance_pb2")
+    path = do_pack(inputs)
+    data = json.loads(path.with_name(f"{STEM}.intoto.json").read_text())
+    stmt = statement.Statement.copy_from_pb(json_format.ParseDict(data, statement.spb.Statement()))
+    stmt.validate()
+    predicate = json_format.ParseDict(data["predicate"], provenance_pb2.Provenance())
+    assert predicate.build_definition.build_type == "urn:k8s-windows-bundle:buildtype:bundle:v1"
+    assert {d.name for d in predicate.build_definition.resolved_dependencies} >= {"kubernetes", "sdn", "go"}
