@@ -270,8 +270,11 @@ def test_kill_mid_write_leaves_no_bundle(tmp_path: Path, windows_exe: Path, repo
         [f"{STEM}.zip", f"{STEM}.zip.sha256", f"{STEM}.spdx.json", f"{STEM}.intoto.json", "SHA256SUMS"])
 
 
-@pytest.mark.parametrize("make", [pack.codec_zlib, pack.codec_zlib_ng, pack.codec_isal, pack.codec_libdeflate])
-def test_every_codec_writes_a_valid_multi_piece_stream(tmp_path: Path, make: object) -> None:
+@pytest.mark.parametrize(("make", "module"), [(pack.codec_zlib, "zlib"), (pack.codec_zlib_ng, "zlib_ng"),
+                                             (pack.codec_isal, "isal"), (pack.codec_libdeflate, "deflate")])
+def test_every_codec_writes_a_valid_multi_piece_stream(tmp_path: Path, make: object, module: str) -> None:
+    if module != "zlib_ng":  # the pinned one must be there; the others are benchmark candidates only
+        pytest.importorskip(module)
     codec = make()  # type: ignore[operator]
     rng = random.Random(7)
     words = [bytes(rng.randrange(256) for _ in range(rng.randrange(3, 40))) for _ in range(500)]
