@@ -330,11 +330,11 @@ def _tmp_prefix(name: str) -> str:
     return f".{name}.{os.getpid()}."
 
 
-def remove_stale_temps(dist: Path, name: str) -> None:
-    """Remove temp files of `name` left by a killed run (their process is gone)."""
-    for tmp in dist.glob(f".{name}.*.tmp"):
-        pid = tmp.name[len(name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+def remove_stale_temps(dist: Path) -> None:
+    """Remove temp files (`.<name>.<pid>.<random>.tmp`) left in dist/ by a run that was killed."""
+    for tmp in dist.glob(".*.tmp"):
+        parts = tmp.name.removesuffix(".tmp").rsplit(".", 2)
+        if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
             tmp.unlink(missing_ok=True)
 
 
@@ -366,7 +366,10 @@ def write_temp(dist: Path, name: str, fill: Callable[[BinaryIO], Any]) -> tuple[
 
 def write_atomic(path: Path, data: bytes) -> None:
     tmp, _ = write_temp(path.parent, path.name, lambda f: f.write(data))
-    os.replace(tmp, path)
+    try:
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already once replaced
 
 
 def file_sha256(path: Path) -> str:
@@ -392,15 +395,15 @@ def write_dist_sums(dist: Path, known: dict[str, str] | None = None) -> None:
 
 
 def _place(tmp: Path, final: Path, force: bool) -> str:
-    """Move the new zip into place; return its sha256. Same bytes: keep the old file untouched."""
+    """Move the new zip into place; return its sha256. Same bytes: keep the old file untouched.
+
+    The caller removes `tmp` when it was not moved."""
     new = file_sha256(tmp)
     if final.exists():
         if file_sha256(final) == new:
-            tmp.unlink()
             log.info("%s is unchanged", final.name)
             return new
         if not force:
-            tmp.unlink()
             msg = (f"{final} already exists with different content; pass --force to replace it, "
                    "or raise bundle.revision (--revision N) to keep both")
             raise PackError(msg)
@@ -419,7 +422,7 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
     stem = bundle_stem(cfg.bundle.name, built.git_version, cfg.bundle.revision)
     dist = cfg.options.dist
     dist.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(dist, f"{stem}.zip")
+    remove_stale_temps(dist)
     epoch = source_date_epoch(cfg, built)
     payload = collect_members(built, sdn, rendered)
     entries = [mf.FileEntry(m.path, m.size, m.mode, m.sha256, m.origin) for m in payload]
@@ -432,10 +435,9 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
     tmp, digests = write_temp(dist, final.name, lambda f: write_members(f, members, codec, epoch))
     try:
         _check_read(members, digests)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    zip_sha = _place(tmp, final, cfg.options.force)
+        zip_sha = _place(tmp, final, cfg.options.force)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already once moved into place
     entries = [mf.FileEntry(e.path, e.size, e.mode, e.sha256, e.origin, digests[e.path].sha1.hexdigest())
                for e in entries]
     write_sidecars(dist, stem, manifest, entries, zip_sha, epoch)

@@ -326,3 +326,14 @@ def test_provenance_is_a_valid_in_toto_statement(inputs: Inputs) -> None:
     predicate = json_format.ParseDict(data["predicate"], provenance_pb2.Provenance())
     assert predicate.build_definition.build_type == "urn:k8s-windows-bundle:buildtype:bundle:v1"
     assert {d.name for d in predicate.build_definition.resolved_dependencies} >= {"kubernetes", "sdn", "go"}
+
+
+def test_stale_temps_of_dead_runs_are_removed(inputs: Inputs) -> None:
+    inputs.dist.mkdir(parents=True)
+    dead = inputs.dist / ".SHA256SUMS.999999999.abcd1234.tmp"  # no such pid: its run was killed
+    mine = inputs.dist / f".{STEM}.zip.{os.getpid()}.efgh5678.tmp"  # a live run's: not ours to touch
+    dead.write_bytes(b"half")
+    mine.write_bytes(b"busy")
+    do_pack(inputs)
+    assert not dead.exists()
+    assert mine.exists()
