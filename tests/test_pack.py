@@ -119,6 +119,11 @@ def test_unzip_gives_back_the_inputs_with_modes(inputs: Inputs, tmp_path: Path) 
     assert (out / "k/start-kubelet.ps1").read_bytes() == inputs.rendered[0].data
     assert (out / "k/kubelet.exe").stat().st_mode & 0o777 == 0o755
     assert (out / "k/helper.psm1").stat().st_mode & 0o777 == 0o644
+    # The bundle's own SHA256SUMS checks out with the standard tool, inside the unpacked k/.
+    proc = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out / "k", capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count(": OK") == 9
 
 
 def test_sidecars_and_dist_sums_pass_sha256sum(inputs: Inputs) -> None:

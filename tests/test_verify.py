@@ -262,3 +262,12 @@ def test_sidecars_without_their_bundle(bundle: Path) -> None:
 def test_oversized_json_member_is_refused_not_loaded(bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(verify, "MAX_PARSED", 10)
     assert "too large for a script or JSON file" in problems_of(bundle)
+
+
+def test_cli_verify_fails_on_a_tampered_bundle(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from builder import cli
+
+    assert cli.main(["verify", str(bundle)]) == 0
+    rewrite_zip(bundle, lambda n, d: flip(d, 100) if n == "k/kube-proxy.exe" else d)
+    assert cli.main(["verify", str(bundle)]) == 8
+    assert "k/kube-proxy.exe: sha256" in capsys.readouterr().out
