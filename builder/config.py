@@ -192,6 +192,9 @@ class Config:
             name: _plain(dataclasses.asdict(getattr(self, name)))
             for name in ("bundle", "kubernetes", "sdn", "network", "node", "release")
         }
+        # Where the tree sits on this machine is not an input of the bundle (its commit is, in the
+        # manifest): a local path would leak and make the same build differ between folders.
+        del data["kubernetes"]["root"]
         return data
 
     def digest(self) -> str:

@@ -156,3 +156,11 @@ def test_digest_changes_with_the_configuration(tmp_path: Path, tree: Path) -> No
 def test_commands_that_read_dist_need_no_tree(tmp_path: Path) -> None:
     cfg = load(tmp_path, "", needs_source=False)
     assert cfg.kubernetes.root is None
+
+
+def test_digest_does_not_depend_on_where_the_tree_is(tmp_path: Path, tree: Path) -> None:
+    other = make_tree(tmp_path / "elsewhere" / "kubernetes", with_git=False)
+    a, b = load(tmp_path, "", tree), load(tmp_path, "", other)
+    assert a.kubernetes.root != b.kubernetes.root
+    assert a.digest() == b.digest()
+    assert str(tmp_path) not in str(a.to_dict())
