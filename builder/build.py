@@ -21,6 +21,7 @@ from pathlib import Path
 from .artifacts import Binary, BuildResult
 from .config import Config, KubernetesSection
 from .errors import BuildError, ConfigError
+from .hashing import sha256_file
 from .kversion import KubeVersion, from_git_describe
 from .pe import file_pe_problem
 from .run import Progress, call, call_logged
@@ -108,11 +109,6 @@ def _hash_file(h: hashlib._Hash, path: Path) -> None:
     elif path.is_file():
         with path.open("rb") as f:
             h.update(hashlib.file_digest(f, "sha256").digest())
-
-
-def sha256_file(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def output_dir(root: Path, platform: str) -> Path:

@@ -29,6 +29,7 @@ from . import http
 from .artifacts import FetchedFile, SdnResult
 from .config import Config, SdnFile, parse_yaml
 from .errors import ConfigError, FetchError
+from .hashing import sha256_file
 from .safezip import SafeZip
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ def _from_cache(cfg: Config, commit: str) -> tuple[SdnResult | None, list[str]]:
         if not local.is_file():
             missing.append(f.path)
             continue
-        have = http.sha256_file(local)
+        have = sha256_file(local)
         if have != f.sha256:
             log.warning("sdn: cached %s has sha256 %s, not the pinned %s; not using it", local, have, f.sha256)
             missing.append(f"{f.path} (cached copy does not match its pin)")
@@ -210,12 +211,7 @@ def _store(cfg: Config, archive: _Archive, *, files: Sequence[SdnFile] | None = 
 
 def _source_url(cfg: Config) -> str:
     """sdn.url with {repo} and {commit} filled in; a relative path is taken from the config file's folder."""
-    url = cfg.sdn.resolved_url
-    local = http.local_path(url)
-    if local is not None and not url.startswith("file:") and not local.is_absolute():
-        base = cfg.options.config_path.parent if cfg.options.config_path else Path.cwd()
-        return str(base / local)
-    return url
+    return http.resolve_location(cfg.sdn.resolved_url, cfg.options.config_path)
 
 
 def _download_archive(cfg: Config, net: Net) -> _Archive:

@@ -28,6 +28,7 @@ import urllib3
 
 from . import __version__
 from .errors import FetchError
+from .hashing import sha256_file
 
 USER_AGENT = f"k8s-windows-bundle/{__version__} (+python-requests/{requests.__version__})"
 CONNECT_TIMEOUT = 10.0
@@ -152,6 +153,15 @@ def local_path(url: str) -> Path | None:
     if parts.scheme == "file":
         return Path(urllib.request.url2pathname(parts.path))
     return Path(url)
+
+
+def resolve_location(url: str, config_path: Path | None) -> str:
+    """`url` as given, except a relative local path, which is taken from the config file's folder."""
+    local = local_path(url)
+    if local is not None and not url.startswith("file:") and not local.is_absolute():
+        base = config_path.parent if config_path is not None else Path.cwd()
+        return str(base / local)
+    return url
 
 
 def download(
@@ -325,14 +335,6 @@ def _server_message(resp: requests.Response) -> str:
 
 
 # --------------------------------------------------------------------------- cache
-
-
-def sha256_file(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
 
 
 def cached_download(

@@ -30,6 +30,7 @@ from . import manifest as mf
 from .artifacts import BuildResult, RenderedFile, SdnResult, bundle_stem
 from .config import Config
 from .errors import PackError
+from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -372,14 +373,6 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)  # gone already once replaced
 
 
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while data := f.read(CHUNK):
-            h.update(data)
-    return h.hexdigest()
-
-
 def dist_files(dist: Path) -> list[Path]:
     """What dist/SHA256SUMS covers: every regular top-level file but itself and hidden temp files."""
     return sorted(p for p in dist.iterdir() if p.is_file() and not p.name.startswith(".") and p.name != "SHA256SUMS")
@@ -391,16 +384,16 @@ def write_dist_sums(dist: Path, known: dict[str, str] | None = None) -> None:
     `known` holds hashes just computed for files this run wrote, so they are not read twice."""
     known = known or {}
     write_atomic(dist / "SHA256SUMS",
-                 mf.sums_text((p.name, known.get(p.name) or file_sha256(p)) for p in dist_files(dist)))
+                 mf.sums_text((p.name, known.get(p.name) or sha256_file(p)) for p in dist_files(dist)))
 
 
 def _place(tmp: Path, final: Path, force: bool) -> str:
     """Move the new zip into place; return its sha256. Same bytes: keep the old file untouched.
 
     The caller removes `tmp` when it was not moved."""
-    new = file_sha256(tmp)
+    new = sha256_file(tmp)
     if final.exists():
-        if file_sha256(final) == new:
+        if sha256_file(final) == new:
             log.info("%s is unchanged", final.name)
             return new
         if not force:

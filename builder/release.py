@@ -79,12 +79,7 @@ def download_binaries(cfg: Config, *, net: Net | None = None, progress: bool = T
 
 def _release_url(cfg: Config) -> str:
     """kubernetes.release_url; a relative mirror path is taken from the config file's folder."""
-    url = cfg.kubernetes.release_url
-    local = http.local_path(url)
-    if local is not None and not url.startswith("file:") and not local.is_absolute():
-        base = cfg.options.config_path.parent if cfg.options.config_path else Path.cwd()
-        return str(base / local)
-    return url
+    return http.resolve_location(cfg.kubernetes.release_url, cfg.options.config_path)
 
 
 def _entry(cfg: Config, version: str) -> Path:

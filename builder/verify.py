@@ -22,6 +22,7 @@ from typing import Any
 
 from . import manifest as mf
 from .errors import VerifyError
+from .hashing import sha256_file
 from .pe import pe_problem
 
 READ = 1 << 20
@@ -61,7 +62,7 @@ class ZipReport:
 def check_zip(path: Path) -> ZipReport:
     report = ZipReport()
     try:
-        report.sha256 = _file_sha256(path)
+        report.sha256 = sha256_file(path)
         with zipfile.ZipFile(path) as zf:
             members = _read_members(zf, report.problems)
     except (OSError, zipfile.BadZipFile, EOFError) as err:
@@ -224,14 +225,6 @@ def _ps_errors(data: bytes) -> list[str]:
 # --------------------------------------------------------------------------- files beside it
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while data := f.read(READ):
-            h.update(data)
-    return h.hexdigest()
-
-
 def _load_json(path: Path, problems: list[str]) -> Any:
     try:
         return json.loads(path.read_bytes())
@@ -313,7 +306,7 @@ def check_dist_sums(dist: Path) -> list[str]:
     if not path.is_file():
         return ["SHA256SUMS is missing"]
     sums, problems = mf.parse_sums(path.read_text(encoding="utf-8", errors="replace"), "SHA256SUMS")
-    _compare(sums, {p.name: _file_sha256(p) for p in dist_files(dist)}, "SHA256SUMS", problems)
+    _compare(sums, {p.name: sha256_file(p) for p in dist_files(dist)}, "SHA256SUMS", problems)
     return problems
 
 

@@ -15,3 +15,15 @@ sys.path.insert(0, str(TESTS))
 @pytest.fixture
 def repo_root() -> Path:
     return REPO
+
+
+class Sleeps(list[float]):
+    """A RetryPolicy `sleep` that records the delays instead of sleeping."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()

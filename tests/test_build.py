@@ -11,6 +11,7 @@ from kube_tree import TAG, build_env, git, make_tree
 
 from builder import build, config, toolchain
 from builder.errors import BuildError, ConfigError, ToolchainError
+from builder.hashing import sha256_file
 from builder.pe import file_pe_problem
 
 pytestmark = pytest.mark.go
@@ -41,7 +42,7 @@ def test_build_cross_compiles_every_component_once(tmp_path: Path, tree: Path) -
         assert b.path == tree / "_output/local/bin/windows/amd64" / f"{b.name}.exe"
         assert file_pe_problem(b.path) is None
         assert TAG.encode() in b.path.read_bytes()
-        assert b.sha256 == build.sha256_file(b.path)
+        assert b.sha256 == sha256_file(b.path)
     log = (tmp_path / "cache/logs/make.log").read_text()
     # One make for all components: the shared packages are compiled once.
     assert log.count("Building go targets for windows/amd64") == 1
@@ -77,7 +78,7 @@ def test_noop_rebuild_rechecks_output_hashes(tmp_path: Path, tree: Path) -> None
     assert not again.reused
     # Built again from the same inputs: the tampered file is replaced by the real output.
     assert {b.name: b.sha256 for b in again.binaries} == first
-    assert build.sha256_file(exe) == first["kubectl"]
+    assert sha256_file(exe) == first["kubectl"]
 
 
 def test_compile_error_is_readable(tmp_path: Path, tree: Path) -> None:

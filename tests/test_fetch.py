@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import Sleeps
 from httpserver import Fail, serve
 from sdn_fixture import DEFAULT_FILES, make_sdn_archive, sdn_config, sha256, write_sdn_archive
 
@@ -22,16 +23,6 @@ OTHER = "0123456789abcdef0123456789abcdef01234567"
 ARCHIVE = make_sdn_archive(COMMIT)
 WRONG = "ab" * 32
 PATH = f"/microsoft/SDN/archive/{COMMIT}.zip"
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import Sleeps
 from fake_dlk8s import WindowsExes, digest, exe_path, publish
 from httpserver import Fail, serve
 from sdn_fixture import write_sdn_archive
@@ -34,16 +35,6 @@ FAST = (2.0, 2.0)  # connect, read: nothing here should wait long
 @pytest.fixture(scope="session")
 def exes(tmp_path_factory: pytest.TempPathFactory) -> WindowsExes:
     return WindowsExes(tmp_path_factory.mktemp("exes"))
-
-
-class Sleeps(list[float]):
-    def __call__(self, seconds: float) -> None:
-        self.append(seconds)
-
-
-@pytest.fixture
-def sleeps() -> Sleeps:
-    return Sleeps()
 
 
 @pytest.fixture

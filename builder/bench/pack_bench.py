@@ -31,6 +31,7 @@ from .. import run as runner
 from ..artifacts import Binary, BuildResult, SdnResult
 from ..config import Config
 from ..errors import BuildError, PackError
+from ..hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def build_payload(cache: Path, env: Mapping[str, str]) -> dict[str, dict[str, ob
     runner.call([go, "build", *flags, "-o", out / "multitool.exe", "."], cwd=src, env=genv, error=BuildError,
              what="building multitool for the pack benchmark")
     shutil.rmtree(src)
-    files = {p.stem: {"path": str(p), "sha256": pack.file_sha256(p), "size": p.stat().st_size}
+    files = {p.stem: {"path": str(p), "sha256": sha256_file(p), "size": p.stat().st_size}
              for p in sorted(out.glob("*.exe"))}
     pack.write_atomic(stamp, json.dumps({"go": go_version, "tools": list(TOOLS), "files": files}, indent=2).encode())
     return files
@@ -239,7 +240,7 @@ def _compare(files: Mapping[str, Mapping[str, object]], work: Path, env: Mapping
     spec.write_text(json.dumps(files))
     _stage(files, work / "stage")
     for f in files.values():  # warm the page cache so the first contender is not charged for disk reads
-        pack.file_sha256(Path(str(f["path"])))
+        sha256_file(Path(str(f["path"])))
     best: dict[str, Measure] = {}
     for _ in range(ROUNDS):
         results = {"Info-ZIP zip -6": _infozip(work / "stage", work / "infozip.zip", env)}
