@@ -205,6 +205,7 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "kubeproxy_extra_args": list(node.kubeproxy_extra_args),
         "kube_network_env": flags.uses_kube_network_env(version),
         "cni_plugin": conf["type"],
+        "cni_plugin_file": conf["type"] if conf["type"].endswith(".exe") else conf["type"] + ".exe",
         "cni_config_name": f"{net.network_name}.conf",
         "cni_route_gateway": "routes" in conf["ipam"],
         "dockershim": runtime == "docker",

@@ -80,6 +80,11 @@ foreach ($file in @($KubeletExe, $KubectlExe, $KubeconfigPath)) {
         throw "$file does not exist: run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig"
     }
 }
+# The CNI plugin the config names; only wincni.exe comes with the SDN files.
+$CniPluginExe = Join-Path $CniBinDir 'wincni.exe'
+if (-not (Test-Path -LiteralPath $CniPluginExe -PathType Leaf)) {
+    throw "$CniPluginExe does not exist: put the Windows CNI plugins there (win-bridge.exe, win-overlay.exe and host-local.exe come in the cni-plugins-windows-amd64 release of containernetworking/plugins)"
+}
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
 
 # hns.psm1 takes every path as an argument; helper.psm1 hard-codes c:\k, so it is not used.
