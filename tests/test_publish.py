@@ -646,8 +646,8 @@ def test_connection_errors_are_retried_then_reported(clock: FakeClock, dist: Pat
 
 def test_cli_dry_run_end_to_end(fake: FakeGitHub, dist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m builder publish --dry-run` through the real CLI and configuration (no writes: no pacing)."""
-    (tmp_path / "bundle.yaml").write_text("kubernetes:\n  source: release\n  version: v1.37.0\n")
+    """`python -m builder publish --dry-run` through the real CLI, in a folder with no bundle.yaml and no
+    Kubernetes source: publishing reads only dist/ (no writes: no pacing)."""
     monkeypatch.chdir(tmp_path)
     for key in ("GH_TOKEN", "GITHUB_TOKEN"):
         monkeypatch.delenv(key, raising=False)
