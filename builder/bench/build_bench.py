@@ -22,9 +22,9 @@ from ..config import Config
 from ..toolchain import provision, requirement
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "kube-tree"
-PACKAGES = 30
+PACKAGES = 60
 FUNCS = 250
-ROUNDS = 2
+ROUNDS = 3
 
 
 def make_tree(dest: Path) -> Path:
