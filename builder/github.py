@@ -382,10 +382,7 @@ class GitHubClient:
             return None
         if not (is_retryable_status(status) or status == 403):
             return None
-        try:
-            server = self._policy.server_delay(resp)
-        except (ValueError, TypeError, OverflowError):
-            server = None  # an unreadable retry-after or reset: back off as if there were none
+        server = self._policy.server_delay(resp)
         if server is not None:
             return server
         if status in (403, 429):

@@ -58,7 +58,16 @@ class RetryPolicy:
         return base + self.rng.uniform(0, base / 2)
 
     def server_delay(self, response: requests.Response) -> float | None:
-        """The wait the server asked for (Retry-After, or x-ratelimit-reset with none remaining)."""
+        """The wait the server asked for (Retry-After, or x-ratelimit-reset with none remaining).
+
+        None when it asked for none, or when the header cannot be read: then back off as usual.
+        """
+        try:
+            return self._asked_delay(response)
+        except (ValueError, TypeError, OverflowError):
+            return None
+
+    def _asked_delay(self, response: requests.Response) -> float | None:
         retry_after = response.headers.get("Retry-After")
         if retry_after:
             if retry_after.strip().isdigit():
@@ -263,7 +272,7 @@ class _Transfer:
                 headers["If-Range"] = self.validator
         with self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout) as resp:
             if is_retryable_status(resp.status_code):
-                return _server_delay(self.policy, resp), f"HTTP {resp.status_code} {resp.reason}"
+                return self.policy.server_delay(resp), f"HTTP {resp.status_code} {resp.reason}"
             if resp.status_code == 416 and self.done:
                 # The part we hold no longer fits the file (it shrank or changed): start over.
                 self._reset()
@@ -310,13 +319,6 @@ class _Transfer:
             # A 206 that is not at our offset: ask again for the whole file.
             msg = f"server answered a range we did not ask for ({resp.headers.get('Content-Range')})"
             raise requests.exceptions.ChunkedEncodingError(msg)
-
-
-def _server_delay(policy: RetryPolicy, resp: requests.Response) -> float | None:
-    try:
-        return policy.server_delay(resp)
-    except (ValueError, TypeError, OverflowError):
-        return None  # an unreadable Retry-After: back off as if there were none
 
 
 def _range_start(resp: requests.Response) -> int | None:
