@@ -700,30 +700,9 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         kube = dataclasses.replace(kube, source="release", version=None, versions=overrides.kube_versions)
     if kube.version and kube.versions:
         probs.add("kubernetes.versions", "give either version or versions, not both")
-    if not overrides.needs_source:
-        pass
-    elif kube.source == "build":
-        if kube.versions:
-            probs.add("kubernetes.versions", "many versions need source: release (binaries from a release)")
-        root = overrides.kube_root or kube.root
-        if root is None and env.get("KUBE_ROOT"):
-            root = Path(env["KUBE_ROOT"])
-        if root is None and env.get("GOPATH"):
-            root = Path(env["GOPATH"].split(":")[0]) / "src" / "k8s.io" / "kubernetes"
-        if root is None:
-            probs.add("kubernetes.root", "no Kubernetes tree given: set kubernetes.root, $KUBE_ROOT, "
-                      "or --kube-root DIR (or $GOPATH/src/k8s.io/kubernetes)")
-        else:
-            root = (cwd / root).resolve()
-            if not (root / "Makefile").is_file() and not (root / "build" / "root" / "Makefile").is_file():
-                key = "--kube-root" if overrides.kube_root else "kubernetes.root"
-                where = "" if overrides.kube_root else f"{probs.where(key)}: "
-                probs.items.append(f"{where}{key}: {root} is not a Kubernetes source tree (no Makefile); "
-                                   "point it at the tree's top folder")
-            kube = dataclasses.replace(kube, root=root)
-    elif not (kube.version or kube.versions):
-        probs.add("kubernetes.version", "source: release needs version (or versions, or --kube-version vX.Y.Z)")
-    node = _resolve_runtime(probs, node, kube)
+    if overrides.needs_source:
+        kube = _resolve_source(probs, kube, overrides, env, cwd)
+    _check_runtime(probs, node, kube)
     probs.raise_if_any()
 
     options = Options(
@@ -742,24 +721,56 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
                   options=options)
 
 
-def _resolve_runtime(probs: _Problems, node: NodeSection, kube: KubernetesSection) -> NodeSection:
+def _resolve_source(probs: _Problems, kube: KubernetesSection, overrides: Overrides, env: Mapping[str, str],
+                    cwd: Path) -> KubernetesSection:
+    """Find and check the tree for source: build; check a version is given for source: release."""
+    if kube.source != "build":
+        if not (kube.version or kube.versions):
+            probs.add("kubernetes.version", "source: release needs version (or versions, or --kube-version vX.Y.Z)")
+        return kube
+    if kube.versions:
+        probs.add("kubernetes.versions", "many versions need source: release (binaries from a release)")
+    root = overrides.kube_root or kube.root
+    if root is None and env.get("KUBE_ROOT"):
+        root = Path(env["KUBE_ROOT"])
+    if root is None and env.get("GOPATH"):
+        root = Path(env["GOPATH"].split(":")[0]) / "src" / "k8s.io" / "kubernetes"
+    if root is None:
+        probs.add("kubernetes.root", "no Kubernetes tree given: set kubernetes.root, $KUBE_ROOT, "
+                  "or --kube-root DIR (or $GOPATH/src/k8s.io/kubernetes)")
+        return kube
+    root = (cwd / root).resolve()
+    if not (root / "Makefile").is_file() and not (root / "build" / "root" / "Makefile").is_file():
+        key = "--kube-root" if overrides.kube_root else "kubernetes.root"
+        where = "" if overrides.kube_root else f"{probs.where(key)}: "
+        probs.items.append(f"{where}{key}: {root} is not a Kubernetes source tree (no Makefile); "
+                           "point it at the tree's top folder")
+    return dataclasses.replace(kube, root=root)
+
+
+def _runtime_problem(runtime: str | None, version: KubeVersion) -> str | None:
+    if runtime == "docker" and version.minor_key >= (1, 24):
+        return (f"docker (dockershim) was removed in Kubernetes 1.24; {version} needs containerd: "
+                "set node.runtime: containerd or remove the key")
+    return None
+
+
+def _check_runtime(probs: _Problems, node: NodeSection, kube: KubernetesSection) -> None:
     """Check the runtime against a version known now; the build stage re-checks a detected one."""
-    known = [kube.version] if kube.version else list(kube.versions)
-    for v in known:
+    for v in [kube.version] if kube.version else kube.versions:
         try:
-            kv = KubeVersion.parse(v)
+            problem = _runtime_problem(node.runtime, KubeVersion.parse(v))
         except ValueError:
-            continue
-        if node.runtime == "docker" and kv.minor_key >= (1, 24):
-            probs.add("node.runtime", f"docker (dockershim) was removed in Kubernetes 1.24; {v} needs containerd")
-    return node
+            continue  # already reported as not a version
+        if problem:
+            probs.add("node.runtime", problem)
 
 
 def runtime_for(node: NodeSection, version: KubeVersion) -> str:
     """The container runtime for this version: the configured one, else what the version supports."""
-    if node.runtime == "docker" and version.minor_key >= (1, 24):
-        msg = (f"node.runtime: docker (dockershim) was removed in Kubernetes 1.24; {version} needs "
-               "containerd: set node.runtime: containerd or remove the key")
+    problem = _runtime_problem(node.runtime, version)
+    if problem:
+        msg = f"node.runtime: {problem}"
         raise ConfigError(msg)
     if node.runtime:
         return node.runtime
