@@ -176,6 +176,7 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
     pause = node.pause_image or default_pause_image(node.windows_version, node.windows_build, version)
     kubelet = flags.kubelet_args(version, runtime, cfg)
     proxy = flags.kubeproxy_args(version, runtime, cfg)
+    switch = switch_network(cfg)
     ctx = {
         "version": str(version),
         "runtime": runtime,
@@ -190,8 +191,8 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "nic_name": net.nic_name,
         "control_plane_ip": net.control_plane_ip or "",
         "vxlan_vni": net.vxlan_vni,
-        "switch_network_prefix": str(switch_network(cfg)),
-        "switch_network_gateway": str(switch_network(cfg).network_address + 1),
+        "switch_network_prefix": str(switch),
+        "switch_network_gateway": str(switch.network_address + 1),
         "switch_network_vsid": SWITCH_NETWORK_VSID,
         "vxlan_port": net.vxlan_port,
         "kubeconfig": node.kubeconfig,
