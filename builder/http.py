@@ -28,11 +28,19 @@ import urllib3
 
 from . import __version__
 from .errors import FetchError
-from .hashing import sha256_file
 
 USER_AGENT = f"k8s-windows-bundle/{__version__} (+python-requests/{requests.__version__})"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class Net:
+    """How to reach the network; tests pass short timeouts and a policy whose sleep only records."""
+
+    session: requests.Session | None = None
+    policy: RetryPolicy | None = None
+    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)
 
 
 def make_session() -> requests.Session:
@@ -334,39 +342,3 @@ def _server_message(resp: requests.Response) -> str:
         text = ""
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text[:MESSAGE_LIMIT] or "(no message)"
-
-
-# --------------------------------------------------------------------------- cache
-
-
-def cached_download(
-    url: str,
-    path: Path,
-    *,
-    sha256: str | None,
-    session: requests.Session | None,
-    policy: RetryPolicy,
-    offline: bool = False,
-    progress: ProgressBar | None = None,
-    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
-) -> str:
-    """Make `path` hold the file at `url` and return its sha256; reuse it when already there.
-
-    With `sha256`, a cached file counts only when its hash matches, and a download that does not
-    match is an error (and is not kept). Without it, any cached file is trusted. `offline` never
-    touches the network: a missing file is an error that says so.
-    """
-    if path.is_file():
-        have = sha256_file(path)
-        if sha256 is None or have == sha256:
-            return have
-        log.warning("%s: cached file has sha256 %s, expected %s; downloading again", path, have, sha256)
-    if offline or session is None:
-        msg = f"offline: {path} is not in the cache (it comes from {redact_url(url)}); run once without --offline"
-        raise FetchError(msg)
-    got = download(url, path, session=session, policy=policy, progress=progress, timeout=timeout)
-    if sha256 is not None and got != sha256:
-        path.unlink(missing_ok=True)
-        msg = f"{redact_url(url)}: sha256 {got} does not match the expected {sha256}; the file was not kept"
-        raise FetchError(msg)
-    return got

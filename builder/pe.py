@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 import struct
 from pathlib import Path
 
@@ -33,3 +34,11 @@ def pe_problem(head: bytes) -> str | None:
 def file_pe_problem(path: Path) -> str | None:
     with path.open("rb") as f:
         return pe_problem(f.read(4096))
+
+
+def file_contains(path: Path, needle: bytes) -> bool:
+    """Whether the file holds these bytes anywhere (a version string stamped into an executable)."""
+    if path.stat().st_size == 0:
+        return False  # mmap refuses empty files
+    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+        return m.find(needle) != -1

@@ -1,15 +1,18 @@
-"""The pipeline: build -> fetch -> render -> pack, and the commands around it."""
+"""The pipeline: build -> fetch -> render -> pack, the commands around it, and many versions in one run."""
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from .artifacts import BuildResult, RenderedFile, SdnResult
+from . import errors
+from .artifacts import BuildResult, RenderedFile
 from .config import Config
 from .errors import BuilderError
+from .http import Net
 
 log = logging.getLogger(__name__)
 
@@ -25,27 +28,27 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
             log.info("%s  %s", b.sha256, b.path)
         return 0
     if command == "fetch":
-        from . import fetch
+        from .sources import sdn
 
         if getattr(args, "update_pins", False):
-            return fetch.update_pins(cfg)
-        sdn = fetch.fetch_sdn(cfg)
-        for f in sdn.files:
+            return sdn.update_pins(cfg)
+        fetched = sdn.fetch_sdn(cfg)
+        for f in fetched.files:
             log.info("%s  %s", f.sha256, f.dest)
         return 0
     if command == "render":
-        from . import render
+        from .node import render
 
         out = args.out or (cfg.options.dist / "render")
-        render.write_files(render_stage(cfg, None, version=_known_version(cfg, env)), Path(out))
+        render.write_files(render_stage(cfg, _known_version(cfg)), Path(out))
         log.info("scripts written to %s", out)
         return 0
     if command == "verify":
-        from . import verify
+        from .bundle import verify
 
         return verify.verify_dist(cfg.options.dist)
     if command == "publish":
-        from . import publish
+        from .publish import publish
 
         return publish.publish_dist(
             cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run
@@ -58,36 +61,32 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     raise BuilderError(msg)
 
 
-def build_stage(cfg: Config, env: Mapping[str, str]) -> BuildResult:
+def build_stage(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> BuildResult:
     if cfg.kubernetes.source == "release":
-        from . import release
+        from .sources import binaries
 
-        return release.download_binaries(cfg)
-    from . import build
+        return binaries.download_binaries(cfg, net=net)
+    from .sources import build
 
     return build.build(cfg, env)
 
 
-def render_stage(cfg: Config, built: BuildResult | None, *, version: str | None = None) -> list[RenderedFile]:
-    from . import node, render
+def render_stage(cfg: Config, git_version: str | None) -> list[RenderedFile]:
+    from .node import render
 
-    git_version = built.git_version if built is not None else version
     if git_version is None:
         msg = "cannot render without a Kubernetes version: set kubernetes.version or give a tree"
         raise BuilderError(msg)
-    files = {f.dest: f for f in render.render_bundle(cfg, git_version, built)}
-    # The node files (installer, join script, samples, guide) win over a same-named script.
-    files.update({f.dest: f for f in node.render_node_files(cfg, git_version, built)})
-    return sorted(files.values(), key=lambda f: f.dest)
+    return render.render_bundle(cfg, git_version)
 
 
-def _known_version(cfg: Config, env: Mapping[str, str]) -> str | None:
+def _known_version(cfg: Config) -> str | None:
     if cfg.kubernetes.version:
         return cfg.kubernetes.version
     if len(cfg.kubernetes.versions) == 1:
         return cfg.kubernetes.versions[0]
     if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
-        from . import build
+        from .sources import build
 
         return build.detect_version(cfg.kubernetes.root, cfg.kubernetes.version).git_version
     return None
@@ -96,24 +95,90 @@ def _known_version(cfg: Config, env: Mapping[str, str]) -> str | None:
 def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
     """Build one bundle per Kubernetes version; return the zips written to dist/."""
     if cfg.kubernetes.versions:
-        from . import release
-
-        return release.bundle_many(cfg, env, bundle_one)
+        return bundle_many(cfg, env)
     return [bundle_one(cfg, env)]
 
 
-def bundle_one(cfg: Config, env: Mapping[str, str]) -> Path:
-    from . import fetch, pack
+def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
+    from .bundle import pack
+    from .sources import sdn
 
-    built = build_stage(cfg, env)
-    sdn: SdnResult = fetch.fetch_sdn(cfg)
-    rendered = render_stage(cfg, built)
-    zip_path = pack.pack(cfg, built, sdn, rendered)
+    built = build_stage(cfg, env, net=net)
+    fetched = sdn.fetch_sdn(cfg)
+    rendered = render_stage(cfg, built.git_version)
+    zip_path = pack.pack(cfg, built, fetched, rendered)
     log.info("bundle: %s", zip_path)
     return zip_path
 
 
 def verify_paths(zips: list[Path]) -> int:
-    from . import verify
+    from .bundle import verify
 
     return verify.verify_zips(zips)
+
+
+# --------------------------------------------------------------------------- many versions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    version: str
+    zip_path: Path | None = None
+    error: BuilderError | None = None
+
+
+def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> list[Path]:
+    """One bundle per version of `kubernetes.versions`: downloads in parallel, then packs one by one.
+
+    A version that fails is reported and skipped; the others are still bundled. The summary lists
+    every version; if any failed, a BuilderError follows it.
+    """
+    from .sources import binaries
+
+    versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
+    failed = binaries.prefetch(cfg, versions, net=net)
+    outcomes: list[Outcome] = []
+    for version in versions:
+        if version in failed:
+            outcomes.append(Outcome(version, error=failed[version]))
+            continue
+        try:
+            outcomes.append(Outcome(version, zip_path=bundle_one(cfg.for_version(version), env, net=net)))
+        except BuilderError as err:
+            log.error("%s: %s", version, err)
+            outcomes.append(Outcome(version, error=err))
+    for line in summary(outcomes):
+        log.info("%s", line)
+    problems = [o for o in outcomes if o.error is not None]
+    if problems:
+        msg = (f"{len(problems)} of {len(outcomes)} Kubernetes versions failed "
+               f"({', '.join(o.version for o in problems)}); see the summary above")
+        if len(problems) < len(outcomes):
+            msg += "; the bundles of the others are complete in dist/"
+        raise _common_class([o.error for o in problems if o.error is not None])(msg)
+    return [o.zip_path for o in outcomes if o.zip_path is not None]
+
+
+def summary(outcomes: Sequence[Outcome]) -> list[str]:
+    """One line per version: ok and its zip, or FAILED and why (later lines of the error indented)."""
+    failed = sum(1 for o in outcomes if o.error is not None)
+    lines = [f"summary: {len(outcomes)} Kubernetes version(s), {len(outcomes) - failed} ok, {failed} failed"]
+    width = max((len(o.version) for o in outcomes), default=0)
+    for o in outcomes:
+        if o.error is None:
+            lines.append(f"  {o.version:<{width}}  ok      {o.zip_path}")
+            continue
+        first, *rest = str(o.error).splitlines() or [""]
+        lines.append(f"  {o.version:<{width}}  FAILED  {first}")
+        lines.extend(f"  {'':<{width}}          {line}" for line in rest)
+    return lines
+
+
+def _common_class(errs: Sequence[BuilderError]) -> type[BuilderError]:
+    """The error class (from errors.py) all failures share, so the exit code still says what failed."""
+    classes = {next(c for c in type(e).__mro__ if c.__module__ == errors.__name__) for e in errs}
+    if len(classes) == 1:
+        cls = classes.pop()
+        if issubclass(cls, BuilderError):
+            return cls
+    return BuilderError

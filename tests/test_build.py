@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 from kube_tree import TAG, build_env, git, make_tree
 
-from builder import build, config, toolchain
+from builder import config
 from builder.errors import BuildError, ConfigError, ToolchainError
 from builder.hashing import sha256_file
 from builder.pe import file_pe_problem
+from builder.sources import build, toolchain
 
 pytestmark = pytest.mark.go
 

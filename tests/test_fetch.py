@@ -15,8 +15,9 @@ from conftest import Sleeps
 from httpserver import Fail, serve
 from sdn_fixture import DEFAULT_FILES, make_sdn_archive, sdn_config, sha256, write_sdn_archive
 
-from builder import config, fetch, http
+from builder import config, http
 from builder.errors import ConfigError, FetchError
+from builder.sources import sdn as fetch
 
 COMMIT = "242fb0c3190dbb08d7f9406727be18322218e537"
 OTHER = "0123456789abcdef0123456789abcdef01234567"
@@ -26,8 +27,8 @@ PATH = f"/microsoft/SDN/archive/{COMMIT}.zip"
 
 
 @pytest.fixture
-def net(sleeps: Sleeps) -> fetch.Net:
-    return fetch.Net(policy=http.RetryPolicy(attempts=3, sleep=sleeps, rng=random.Random(0)), timeout=(1.0, 0.2))
+def net(sleeps: Sleeps) -> http.Net:
+    return http.Net(policy=http.RetryPolicy(attempts=3, sleep=sleeps, rng=random.Random(0)), timeout=(1.0, 0.2))
 
 
 def load(tmp_path: Path, sdn: dict[str, Any] | None, **overrides: Any) -> config.Config:

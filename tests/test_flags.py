@@ -10,10 +10,10 @@ import dataclasses
 
 import pytest
 
-from builder import flags
 from builder.config import Config, NetworkSection, NodeSection
 from builder.errors import ConfigError
 from builder.kversion import KubeVersion
+from builder.node import flags
 
 MINORS = list(range(9, 38))
 DOCKERSHIM_FLAGS = ("--network-plugin", "--cni-bin-dir", "--cni-conf-dir", "--docker-endpoint",

@@ -1,4 +1,4 @@
-"""builder.http.download and cached_download against a real HTTP server on 127.0.0.1."""
+"""builder.http.download against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -208,39 +208,6 @@ def test_progress_bar_only_on_a_terminal(tmp_path, session, policy):
         get(srv.url("/f"), tmp_path / "f", session, policy, progress=bar)
     assert f"SDN [{'#' * 30}]" in stream.getvalue()
     assert stream.getvalue().endswith("\r\x1b[K")  # the line is cleared at the end
-
-
-def test_cached_download_reuses_a_matching_file(tmp_path, session, policy):
-    dest = tmp_path / "cache" / "kubelet.exe"
-    with serve({"/k": DATA}) as srv:
-        url = srv.url("/k")
-        assert http.cached_download(url, dest, sha256=SHA, session=session, policy=policy, timeout=FAST) == SHA
-        assert http.cached_download(url, dest, sha256=SHA, session=None, policy=policy, offline=True) == SHA
-    assert srv.hits("/k") == 1
-
-
-def test_cached_download_refuses_a_wrong_hash_and_keeps_nothing(tmp_path, session, policy):
-    dest = tmp_path / "kubelet.exe"
-    with serve({"/k": DATA}) as srv, pytest.raises(FetchError) as err:
-        http.cached_download(srv.url("/k"), dest, sha256="0" * 64, session=session, policy=policy, timeout=FAST)
-    assert SHA in str(err.value)
-    assert "0" * 64 in str(err.value)
-    assert not dest.exists()
-
-
-def test_cached_download_offline_names_the_missing_file(tmp_path, policy):
-    dest = tmp_path / "kubelet.exe"
-    with pytest.raises(FetchError, match=r"offline: .*kubelet\.exe is not in the cache"):
-        http.cached_download("http://127.0.0.1:9/k", dest, sha256=SHA, session=None, policy=policy, offline=True)
-
-
-def test_cached_download_replaces_a_corrupt_cached_file(tmp_path, session, policy):
-    dest = tmp_path / "kubelet.exe"
-    dest.write_bytes(b"corrupt")
-    with serve({"/k": DATA}) as srv:
-        assert http.cached_download(srv.url("/k"), dest, sha256=SHA, session=session, policy=policy,
-                                    timeout=FAST) == SHA
-    assert dest.read_bytes() == DATA
 
 
 def test_416_on_resume_starts_over(tmp_path, session, policy, sleeps):

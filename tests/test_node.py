@@ -14,11 +14,13 @@ import yaml
 from pack_fixtures import make_inputs, windows_exe  # noqa: F401
 
 from builder import config as config_mod
-from builder import flags, node, pack, psparse, render, verify
+from builder import psparse
 from builder.artifacts import RenderedFile
+from builder.bundle import pack, verify
 from builder.config import WINDOWS_BUILDS, Config, KubernetesSection, NetworkSection, NodeSection
 from builder.errors import ConfigError
 from builder.kversion import KubeVersion
+from builder.node import flags, images, render, samples
 
 # A token a real operator would pass to join-node.ps1: it must never reach a built file.
 CANARY = "canary.tok3ncanary00001"
@@ -34,7 +36,13 @@ def cfg_for(mode: str = "host-gw", windows: str = "ltsc2022", *, kubeadm: bool =
 
 
 def render_files(version: str, mode: str = "host-gw", windows: str = "ltsc2022", **kw: Any) -> dict[str, RenderedFile]:
-    return {f.dest: f for f in node.render_node_files(cfg_for(mode, windows, **kw), version, None)}
+    return {f.dest: f for f in node_files(render.render_bundle(cfg_for(mode, windows, **kw), version))}
+
+
+def node_files(files: list[RenderedFile]) -> list[RenderedFile]:
+    """The operator's files of a rendered bundle: all but the start scripts and the CNI config."""
+    starts = ("start-kubelet.ps1", "start-kubeproxy.ps1", "AddRoutes.ps1")
+    return [f for f in files if f.dest not in starts and not f.dest.startswith("cni/")]
 
 
 def text(f: RenderedFile) -> str:
@@ -78,7 +86,7 @@ def test_host_check_snippet_is_one_include_for_start_kubelet() -> None:
     cfg = cfg_for(windows="ltsc2019")
     version = KubeVersion(1, 30, 0)
     ctx = render.context(cfg, version, "containerd")
-    ctx.update(node.host_check_context(cfg.node, version))
+    ctx.update(images.host_check_context(cfg.node, version))
     out = render.environment().from_string('$x = 1\n{% include "_host_check.ps1.j2" %}\n').render(ctx)
     assert psparse.parse_errors(out) == []
     assert "$targetBuild = 17763\n" in out
@@ -105,40 +113,42 @@ def test_host_check_snippet_is_one_include_for_start_kubelet() -> None:
      "mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2025"),
 ])
 def test_images_follow_the_windows_version(windows: str, servercore: str, iis: str) -> None:
-    imgs = node.images_for(windows)
+    imgs = images.images_for(windows)
     assert (imgs.servercore, imgs.iis) == (servercore, iis)
 
 
 def test_every_known_windows_version_has_images() -> None:
-    for windows in WINDOWS_BUILDS:
-        imgs = node.images_for(windows)
-        assert imgs.servercore.endswith(":" + windows)
-        assert imgs.iis.endswith("windowsservercore-" + windows)
+    """Each version's images sit in its era's registry: Docker Hub before 1809, MCR from 1809."""
+    for windows, build in WINDOWS_BUILDS.items():
+        imgs = images.images_for(windows)
+        registry = "mcr.microsoft.com/windows/" if build >= 17763 else "microsoft/"
+        assert imgs.servercore.startswith(registry) and imgs.iis.startswith(registry), windows
+        assert imgs.tag in imgs.servercore and imgs.tag in imgs.iis
 
 
 def test_host_check_runs_2022_images_on_2025_hosts_only() -> None:
     v = KubeVersion(1, 37, 0)
-    assert node.host_check_context(NodeSection(windows_version="ltsc2022"), v)["host_run_builds"] == [20348, 26100]
-    assert node.host_check_context(NodeSection(windows_version="ltsc2025"), v)["host_run_builds"] == [26100]
-    assert node.host_check_context(NodeSection(windows_version="1709"), v)["host_run_builds"] == [16299]
-    names = node.host_check_context(NodeSection(), v)["host_known_builds"]
+    assert images.host_check_context(NodeSection(windows_version="ltsc2022"), v)["host_run_builds"] == [20348, 26100]
+    assert images.host_check_context(NodeSection(windows_version="ltsc2025"), v)["host_run_builds"] == [26100]
+    assert images.host_check_context(NodeSection(windows_version="1709"), v)["host_run_builds"] == [16299]
+    names = images.host_check_context(NodeSection(), v)["host_known_builds"]
     assert names["17763"] == "1809" and names["26100"] == "ltsc2025"
 
 
 def test_pause_image_reuses_the_render_default_and_the_override() -> None:
     v = KubeVersion(1, 9, 0)
-    assert node.pause_image(NodeSection(windows_version="1709"), v) == "kubeletwin/pause"
+    assert images.pause_image(NodeSection(windows_version="1709"), v) == "kubeletwin/pause"
     # Built on the node from its own base image: it always matches, so it is not in the warning list.
-    assert "kubeletwin/pause" not in node.target_images(NodeSection(windows_version="1709"), v)
+    assert "kubeletwin/pause" not in images.target_images(NodeSection(windows_version="1709"), v)
     v37 = KubeVersion(1, 37, 0)
-    expected = render.default_pause_image("ltsc2025", 26100, v37)
-    assert node.pause_image(NodeSection(windows_version="ltsc2025"), v37) == expected
+    expected = images.default_pause_image("ltsc2025", 26100, v37)
+    assert images.pause_image(NodeSection(windows_version="ltsc2025"), v37) == expected
     # Multi-arch: whether it starts depends on its entries, so it gets its own warning line.
-    ctx = node.host_check_context(NodeSection(windows_version="ltsc2025"), v37)
+    ctx = images.host_check_context(NodeSection(windows_version="ltsc2025"), v37)
     assert ctx["host_multi_arch_pause"] == expected and expected not in ctx["host_target_images"]
     custom = NodeSection(windows_version="ltsc2025", pause_image="registry.example/pause:9")
-    assert node.target_images(custom, v37)[0] == "registry.example/pause:9"
-    assert node.host_check_context(custom, v37)["host_multi_arch_pause"] == ""
+    assert images.target_images(custom, v37)[0] == "registry.example/pause:9"
+    assert images.host_check_context(custom, v37)["host_multi_arch_pause"] == ""
     files = render_files("v1.37.0", windows="ltsc2022", pause_image="registry.example/pause:9")
     assert "'registry.example/pause:9'" in text(files["README.txt"])
     assert "'registry.example/pause:9'" in text(files["install.ps1"])
@@ -282,7 +292,7 @@ def test_register_services_refused_before_1_10() -> None:
 def test_hostile_values_stay_literals_in_install() -> None:
     cfg = cfg_for()
     v = KubeVersion(1, 37, 0)
-    ctx = node.context(cfg, v, "containerd")
+    ctx = render.context(cfg, v, "containerd")
     ctx["nic_name"] = "Eth'; Stop-Computer; '"
     ctx["install_dir"] = "C:\\k\u2019; Stop-Computer; \u2018"
     out = render.render_template("install.ps1.j2", ctx)
@@ -304,7 +314,7 @@ def test_join_node_takes_secrets_only_at_run_time() -> None:
     assert "--token <hidden>" in script
     assert "$CriSocket = 'npipe:////./pipe/containerd-containerd'" in script
     no_cp = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubeadm")))
-    files = {f.dest: f for f in node.render_node_files(no_cp, "v1.23.0", None)}
+    files = {f.dest: f for f in render.render_bundle(no_cp, "v1.23.0")}
     assert "[Parameter(Mandatory = $true)] [string] $ControlPlane,\n" in text(files["join-node.ps1"])
     assert "docker_engine" in text(files["join-node.ps1"])
 
@@ -334,11 +344,11 @@ def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.Monkey
         "network:\n  control_plane_ip: 192.168.10.5\n",
         encoding="utf-8")
     cfg = config_mod.load(config_mod.Overrides(config=tmp_path / "bundle.yaml"), dict(env), tmp_path)
-    rendered = node.render_node_files(cfg, "v1.37.0", None)
+    rendered = render.render_bundle(cfg, "v1.37.0")
     for f in rendered:
         scan(f.data, f.dest)
     inputs = make_inputs(tmp_path / "pack", windows_exe)
-    zip_path = pack.pack(inputs.cfg, inputs.built, inputs.sdn, rendered + inputs.rendered[:2])
+    zip_path = pack.pack(inputs.cfg, inputs.built, inputs.sdn, rendered)
     with zipfile.ZipFile(zip_path) as zf:
         for name in zf.namelist():
             scan(zf.read(name), f"{zip_path.name}:{name}")
@@ -350,7 +360,7 @@ def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
     """In a real zip, every member but manifest.json and SHA256SUMS is in the manifest install.ps1 checks."""
     inputs = make_inputs(tmp_path, windows_exe)
-    mine = node.render_node_files(cfg_for(), "v1.37.0", None)
+    mine = node_files(render.render_bundle(cfg_for(), "v1.37.0"))
     zip_path = pack.pack(inputs.cfg, inputs.built, inputs.sdn, mine + inputs.rendered[:2])
     assert verify.check_zip(zip_path).problems == []  # the generated scripts pass the bundle check too
     with zipfile.ZipFile(zip_path) as zf:
@@ -393,8 +403,8 @@ def test_readme_limitations_apply_to_the_version(version: str, present: list[str
 
 
 def test_secret_volumes_need_1803_hosts_even_after_1_11() -> None:
-    assert node.limitations(KubeVersion(1, 12, 0), NodeSection(windows_version="1709"))["secret_volumes"]
-    assert not node.limitations(KubeVersion(1, 12, 0), NodeSection(windows_version="1803"))["secret_volumes"]
+    assert samples.limitations(KubeVersion(1, 12, 0), NodeSection(windows_version="1709"))["secret_volumes"]
+    assert not samples.limitations(KubeVersion(1, 12, 0), NodeSection(windows_version="1803"))["secret_volumes"]
 
 
 def test_readme_states_values_and_how_to_override() -> None:

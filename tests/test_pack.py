@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from pack_fixtures import EPOCH, Inputs, make_inputs, windows_exe  # noqa: F401
 
-from builder import manifest as mf
-from builder import pack
 from builder.artifacts import RenderedFile
+from builder.bundle import manifest as mf
+from builder.bundle import pack
 from builder.errors import PackError
 
 STEM = "kubernetes-windows-node-v1.37.0-1"
@@ -246,7 +246,7 @@ KILL_CHILD = """
 import sys
 from pathlib import Path
 sys.path[:0] = [{repo!r}, {tests!r}]
-from builder import pack
+from builder.bundle import pack
 from pack_fixtures import make_inputs
 i = make_inputs(Path({root!r}), Path({exe!r}))
 real = pack.ZipWriter.write

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from builder import pslit, psparse
+from builder import psparse
 from builder.errors import RenderError
+from builder.node import pslit
 
 PS_SINGLE_QUOTES = {"'", "\u2018", "\u2019", "\u201a", "\u201b"}
 

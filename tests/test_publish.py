@@ -7,7 +7,6 @@ when slept on. A canary token is used throughout and searched for in everything 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import io
 import itertools
 import json
@@ -15,9 +14,6 @@ import logging
 import pickle
 import random
 import socket
-import sys
-import types
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,11 +23,12 @@ import requests
 from fake_github import FakeGitHub
 from requests.adapters import HTTPAdapter
 
-from builder import cli, github, publish
+from builder import cli
 from builder.config import Config, Options, ReleaseSection
 from builder.errors import ConfigError, PublishError, VerifyError
-from builder.github import Secret, endpoints_for
 from builder.http import RetryPolicy
+from builder.publish import github, publish
+from builder.publish.github import Secret, endpoints_for
 
 CANARY = "ghp_CANARYtok3nThatMustNeverLeak0123456789"
 ATTEMPTS = 4
@@ -56,25 +53,10 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _importable(name: str) -> bool:
-    try:
-        importlib.import_module(name)
-    except ImportError:
-        return False
-    return True
-
-
-# The real pack stage and the real `nox -s verify` checks when they are there (they are written in
-# parallel with this module); otherwise the clearly marked minimal stand-ins below.
-REAL_PACK = _importable("builder.pack") and _importable("builder.verify")
-
-
 def make_dist(dist: Path, versions: tuple[str, ...] = ("v1.37.0",), revision: int = 1) -> Path:
     """dist/ holding one bundle per version, written by the real pack stage from small real inputs."""
-    if not REAL_PACK:
-        return _make_minimal_dist(dist, versions, revision)
-    from builder import pack
     from builder.artifacts import Binary, BuildResult, FetchedFile, RenderedFile, SdnResult
+    from builder.bundle import pack
     from builder.config import BundleSection, NetworkSection
 
     inputs = dist.parent / "inputs"
@@ -94,55 +76,6 @@ def make_dist(dist: Path, versions: tuple[str, ...] = ("v1.37.0",), revision: in
         built = BuildResult(version, "a" * 40, "clean", "build", "go1.25.5", 1_700_000_000, tuple(bins))
         pack.pack(cfg, built, sdn, [RenderedFile("install.ps1", b"Write-Output 'installing'\r\n")])
     return dist
-
-
-def _make_minimal_dist(dist: Path, versions: tuple[str, ...], revision: int) -> Path:
-    """STAND-IN, used only while builder/pack.py is missing: the files and manifest fields publish reads."""
-    dist.mkdir(parents=True, exist_ok=True)
-    for version in versions:
-        stem = f"kubernetes-windows-node-{version}-{revision}"
-        members = {f"k/{n}.exe": _pe_stub(f"{n} {version}".encode()) for n in ("kubelet", "kube-proxy")}
-        manifest = {
-            "bundle": {"name": "kubernetes-windows-node", "version": f"{version}-{revision}", "revision": revision},
-            "kubernetes": {"gitVersion": version, "commit": "a" * 40, "treeState": "clean", "source": "build",
-                           "binaries": {}},
-            "go": {"version": "go1.25.5"},
-            "sdn": {"repo": "microsoft/SDN", "commit": "b" * 40, "url": "https://example.invalid/sdn.zip",
-                    "archiveSha256": "c" * 64},
-            "config": {"network": {"mode": "overlay"}},
-            "configDigest": "sha256:" + "d" * 64,
-            "files": [{"path": p, "size": len(d), "mode": "0755", "sha256": _sha(d)} for p, d in members.items()],
-        }
-        with zipfile.ZipFile(dist / f"{stem}.zip", "w") as zf:
-            zf.writestr("k/manifest.json", json.dumps(manifest))
-            for name, data in members.items():
-                zf.writestr(name, data)
-        zip_sha = _sha((dist / f"{stem}.zip").read_bytes())
-        (dist / f"{stem}.zip.sha256").write_text(f"{zip_sha}  {stem}.zip\n")
-        (dist / f"{stem}.spdx.json").write_text(json.dumps({"spdxVersion": "SPDX-2.3", "name": stem}))
-        (dist / f"{stem}.intoto.json").write_text(json.dumps({"_type": "https://in-toto.io/Statement/v1"}))
-    files = sorted(p for p in dist.iterdir() if p.name != "SHA256SUMS")
-    (dist / "SHA256SUMS").write_text("".join(f"{_sha(p.read_bytes())}  {p.name}\n" for p in files))
-    return dist
-
-
-def _stub_check_dist(dist: Path) -> list[str]:
-    """STAND-IN for builder.verify.check_dist, used only while pack/verify are missing: SHA256SUMS only."""
-    problems = []
-    for line in (dist / "SHA256SUMS").read_text().splitlines():
-        digest, name = line.split("  ", 1)
-        if _sha((dist / name).read_bytes()) != digest:
-            problems.append(f"SHA256SUMS: {name} does not match")
-    return problems
-
-
-@pytest.fixture(autouse=True)
-def verify_module(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real builder.verify with the real pack; the stand-in only with the minimal dist."""
-    if not REAL_PACK:
-        stub = types.ModuleType("builder.verify")
-        stub.check_dist = _stub_check_dist  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "builder.verify", stub)
 
 
 # --------------------------------------------------------------------------- fake clock, fake API, one run

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from builder import cli, cni, psparse, render
+from builder import cli, psparse
 from builder.artifacts import RenderedFile
 from builder.config import Config, NetworkSection, NodeSection
 from builder.errors import ConfigError, RenderError
 from builder.kversion import KubeVersion
+from builder.node import cni, images, render
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 MODES = ("host-gw", "l3", "overlay")
@@ -55,7 +56,7 @@ def config(mode: str = "host-gw", **node: object) -> Config:
 
 
 def render_case(mode: str, minor: int, **node: object) -> dict[str, RenderedFile]:
-    files = render.render_bundle(config(mode, **node), f"v1.{minor}.0", None)
+    files = render.render_bundle(config(mode, **node), f"v1.{minor}.0")
     return {f.dest: f for f in files}
 
 
@@ -83,7 +84,9 @@ def valid_cases() -> list[tuple[str, int, str | None]]:
 def test_every_script_parses_in_every_mode_and_minor(mode: str, minor: int, runtime: str | None) -> None:
     files = render_case(mode, minor, runtime=runtime)
     scripts = [f for f in files.values() if f.dest.endswith(".ps1")]
-    assert len(scripts) == (3 if mode == "host-gw" else 2)
+    # start-kubelet, start-kubeproxy and install; AddRoutes with host-gw (no kubeadm: no join-node)
+    assert sorted(f.dest for f in scripts) == sorted(
+        ["start-kubelet.ps1", "start-kubeproxy.ps1", "install.ps1", *(["AddRoutes.ps1"] if mode == "host-gw" else [])])
     for f in scripts:
         assert psparse.parse_errors(text(f)) == [], f.dest
     for f in files.values():
@@ -251,7 +254,7 @@ def test_restricted_labels_from_1_16(label: str, minor: int, ok: bool) -> None:
 ])
 def test_pause_image_by_era(windows: str, minor: int, image: str) -> None:
     node = NodeSection(windows_version=windows)
-    assert render.default_pause_image(windows, node.windows_build, KubeVersion(1, minor, 0)) == image
+    assert images.default_pause_image(windows, node.windows_build, KubeVersion(1, minor, 0)) == image
     kubelet = text(render_case("host-gw", minor, windows_version=windows)["start-kubelet.ps1"])
     assert f"$PauseImage = '{image}'," in kubelet
 
@@ -264,6 +267,8 @@ def test_configured_pause_image_wins() -> None:
 def test_no_hard_coded_install_path() -> None:
     for mode in MODES:
         for f in render_case(mode, 37).values():
+            if f.kind != "script":
+                continue  # README.txt shows the operator `Expand-Archive ... -DestinationPath C:\`
             code = [ln for ln in text(f).split("\r\n") if not ln.lstrip().startswith("#")]
             assert not any(re.search(r"c:\\k\b", ln, re.IGNORECASE) for ln in code), f.dest
             assert "helper.psm1" not in "\n".join(code), f.dest
@@ -323,10 +328,13 @@ def test_addroutes_skips_nodes_without_podcidr_and_stops_without_adapter() -> No
     assert "$kubectlArgs = @('--kubeconfig', $KubeconfigPath, 'get', 'nodes', '-o', 'json')" in script
 
 
-def test_install_is_its_own_template_rendered_elsewhere() -> None:
-    # install.ps1 belongs to issue 7 (builder/node.py renders it with more context).
-    assert (render.TEMPLATES / "install.ps1.j2").is_file()
-    assert "install.ps1" not in render_case("l3", 37)
+def test_one_pass_renders_every_output_of_the_table() -> None:
+    """One render stage: the table decides what is written, the CNI config and samples come as data."""
+    files = render_case("l3", 37)
+    wanted = {o.dest for o in render.OUTPUTS if o.dest not in ("AddRoutes.ps1", "join-node.ps1")}
+    assert wanted <= set(files)
+    assert "AddRoutes.ps1" not in files and "join-node.ps1" not in files  # l3, and no kubeadm component
+    assert "cni/config/winnet.conf" in files and any(d.startswith("samples/") for d in files)
 
 
 # --------------------------------------------------------------------------- safety of the templates
@@ -357,7 +365,7 @@ def test_missing_template_value_is_an_error() -> None:
 
 def test_bad_version_is_a_render_error() -> None:
     with pytest.raises(RenderError, match=r"1\.37"):
-        render.render_bundle(config(), "1.37", None)
+        render.render_bundle(config(), "1.37")
 
 
 # --------------------------------------------------------------------------- writing, CLI
@@ -392,26 +400,28 @@ def test_cli_render_writes_the_scripts(tmp_path: Path, monkeypatch: pytest.Monke
     assert b"'--network-plugin=cni'" in (out / "start-kubelet.ps1").read_bytes()
 
 
-def test_replace_keeps_config_frozen() -> None:
+def test_render_leaves_the_config_it_was_given_as_it_was() -> None:
+    """Rendering resolves values (runtime, pause image, network name) without writing them back."""
     cfg = config()
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.network.mode = "l3"  # type: ignore[misc]
+    before = cfg.to_dict()
+    render.render_bundle(cfg, "v1.23.0")
+    assert cfg.to_dict() == before and cfg.node.runtime is None and cfg.node.pause_image is None
 
 
 def test_switch_network_range_stays_clear_of_the_cluster() -> None:
     cfg = config()
     # The seed's own example pod network covers upstream's 192.168.255.0/30: another range is taken.
     moved = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, cluster_cidr="192.168.0.0/16"))
-    kubelet = text({f.dest: f for f in render.render_bundle(moved, "v1.30.0", None)}["start-kubelet.ps1"])
+    kubelet = text({f.dest: f for f in render.render_bundle(moved, "v1.30.0")}["start-kubelet.ps1"])
     assert "$SwitchNetworkPrefix = '172.31.255.252/30'" in kubelet
     every = dataclasses.replace(cfg, network=dataclasses.replace(
         cfg.network, cluster_cidr="0.0.0.0/1", service_cidr="128.0.0.0/1", dns_service_ip="128.0.0.10"))
     with pytest.raises(ConfigError, match=r"network\.cluster_cidr / network\.service_cidr: .*narrow one"):
-        render.render_bundle(every, "v1.30.0", None)
+        render.render_bundle(every, "v1.30.0")
     ov = config("overlay")
     bad = dataclasses.replace(ov, network=dataclasses.replace(ov.network, vxlan_vni=9999))
     with pytest.raises(ConfigError, match=r"network\.vxlan_vni"):
-        render.render_bundle(bad, "v1.30.0", None)
+        render.render_bundle(bad, "v1.30.0")
 
 
 def test_l2bridge_gets_a_bridge_endpoint_overlay_does_not() -> None:

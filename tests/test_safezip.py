@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sdn_fixture import make_sdn_archive
 
 from builder.errors import FetchError
-from builder.safezip import Limits, SafeZip, name_problem
+from builder.sources.safezip import Limits, SafeZip, name_problem
 
 COMMIT = "1" * 40
 TOP = f"SDN-{COMMIT}"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pack_fixtures import Inputs, flip, make_inputs, rewrite_zip, windows_exe  # noqa: F401
 
-from builder import pack, verify
 from builder.artifacts import RenderedFile
+from builder.bundle import pack, verify
 
 STEM = "kubernetes-windows-node-v1.37.0-1"
 

@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from ..config import Config
 
 log = logging.getLogger(__name__)
 
-# Each module <name>_bench has `run(cfg, env) -> tuple[bool, list[str]]`: whether its goals were
-# met, and report lines, each naming the comparison it made.
+# Each benchmark is `run(cfg, env) -> tuple[bool, list[str]]`: whether its goals were met, and
+# report lines, each naming the comparison it made.
+Bench = Callable[[Config, Mapping[str, str]], tuple[bool, list[str]]]
 BENCHMARKS = ("build", "fetch", "pack")
+
+
+def _bench(name: str) -> Bench:
+    # Imported when asked for: each pulls in its own stage (and the pack one its compressors).
+    if name == "build":
+        from . import build_bench
+
+        return build_bench.run
+    if name == "fetch":
+        from . import fetch_bench
+
+        return fetch_bench.run
+    from . import pack_bench
+
+    return pack_bench.run
 
 
 def main(cfg: Config, env: Mapping[str, str], only: Sequence[str] | None = None) -> int:
     lines: list[str] = []
     failed = False
     for name in only or BENCHMARKS:
-        module = importlib.import_module(f"{__name__}.{name}_bench")
         log.info("== bench: %s", name)
-        ok, report = module.run(cfg, env)
+        ok, report = _bench(name)(cfg, env)
         failed |= not ok
         lines += [f"[{name}] {line}" for line in report]
     log.info("\n".join(["", "== results", *lines]))

@@ -17,9 +17,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from .. import build
 from ..config import Config
-from ..toolchain import provision, requirement
+from ..sources import build
+from ..sources.toolchain import provision, requirement
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "kube-tree"
 PACKAGES = 60

@@ -22,8 +22,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import fetch
 from ..config import Config, SdnFile, SdnSection
+from ..sources import sdn as fetch
 
 GOAL_SECONDS = 0.2
 WARM_RUNS = 15

@@ -26,11 +26,12 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from .. import pack, verify
 from .. import run as runner
 from ..artifacts import Binary, BuildResult, SdnResult
+from ..bundle import pack, verify
 from ..config import Config
 from ..errors import BuildError, PackError
+from ..fsutil import atomic_write
 from ..hashing import sha256_file
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def build_payload(cache: Path, env: Mapping[str, str]) -> dict[str, dict[str, ob
     shutil.rmtree(src)
     files = {p.stem: {"path": str(p), "sha256": sha256_file(p), "size": p.stat().st_size}
              for p in sorted(out.glob("*.exe"))}
-    pack.write_atomic(stamp, json.dumps({"go": go_version, "tools": list(TOOLS), "files": files}, indent=2).encode())
+    atomic_write(stamp, json.dumps({"go": go_version, "tools": list(TOOLS), "files": files}, indent=2).encode())
     return files
 
 

@@ -1,0 +1,1 @@
+"""The zip and its proofs: packing, the manifest and sidecars, verification."""

@@ -1,0 +1,446 @@
+"""Pack the bundle: one reproducible zip under `k/`, with its checksums, SBOM and provenance beside it.
+
+The zip is written by hand rather than with `zipfile` so that every byte is ours to fix
+(sorted entries, fixed times and modes, no extra fields) and so that one large member can
+be compressed on every core: it is cut into 1 MiB pieces, each compressed as raw deflate
+primed with the 32 KiB before it and ended with a sync flush, and the pieces are joined into
+one ordinary deflate stream. The pieces do not depend on how many threads ran, so the bytes
+depend only on the inputs and the pinned compressor.
+"""
+
+from __future__ import annotations
+
+import calendar
+import collections
+import hashlib
+import logging
+import os
+import struct
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from .. import __version__
+from ..artifacts import BuildResult, RenderedFile, SdnResult, bundle_stem
+from ..config import Config
+from ..errors import PackError
+from ..fsutil import atomic_write, temp_prefix
+from ..hashing import sha256_file
+from . import manifest as mf
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+WINDOW = 32 * 1024
+ZIP_EPOCH_MIN = calendar.timegm((1980, 1, 1, 0, 0, 0))  # the earliest time a zip entry can hold
+ZIP_EPOCH_MAX = calendar.timegm((2107, 12, 31, 23, 59, 58))
+DEFAULT_EPOCH = ZIP_EPOCH_MIN
+ZIP_LIMIT = 0xFFFFFFFF  # no zip64: a Windows node bundle is far below 4 GiB
+MADE_BY_UNIX = 3 << 8 | 20  # create_system 3 (Unix, so modes are kept), zip spec 2.0
+NEEDED = 20
+DEFLATED = 8
+
+
+# --------------------------------------------------------------------------- compressors
+
+
+Compress = Callable[[bytes, bytes, bool], bytes]  # (data, the 32 KiB before it, last piece?) -> raw deflate
+
+
+@dataclass(frozen=True)
+class Codec:
+    """A deflate compressor. Its name, version and level are recorded in manifest.json."""
+
+    name: str
+    version: str
+    level: int
+    chunked: bool  # False: the whole member is one piece (the library cannot continue a stream)
+    compress: Compress
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "level": self.level, "format": "deflate",
+                "chunkSize": CHUNK if self.chunked else None}
+
+
+def _zlib_like(module: Any, level: int) -> Compress:
+    def compress(data: bytes, window: bytes, last: bool) -> bytes:
+        if window:
+            c = module.compressobj(level, module.DEFLATED, -15, 8, module.Z_DEFAULT_STRATEGY, window)
+        else:
+            c = module.compressobj(level, module.DEFLATED, -15, 8)
+        out: bytes = c.compress(data) + c.flush(module.Z_FINISH if last else module.Z_SYNC_FLUSH)
+        return out
+
+    return compress
+
+
+def codec_zlib(level: int = 6) -> Codec:
+    return Codec("zlib", zlib.ZLIB_RUNTIME_VERSION, level, True, _zlib_like(zlib, level))
+
+
+def codec_zlib_ng(level: int = 6) -> Codec:
+    from importlib.metadata import version
+
+    from zlib_ng import zlib_ng
+
+    return Codec("zlib-ng", f"{version('zlib-ng')} (zlib-ng {zlib_ng.ZLIBNG_VERSION})", level, True,
+                 _zlib_like(zlib_ng, level))
+
+
+def codec_isal(level: int = 2) -> Codec:
+    from importlib.metadata import version
+
+    from isal import isal_zlib
+
+    return Codec("isal", version("isal"), level, True, _zlib_like(isal_zlib, level))
+
+
+def codec_libdeflate(level: int = 6) -> Codec:
+    import deflate
+
+    def compress(data: bytes, window: bytes, last: bool) -> bytes:
+        # A bytearray; file.write takes it as it is, and copying 100 MB to bytes would cost memory.
+        return cast(bytes, deflate.deflate_compress(data, level))
+
+    return Codec("libdeflate", str(deflate.__version__), level, False, compress)
+
+
+# Chosen by measurement (`builder/bench/pack_bench.py`): zlib-ng level 6 in parallel 1 MiB pieces.
+# It compresses about 2.2x faster per core than zlib, uses both cores even on one large member,
+# and keeps memory flat (about 35 MB) whatever the member size. libdeflate is faster per core and
+# 0.85% smaller but must hold a whole member and its output in memory (about 210 MB for a
+# 112 MB member), and isal is fastest but 10% larger than Info-ZIP.
+PINNED = ("zlib-ng", "1.1.0")
+
+
+def default_codec() -> Codec:
+    """The pinned compressor. A different installed version still works, but its bytes may differ."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version(PINNED[0])
+        codec = codec_zlib_ng(6)
+    except (ImportError, PackageNotFoundError) as err:
+        msg = f"the bundle's compressor {PINNED[0]} is not installed: pip install '{PINNED[0]}=={PINNED[1]}'"
+        raise PackError(msg) from err
+    if installed != PINNED[1]:
+        log.warning("%s %s is installed, not the pinned %s: the zip's bytes will differ from a pinned build",
+                    PINNED[0], installed, PINNED[1])
+    return codec
+
+
+def default_workers() -> int:
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
+# --------------------------------------------------------------------------- members
+
+
+@dataclass(frozen=True)
+class Member:
+    path: str  # "k/..."
+    mode: int
+    origin: str
+    source: Path | bytes
+    sha256: str  # what the earlier stage checked; packing re-hashes and must agree
+    size: int
+
+
+def _file_member(path: str, origin: str, source: Path, sha256: str) -> Member:
+    try:
+        size = source.stat().st_size
+    except OSError as err:
+        msg = f"cannot pack {path}: {source} is unreadable ({err}); rerun the stage that produced it"
+        raise PackError(msg) from err
+    return Member(path, mf.mode_for(path), origin, source, sha256, size)
+
+
+def bytes_member(path: str, origin: str, data: bytes, mode: int | None = None) -> Member:
+    return Member(path, mf.mode_for(path) if mode is None else mode, origin, data,
+                  hashlib.sha256(data).hexdigest(), len(data))
+
+
+def collect_members(built: BuildResult, sdn: SdnResult, rendered: Sequence[RenderedFile]) -> list[Member]:
+    """Every payload member (all but manifest.json and SHA256SUMS), checked for safe, unique names."""
+    members = [_file_member(f"{mf.TOP}/{b.filename}", mf.ORIGIN_KUBERNETES, b.path, b.sha256) for b in built.binaries]
+    members += [_file_member(f"{mf.TOP}/{f.dest}", mf.ORIGIN_SDN, f.path, f.sha256) for f in sdn.files]
+    members += [bytes_member(f"{mf.TOP}/{r.dest}", mf.ORIGIN_GENERATED, r.data) for r in rendered]
+    problems: list[str] = []
+    seen: dict[str, str] = {}
+    for m in members:
+        problem = mf.name_problem(m.path)
+        if problem:
+            problems.append(problem)
+        if m.path in (mf.MANIFEST, mf.SUMS):
+            problems.append(f"{m.path} is reserved for the bundle's own manifest and checksums")
+        folded = m.path.lower()  # Windows file names ignore case
+        if folded in seen:
+            problems.append(f"{m.path} ({m.origin}) collides with {seen[folded]} on a case-insensitive file system")
+        seen[folded] = f"{m.path} ({m.origin})"
+    if problems:
+        msg = "cannot pack these members:\n  " + "\n  ".join(problems) + "\nrename them (bundle dest paths)"
+        raise PackError(msg)
+    return sorted(members, key=lambda m: m.path)
+
+
+# --------------------------------------------------------------------------- zip writing
+
+
+def dos_datetime(epoch: int) -> tuple[int, int]:
+    t = time.gmtime(min(max(epoch, ZIP_EPOCH_MIN), ZIP_EPOCH_MAX))
+    return (t.tm_year - 1980) << 9 | t.tm_mon << 5 | t.tm_mday, t.tm_hour << 11 | t.tm_min << 5 | t.tm_sec // 2
+
+
+@dataclass
+class Digests:
+    """What reading a member while packing found: checked against what the manifest says."""
+
+    sha256: Any = field(default_factory=hashlib.sha256)
+    sha1: Any = field(default_factory=hashlib.sha1)
+    crc: int = 0
+    size: int = 0
+
+    def update(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.sha1.update(data)
+        self.crc = zlib.crc32(data, self.crc)
+        self.size += len(data)
+
+
+class ZipWriter:
+    """Local headers, data and central directory, nothing else: no extra fields, no comment."""
+
+    def __init__(self, out: BinaryIO, epoch: int) -> None:
+        self.out = out
+        self.date, self.time = dos_datetime(epoch)
+        self.central: list[bytes] = []
+        self._start = 0
+        self._name = b""
+
+    def _header(self, crc: int, csize: int, usize: int) -> bytes:
+        return struct.pack("<4sHHHHHIIIHH", b"PK\x03\x04", NEEDED, 0, DEFLATED, self.time, self.date,
+                           crc, csize, usize, len(self._name), 0) + self._name
+
+    def begin(self, name: str) -> None:
+        self._name = name.encode("ascii")
+        self._start = self.out.tell()
+        self.out.write(self._header(0, 0, 0))  # sizes are patched in `end`
+
+    def write(self, data: bytes) -> None:
+        self.out.write(data)
+
+    def end(self, mode: int, crc: int, usize: int) -> None:
+        data_start = self._start + 30 + len(self._name)
+        csize = self.out.tell() - data_start
+        if max(csize, usize, self._start) > ZIP_LIMIT:
+            msg = f"{self._name.decode()} does not fit in a zip without zip64 (over 4 GiB); the bundle is too large"
+            raise PackError(msg)
+        self.out.seek(self._start)
+        self.out.write(self._header(crc, csize, usize))
+        self.out.seek(0, os.SEEK_END)
+        attrs = (0o100000 | mode) << 16  # a regular file with its Unix mode
+        self.central.append(struct.pack(
+            "<4sHHHHHHIIIHHHHHII", b"PK\x01\x02", MADE_BY_UNIX, NEEDED, 0, DEFLATED, self.time, self.date,
+            crc, csize, usize, len(self._name), 0, 0, 0, 0, attrs, self._start) + self._name)
+
+    def finish(self) -> None:
+        start = self.out.tell()
+        for entry in self.central:
+            self.out.write(entry)
+        size = self.out.tell() - start
+        n = len(self.central)
+        self.out.write(struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, n, n, size, start, 0))
+
+
+def _chunks(source: Path | bytes, size: int) -> Iterator[bytes]:
+    if isinstance(source, bytes):
+        yield from (source[i : i + size] for i in range(0, len(source), size))
+        return
+    try:
+        with source.open("rb") as f:
+            while data := f.read(size):
+                yield data
+    except OSError as err:
+        msg = f"cannot read {source} while packing: {err}"
+        raise PackError(msg) from err
+
+
+def _pieces(member: Member, chunked: bool) -> Iterator[tuple[bytes, bytes, bool]]:
+    """(data, window, last) for each piece of a member; an empty member is one empty piece."""
+    window = b""
+    pending: bytes | None = None
+    for data in _chunks(member.source, CHUNK if chunked else max(member.size, 1)):
+        if pending is not None:
+            yield pending, window, False
+            window = pending[-WINDOW:]
+        pending = data
+    yield (pending or b""), window, True
+
+
+Job = tuple[Member, "Future[bytes]", bool, bool]  # member, compressed piece, first, last
+
+
+def write_members(out: BinaryIO, members: Sequence[Member], codec: Codec, epoch: int,
+                  workers: int | None = None) -> dict[str, Digests]:
+    """Write the whole zip to `out`; return what was read of each member."""
+    writer = ZipWriter(out, epoch)
+    digests: dict[str, Digests] = {}
+    in_flight = (workers or default_workers()) * (2 if codec.chunked else 1)
+    queue: collections.deque[Job] = collections.deque()
+    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+        for member in members:
+            d = digests[member.path] = Digests()
+            first = True
+            for data, window, last in _pieces(member, codec.chunked):
+                d.update(data)
+                queue.append((member, pool.submit(codec.compress, data, window, last), first, last))
+                first = False
+                while len(queue) > in_flight:
+                    _drain_one(writer, queue, digests)
+        while queue:
+            _drain_one(writer, queue, digests)
+    writer.finish()
+    return digests
+
+
+def _drain_one(writer: ZipWriter, queue: collections.deque[Job], digests: dict[str, Digests]) -> None:
+    member, future, first, last = queue.popleft()
+    if first:
+        writer.begin(member.path)
+    writer.write(future.result())
+    if last:
+        d = digests[member.path]
+        writer.end(member.mode, d.crc, d.size)
+
+
+# --------------------------------------------------------------------------- files in dist/
+
+
+def source_date_epoch(cfg: Config, built: BuildResult) -> int:
+    for value in (cfg.bundle.source_date_epoch, built.source_date_epoch):
+        if value is not None:
+            return min(max(value, ZIP_EPOCH_MIN), ZIP_EPOCH_MAX)
+    return DEFAULT_EPOCH
+
+
+def remove_stale_temps(dist: Path) -> None:
+    """Remove temp files (`.<name>.<pid>.<random>.tmp`) left in dist/ by a run that was killed."""
+    for tmp in dist.glob(".*.tmp"):
+        parts = tmp.name.removesuffix(".tmp").rsplit(".", 2)
+        if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def write_temp(dist: Path, name: str, fill: Callable[[BinaryIO], Any]) -> tuple[Path, Any]:
+    """Run `fill` on a new temp file beside `dist/name`; remove it on any failure, even Ctrl-C."""
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(name), suffix=".tmp", dir=dist)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            result = fill(f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.chmod(0o644)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp, result
+
+
+def write_dist_sums(dist: Path, known: dict[str, str] | None = None) -> None:
+    """Rewrite dist/SHA256SUMS over every file there (other versions' bundles too).
+
+    `known` holds hashes just computed for files this run wrote, so they are not read twice."""
+    known = known or {}
+    atomic_write(dist / "SHA256SUMS",
+                 mf.sums_text((p.name, known.get(p.name) or sha256_file(p)) for p in mf.dist_files(dist)))
+
+
+def _place(tmp: Path, final: Path, force: bool) -> str:
+    """Move the new zip into place; return its sha256. Same bytes: keep the old file untouched.
+
+    The caller removes `tmp` when it was not moved."""
+    new = sha256_file(tmp)
+    if final.exists():
+        if sha256_file(final) == new:
+            log.info("%s is unchanged", final.name)
+            return new
+        if not force:
+            msg = (f"{final} already exists with different content; pass --force to replace it, "
+                   "or raise bundle.revision (--revision N) to keep both")
+            raise PackError(msg)
+        log.info("replacing %s (--force)", final.name)
+    os.replace(tmp, final)
+    return new
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[RenderedFile],
+         codec: Codec | None = None) -> Path:
+    """Write `dist/<stem>.zip` and its sidecars; return the zip's path."""
+    codec = codec or default_codec()
+    stem = bundle_stem(cfg.bundle.name, built.git_version, cfg.bundle.revision)
+    dist = cfg.options.dist
+    dist.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(dist)
+    epoch = source_date_epoch(cfg, built)
+    payload = collect_members(built, sdn, rendered)
+    entries = [mf.FileEntry(m.path, m.size, m.mode, m.sha256, m.origin) for m in payload]
+    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe())
+    manifest_member = bytes_member(mf.MANIFEST, mf.ORIGIN_GENERATED, mf.json_bytes(manifest))
+    sums = mf.sums_text([(m.path.removeprefix(f"{mf.TOP}/"), m.sha256) for m in [*payload, manifest_member]])
+    members = sorted([*payload, manifest_member, bytes_member(mf.SUMS, mf.ORIGIN_GENERATED, sums)],
+                     key=lambda m: m.path)
+    final = dist / f"{stem}.zip"
+    tmp, digests = write_temp(dist, final.name, lambda f: write_members(f, members, codec, epoch))
+    try:
+        _check_read(members, digests)
+        zip_sha = _place(tmp, final, cfg.options.force)
+    finally:
+        tmp.unlink(missing_ok=True)  # gone already once moved into place
+    entries = [mf.FileEntry(e.path, e.size, e.mode, e.sha256, e.origin, digests[e.path].sha1.hexdigest())
+               for e in entries]
+    write_sidecars(dist, stem, manifest, entries, zip_sha, epoch)
+    return final
+
+
+def _check_read(members: Sequence[Member], digests: dict[str, Digests]) -> None:
+    problems = []
+    for m in members:
+        d = digests[m.path]
+        if d.size != m.size or d.sha256.hexdigest() != m.sha256:
+            where = m.source if isinstance(m.source, Path) else m.path
+            problems.append(f"{where}: read {d.size} bytes with sha256 {d.sha256.hexdigest()}, "
+                            f"expected {m.size} bytes with sha256 {m.sha256}")
+    if problems:
+        msg = ("inputs changed after they were checked:\n  " + "\n  ".join(problems)
+               + "\nrerun the bundle so that build and fetch check them again")
+        raise PackError(msg)
+
+
+def write_sidecars(dist: Path, stem: str, manifest: dict[str, Any], entries: Sequence[mf.FileEntry],
+                   zip_sha: str, epoch: int) -> None:
+    name = f"{stem}.zip"
+    atomic_write(dist / f"{name}.sha256", mf.sums_text([(name, zip_sha)]))
+    atomic_write(dist / f"{stem}.spdx.json",
+                 mf.json_bytes(mf.build_sbom(manifest, entries, name, zip_sha, epoch, __version__)))
+    atomic_write(dist / f"{stem}.intoto.json",
+                 mf.json_bytes(mf.build_provenance(manifest, name, zip_sha, __version__, epoch)))
+    write_dist_sums(dist, {name: zip_sha})

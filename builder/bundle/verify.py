@@ -1,0 +1,366 @@
+"""Verify bundles: every hash, the layout, the executables, the scripts, and the files beside them.
+
+`check_dist` and `check_zip` only collect problems (the publish stage calls them); `verify_zips`
+and `verify_dist` print them and give the exit code.
+
+Scripts: only members the manifest marks `generated` must parse with `builder/psparse.py`.
+The SDN modules are upstream files pinned by commit and sha256; the tree-sitter grammar reports
+errors on some valid PowerShell, so failing them would flag code we did not write and cannot fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import VerifyError
+from ..hashing import sha256_file
+from ..pe import pe_problem
+from . import manifest as mf
+
+READ = 1 << 20
+MAX_PARSED = 16 << 20  # scripts and JSON are small; a bigger one is refused rather than held in memory
+SCRIPT_SUFFIXES = (".ps1", ".psm1")
+JSON_SUFFIXES = (".json", ".conflist")
+
+
+@dataclass
+class Member:
+    """What reading one member found."""
+
+    info: zipfile.ZipInfo
+    sha256: str = ""
+    size: int = 0
+    head: bytes = b""
+    text: bytes | None = None  # whole content, kept only for small members that get parsed
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> int:
+        return (self.info.external_attr >> 16) & 0o7777
+
+
+@dataclass
+class ZipReport:
+    """The problems of one zip, and what its manifest says (for the checks of the files beside it)."""
+
+    problems: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+    sha256: str = ""
+
+
+# --------------------------------------------------------------------------- one zip
+
+
+def check_zip(path: Path) -> ZipReport:
+    report = ZipReport()
+    try:
+        report.sha256 = sha256_file(path)
+        with zipfile.ZipFile(path) as zf:
+            members = _read_members(zf, report.problems)
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        report.problems.append(f"{path.name}: not a readable zip: {err}")
+        return report
+    _check_layout(members, report.problems)
+    manifest = _load_manifest(members, report.problems)
+    report.manifest = manifest
+    _check_sums_member(members, report.problems)
+    if manifest is not None:
+        _check_manifest(manifest, members, path, report.problems)
+    for m in members.values():
+        report.problems.extend(m.problems)
+    report.problems[:] = [f"{path.name}: {p}" for p in report.problems]
+    return report
+
+
+def _read_members(zf: zipfile.ZipFile, problems: list[str]) -> dict[str, Member]:
+    members: dict[str, Member] = {}
+    for info in zf.infolist():
+        if info.filename in members:
+            problems.append(f"{info.filename}: appears twice in the zip")
+            continue
+        members[info.filename] = m = Member(info)
+        if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
+            m.problems.append(f"{info.filename}: is a directory or symlink entry, not a file")
+            continue
+        _read_member(zf, m)
+    return members
+
+
+def _read_member(zf: zipfile.ZipFile, m: Member) -> None:
+    h = hashlib.sha256()
+    keep = m.info.filename == mf.SUMS or m.info.filename.lower().endswith(SCRIPT_SUFFIXES + JSON_SUFFIXES + (".conf",))
+    parts: list[bytes] = []
+    try:
+        with zf.open(m.info) as f:
+            while data := f.read(READ):
+                h.update(data)
+                m.size += len(data)
+                if len(m.head) < 4096:
+                    m.head += data[: 4096 - len(m.head)]
+                if keep and m.size <= MAX_PARSED:
+                    parts.append(data)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as err:
+        # A flipped byte in the compressed data lands here (bad CRC or broken deflate stream).
+        m.problems.append(f"{m.info.filename}: cannot be read back: {err}")
+    m.sha256 = h.hexdigest()
+    if keep and m.size > MAX_PARSED:
+        m.problems.append(f"{m.info.filename}: {m.size} bytes is too large for a script or JSON file")
+        keep = False
+    m.text = b"".join(parts) if keep else None
+
+
+def _check_layout(members: Mapping[str, Member], problems: list[str]) -> None:
+    folded: dict[str, str] = {}
+    for name in members:
+        problem = mf.name_problem(name)
+        if problem:
+            problems.append(f"unsafe or misplaced member: {problem}")
+        if name.lower() in folded:
+            problems.append(f"{name} and {folded[name.lower()]} are the same file on Windows (names differ by case)")
+        folded[name.lower()] = name
+    for need in (mf.MANIFEST, mf.SUMS):
+        if need not in members:
+            problems.append(f"{need} is missing")
+
+
+def _load_manifest(members: Mapping[str, Member], problems: list[str]) -> dict[str, Any] | None:
+    m = members.get(mf.MANIFEST)
+    if m is None or m.text is None:
+        return None
+    try:
+        data = json.loads(m.text)
+    except ValueError as err:
+        problems.append(f"{mf.MANIFEST} is not valid JSON: {err}")
+        return None
+    if not isinstance(data, dict) or data.get("schema") != mf.SCHEMA:
+        problems.append(f"{mf.MANIFEST}: schema is not {mf.SCHEMA!r}")
+        return None
+    return data
+
+
+def _check_sums_member(members: Mapping[str, Member], problems: list[str]) -> None:
+    m = members.get(mf.SUMS)
+    if m is None:
+        return
+    sums, bad = mf.parse_sums(_member_text(m), mf.SUMS)
+    problems.extend(bad)
+    _compare(sums, {n.removeprefix(f"{mf.TOP}/"): x.sha256 for n, x in members.items() if n != mf.SUMS},
+             mf.SUMS, problems)
+
+
+def _member_text(m: Member) -> str:
+    return (m.text or b"").decode("utf-8", "replace")
+
+
+def _compare(listed: Mapping[str, str], actual: Mapping[str, str], what: str, problems: list[str]) -> None:
+    """Every listed name exists with that hash, and every actual name is listed."""
+    for name, digest in sorted(listed.items()):
+        if name not in actual:
+            problems.append(f"{what} lists {name}, which is missing")
+        elif actual[name] != digest:
+            problems.append(f"{name}: sha256 {actual[name]} does not match {what} ({digest})")
+    for name in sorted(set(actual) - set(listed)):
+        problems.append(f"{name} is not listed in {what}")
+
+
+def _check_manifest(manifest: dict[str, Any], members: Mapping[str, Member], path: Path,
+                    problems: list[str]) -> None:
+    try:
+        files = {f["path"]: f for f in manifest["files"]}
+        stem = f"{manifest['bundle']['name']}-{manifest['kubernetes']['gitVersion']}-{manifest['bundle']['revision']}"
+        digest_ok = mf.config_digest(manifest["config"]) == manifest["configDigest"]
+    except (KeyError, TypeError) as err:
+        problems.append(f"{mf.MANIFEST} lacks a required field: {err!r}")
+        return
+    if path.name != f"{stem}.zip":
+        problems.append(f"the file name does not match its manifest, which names it {stem}.zip")
+    if not digest_ok:
+        problems.append(f"{mf.MANIFEST}: configDigest does not match its config")
+    payload = {n: m for n, m in members.items() if n not in (mf.MANIFEST, mf.SUMS)}
+    _compare({n: str(f.get("sha256")) for n, f in files.items()}, {n: m.sha256 for n, m in payload.items()},
+             mf.MANIFEST, problems)
+    for name in sorted(set(files) & set(payload)):
+        _check_member(files[name], payload[name], problems)
+
+
+def _check_member(entry: Mapping[str, Any], m: Member, problems: list[str]) -> None:
+    name = m.info.filename
+    if entry.get("size") != m.size:
+        problems.append(f"{name}: size {m.size} does not match {mf.MANIFEST} ({entry.get('size')})")
+    if entry.get("mode") != f"{m.mode:04o}":
+        problems.append(f"{name}: mode {m.mode:04o} does not match {mf.MANIFEST} ({entry.get('mode')})")
+    lower = name.lower()
+    if lower.endswith(".exe"):
+        problem = pe_problem(m.head)
+        if problem:
+            problems.append(f"{name}: not a PE32+ x86-64 executable: {problem}")
+    generated = entry.get("origin") == mf.ORIGIN_GENERATED
+    if lower.endswith(SCRIPT_SUFFIXES) and generated:
+        problems.extend(f"{name}: does not parse: {e}" for e in _ps_errors(m.text or b""))
+    if lower.endswith(JSON_SUFFIXES) or (lower.endswith(".conf") and generated):
+        try:
+            json.loads(m.text or b"")
+        except ValueError as err:
+            problems.append(f"{name}: not valid JSON: {err}")
+
+
+def _ps_errors(data: bytes) -> list[str]:
+    from ..psparse import parse_errors
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        return [f"not UTF-8 text ({err})"]
+    return parse_errors(text)[:5]
+
+
+# --------------------------------------------------------------------------- files beside it
+
+
+def _load_json(path: Path, problems: list[str]) -> Any:
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        problems.append(f"{path.name} is missing")
+    except (OSError, ValueError) as err:
+        problems.append(f"{path.name} is not readable JSON: {err}")
+    return None
+
+
+def check_sidecars(zip_path: Path, report: ZipReport) -> list[str]:
+    """The `.sha256`, SBOM and provenance files of one zip against the zip and its manifest."""
+    problems: list[str] = []
+    stem, name = zip_path.name.removesuffix(".zip"), zip_path.name
+    sidecar = zip_path.with_name(f"{name}.sha256")
+    if not sidecar.is_file():
+        problems.append(f"{sidecar.name} is missing")
+    else:
+        sums, bad = mf.parse_sums(sidecar.read_text(encoding="utf-8", errors="replace"), sidecar.name)
+        problems += bad
+        _compare(sums, {name: report.sha256}, sidecar.name, problems)
+    sbom = _load_json(zip_path.with_name(f"{stem}.spdx.json"), problems)
+    if sbom is not None:
+        problems += _sbom_problems(sbom, f"{stem}.spdx.json", name, report)
+    prov = _load_json(zip_path.with_name(f"{stem}.intoto.json"), problems)
+    if prov is not None:
+        problems += _provenance_problems(prov, f"{stem}.intoto.json", name, report)
+    return problems
+
+
+def _sbom_problems(sbom: Any, what: str, zip_name: str, report: ZipReport) -> list[str]:
+    try:
+        version = sbom["spdxVersion"]
+        package = next(p for p in sbom["packages"] if p.get("packageFileName") == zip_name)
+        zip_sum = {c["algorithm"]: c["checksumValue"] for c in package["checksums"]}.get("SHA256")
+        files = {f["fileName"].removeprefix("./"): {c["algorithm"]: c["checksumValue"] for c in f["checksums"]}
+                 .get("SHA256", "") for f in sbom["files"]}
+    except (KeyError, TypeError, StopIteration, AttributeError) as err:
+        return [f"{what}: not an SPDX document of {zip_name} ({err!r} missing)"]
+    problems = [] if version == "SPDX-2.3" else [f"{what}: spdxVersion {version!r} is not SPDX-2.3"]
+    if zip_sum != report.sha256:
+        problems.append(f"{what}: the bundle's SHA256 {zip_sum} does not match {zip_name} ({report.sha256})")
+    if report.manifest is not None:
+        listed = {f.get("path"): f.get("sha256") for f in report.manifest.get("files", []) if isinstance(f, dict)}
+        _compare(files, {str(k): str(v) for k, v in listed.items()}, what, problems)
+    return problems
+
+
+def _provenance_problems(prov: Any, what: str, zip_name: str, report: ZipReport) -> list[str]:
+    try:
+        subjects = {s["name"]: s["digest"]["sha256"] for s in prov["subject"]}
+        kind, ptype = prov["_type"], prov["predicateType"]
+        params = prov["predicate"]["buildDefinition"]["externalParameters"]
+        deps = prov["predicate"]["buildDefinition"]["resolvedDependencies"]
+    except (KeyError, TypeError) as err:
+        return [f"{what}: not an in-toto statement with SLSA provenance ({err!r} missing)"]
+    problems = []
+    if kind != "https://in-toto.io/Statement/v1" or ptype != "https://slsa.dev/provenance/v1":
+        problems.append(f"{what}: _type/predicateType are not in-toto v1 / SLSA provenance v1")
+    if subjects.get(zip_name) != report.sha256:
+        problems.append(f"{what}: subject {zip_name} sha256 {subjects.get(zip_name)} does not match ({report.sha256})")
+    man = report.manifest
+    if man is not None:
+        if params.get("configDigest") != man.get("configDigest"):
+            problems.append(f"{what}: configDigest does not match {mf.MANIFEST}")
+        commits = {d.get("name"): d.get("digest", {}).get("gitCommit") for d in deps if isinstance(d, dict)}
+        if commits.get("sdn") != man.get("sdn", {}).get("commit"):
+            problems.append(f"{what}: the SDN commit does not match {mf.MANIFEST}")
+        if commits.get("kubernetes") != man.get("kubernetes", {}).get("commit"):
+            problems.append(f"{what}: the Kubernetes commit does not match {mf.MANIFEST}")
+    return problems
+
+
+def check_dist_sums(dist: Path) -> list[str]:
+    """dist/SHA256SUMS lists every file in dist/ (but itself and hidden temp files) with its hash."""
+    path = dist / "SHA256SUMS"
+    if not path.is_file():
+        return ["SHA256SUMS is missing"]
+    sums, problems = mf.parse_sums(path.read_text(encoding="utf-8", errors="replace"), "SHA256SUMS")
+    _compare(sums, {p.name: sha256_file(p) for p in mf.dist_files(dist)}, "SHA256SUMS", problems)
+    return problems
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _zip_problems(path: Path, sidecars: bool) -> Iterator[str]:
+    report = check_zip(path)
+    yield from report.problems
+    if sidecars:
+        yield from check_sidecars(path, report)
+
+
+def check_dist(dist: Path) -> list[str]:
+    """Every problem of every bundle in dist/, of the files beside them and of dist/SHA256SUMS."""
+    if not dist.is_dir():
+        return [f"{dist} does not exist: run `nox -s bundle` first"]
+    zips = sorted(dist.glob("*.zip"))
+    if not zips:
+        return [f"{dist} holds no bundle (*.zip): run `nox -s bundle` first"]
+    problems = [p for z in zips for p in _zip_problems(z, sidecars=True)]
+    return problems + _orphans(dist) + check_dist_sums(dist)
+
+
+def _orphans(dist: Path) -> list[str]:
+    """Sidecars whose bundle is gone: left behind, they would be published without it."""
+    problems = []
+    for suffix, zip_name in ((".zip.sha256", "{}.zip"), (".spdx.json", "{}.zip"), (".intoto.json", "{}.zip")):
+        for side in sorted(dist.glob(f"*{suffix}")):
+            owner = dist / zip_name.format(side.name.removesuffix(suffix))
+            if not owner.is_file():
+                problems.append(f"{side.name} describes {owner.name}, which is not in {dist}")
+    return problems
+
+
+def _report(problems: list[str], what: str) -> int:
+    for p in problems:
+        print(f"PROBLEM: {p}")
+    if problems:
+        print(f"{what}: {len(problems)} problem(s) found")
+        return VerifyError.exit_code
+    print(f"{what}: OK")
+    return 0
+
+
+def verify_zips(paths: list[Path]) -> int:
+    """Check the given zips, and the files beside each one that are there (a lone download has none)."""
+    problems: list[str] = []
+    for path in paths:
+        if not path.is_file():
+            problems.append(f"{path} does not exist")
+            continue
+        beside = path.with_name(f"{path.name}.sha256").exists()
+        problems += _zip_problems(path, sidecars=beside)
+    return _report(problems, ", ".join(p.name for p in paths))
+
+
+def verify_dist(dist: Path) -> int:
+    return _report(check_dist(dist), str(dist))

@@ -1,0 +1,233 @@
+"""The configuration model: constants and tables, the frozen sections, and the rules on them.
+
+Read and validated by `builder.config.load`; every stage takes a `Config` and nothing else of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..kversion import KubeVersion
+
+DEFAULT_CONFIG = "bundle.yaml"
+COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
+REQUIRED_COMPONENTS = ("kubelet", "kube-proxy")
+NETWORK_MODES = ("host-gw", "l3", "overlay")
+RUNTIMES = ("docker", "containerd")
+ISOLATIONS = ("process", "hyperv")
+
+SDN_COMMIT = "242fb0c3190dbb08d7f9406727be18322218e537"
+SDN_FILES_DEFAULT: tuple[tuple[str, str, str], ...] = (
+    (
+        "Kubernetes/windows/helper.psm1",
+        "bc45aa98fa40d51c4e8640865c329bdc4b522ea53cc17a5f0b512b4d44058c8c",
+        "helper.psm1",
+    ),
+    (
+        "Kubernetes/windows/hns.psm1",
+        "a8a53ed4fac2e27c7e4268db069d4cf3129a56d466ef3bf9465fb52dcd76a29c",
+        "hns.psm1",
+    ),
+    (
+        "Kubernetes/windows/cni/wincni.exe",
+        "315e107b7ee866534abb4d04d015a12cb65a2389d9c26b39591c9923fc21746c",
+        "cni/wincni.exe",
+    ),
+)
+
+# Windows Server versions this tool can target, and their build numbers.
+WINDOWS_BUILDS: dict[str, int] = {
+    "ltsc2016": 14393,
+    "1709": 16299,
+    "1803": 17134,
+    "1809": 17763,
+    "ltsc2019": 17763,
+    "1903": 18362,
+    "1909": 18363,
+    "2004": 19041,
+    "20H2": 19042,
+    "ltsc2022": 20348,
+    "ltsc2025": 26100,
+}
+
+# Patterns other modules share (publish, sdn, manifest): each written once, here.
+HEX40_RE = re.compile(r"^[0-9a-f]{40}$")  # a full git commit id
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")  # a sha256
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")  # a usable git tag / release name
+# Device names Windows refuses as a file or folder name, with or without an extension.
+RESERVED_WINDOWS_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))})
+
+# --------------------------------------------------------------------------- dataclasses
+
+
+@dataclass(frozen=True)
+class BundleSection:
+    name: str = "kubernetes-windows-node"
+    revision: int = 1
+    source_date_epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class KubernetesSection:
+    source: str = "build"
+    root: Path | None = None
+    version: str | None = None
+    versions: tuple[str, ...] = ()
+    components: tuple[str, ...] = ("kubelet", "kube-proxy", "kubectl")
+    platform: str = "windows/amd64"
+    go_version: str | None = None
+    release_url: str = "https://dl.k8s.io/release"
+    goflags: str = ""
+    goldflags: str = ""
+
+
+@dataclass(frozen=True)
+class SdnFile:
+    path: str
+    sha256: str
+    dest: str
+
+
+@dataclass(frozen=True)
+class SdnSection:
+    repo: str = "microsoft/SDN"
+    commit: str = SDN_COMMIT
+    url: str = "https://github.com/{repo}/archive/{commit}.zip"
+    files: tuple[SdnFile, ...] = tuple(SdnFile(p, h, d) for p, h, d in SDN_FILES_DEFAULT)
+
+    @property
+    def resolved_url(self) -> str:
+        return self.url.format(repo=self.repo, commit=self.commit)
+
+    @property
+    def pinned(self) -> bool:
+        return bool(HEX40_RE.match(self.commit))
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    mode: str = "host-gw"
+    cluster_cidr: str = "10.244.0.0/16"
+    service_cidr: str = "10.96.0.0/12"
+    dns_service_ip: str = "10.96.0.10"
+    dns_suffix: str = "svc.cluster.local"
+    cluster_domain: str = "cluster.local"
+    network_name: str = ""  # resolved: "l2bridge" for host-gw/l3, "vxlan0" for overlay
+    nic_name: str = "Ethernet"
+    control_plane_ip: str | None = None
+    vxlan_vni: int = 4096
+    vxlan_port: int = 4789
+
+
+@dataclass(frozen=True)
+class NodeSection:
+    install_dir: str = "C:\\k"
+    labels: tuple[tuple[str, str], ...] = ()
+    isolation: str = "process"
+    pause_image: str | None = None
+    runtime: str | None = None  # resolved by version: docker up to 1.23, containerd from 1.24
+    kubelet_extra_args: tuple[str, ...] = ()
+    kubeproxy_extra_args: tuple[str, ...] = ()
+    windows_version: str = "ltsc2022"
+    min_build: int = 16299
+    kubeconfig: str = "config"
+
+    @property
+    def windows_build(self) -> int:
+        return WINDOWS_BUILDS[self.windows_version]
+
+
+@dataclass(frozen=True)
+class ReleaseSection:
+    repo: str | None = None
+    tag: str | None = None
+    draft: bool = False
+    prerelease: bool = False
+
+
+@dataclass(frozen=True)
+class Options:
+    """Run options: command line only, never part of what the bundle is made from."""
+
+    config_path: Path | None = None
+    dist: Path = Path("dist")
+    cache_dir: Path = Path(".cache")
+    offline: bool = False
+    force: bool = False
+    allow_unpinned: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    bundle: BundleSection = field(default_factory=BundleSection)
+    kubernetes: KubernetesSection = field(default_factory=KubernetesSection)
+    sdn: SdnSection = field(default_factory=SdnSection)
+    network: NetworkSection = field(default_factory=NetworkSection)
+    node: NodeSection = field(default_factory=NodeSection)
+    release: ReleaseSection = field(default_factory=ReleaseSection)
+    options: Options = field(default_factory=Options)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved configuration as plain data (what the bundle is made from, no options)."""
+        data = {
+            name: _plain(dataclasses.asdict(getattr(self, name)))
+            for name in ("bundle", "kubernetes", "sdn", "network", "node", "release")
+        }
+        # Where the tree sits on this machine is not an input of the bundle (its commit is, in the
+        # manifest): a local path would leak and make the same build differ between folders.
+        del data["kubernetes"]["root"]
+        return data
+
+    def digest(self) -> str:
+        return config_digest(self.to_dict())
+
+    def for_version(self, version: str) -> Config:
+        """The same configuration for one Kubernetes version of a multi-version run."""
+        k = dataclasses.replace(self.kubernetes, version=version, versions=())
+        return dataclasses.replace(self, kubernetes=k)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def config_digest(config: Mapping[str, Any]) -> str:
+    """The digest of a resolved configuration's plain data (`Config.to_dict`), as the manifest records it."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+# --------------------------------------------------------------------------- runtime rules
+
+def runtime_problem(runtime: str | None, version: KubeVersion) -> str | None:
+    if runtime == "docker" and version.minor_key >= (1, 24):
+        return (f"docker (dockershim) was removed in Kubernetes 1.24; {version} needs containerd: "
+                "set node.runtime: containerd or remove the key")
+    return None
+
+
+
+def runtime_for(node: NodeSection, version: KubeVersion) -> str:
+    """The container runtime for this version: the configured one, else what the version supports."""
+    problem = runtime_problem(node.runtime, version)
+    if problem:
+        msg = f"node.runtime: {problem}"
+        raise ConfigError(msg)
+    if node.runtime:
+        return node.runtime
+    return "docker" if version.minor_key < (1, 24) else "containerd"

@@ -1,0 +1,46 @@
+"""The one way this tool writes a file in place: a unique temp file in the target folder, fsync, rename."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def temp_prefix(name: str) -> str:
+    """`.<name>.<pid>.`: hidden, and naming the process, so a later run can remove a dead run's temp files."""
+    return f".{name}.{os.getpid()}."
+
+
+def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object], *, mode: int = 0o644,
+                 keep_mode: bool = False) -> None:
+    """Replace `path` with `data` (bytes, or a function that writes to the open file) all at once.
+
+    The temp file is named after `path` (`.<name>.<pid>.<random>.tmp`, see `temp_prefix`) in the
+    same folder, so the rename is atomic and a reader sees the old file or the new one, never half. On any failure,
+    Ctrl-C included, the temp file is removed and `path` is left as it was. `keep_mode` copies the
+    mode of an existing `path` (a configuration file keeps its permissions).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if isinstance(data, bytes):
+                f.write(data)
+            else:
+                data(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if keep_mode and path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

@@ -1,0 +1,318 @@
+"""The render stage: every generated file of the bundle, from one checked context in one pass.
+
+Scripts and README.txt come from `ps_templates/` through one jinja2 environment that prints every
+`{{ value }}` through `pslit.finalize`, so values reach a script only as PowerShell literals and
+undefined names are errors; `OUTPUTS` is the table of template, output and when. The CNI config
+(`cni`) and the samples (`samples`) are data, serialized, never text-templated. Version-dependent
+arguments come from `flags`, image choices from `images`. Output is ASCII with CRLF line endings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import ipaddress
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from ..artifacts import RenderedFile
+from ..config import Config, runtime_for
+from ..errors import ConfigError, RenderError
+from ..fsutil import atomic_write
+from ..kversion import KubeVersion
+from . import cni, flags, images, pslit, samples
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "ps_templates"
+KUBEADM_PORT = 6443
+ArgsFn = Callable[..., list[flags.Arg]]
+
+# Node label prefixes a kubelet may set on itself from 1.16 (NodeRestriction); any other
+# kubernetes.io / k8s.io label makes kubelet refuse to start.
+_ALLOWED_K8S_LABELS = {
+    "kubernetes.io/hostname", "kubernetes.io/instance-type", "kubernetes.io/os", "kubernetes.io/arch",
+    "beta.kubernetes.io/instance-type", "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
+    "failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
+    "failure-domain.kubernetes.io/zone", "failure-domain.kubernetes.io/region",
+    "topology.kubernetes.io/zone", "topology.kubernetes.io/region", "node.kubernetes.io/instance-type",
+}
+_ALLOWED_K8S_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+
+# The small HNS network start-kubelet.ps1 creates first, so that the vSwitch exists before the pod
+# network. Upstream uses 192.168.255.0/30; a cluster may use 192.168.0.0/16 (the seed's own
+# example), so the first candidate clear of the cluster's ranges is taken.
+SWITCH_NETWORK_CANDIDATES = tuple(ipaddress.ip_network(n) for n in (
+    "192.168.255.0/30", "172.31.255.252/30", "10.255.255.252/30", "100.127.255.252/30"))
+SWITCH_NETWORK_VSID = 9999
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    """The one rendering environment: literals by construction, strict about undefined names."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        finalize=pslit.finalize,
+        # HTML autoescaping would be the wrong escape: PowerShell quoting is `finalize`'s job.
+        autoescape=False,  # noqa: S701
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def parse_version(git_version: str) -> KubeVersion:
+    try:
+        return KubeVersion.parse(git_version)
+    except ValueError as err:
+        msg = f"cannot render scripts for version {git_version!r}: {err}"
+        raise RenderError(msg) from err
+
+
+def check_config(cfg: Config, version: KubeVersion, runtime: str) -> None:
+    """What config.py cannot check without knowing the version; each error names its key."""
+    minor = version.minor_key
+    flags.check_version(version, runtime)
+    if cfg.node.isolation == "hyperv" and (runtime != "docker" or not (1, 10) <= minor < (1, 21)):
+        msg = (f"node.isolation: hyperv needs the HyperVContainer feature gate, which exists only in "
+               f"Kubernetes 1.10 to 1.20 with docker (gone in 1.21, #97141); {version} with {runtime} "
+               "runs process isolation: set node.isolation: process")
+        raise ConfigError(msg)
+    if cfg.network.mode == "overlay" and minor < (1, 14):
+        msg = (f"network.mode: overlay needs kube-proxy's WinOverlay support, added in 1.14; {version} "
+               "has none: use host-gw or l3, or bundle 1.14 or newer")
+        raise ConfigError(msg)
+    if minor >= (1, 16):
+        for key, _ in cfg.node.labels:
+            if not _label_allowed(key):
+                msg = (f"node.labels.{key}: from 1.16 kubelet refuses to set kubernetes.io / k8s.io labels "
+                       "outside kubelet.kubernetes.io and node.kubernetes.io; use your own prefix "
+                       "(example.com/role) or set it with kubectl label")
+                raise ConfigError(msg)
+    flags.check_extra_args("kubelet", cfg.node.kubelet_extra_args, minor, runtime, "node.kubelet_extra_args")
+    flags.check_extra_args("kube-proxy", cfg.node.kubeproxy_extra_args, minor, runtime,
+                           "node.kubeproxy_extra_args")
+    check_networks(cfg)
+
+
+def switch_network(cfg: Config) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The first vSwitch-creation network clear of the cluster and service ranges."""
+    taken = [ipaddress.ip_network(cfg.network.cluster_cidr), ipaddress.ip_network(cfg.network.service_cidr)]
+    for candidate in SWITCH_NETWORK_CANDIDATES:
+        if not any(candidate.overlaps(t) for t in taken):
+            return candidate
+    shown = ", ".join(str(c) for c in SWITCH_NETWORK_CANDIDATES)
+    msg = (f"network.cluster_cidr / network.service_cidr: together they cover every range the node scripts "
+           f"can use for the small vSwitch network ({shown}); narrow one of them")
+    raise ConfigError(msg)
+
+
+def check_networks(cfg: Config) -> None:
+    net = cfg.network
+    for key in ("cluster_cidr", "service_cidr"):
+        network = ipaddress.ip_network(getattr(net, key))
+        if network.version != 4:
+            msg = f"network.{key}: {network} is IPv6; the Windows scripts support IPv4 networks only"
+            raise ConfigError(msg)
+    switch_network(cfg)
+    if net.mode == "overlay" and net.vxlan_vni == SWITCH_NETWORK_VSID:
+        msg = (f"network.vxlan_vni: {SWITCH_NETWORK_VSID} is taken by the vSwitch network start-kubelet.ps1 "
+               "creates; use another VNI (4096 is the usual one)")
+        raise ConfigError(msg)
+
+
+def _label_allowed(key: str) -> bool:
+    prefix = key.split("/", 1)[0] if "/" in key else ""
+    if not (prefix == "kubernetes.io" or prefix.endswith((".kubernetes.io", "k8s.io"))):
+        return True
+    if key in _ALLOWED_K8S_LABELS:
+        return True
+    return any(prefix == ns or prefix.endswith("." + ns) for ns in _ALLOWED_K8S_NAMESPACES)
+
+
+# --------------------------------------------------------------------------- context
+
+
+def arg_code(arg: flags.Arg) -> pslit.PsCode:
+    """One argument as a PowerShell expression: a literal, or a literal joined to a variable."""
+    if arg.var:
+        return pslit.concat(f"{arg.flag}=", arg.var)
+    return pslit.PsCode(pslit.quote(f"{arg.flag}={arg.value}"))
+
+
+def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
+    """Every value any template uses, computed once; each is checked before a template sees it."""
+    net, node = cfg.network, cfg.node
+    conf = cni.build(cfg, runtime)
+    pause = images.pause_image(node, version)
+    kubelet = flags.kubelet_args(version, runtime, cfg)
+    proxy = flags.kubeproxy_args(version, runtime, cfg)
+    switch = switch_network(cfg)
+    ctx = {
+        "version": str(version),
+        "runtime": runtime,
+        "mode": net.mode,
+        "install_dir": node.install_dir,
+        "cluster_cidr": net.cluster_cidr,
+        "service_cidr": net.service_cidr,
+        "dns_service_ip": net.dns_service_ip,
+        "dns_suffix": net.dns_suffix,
+        "cluster_domain": net.cluster_domain,
+        "network_name": net.network_name,
+        "nic_name": net.nic_name,
+        "control_plane_ip": net.control_plane_ip or "",
+        "vxlan_vni": net.vxlan_vni,
+        "switch_network_prefix": str(switch),
+        "switch_network_gateway": str(switch.network_address + 1),
+        "switch_network_vsid": SWITCH_NETWORK_VSID,
+        "vxlan_port": net.vxlan_port,
+        "kubeconfig": node.kubeconfig,
+        "pause_image": pause,
+        "node_labels": ",".join(f"{k}={v}" for k, v in node.labels),
+        "isolation": node.isolation,
+        "windows_version": node.windows_version,
+        "kubelet_args": [arg_code(a) for a in kubelet],
+        "kubeproxy_args": [arg_code(a) for a in proxy],
+        "kubelet_extra_args": list(node.kubelet_extra_args),
+        "kubeproxy_extra_args": list(node.kubeproxy_extra_args),
+        "kube_network_env": flags.uses_kube_network_env(version),
+        "cni_plugin": conf["type"],
+        "cni_plugin_file": conf["type"] if conf["type"].endswith(".exe") else conf["type"] + ".exe",
+        "cni_config_name": f"{net.network_name}.conf",
+        "cni_route_gateway": "routes" in conf["ipam"],
+        "dockershim": runtime == "docker",
+        "uses_pause_image": any(a.flag == "--pod-infra-container-image" for a in kubelet),
+    }
+    ctx.update(images.host_check_context(node, version))
+    ctx.update(_node_files_context(cfg, version, runtime, kubelet))
+    for key, value in ctx.items():
+        _check_value(key, value)
+    return ctx
+
+
+def service_args(fn: ArgsFn, cfg: Config, version: KubeVersion, runtime: str) -> list[pslit.PsCode]:
+    """A component's arguments when it runs as a Windows service (`--windows-service`)."""
+    return [arg_code(a) for a in fn(version, runtime, cfg, service=True)]
+
+
+def _node_files_context(cfg: Config, version: KubeVersion, runtime: str, kubelet: list[flags.Arg]) -> dict[str, Any]:
+    """What install.ps1, join-node.ps1 and README.txt need beyond the start scripts."""
+    net = cfg.network
+    minor = version.minor_key
+    services = flags.has_flag("kubelet", "--windows-service", minor, runtime)
+    cp = net.control_plane_ip or ""
+    kubeadm = "kubeadm" in cfg.kubernetes.components
+    return {
+        "min_build": cfg.node.min_build,
+        "kubeadm": kubeadm,
+        "components": list(cfg.kubernetes.components),
+        "runtime_service": "docker" if runtime == "docker" else "containerd",
+        "runtime_pipe": "\\\\.\\pipe\\docker_engine" if runtime == "docker" else "\\\\.\\pipe\\containerd-containerd",
+        "cri_socket": flags.DOCKER_ENDPOINT if runtime == "docker" else flags.CONTAINERD_ENDPOINT,
+        "services_supported": services,
+        "kubelet_service_args": service_args(flags.kubelet_args, cfg, version, runtime) if services else [],
+        "kubeproxy_service_args": service_args(flags.kubeproxy_args, cfg, version, runtime) if services else [],
+        "service_logs": flags.has_flag("kubelet", "--log-dir", minor, runtime),
+        "control_plane_endpoint": f"{cp}:{KUBEADM_PORT}" if cp else "",
+        "images": dataclasses.asdict(images.images_for(cfg.node.windows_version)),
+        "sample_files": list(samples.samples(cfg, version)),
+        "sample_host_path": samples.SAMPLE_HOST_PATH,
+        "lim": samples.limitations(version, cfg.node, kubeadm=kubeadm),
+        "minor": list(minor),
+    }
+
+
+def _check_value(key: str, value: object) -> None:
+    """Defence in depth behind config.py: no control character or non-ASCII reaches a template."""
+    if isinstance(value, str):
+        if re.search(r"[^\x20-\x7e]", value):
+            msg = f"value for {key} ({value!r}) has a control or non-ASCII character; fix the configuration"
+            raise RenderError(msg)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_value(key, item)
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render_template(name: str, ctx: Mapping[str, Any]) -> str:
+    try:
+        return environment().get_template(name).render(ctx)
+    except jinja2.UndefinedError as err:
+        msg = f"template {name}: {err.message}; every name a template uses must be in render.context()"
+        raise RenderError(msg) from err
+    except jinja2.TemplateError as err:
+        msg = f"template {name}: {err}"
+        raise RenderError(msg) from err
+
+
+def to_bytes(dest: str, text: str) -> bytes:
+    """ASCII with CRLF line endings; anything else is refused (PowerShell 5.1 reads ANSI)."""
+    bad = re.search(r"[^\x09\x0a\x0d\x20-\x7e]", text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        msg = (f"{dest}: line {line} would contain the character U+{ord(bad.group()):04X}; generated files "
+               "are ASCII only (Windows PowerShell 5.1 reads a BOM-less script as ANSI)")
+        raise RenderError(msg)
+    lines = text.replace("\r\n", "\n").split("\n")
+    return "\r\n".join(lines).encode("ascii")
+
+
+@dataclass(frozen=True)
+class Output:
+    """One generated file: its template, where it goes in k/, its kind, and when it is part of the bundle."""
+
+    template: str
+    dest: str
+    kind: str
+    when: Callable[[Mapping[str, Any]], bool] = lambda ctx: True
+
+
+# The one table of generated scripts and documents (samples and the CNI config are data, below).
+OUTPUTS: tuple[Output, ...] = (
+    Output("start-kubelet.ps1.j2", "start-kubelet.ps1", "script"),
+    Output("start-kubeproxy.ps1.j2", "start-kubeproxy.ps1", "script"),
+    Output("AddRoutes.ps1.j2", "AddRoutes.ps1", "script", lambda ctx: ctx["mode"] == "host-gw"),
+    Output("install.ps1.j2", "install.ps1", "script"),
+    Output("join-node.ps1.j2", "join-node.ps1", "script", lambda ctx: bool(ctx["kubeadm"])),
+    Output("README.txt.j2", "README.txt", "doc"),
+)
+
+
+def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
+    """Every generated file of the bundle's k/ folder, sorted by path: one check, one context, one pass."""
+    version = parse_version(git_version)
+    runtime = runtime_for(cfg.node, version)
+    check_config(cfg, version, runtime)
+    ctx = context(cfg, version, runtime)
+    files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx)), o.kind)
+             for o in OUTPUTS if o.when(ctx)]
+    dest = cni.config_dest(cfg)
+    files.append(RenderedFile(dest, to_bytes(dest, cni.to_json(cni.build(cfg, runtime))), "config"))
+    for dest, objects in samples.samples(cfg, version).items():
+        text = samples.sample_yaml(dest, objects, version, cfg.node.windows_version)
+        files.append(RenderedFile(dest, to_bytes(dest, text), "sample"))
+    return sorted(files, key=lambda f: f.dest)
+
+
+def write_files(files: list[RenderedFile], out: Path) -> None:
+    """Write each file under `out` atomically."""
+    for f in files:
+        parts = f.dest.split("/")
+        if f.dest.startswith("/") or any(p in ("", ".", "..") or "\\" in p for p in parts):
+            msg = f"refusing to write {f.dest!r}: not a plain relative path"
+            raise RenderError(msg)
+        target = out.joinpath(*parts)
+        try:
+            atomic_write(target, f.data)
+        except OSError as err:
+            msg = f"cannot write {target}: {err}"
+            raise RenderError(msg) from err

@@ -1,0 +1,1 @@
+"""Putting bundles on GitHub Releases."""

@@ -1,0 +1,445 @@
+"""`python -m builder publish`: put the bundles in dist/ on GitHub Releases; any re-run finishes the job.
+
+First plan, with reads only: find each bundle's release (drafts are found by listing), compare
+the assets already there with the local files, and refuse (before anything is written) what
+must not be changed: an immutable published release, or a different asset in a published
+release without --replace. Then act, one write at a time: create the release as a draft,
+delete leftovers, upload, check every asset against the local file, and publish last, so a
+release is never public with missing or wrong assets.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import requests
+
+from ..bundle import verify
+from ..config import Config
+from ..config.model import TAG_RE
+from ..errors import ConfigError, PublishError, VerifyError
+from ..hashing import sha256_file
+from ..http import ProgressBar, RetryPolicy
+from . import github
+from .github import GitHubClient, Json, Secret
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "k/manifest.json"
+SUMS = "SHA256SUMS"
+SIDECARS = (".zip", ".zip.sha256", ".spdx.json", ".intoto.json")
+_UPLOAD_ROUNDS = 3  # an upload met by leftovers of its own earlier attempts: delete them and try again
+
+
+# --------------------------------------------------------------------------- what is local
+
+
+@dataclass(frozen=True)
+class LocalAsset:
+    name: str
+    path: Path
+    size: int
+    sha256: str
+
+    @property
+    def digest(self) -> str:
+        return f"sha256:{self.sha256}"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    stem: str
+    tag: str
+    title: str
+    notes: str
+    assets: tuple[LocalAsset, ...]
+
+
+# --------------------------------------------------------------------------- what to do
+
+
+@dataclass
+class Step:
+    kind: str  # skip | upload | redo (delete a leftover, upload again) | replace (--replace) | refuse
+    asset: LocalAsset
+    remote: Json | None
+    why: str
+
+
+@dataclass
+class Plan:
+    bundle: Bundle
+    release: Json | None
+    steps: list[Step]
+    publish: bool
+    refusals: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return f"release {self.bundle.tag}"
+
+
+def publish_dist(
+    cfg: Config,
+    env: Mapping[str, str],
+    *,
+    draft: bool,
+    replace: bool,
+    dry_run: bool,
+    policy: RetryPolicy | None = None,
+    session: requests.Session | None = None,
+    out: TextIO | None = None,
+    progress_stream: TextIO | None = None,
+) -> int:
+    """Publish every bundle in dist/ as its own release; return 0 when each one is complete."""
+    out = out or sys.stdout
+    token = read_token(env)
+    repo = cfg.release.repo
+    if not repo:
+        msg = "no target repository: set release.repo: owner/name in bundle.yaml, or GITHUB_REPOSITORY"
+        raise ConfigError(msg)
+    endpoints = github.endpoints_for(env.get("GITHUB_API_URL") or github.DEFAULT_API)
+    check_dist(cfg.options.dist)
+    bundles = read_bundles(cfg)
+    client = GitHubClient(endpoints, repo, token, policy or RetryPolicy(), session=session, read_only=dry_run)
+    try:
+        plans = [plan_bundle(client, b, draft=draft or cfg.release.draft, replace=replace) for b in bundles]
+        _print_plan(plans, out, repo, dry_run=dry_run)
+        refusals = [r for p in plans for r in p.refusals]
+        if refusals:
+            msg = "nothing was uploaded:\n  " + "\n  ".join(refusals)
+            raise PublishError(msg)
+        if dry_run:
+            return 0
+        for plan in plans:  # each summary as soon as its release is complete
+            done = carry_out(client, plan, cfg.release.prerelease, progress_stream or sys.stderr)
+            _print_summary(plan, *done, out)
+    finally:
+        client.close()
+    return 0
+
+
+def read_token(env: Mapping[str, str]) -> Secret:
+    for key in ("GH_TOKEN", "GITHUB_TOKEN"):
+        value = env.get(key, "").strip()
+        if not value:
+            continue
+        if not all(33 <= ord(c) < 127 for c in value):
+            msg = f"{key} holds characters no GitHub token has (spaces, control or non-ASCII); set it again"
+            raise ConfigError(msg)
+        return Secret(value)
+    msg = ("no GitHub token: set GH_TOKEN or GITHUB_TOKEN in the environment (a token with contents:write "
+           "on the repository); it is never read from the command line or the configuration")
+    raise ConfigError(msg)
+
+
+def check_dist(dist: Path) -> None:
+    """The same checks as `nox -s verify`: nothing is uploaded from a dist/ that fails them."""
+    problems: list[str] = list(verify.check_dist(dist))
+    if problems:
+        msg = f"{dist} failed verification, so nothing was published:\n  " + "\n  ".join(problems)
+        raise VerifyError(msg)
+
+
+# --------------------------------------------------------------------------- reading dist/
+
+
+def read_bundles(cfg: Config) -> list[Bundle]:
+    dist = cfg.options.dist
+    zips = sorted(dist.glob("*.zip"))
+    if not zips:
+        msg = f"no bundle in {dist}: run `nox -s bundle` first"
+        raise PublishError(msg)
+    sums = _local(dist / SUMS, SUMS)
+    bundles = [_bundle(z, cfg.release.tag, sums) for z in zips]
+    tags = [b.tag for b in bundles]
+    if cfg.release.tag and len(bundles) > 1:
+        msg = (f"release.tag {cfg.release.tag!r} names one release, but {dist} holds {len(bundles)} bundles; "
+               "remove release.tag so each bundle gets its own tag <gitVersion>-<revision>")
+        raise ConfigError(msg)
+    if len(set(tags)) != len(tags):
+        msg = f"two bundles in {dist} would share a tag ({', '.join(tags)}); keep one bundle per version"
+        raise PublishError(msg)
+    return bundles
+
+
+def _bundle(zip_path: Path, tag: str | None, sums: LocalAsset) -> Bundle:
+    manifest = read_manifest(zip_path)
+    stem = zip_path.name[: -len(".zip")]
+    git_version = _field(manifest, zip_path, "kubernetes", "gitVersion")
+    revision = _field(manifest, zip_path, "bundle", "revision")
+    tag = tag or f"{git_version}-{revision}"
+    if not TAG_RE.match(tag):
+        msg = f"{zip_path}: {MANIFEST}: tag {tag!r} made from gitVersion and revision is not a usable tag name"
+        raise PublishError(msg)
+    dist = zip_path.parent
+    assets = (*(_local(dist / f"{stem}{suffix}", f"{stem}{suffix}") for suffix in SIDECARS), sums)
+    title = f"{_field(manifest, zip_path, 'bundle', 'name')} {git_version} (revision {revision})"
+    return Bundle(stem, tag, title, release_notes(manifest, assets), assets)
+
+
+def read_manifest(zip_path: Path) -> dict[str, Any]:
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            data = json.loads(zf.read(MANIFEST))
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as err:
+        msg = f"{zip_path}: cannot read {MANIFEST} ({err}); rebuild the bundle with `nox -s bundle`"
+        raise PublishError(msg) from err
+    if not isinstance(data, dict):
+        msg = f"{zip_path}: {MANIFEST} is not a JSON object; rebuild the bundle"
+        raise PublishError(msg)
+    return data
+
+
+def _field(manifest: Mapping[str, Any], zip_path: Path, section: str, key: str) -> str:
+    value = manifest.get(section, {}).get(key) if isinstance(manifest.get(section), dict) else None
+    if value is None or value == "":
+        msg = f"{zip_path}: {MANIFEST}: {section}.{key} is missing; rebuild the bundle"
+        raise PublishError(msg)
+    return str(value)
+
+
+def _local(path: Path, name: str) -> LocalAsset:
+    try:
+        digest = sha256_file(path)
+    except FileNotFoundError as err:
+        msg = f"{path} is missing: `nox -s bundle` writes it beside the zip; run it again"
+        raise PublishError(msg) from err
+    return LocalAsset(name, path, path.stat().st_size, digest)
+
+
+def _cell(value: Any) -> str:
+    """A manifest value made safe for one Markdown table cell or code span."""
+    return re.sub(r"[\x00-\x1f`|<>]", " ", str(value)).strip() or "-"
+
+
+def release_notes(manifest: Mapping[str, Any], assets: tuple[LocalAsset, ...]) -> str:
+    def get(section: str, key: str) -> str:
+        part = manifest.get(section)
+        return _cell(part.get(key) if isinstance(part, dict) else None)
+
+    config = manifest.get("config")
+    network = config.get("network") if isinstance(config, dict) else None
+    mode = _cell(network.get("mode") if isinstance(network, dict) else None)
+    exes = [f for f in manifest.get("files") or [] if isinstance(f, dict) and str(f.get("path", "")).endswith(".exe")]
+    lines = [
+        f"Offline Kubernetes node bundle for Windows Server: `{_cell(assets[0].name)}`.",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Kubernetes | {get('kubernetes', 'gitVersion')} (commit {get('kubernetes', 'commit')}, "
+        f"source {get('kubernetes', 'source')}, tree {get('kubernetes', 'treeState')}) |",
+        f"| Go | {get('go', 'version')} |",
+        f"| SDN scripts | {get('sdn', 'repo')} at commit {get('sdn', 'commit')} |",
+        f"| Network mode | {mode} |",
+        f"| Bundle | {get('bundle', 'name')} {get('bundle', 'version')}, revision {get('bundle', 'revision')} |",
+        f"| Configuration digest | {_cell(manifest.get('configDigest'))} |",
+        "",
+        "## Checksums (sha256)",
+        "",
+        "```",
+        *(f"{a.sha256}  {a.name}" for a in assets),
+        "```",
+        "",
+        "Check a download with `sha256sum -c --ignore-missing SHA256SUMS`; after unpacking, `k/manifest.json` "
+        "lists every file's sha256.",
+    ]
+    if exes:
+        lines += ["", "## Executables (sha256)", "", "```",
+                  *(f"{_cell(f.get('sha256'))}  {_cell(f.get('path'))}" for f in exes), "```"]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- planning (reads only)
+
+
+def plan_bundle(client: GitHubClient, bundle: Bundle, *, draft: bool, replace: bool) -> Plan:
+    release = client.find_release(bundle.tag)
+    remote = {str(a.get("name")): a for a in client.list_assets(int(release["id"]))} if release else {}
+    published = release is not None and not release.get("draft", False)
+    immutable = published and release is not None and release.get("immutable") is True
+    steps = [_step(a, remote.get(a.name), published=published, replace=replace) for a in bundle.assets]
+    plan = Plan(bundle, release, steps, publish=not draft and not published)
+    changes = [s for s in steps if s.kind != "skip"]
+    if immutable and changes:
+        plan.refusals.append(
+            f"{plan.label} is published and immutable: its assets can no longer change, and "
+            f"{', '.join(s.asset.name for s in changes)} would have to; publish the bundle under a new revision "
+            "(bundle.revision or --revision)")
+    elif immutable:
+        plan.notes.append(f"{plan.label} is published and immutable; every asset already matches")
+    plan.refusals += [f"{plan.label}: {s.why}" for s in steps if s.kind == "refuse"]
+    if draft and published:
+        plan.notes.append(f"{plan.label} is already published; --draft cannot take it back")
+    ours = {a.name for a in bundle.assets}
+    plan.notes += [f"{plan.label}: asset {n} is not part of this bundle; left as is" for n in sorted(remote)
+                   if n not in ours]
+    return plan
+
+
+def _step(local: LocalAsset, remote: Json | None, *, published: bool, replace: bool) -> Step:
+    if remote is None:
+        return Step("upload", local, None, "not there yet")
+    verdict, why = compare(remote, local)
+    if verdict == "same":
+        return Step("skip", local, remote, why)
+    if verdict == "leftover" or not published:
+        return Step("redo", local, remote, why)
+    if replace:
+        return Step("replace", local, remote, f"{why}; --replace given")
+    return Step("refuse", local, remote,
+                f"{local.name} on the published release differs from the local file ({why}); "
+                "pass --replace to replace it, or publish under a new revision")
+
+
+def compare(remote: Json, local: LocalAsset) -> tuple[str, str]:
+    """("same" | "leftover" | "different", why): an asset on GitHub against the local file."""
+    state = remote.get("state")
+    if state != "uploaded":
+        return "leftover", f"left in state {state!r} by a failed upload"
+    size = remote.get("size")
+    if size != local.size:
+        return "different", f"size {size} on GitHub, {local.size} here"
+    digest = remote.get("digest")
+    if digest and str(digest).lower() != local.digest:
+        return "different", f"digest {digest} on GitHub, {local.digest} here"
+    return "same", "same size and digest" if digest else "same size (GitHub gave no digest)"
+
+
+# --------------------------------------------------------------------------- carrying it out
+
+
+@dataclass(frozen=True)
+class Done:
+    name: str
+    how: str  # uploaded | skipped | replaced
+    url: str
+
+
+def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, progress_stream: TextIO) -> tuple[Json, list[Done]]:
+    bundle = plan.bundle
+    release = plan.release or client.create_release({
+        "tag_name": bundle.tag, "name": bundle.title, "body": bundle.notes, "draft": True, "prerelease": prerelease,
+    })
+    if plan.release is None:
+        log.info("created draft %s (id %s)", plan.label, release.get("id"))
+    done: list[Done] = []
+    for step in plan.steps:
+        if step.kind == "skip":
+            assert step.remote is not None
+            done.append(Done(step.asset.name, "skipped", str(step.remote.get("browser_download_url", ""))))
+            continue
+        if step.remote is not None:
+            log.info("deleting %s from %s: %s", step.asset.name, plan.label, step.why)
+            client.delete_asset(int(step.remote["id"]))
+        bar = ProgressBar.for_terminal(f"  {step.asset.name}", progress_stream)  # None unless a terminal
+        try:
+            asset = upload(client, release, step.asset, bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+        how = "replaced" if step.kind == "replace" else "uploaded"
+        done.append(Done(step.asset.name, how, str(asset.get("browser_download_url", ""))))
+    _check_all(client, release, bundle)
+    if plan.publish:
+        release = client.update_release(int(release["id"]), {
+            "draft": False, "name": bundle.title, "body": bundle.notes, "prerelease": prerelease,
+        })
+        if release.get("draft", True):
+            msg = f"{plan.label}: GitHub did not publish the release; run publish again"
+            raise PublishError(msg)
+    return release, done
+
+
+def upload(client: GitHubClient, release: Json, local: LocalAsset, progress: github.Progress | None) -> Json:
+    """Upload one asset and check it; leftovers of this run's own failed attempts are deleted first."""
+    for _ in range(_UPLOAD_ROUNDS):
+        remote: Json | None
+        try:
+            remote = client.upload_asset(release, local.path, local.name, progress=progress)
+        except github.AssetExists:
+            # An earlier attempt reached GitHub before failing: see what it left.
+            remote = _remote_asset(client, release, local.name)
+            if remote is not None and compare(remote, local)[0] == "different" and not release.get("draft"):
+                msg = (f"{local.name} appeared on the published release while uploading, with other content; "
+                       "is another publisher running? Run publish again (with --replace to overwrite it)")
+                raise PublishError(msg) from None
+        if remote is None:
+            continue
+        verdict, why = compare(remote, local)
+        if verdict == "same":
+            return remote
+        log.warning("%s on GitHub is not right (%s); deleting it and uploading again", local.name, why)
+        client.delete_asset(int(remote["id"]))
+    msg = (f"{local.name}: uploading failed {_UPLOAD_ROUNDS} times over; "
+           "run publish again, it finishes the job")
+    raise PublishError(msg)
+
+
+def _remote_asset(client: GitHubClient, release: Json, name: str) -> Json | None:
+    return next((a for a in client.list_assets(int(release["id"])) if a.get("name") == name), None)
+
+
+def _check_all(client: GitHubClient, release: Json, bundle: Bundle) -> None:
+    """Before publishing, read every asset back from GitHub and compare it with the local file."""
+    remote = {str(a.get("name")): a for a in client.list_assets(int(release["id"]))}
+    problems = []
+    for local in bundle.assets:
+        if local.name not in remote:
+            problems.append(f"{local.name} is missing")
+            continue
+        verdict, why = compare(remote[local.name], local)
+        if verdict != "same":
+            problems.append(f"{local.name}: {why}")
+    if problems:
+        msg = (f"release {bundle.tag} was not published: its assets do not match dist/:\n  "
+               + "\n  ".join(problems) + "\nrun publish again to repair them")
+        raise PublishError(msg)
+
+
+# --------------------------------------------------------------------------- output
+
+
+_VERBS = {
+    "skip": ("skip", "would skip"),
+    "upload": ("upload", "would upload"),
+    "redo": ("delete and upload again", "would delete and upload again"),
+    "replace": ("replace", "would replace"),
+    "refuse": ("REFUSE", "would refuse"),
+}
+
+
+def _print_plan(plans: list[Plan], out: TextIO, repo: str, *, dry_run: bool) -> None:
+    would = "would " if dry_run else ""
+    for plan in plans:
+        rel = plan.release
+        if rel is None:
+            print(f"{plan.label} in {repo}: {would}create it as a draft, named {plan.bundle.title!r}", file=out)
+        else:
+            state = "draft" if rel.get("draft") else "published"
+            print(f"{plan.label} in {repo}: found ({state}, id {rel.get('id')})", file=out)
+        for s in plan.steps:
+            verb = _VERBS[s.kind][1 if dry_run else 0]
+            print(f"  {verb:<30} {s.asset.name} ({s.asset.size} bytes): {s.why}", file=out)
+        if plan.publish:
+            print(f"  {would}publish {plan.label}", file=out)
+        for note in plan.notes:
+            print(f"  note: {note}", file=out)
+    if dry_run:
+        print("dry run: nothing was written", file=out)
+
+
+def _print_summary(plan: Plan, release: Json, assets: list[Done], out: TextIO) -> None:
+    state = "draft" if release.get("draft") else "published"
+    print(f"{plan.label} ({state}): {release.get('html_url', '')}", file=out)
+    for d in assets:
+        print(f"  {d.how:<9} {d.name}  {d.url}", file=out)

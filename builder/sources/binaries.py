@@ -1,0 +1,245 @@
+"""Official Kubernetes release binaries (`kubernetes.source: release`), and many versions in one run.
+
+Each component comes from `<release_url>/<version>/bin/windows/amd64/<name>.exe` and is checked
+against the checksum file published beside it (`.sha512`, else `.sha256`; neither is an error).
+The cache keeps, per version, the verified exe and that checksum file as published:
+`<cache>/release/<version>/<name>.exe` and `<name>.exe.sha512`. An entry counts only when its exe
+still matches the checksum file, so a second run touches no network. Downloads land in a temporary
+folder beside the entry and are renamed into place once verified: the cache never holds an
+unverified binary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+import requests
+
+from .. import http
+from ..artifacts import Binary, BuildResult
+from ..config import Config
+from ..errors import BuilderError, ConfigError, FetchError
+from ..http import Net
+from ..pe import file_contains, file_pe_problem
+
+log = logging.getLogger(__name__)
+
+ALGORITHMS = ("sha512", "sha256")  # the published checksum files, preferred first
+_HEX_LENGTH = {"sha512": 128, "sha256": 64}
+MAX_PARALLEL = 3  # versions downloading at once: enough to fill a link, few enough to be polite
+_NOT_THERE = (404, 410)
+
+
+
+# --------------------------------------------------------------------------- one version
+
+
+def binary_url(cfg: Config, version: str, name: str) -> str:
+    """Where the release publishes `<name>.exe` of `version` for the configured platform."""
+    return f"{_release_url(cfg)}/{version}/bin/{cfg.kubernetes.platform}/{name}.exe"
+
+
+def download_binaries(cfg: Config, *, net: Net | None = None, progress: bool = True) -> BuildResult:
+    """The configured components of `kubernetes.version`, verified, from the cache or the release."""
+    version = cfg.kubernetes.version
+    if not version:
+        msg = "kubernetes.version: source: release needs a version (set it, or pass --kube-version vX.Y.Z)"
+        raise ConfigError(msg)
+    net = net or Net()
+    session = net.session
+    if session is None and not cfg.options.offline:
+        session = http.make_session()
+    try:
+        binaries = tuple(
+            _binary(cfg, version, name, net, session, progress) for name in cfg.kubernetes.components
+        )
+    finally:
+        if net.session is None and session is not None:
+            session.close()
+    return BuildResult(
+        git_version=version,
+        git_commit=None,
+        tree_state="release",
+        source="release",
+        go_version=None,
+        source_date_epoch=cfg.bundle.source_date_epoch,
+        binaries=binaries,
+    )
+
+
+def _release_url(cfg: Config) -> str:
+    """kubernetes.release_url; a relative mirror path is taken from the config file's folder."""
+    return http.resolve_location(cfg.kubernetes.release_url, cfg.options.config_path)
+
+
+def _entry(cfg: Config, version: str) -> Path:
+    return cfg.options.cache_dir / "release" / version
+
+
+def _binary(cfg: Config, version: str, name: str, net: Net, session: requests.Session | None,
+            progress: bool) -> Binary:
+    url = binary_url(cfg, version, name)
+    shown = http.redact_url(url)
+    folder = _entry(cfg, version)
+    found = _from_cache(folder, name)
+    if found is not None:
+        log.debug("release: %s %s.exe from the cache %s", version, name, folder)
+        _check_exe(folder / f"{name}.exe", version, shown)
+        algo, expected, sha256 = found
+    else:
+        if cfg.options.offline or session is None:
+            msg = (f"offline: {name}.exe of Kubernetes {version} is not in the cache {folder} (it comes from "
+                   f"{shown}); run once without --offline, or copy the cache folder from a machine that has it")
+            raise FetchError(msg)
+        try:
+            algo, expected, sha256 = _download_verified(url, folder, name, version, net, session, progress)
+        except BuilderError:
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty: a failed first download leaves no trace in the cache
+            raise
+    return Binary(name=name, path=folder / f"{name}.exe", sha256=sha256, origin=shown,
+                  published_checksums={algo: expected})
+
+
+def _from_cache(folder: Path, name: str) -> tuple[str, str, str] | None:
+    """(algorithm, published hex, sha256) when the cached exe matches its cached checksum file."""
+    exe = folder / f"{name}.exe"
+    if not exe.is_file():
+        return None
+    for algo in ALGORITHMS:
+        sums = folder / f"{name}.exe.{algo}"
+        if not sums.is_file():
+            continue
+        try:
+            expected = _parse_checksum(sums.read_bytes(), algo, str(sums))
+        except FetchError as err:
+            log.warning("release: %s; downloading again", err)
+            return None
+        hashes = _hashes(exe)
+        if hashes[algo] == expected:
+            return algo, expected, hashes["sha256"]
+        log.warning("release: cached %s has %s %s, not the published %s; downloading again",
+                    exe, algo, hashes[algo], expected)
+        return None
+    return None
+
+
+def _download_verified(url: str, folder: Path, name: str, version: str, net: Net, session: requests.Session,
+                       progress: bool) -> tuple[str, str, str]:
+    shown = http.redact_url(url)
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=folder) as tmp_name:
+        tmp = Path(tmp_name)
+        exe = tmp / f"{name}.exe"
+        log.info("release: downloading %s", shown)
+        bar = http.ProgressBar.for_terminal(f"{name}.exe {version}") if progress else None
+        if _get(url, exe, net, session, bar) is None:
+            msg = (f"Kubernetes {version}: {name}.exe is not at {shown} (HTTP 404): {version} is not a "
+                   "released version, or the mirror kubernetes.release_url does not carry it; check the "
+                   "version and kubernetes.release_url")
+            raise FetchError(msg)
+        algo, expected = _published_checksum(url, tmp / f"{name}.exe", net, session)
+        hashes = _hashes(exe)
+        if hashes[algo] != expected:
+            msg = (f"{shown}: {algo} {hashes[algo]} does not match the published {expected} "
+                   f"({shown}.{algo}); the download is corrupt or the mirror is wrong; it was not kept")
+            raise FetchError(msg)
+        _check_exe(exe, version, shown)
+        for other in ALGORITHMS:  # a stale checksum file of the other kind must not vouch for the new exe
+            (folder / f"{name}.exe.{other}").unlink(missing_ok=True)
+        os.replace(tmp / f"{name}.exe.{algo}", folder / f"{name}.exe.{algo}")
+        os.replace(exe, folder / f"{name}.exe")
+    return algo, expected, hashes["sha256"]
+
+
+def _get(url: str, dest: Path, net: Net, session: requests.Session,
+         progress: http.ProgressBar | None = None) -> str | None:
+    """Download `url` to `dest` and return its sha256, or None when the release has no such file."""
+    local = http.local_path(url)
+    if local is not None and not local.is_file():
+        return None
+    try:
+        return http.download(url, dest, session=session, policy=net.policy or http.RetryPolicy(),
+                             timeout=net.timeout, progress=progress)
+    except http.HTTPStatusError as err:
+        if err.status in _NOT_THERE:
+            return None
+        raise
+
+
+def _published_checksum(url: str, exe: Path, net: Net, session: requests.Session) -> tuple[str, str]:
+    """(algorithm, hex) from the first checksum file published beside `url`, saved beside `exe`."""
+    for algo in ALGORITHMS:
+        dest = exe.with_name(f"{exe.name}.{algo}")
+        if _get(f"{url}.{algo}", dest, net, session) is not None:
+            return algo, _parse_checksum(dest.read_bytes(), algo, http.redact_url(f"{url}.{algo}"))
+    shown = http.redact_url(url)
+    tried = " nor ".join(f"{shown}.{a}" for a in ALGORITHMS)
+    msg = (f"{shown}: no published checksum beside it: neither {tried} exists; the binary cannot be "
+           "verified, so it was not used. If kubernetes.release_url is a mirror, copy the checksum files too")
+    raise FetchError(msg)
+
+
+def _parse_checksum(data: bytes, algo: str, where: str) -> str:
+    """The hex digest of a checksum file: the bare hash (as dl.k8s.io writes it) or `<hash>  <name>`."""
+    words = data.decode("ascii", "replace").split()
+    digest = words[0].lower() if words else ""
+    if len(digest) != _HEX_LENGTH[algo] or any(c not in "0123456789abcdef" for c in digest):
+        msg = f"{where}: not a {algo} checksum file (it should start with {_HEX_LENGTH[algo]} hex digits)"
+        raise FetchError(msg)
+    return digest
+
+
+def _hashes(path: Path) -> dict[str, str]:
+    """sha256 and sha512 in one read: the manifest records the one, the release publishes the other."""
+    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
+    with path.open("rb") as f:
+        while chunk := f.read(http.CHUNK):
+            sha256.update(chunk)
+            sha512.update(chunk)
+    return {"sha256": sha256.hexdigest(), "sha512": sha512.hexdigest()}
+
+
+def _check_exe(path: Path, version: str, shown: str) -> None:
+    """A PE32+ x86-64 executable that carries `version`: what the checksum alone cannot tell."""
+    problem = file_pe_problem(path)
+    if problem is None and not file_contains(path, version.encode()):
+        problem = f"does not carry the version string {version}: it is another version's binary"
+    if problem is not None:
+        msg = f"{shown}: {problem}; expected the Windows {path.name} of Kubernetes {version}"
+        raise FetchError(msg)
+
+
+# --------------------------------------------------------------------------- many versions
+
+
+def prefetch(cfg: Config, versions: Sequence[str], *, net: Net | None = None) -> dict[str, BuilderError]:
+    """Download every version's binaries into the cache, MAX_PARALLEL at a time; return the failures."""
+    failed: dict[str, BuilderError] = {}
+    workers = max(1, min(MAX_PARALLEL, len(versions)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="release")
+    try:
+        # No progress bars: several on one terminal line would garble each other; the log says enough.
+        futures: dict[Future[BuildResult], str] = {
+            pool.submit(download_binaries, cfg.for_version(v), net=net, progress=False): v for v in versions
+        }
+        for future in as_completed(futures):
+            version = futures[future]
+            try:
+                future.result()
+            except BuilderError as err:
+                log.error("%s: %s", version, err)
+                failed[version] = err
+            else:
+                log.info("release: %s: binaries ready", version)
+    finally:
+        # On Ctrl-C, start no further version; downloads already running finish into their temp folders.
+        pool.shutdown(wait=True, cancel_futures=True)
+    return failed

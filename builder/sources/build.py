@@ -1,0 +1,272 @@
+"""Build stage: the tree's own `make`, once for every component, then check what it made.
+
+Contract (the tree's build/root/Makefile and hack/make-rules): `make WHAT="cmd/kubelet ..." KUBE_BUILD_PLATFORMS=windows/amd64`
+in the tree root writes `_output/local/bin/windows/amd64/<name>.exe`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..artifacts import Binary, BuildResult
+from ..config import Config, KubernetesSection
+from ..errors import BuildError, ConfigError
+from ..fsutil import atomic_write
+from ..hashing import sha256_file
+from ..kversion import KubeVersion, from_git_describe
+from ..pe import file_contains, file_pe_problem
+from ..run import Progress, call, call_logged
+from .toolchain import Toolchain, provision, requirement, show
+
+log = logging.getLogger(__name__)
+
+STAMP_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class TreeVersion:
+    git_version: str
+    commit: str | None
+    tree_state: str  # clean, dirty, archive
+    commit_time: int | None
+
+
+def _git(root: Path, *args: str) -> str:
+    return call(["git", "-C", str(root), *args], error=BuildError, what=f"git {args[0]}").strip()
+
+
+def detect_version(root: Path, configured: str | None) -> TreeVersion:
+    """The gitVersion to stamp: from `git describe` in a git tree, or `kubernetes.version` otherwise."""
+    if not (root / ".git").exists():
+        if not configured:
+            msg = (f"kubernetes.version: {root} has no .git (an unpacked tarball?), so its version cannot be "
+                   "detected; set kubernetes.version: vX.Y.Z to the version of this tree")
+            raise ConfigError(msg)
+        return TreeVersion(configured, None, "archive", None)
+    commit = _git(root, "rev-parse", "HEAD")
+    dirty = bool(_git(root, "status", "--porcelain"))
+    commit_time = int(_git(root, "show", "-s", "--format=%ct", "HEAD"))
+    try:
+        describe = _git(root, "describe", "--tags", "--match=v*", "--abbrev=14", "HEAD")
+    except BuildError:
+        describe = ""
+    if not describe:
+        if not configured:
+            msg = (f"kubernetes.version: the tree {root} has no v* tag to describe its version; "
+                   "tag it, or set kubernetes.version: vX.Y.Z")
+            raise ConfigError(msg)
+        version = configured + ("-dirty" if dirty and "-dirty" not in configured else "")
+    else:
+        version = from_git_describe(describe, dirty)
+        if configured and configured != version and configured != version.removesuffix("-dirty"):
+            msg = (f"kubernetes.version: {configured} is set, but the tree {root} describes itself as "
+                   f"{version}; remove kubernetes.version to use the tree's, or check out {configured}")
+            raise ConfigError(msg)
+    try:
+        KubeVersion.parse(version)
+    except ValueError as err:
+        msg = f"the tree's version is not usable: {err}; tag the tree with a vX.Y.Z tag or set kubernetes.version"
+        raise ConfigError(msg) from err
+    return TreeVersion(version, commit, "dirty" if dirty else "clean", commit_time)
+
+
+def tree_fingerprint(root: Path) -> str:
+    """A digest of the tree's content: commit plus uncommitted changes, or every file without git."""
+    h = hashlib.sha256()
+    if (root / ".git").exists():
+        h.update(_git(root, "rev-parse", "HEAD").encode())
+        status = call(["git", "-C", str(root), "status", "--porcelain=v1", "-z", "--untracked-files=all"],
+                      error=BuildError, what="git status")
+        h.update(status.encode())
+        if status:
+            h.update(call(["git", "-C", str(root), "diff", "HEAD", "--binary"], error=BuildError,
+                          what="git diff").encode())
+            for entry in status.split("\0"):
+                if entry.startswith("?? "):
+                    _hash_file(h, root / entry[3:])
+        return h.hexdigest()
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not (Path(dirpath) == root and d == "_output"))
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            h.update(str(path.relative_to(root)).encode() + b"\0")
+            _hash_file(h, path)
+    return h.hexdigest()
+
+
+def _hash_file(h: hashlib._Hash, path: Path) -> None:
+    if path.is_symlink():
+        h.update(os.readlink(path).encode())
+    elif path.is_file():
+        with path.open("rb") as f:
+            h.update(hashlib.file_digest(f, "sha256").digest())
+
+
+def output_dir(root: Path, platform: str) -> Path:
+    return root / "_output" / "local" / "bin" / platform
+
+
+def make_env(base: Mapping[str, str], go: Toolchain, kube: KubernetesSection, tree: TreeVersion,
+             source_date_epoch: int | None) -> dict[str, str]:
+    env = go.env(base)
+    env["KUBE_BUILD_PLATFORMS"] = kube.platform
+    env["KUBE_GIT_VERSION"] = tree.git_version
+    env["KUBE_GIT_TREE_STATE"] = tree.tree_state
+    if tree.commit:
+        env["KUBE_GIT_COMMIT"] = tree.commit
+    if source_date_epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
+    if kube.goflags:
+        env["GOFLAGS"] = kube.goflags
+    if kube.goldflags:
+        env["GOLDFLAGS"] = kube.goldflags
+    return env
+
+
+def make_args(kube: KubernetesSection) -> list[str]:
+    what = " ".join(f"cmd/{c}" for c in kube.components)
+    return ["make", f"WHAT={what}", f"KUBE_BUILD_PLATFORMS={kube.platform}"]
+
+
+def build(cfg: Config, env: Mapping[str, str]) -> BuildResult:
+    """Build the configured components from the tree; reuse the last build when nothing changed."""
+    kube = cfg.kubernetes
+    assert kube.root is not None  # config.load guarantees a tree for source: build
+    root = kube.root
+    tree = detect_version(root, kube.version)
+    sde = cfg.bundle.source_date_epoch if cfg.bundle.source_date_epoch is not None else tree.commit_time
+    go = provision(requirement(root, kube.go_version), cfg.options.cache_dir, env, cfg.options.offline)
+    args = make_args(kube)
+    menv = make_env(env, go, kube, tree, sde)
+    key = _stamp_key(root, go, kube, tree, sde, args)
+    stamp_path = cfg.options.cache_dir / "build" / (hashlib.sha256(str(root).encode()).hexdigest()[:16] + ".json")
+
+    reused = _reuse(stamp_path, key, root, kube)
+    if reused is None:
+        _remove_old_outputs(root, kube)
+        _run_make(root, args, menv, cfg.options.cache_dir / "logs" / "make.log")
+        outputs = check_outputs(root, kube, tree.git_version)
+        _write_stamp(stamp_path, key, outputs)
+    else:
+        outputs = reused
+        log.info("build: nothing changed since the last build of %s; reusing its outputs", root)
+    # No local paths: the manifest must not depend on where the tree was checked out.
+    origin = (f"built from the Kubernetes tree at {tree.commit or 'an unversioned tree'} ({tree.tree_state}) "
+              f"with Go {show(go.version)}")
+    binaries = tuple(Binary(name, path, digest, origin) for name, (path, digest) in outputs.items())
+    return BuildResult(
+        git_version=tree.git_version,
+        git_commit=tree.commit,
+        tree_state=tree.tree_state,
+        source="build",
+        go_version=show(go.version),
+        source_date_epoch=sde,
+        binaries=binaries,
+        reused=reused is not None,
+    )
+
+
+def _stamp_key(root: Path, go: Toolchain, kube: KubernetesSection, tree: TreeVersion,
+               sde: int | None, args: list[str]) -> str:
+    parts = {
+        "schema": STAMP_SCHEMA,
+        "tree": tree_fingerprint(root),
+        "go": show(go.version),
+        "goroot": str(go.goroot),
+        "args": args,
+        "goflags": kube.goflags,
+        "goldflags": kube.goldflags,
+        "version": tree.git_version,
+        "state": tree.tree_state,
+        "sde": sde,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _reuse(stamp_path: Path, key: str, root: Path, kube: KubernetesSection) -> dict[str, tuple[Path, str]] | None:
+    """The last build's outputs when its key matches and every output still has its recorded hash."""
+    try:
+        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if stamp.get("key") != key or sorted(stamp.get("outputs", {})) != sorted(kube.components):
+        return None
+    out: dict[str, tuple[Path, str]] = {}
+    for name in kube.components:
+        path = output_dir(root, kube.platform) / f"{name}.exe"
+        recorded = stamp["outputs"][name]
+        if not path.is_file() or path.stat().st_size != recorded["size"] or sha256_file(path) != recorded["sha256"]:
+            log.info("build: %s changed since the last build; building again", path)
+            return None
+        out[name] = (path, recorded["sha256"])
+    return out
+
+
+def _remove_old_outputs(root: Path, kube: KubernetesSection) -> None:
+    """Delete last build's executables, so that what we check afterwards is what this make wrote.
+
+    The tree places its outputs with `rsync -a`, whose quick check (size and mtime to the
+    second) can keep a stale or damaged file that happens to match both.
+    """
+    out_dir = output_dir(root, kube.platform)
+    for name in kube.components:
+        (out_dir / f"{name}.exe").unlink(missing_ok=True)
+
+
+def _write_stamp(stamp_path: Path, key: str, outputs: dict[str, tuple[Path, str]]) -> None:
+    data = {"key": key, "outputs": {n: {"sha256": d, "size": p.stat().st_size} for n, (p, d) in outputs.items()}}
+    atomic_write(stamp_path, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
+
+
+_PHASE = re.compile(r"^\+\+\+ (?:\[[^\]]*\] )?(?P<text>.+)$")
+
+
+def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    for tool in ("make", "bash"):
+        if shutil.which(tool, path=env.get("PATH")) is None:
+            msg = (f"the Kubernetes build needs {tool}, which is not on PATH; "
+                   f"install it (Debian: apt-get install {tool})")
+            raise BuildError(msg)
+    start = time.monotonic()
+    log.info("build: %s (in %s)", " ".join(args), root)
+    with Progress("build") as progress:
+        def on_line(line: str) -> None:
+            m = _PHASE.match(line)
+            if m:
+                progress.set_phase(m["text"])
+
+        call_logged(args, log_path=log_path, cwd=root, env=env, error=BuildError,
+                    what="the Kubernetes build (make)", on_line=on_line)
+    log.info("build: make finished in %.1f s (log: %s)", time.monotonic() - start, log_path)
+
+
+def check_outputs(root: Path, kube: KubernetesSection, git_version: str) -> dict[str, tuple[Path, str]]:
+    """Each component's .exe: present, PE32+ x86-64, stamped with `git_version`."""
+    out: dict[str, tuple[Path, str]] = {}
+    problems: list[str] = []
+    for name in kube.components:
+        path = output_dir(root, kube.platform) / f"{name}.exe"
+        if not path.is_file():
+            problems.append(f"{path}: missing: make did not produce {name}.exe (is cmd/{name} in the tree?)")
+            continue
+        problem = file_pe_problem(path)
+        if problem:
+            problems.append(f"{path}: {problem}; expected a PE32+ x86-64 Windows executable")
+            continue
+        if not file_contains(path, git_version.encode()):
+            problems.append(f"{path}: does not carry the version {git_version}: the build ignored "
+                            "KUBE_GIT_VERSION (is this a Kubernetes tree with hack/lib/version.sh?)")
+            continue
+        out[name] = (path, sha256_file(path))
+    if problems:
+        raise BuildError("the build's outputs are not usable:\n  " + "\n  ".join(problems))
+    return out

