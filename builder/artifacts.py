@@ -32,6 +32,11 @@ class BuildResult:
     binaries: tuple[Binary, ...]
     reused: bool = False  # True when a no-op rebuild reused the last outputs
 
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The bundled Kubernetes executables by name (kube-log-runner among them when bundled)."""
+        return tuple(b.name for b in self.binaries)
+
 
 @dataclass(frozen=True)
 class FetchedFile:
@@ -48,6 +53,29 @@ class SdnResult:
     url: str
     archive_sha256: str
     files: tuple[FetchedFile, ...]
+
+
+@dataclass(frozen=True)
+class FetchedInput:
+    """One pinned external input (CNI plugins, flanneld, containerd, crictl), verified.
+
+    `files` are what goes into the bundle (for a source archive: what was built from it).
+    """
+
+    name: str  # cni-plugins, flanneld, containerd, crictl
+    version: str
+    url: str  # as shown and recorded: no credentials, no query string
+    kind: str  # zip, tar.gz or file
+    archive_sha256: str
+    files: tuple[FetchedFile, ...]
+    h1: str | None = None  # content digest of a source archive's files (Go dirhash)
+    published: tuple[tuple[str, str], ...] = ()  # (checksum file URL, hex) that verified it
+    licence: str | None = None
+    built: str | None = None  # for a source archive: how its files were built
+
+    @property
+    def origin(self) -> str:
+        return f"input:{self.name}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from .load import Overrides, default_cache_dir, load
 from .model import (
     COMPONENTS,
     DEFAULT_CONFIG,
+    FLANNEL_MODES,
+    INPUT_SECTIONS,
     NETWORK_MODES,
     RUNTIMES,
     SDN_COMMIT,
@@ -15,6 +17,7 @@ from .model import (
     WINDOWS_BUILDS,
     BundleSection,
     Config,
+    InputSection,
     KubernetesSection,
     NetworkSection,
     NodeSection,
@@ -30,8 +33,9 @@ from .validate import windows_path_problem
 from .yamlread import Doc, parse_yaml
 
 __all__ = [
-    "COMPONENTS", "DEFAULT_CONFIG", "NETWORK_MODES", "RUNTIMES", "SDN_COMMIT", "SDN_FILES_DEFAULT",
-    "WINDOWS_BUILDS", "BundleSection", "Config", "Doc", "KubernetesSection", "NetworkSection", "NodeSection",
+    "COMPONENTS", "DEFAULT_CONFIG", "FLANNEL_MODES", "INPUT_SECTIONS", "NETWORK_MODES", "RUNTIMES", "SDN_COMMIT",
+    "SDN_FILES_DEFAULT", "WINDOWS_BUILDS", "BundleSection", "Config", "Doc", "InputSection", "KubernetesSection",
+    "NetworkSection", "NodeSection",
     "Options", "Overrides", "ReleaseSection", "SdnFile", "SdnSection", "config_digest", "default_cache_dir",
     "load", "parse_yaml", "runtime_for", "runtime_problem", "windows_path_problem",
 ]

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..kversion import KubeVersion
-from .model import DEFAULT_CONFIG, Config, KubernetesSection, NodeSection, Options, runtime_problem
+from .model import DEFAULT_CONFIG, INPUT_SECTIONS, Config, KubernetesSection, NodeSection, Options, runtime_problem
 from .validate import (
     Problems,
     section_bundle,
+    section_input,
     section_kubernetes,
     section_network,
     section_node,
@@ -54,7 +55,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         path = cwd / path
     doc = read_yaml(path) if path is not None else Doc({}, {}, "(defaults)")
     probs = Problems(doc)
-    sections = ("bundle", "kubernetes", "sdn", "network", "node", "release")
+    sections = ("bundle", "kubernetes", "sdn", "network", "node", "release", *INPUT_SECTIONS)
     for key in doc.data:
         if key not in sections:
             probs.add(str(key), f"unknown section; valid sections: {', '.join(sections)}")
@@ -65,6 +66,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     network = section_network(probs, doc.data.get("network"))
     node = section_node(probs, doc.data.get("node"))
     release = section_release(probs, doc.data.get("release"), env)
+    kit = {name: section_input(probs, name, doc.data.get(name)) for name in INPUT_SECTIONS}
 
     if overrides.revision is not None:
         if overrides.revision < 1:
@@ -96,7 +98,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
                "40-hex commit; pin a commit, or pass --allow-unpinned to take what the ref points at now")
         raise ConfigError(msg)
     return Config(bundle=bundle, kubernetes=kube, sdn=sdn, network=network, node=node, release=release,
-                  options=options)
+                  options=options, **kit)
 
 
 def _resolve_source(probs: Problems, kube: KubernetesSection, overrides: Overrides, env: Mapping[str, str],

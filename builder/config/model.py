@@ -20,7 +20,8 @@ from ..kversion import KubeVersion
 DEFAULT_CONFIG = "bundle.yaml"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
 REQUIRED_COMPONENTS = ("kubelet", "kube-proxy")
-NETWORK_MODES = ("host-gw", "l3", "overlay")
+NETWORK_MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
+FLANNEL_MODES = ("flannel-vxlan", "flannel-host-gw")
 RUNTIMES = ("docker", "containerd")
 ISOLATIONS = ("process", "hyperv")
 
@@ -42,6 +43,28 @@ SDN_FILES_DEFAULT: tuple[tuple[str, str, str], ...] = (
         "cni/wincni.exe",
     ),
 )
+
+# The node kit's external inputs: the section, its default version and its default URL per source.
+# {version} is the tag (v1.9.1), {bare_version} the tag without its leading "v" (containerd's file names).
+INPUT_DEFAULTS: dict[str, tuple[str, dict[str, str]]] = {
+    "cni": ("v1.9.1", {
+        "build": "https://github.com/containernetworking/plugins/archive/refs/tags/{version}.tar.gz",
+        "release": ("https://github.com/containernetworking/plugins/releases/download/{version}/"
+                    "cni-plugins-windows-amd64-{version}.tgz"),
+    }),
+    "flannel": ("v0.28.9", {
+        "release": "https://github.com/flannel-io/flannel/releases/download/{version}/flanneld.exe",
+    }),
+    "containerd": ("v2.3.4", {
+        "release": ("https://github.com/containerd/containerd/releases/download/{version}/"
+                    "containerd-{bare_version}-windows-amd64.tar.gz"),
+    }),
+    "crictl": ("v1.36.0", {
+        "release": ("https://github.com/kubernetes-sigs/cri-tools/releases/download/{version}/"
+                    "crictl-{version}-windows-amd64.tar.gz"),
+    }),
+}
+INPUT_SECTIONS = tuple(INPUT_DEFAULTS)
 
 # Windows Server versions this tool can target, and their build numbers.
 WINDOWS_BUILDS: dict[str, int] = {
@@ -114,6 +137,28 @@ class SdnSection:
 
 
 @dataclass(frozen=True)
+class InputSection:
+    """One external input of the node kit: where it comes from and its pins ("" = not pinned yet)."""
+
+    name: str  # the config section: cni, flannel, containerd, crictl
+    version: str
+    source: str = "release"  # cni only: build (from the source archive) or release
+    url: str = ""  # a template; "" means the default for the source
+    sha256: str = ""  # the archive (or single file) as downloaded
+    h1: str = ""  # a source archive's content digest (Go dirhash h1:), what `source: build` is pinned by
+
+    @property
+    def resolved_url(self) -> str:
+        template = self.url or INPUT_DEFAULTS[self.name][1][self.source]
+        return template.format(version=self.version, bare_version=self.version.removeprefix("v"))
+
+
+def default_input(name: str) -> InputSection:
+    version, urls = INPUT_DEFAULTS[name]
+    return InputSection(name=name, version=version, source="build" if "build" in urls else "release")
+
+
+@dataclass(frozen=True)
 class NetworkSection:
     mode: str = "host-gw"
     cluster_cidr: str = "10.244.0.0/16"
@@ -140,6 +185,7 @@ class NodeSection:
     windows_version: str = "ltsc2022"
     min_build: int = 16299
     kubeconfig: str = "config"
+    bundle_runtime: bool = False  # containerd and crictl in the bundle
 
     @property
     def windows_build(self) -> int:
@@ -175,12 +221,21 @@ class Config:
     node: NodeSection = field(default_factory=NodeSection)
     release: ReleaseSection = field(default_factory=ReleaseSection)
     options: Options = field(default_factory=Options)
+    cni: InputSection = field(default_factory=lambda: default_input("cni"))
+    flannel: InputSection = field(default_factory=lambda: default_input("flannel"))
+    containerd: InputSection = field(default_factory=lambda: default_input("containerd"))
+    crictl: InputSection = field(default_factory=lambda: default_input("crictl"))
+
+    def input_section(self, name: str) -> InputSection:
+        section = getattr(self, name)
+        assert isinstance(section, InputSection)
+        return section
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain data (what the bundle is made from, no options)."""
         data = {
             name: _plain(dataclasses.asdict(getattr(self, name)))
-            for name in ("bundle", "kubernetes", "sdn", "network", "node", "release")
+            for name in ("bundle", "kubernetes", "sdn", "network", "node", "release", *INPUT_SECTIONS)
         }
         # Where the tree sits on this machine is not an input of the bundle (its commit is, in the
         # manifest): a local path would leak and make the same build differ between folders.

@@ -17,6 +17,7 @@ from ..kversion import KubeVersion
 from .model import (
     COMPONENTS,
     HEX64_RE,
+    INPUT_DEFAULTS,
     ISOLATIONS,
     NETWORK_MODES,
     REQUIRED_COMPONENTS,
@@ -25,6 +26,7 @@ from .model import (
     TAG_RE,
     WINDOWS_BUILDS,
     BundleSection,
+    InputSection,
     KubernetesSection,
     NetworkSection,
     NodeSection,
@@ -327,7 +329,11 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
     check(probs, "network.dns_suffix", dns_suffix, _dns_name_problem)
     cluster_domain = s.text("cluster_domain", d.cluster_domain)
     check(probs, "network.cluster_domain", cluster_domain, _dns_name_problem)
-    network_name = s.text("network_name", "l2bridge" if mode != "overlay" else "vxlan0")
+    vni_default = s.data.get("vxlan_vni") if isinstance(s.data.get("vxlan_vni"), int) else d.vxlan_vni
+    # flanneld names the HNS network it creates: flannel.<VNI> (vxlan) or cbr0 (host-gw) by default.
+    default_name = {"overlay": "vxlan0", "flannel-vxlan": f"flannel.{vni_default}",
+                    "flannel-host-gw": "cbr0"}.get(mode, "l2bridge")
+    network_name = s.text("network_name", default_name)
     check(probs, "network.network_name", network_name,
            lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v)
            else f"{v!r} may use letters, digits, '_', '.', '-' (up to 64)")
@@ -349,7 +355,7 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
 
 def section_node(probs: Problems, raw: Any) -> NodeSection:
     known = ["install_dir", "labels", "isolation", "pause_image", "runtime", "kubelet_extra_args",
-             "kubeproxy_extra_args", "windows_version", "min_build", "kubeconfig"]
+             "kubeproxy_extra_args", "windows_version", "min_build", "kubeconfig", "bundle_runtime"]
     s = Section(probs, "node", raw, known)
     d = NodeSection()
     install_dir = s.text("install_dir", d.install_dir)
@@ -390,6 +396,7 @@ def section_node(probs: Problems, raw: Any) -> NodeSection:
         windows_version=s.choice("windows_version", d.windows_version, tuple(WINDOWS_BUILDS)),
         min_build=min_build,
         kubeconfig=kubeconfig,
+        bundle_runtime=s.get("bundle_runtime", bool, d.bundle_runtime, "true or false"),
     )
 
 
@@ -403,3 +410,34 @@ def section_release(probs: Problems, raw: Any, env: Mapping[str, str]) -> Releas
     return ReleaseSection(repo=repo, tag=tag, draft=s.get("draft", bool, False, "true or false"),
                           prerelease=s.get("prerelease", bool, False, "true or false"))
 
+
+
+_H1_RE = re.compile(r"^h1:[A-Za-z0-9+/]{43}=$")
+_INPUT_VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][A-Za-z0-9.-]+)?$")
+
+
+def section_input(probs: Problems, name: str, raw: Any) -> InputSection:
+    """One node-kit input section (cni, flannel, containerd, crictl): version, url, pins."""
+    version_default, urls = INPUT_DEFAULTS[name]
+    known = ["version", "url", "sha256", *(["source", "h1"] if "build" in urls else [])]
+    s = Section(probs, name, raw, known)
+    sources = tuple(urls)
+    source = s.choice("source", sources[0], sources) if "build" in urls else "release"
+    version = s.text("version", version_default, "a version tag like " + version_default)
+    check(probs, f"{name}.version", version, lambda v: None if _INPUT_VERSION_RE.match(v)
+           else f"{v!r} must be a release tag like {version_default}")
+    url = s.text("url", "", "a URL template")
+    check(probs, f"{name}.url", url or None, _url_problem)
+    if url:
+        try:
+            url.format(version=version, bare_version=version)
+        except (KeyError, IndexError, ValueError) as err:
+            probs.add(f"{name}.url", f"{url!r} may use only {{version}} and {{bare_version}} ({err})")
+            url = ""
+    sha = s.text("sha256", "", "64 lower-case hex digits")
+    check(probs, f"{name}.sha256", sha or None, lambda v: None if HEX64_RE.match(v) else
+           f"{v!r} must be 64 lower-case hex digits, or '' (fill it with nox -s fetch -- --update-pins)")
+    h1 = s.text("h1", "", "a content digest like h1:<base64>") if "build" in urls else ""
+    check(probs, f"{name}.h1", h1 or None, lambda v: None if _H1_RE.match(v) else
+           f"{v!r} must be a Go dirhash like h1:<44 base64 characters>, or '' (nox -s fetch -- --update-pins)")
+    return InputSection(name=name, version=version, source=source, url=url, sha256=sha, h1=h1)

@@ -62,7 +62,7 @@ class SafeZip:
     `source` names the archive (its URL) in every error.
     """
 
-    def __init__(self, path: Path, *, source: str, limits: Limits | None = None) -> None:
+    def __init__(self, path: Path, *, source: str, limits: Limits | None = None, require_top: bool = True) -> None:
         self.source = source
         self.limits = limits or Limits()
         size = path.stat().st_size
@@ -75,7 +75,8 @@ class SafeZip:
             raise FetchError(msg) from err
         try:
             self._infos = self._check_directory(self._zip.infolist())
-            self.top = self._top_folder()
+            # A release zip may hold its files at the root; then `top` is "" and names are read as they are.
+            self.top = self._top_folder() if require_top else ""
         except BaseException:
             self._zip.close()
             raise
@@ -124,6 +125,10 @@ class SafeZip:
             shown = ", ".join(sorted(tops)[:5])
             self._fail(f"must hold exactly one top-level folder, found {len(tops)} top-level names ({shown})")
         return tops.pop()
+
+    def file_names(self) -> list[str]:
+        """Every member's full path but folders, sorted (a symlink among them is refused when read)."""
+        return sorted(n for n, i in self._infos.items() if not i.is_dir())
 
     def read(self, name: str) -> bytes:
         """The bytes of member `name` (full path inside the archive), checked against the limits."""
