@@ -20,7 +20,7 @@ from pathlib import Path
 from httpserver import LoopbackServer
 from kube_tree import build_env
 
-NAMES = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
+NAMES = ("kubelet", "kube-proxy", "kubectl", "kubeadm", "kube-log-runner")
 
 PROGRAM = """package main
 

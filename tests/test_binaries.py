@@ -73,7 +73,8 @@ def test_good_files_are_downloaded_verified_and_recorded(tmp_path, srv, net, exe
     assert (result.source, result.git_version, result.git_commit, result.tree_state) == ("release", V2, None,
                                                                                           "release")
     assert result.go_version is None
-    assert [b.name for b in result.binaries] == ["kubelet", "kube-proxy", "kubeadm"]
+    # kube-log-runner.exe comes along from 1.23 on, checked by headers and checksum (it carries no version).
+    assert [b.name for b in result.binaries] == ["kubelet", "kube-proxy", "kubeadm", "kube-log-runner"]
     for b in result.binaries:
         assert b.path == tmp_path / "cache" / "release" / V2 / f"{b.name}.exe"
         assert b.path.read_bytes() == exe
@@ -84,15 +85,15 @@ def test_good_files_are_downloaded_verified_and_recorded(tmp_path, srv, net, exe
     assert srv.hits(exe_path(V2, "kubelet") + ".sha256") == 0
     assert srv.hits(exe_path(V2, "kubectl")) == 0  # not a listed component
     assert sleeps == []
-    assert cache_files(tmp_path) == [V2, *(f"{V2}/{n}.exe{s}" for n in ("kube-proxy", "kubeadm", "kubelet")
-                                           for s in ("", ".sha512"))]
+    names = ("kube-log-runner", "kube-proxy", "kubeadm", "kubelet")
+    assert cache_files(tmp_path) == [V2, *(f"{V2}/{n}.exe{s}" for n in names for s in ("", ".sha512"))]
 
 
 def test_only_a_sha256_published_is_used(tmp_path, srv, net, exes):
     exe = exes.get(V2)
     url = publish(srv, V2, exe, sums=("sha256",))
     result = binaries.download_binaries(make_cfg(tmp_path, url, components=("kubelet", "kube-proxy")), net=net)
-    assert [b.published_checksums for b in result.binaries] == [{"sha256": digest("sha256", exe)}] * 2
+    assert [b.published_checksums for b in result.binaries] == [{"sha256": digest("sha256", exe)}] * 3
     assert srv.hits(exe_path(V2, "kubelet") + ".sha512") == 1  # asked first, 404
 
 
@@ -214,12 +215,12 @@ def test_local_mirror_folder_works_like_the_server(tmp_path, exes):
     exe = exes.get(V2)
     folder = tmp_path / "mirror" / V2 / "bin" / "windows" / "amd64"
     folder.mkdir(parents=True)
-    for name in ("kubelet", "kube-proxy"):
+    for name in ("kubelet", "kube-proxy", "kube-log-runner"):
         (folder / f"{name}.exe").write_bytes(exe)
         (folder / f"{name}.exe.sha512").write_text(f"{digest('sha512', exe)}  {name}.exe\n")
     cfg = make_cfg(tmp_path, str(tmp_path / "mirror"), components=("kubelet", "kube-proxy"))
     result = binaries.download_binaries(cfg)
-    assert [b.published_checksums["sha512"] for b in result.binaries] == [digest("sha512", exe)] * 2
+    assert [b.published_checksums["sha512"] for b in result.binaries] == [digest("sha512", exe)] * 3
     (folder / "kubelet.exe.sha512").unlink()
     with pytest.raises(FetchError, match="no published checksum"):
         binaries.download_binaries(dataclasses.replace(cfg, options=dataclasses.replace(
@@ -297,11 +298,11 @@ def test_prefetch_runs_at_most_a_few_at_a_time(tmp_path, srv, net, exes, monkeyp
     versions = tuple(f"v1.3{i}.0" for i in range(5))
     url = srv.url("/release")
     for v in versions:
-        publish(srv, v, exes.get(v), names=("kubelet", "kube-proxy"))
+        publish(srv, v, exes.get(v), names=("kubelet", "kube-proxy", "kube-log-runner"))
     cfg = make_cfg(tmp_path, url, None, versions=versions, components=("kubelet", "kube-proxy"))
     assert binaries.prefetch(cfg, versions, net=net) == {}
     assert seen == [binaries.MAX_PARALLEL] and binaries.MAX_PARALLEL <= 3
-    assert len(cache_files(tmp_path)) == 5 * 5  # per version: its folder and 2 x (exe + sha512)
+    assert len(cache_files(tmp_path)) == 5 * 7  # per version: its folder and 3 x (exe + sha512)
 
 
 # --------------------------------------------------------------------------- the whole pipeline
@@ -337,7 +338,7 @@ def test_two_versions_make_two_complete_bundles(tmp_path, srv, exes, monkeypatch
         k = manifest["kubernetes"]
         assert (k["gitVersion"], k["source"], k["commit"], k["treeState"]) == (version, "release", None, "release")
         assert manifest["go"]["version"] is None
-        assert sorted(k["binaries"]) == ["kube-proxy", "kubectl", "kubelet"]
+        assert sorted(k["binaries"]) == ["kube-log-runner", "kube-proxy", "kubectl", "kubelet"]
         for name, b in k["binaries"].items():
             assert b["origin"] == srv.url(exe_path(version, name))
             assert b["publishedChecksums"] == {"sha512": digest("sha512", exes.get(version))}

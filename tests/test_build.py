@@ -33,7 +33,9 @@ def tree(tmp_path: Path) -> Path:
 def test_build_cross_compiles_every_component_once(tmp_path: Path, tree: Path) -> None:
     cfg = load(tmp_path, tree)
     result = build.build(cfg, build_env())
-    assert [b.name for b in result.binaries] == ["kubelet", "kube-proxy", "kubectl"]
+    # kube-log-runner joins the one make when the tree has it (staging/.../logs/kube-log-runner).
+    assert [b.name for b in result.binaries] == ["kubelet", "kube-proxy", "kubectl", "kube-log-runner"]
+    assert result.components == ("kubelet", "kube-proxy", "kubectl", "kube-log-runner")
     assert result.git_version == TAG
     assert result.git_commit == git(tree, "rev-parse", "HEAD")
     assert result.tree_state == "clean"
@@ -42,12 +44,14 @@ def test_build_cross_compiles_every_component_once(tmp_path: Path, tree: Path) -
     for b in result.binaries:
         assert b.path == tree / "_output/local/bin/windows/amd64" / f"{b.name}.exe"
         assert file_pe_problem(b.path) is None
-        assert TAG.encode() in b.path.read_bytes()
+        if b.name != "kube-log-runner":  # it links no version package, as upstream's does not
+            assert TAG.encode() in b.path.read_bytes()
         assert b.sha256 == sha256_file(b.path)
     log = (tmp_path / "cache/logs/make.log").read_text()
     # One make for all components: the shared packages are compiled once.
     assert log.count("Building go targets for windows/amd64") == 1
-    assert "WHAT=cmd/kubelet cmd/kube-proxy cmd/kubectl" in log.splitlines()[0]
+    assert ("WHAT=cmd/kubelet cmd/kube-proxy cmd/kubectl staging/src/k8s.io/component-base/logs/kube-log-runner"
+            in log.splitlines()[0])
 
 
 def test_noop_rebuild_reuses_outputs_and_a_change_rebuilds(tmp_path: Path, tree: Path) -> None:

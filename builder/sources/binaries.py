@@ -27,6 +27,7 @@ from ..artifacts import Binary, BuildResult
 from ..config import Config
 from ..errors import BuilderError, ConfigError, FetchError
 from ..http import Net
+from ..kversion import KubeVersion
 from ..pe import file_contains, file_pe_problem
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,21 @@ def binary_url(cfg: Config, version: str, name: str) -> str:
     return f"{_release_url(cfg)}/{version}/bin/{cfg.kubernetes.platform}/{name}.exe"
 
 
+LOG_RUNNER = "kube-log-runner"
+LOG_RUNNER_SINCE = (1, 23)  # first release whose node binaries include kube-log-runner.exe
+
+
+def release_names(cfg: Config, version: str) -> list[str]:
+    """The executables to take: the components, and kube-log-runner from 1.23 on."""
+    names = list(cfg.kubernetes.components)
+    try:
+        if KubeVersion.parse(version).minor_key >= LOG_RUNNER_SINCE:
+            names.append(LOG_RUNNER)
+    except ValueError:
+        pass  # config.load reports a version that is not one
+    return names
+
+
 def download_binaries(cfg: Config, *, net: Net | None = None, progress: bool = True) -> BuildResult:
     """The configured components of `kubernetes.version`, verified, from the cache or the release."""
     version = cfg.kubernetes.version
@@ -58,7 +74,7 @@ def download_binaries(cfg: Config, *, net: Net | None = None, progress: bool = T
         session = http.make_session()
     try:
         binaries = tuple(
-            _binary(cfg, version, name, net, session, progress) for name in cfg.kubernetes.components
+            _binary(cfg, version, name, net, session, progress) for name in release_names(cfg, version)
         )
     finally:
         if net.session is None and session is not None:
@@ -210,7 +226,8 @@ def _hashes(path: Path) -> dict[str, str]:
 def _check_exe(path: Path, version: str, shown: str) -> None:
     """A PE32+ x86-64 executable that carries `version`: what the checksum alone cannot tell."""
     problem = file_pe_problem(path)
-    if problem is None and not file_contains(path, version.encode()):
+    # kube-log-runner links no version package: only its headers and checksum say what it is.
+    if problem is None and path.name != f"{LOG_RUNNER}.exe" and not file_contains(path, version.encode()):
         problem = f"does not carry the version string {version}: it is another version's binary"
     if problem is not None:
         msg = f"{shown}: {problem}; expected the Windows {path.name} of Kubernetes {version}"

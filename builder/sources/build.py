@@ -133,8 +133,20 @@ def make_env(base: Mapping[str, str], go: Toolchain, kube: KubernetesSection, tr
     return env
 
 
-def make_args(kube: KubernetesSection) -> list[str]:
-    what = " ".join(f"cmd/{c}" for c in kube.components)
+LOG_RUNNER = "kube-log-runner"
+LOG_RUNNER_PATH = "staging/src/k8s.io/component-base/logs/kube-log-runner"
+
+
+def targets(kube: KubernetesSection, root: Path | None = None) -> dict[str, str]:
+    """Output name -> WHAT path: the components, and kube-log-runner when the tree has it (1.23+)."""
+    out = {c: f"cmd/{c}" for c in kube.components}
+    if root is not None and (root / LOG_RUNNER_PATH).is_dir():
+        out[LOG_RUNNER] = LOG_RUNNER_PATH
+    return out
+
+
+def make_args(kube: KubernetesSection, root: Path | None = None) -> list[str]:
+    what = " ".join(targets(kube, root).values())
     return ["make", f"WHAT={what}", f"KUBE_BUILD_PLATFORMS={kube.platform}"]
 
 
@@ -146,16 +158,17 @@ def build(cfg: Config, env: Mapping[str, str]) -> BuildResult:
     tree = detect_version(root, kube.version)
     sde = cfg.bundle.source_date_epoch if cfg.bundle.source_date_epoch is not None else tree.commit_time
     go = provision(requirement(root, kube.go_version), cfg.options.cache_dir, env, cfg.options.offline)
-    args = make_args(kube)
+    names = list(targets(kube, root))
+    args = make_args(kube, root)
     menv = make_env(env, go, kube, tree, sde)
     key = _stamp_key(root, go, kube, tree, sde, args)
     stamp_path = cfg.options.cache_dir / "build" / (hashlib.sha256(str(root).encode()).hexdigest()[:16] + ".json")
 
-    reused = _reuse(stamp_path, key, root, kube)
+    reused = _reuse(stamp_path, key, root, kube, names)
     if reused is None:
-        _remove_old_outputs(root, kube)
+        _remove_old_outputs(root, kube, names)
         _run_make(root, args, menv, cfg.options.cache_dir / "logs" / "make.log")
-        outputs = check_outputs(root, kube, tree.git_version)
+        outputs = check_outputs(root, kube, tree.git_version, names)
         _write_stamp(stamp_path, key, outputs)
     else:
         outputs = reused
@@ -193,16 +206,17 @@ def _stamp_key(root: Path, go: Toolchain, kube: KubernetesSection, tree: TreeVer
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def _reuse(stamp_path: Path, key: str, root: Path, kube: KubernetesSection) -> dict[str, tuple[Path, str]] | None:
+def _reuse(stamp_path: Path, key: str, root: Path, kube: KubernetesSection,
+           names: list[str]) -> dict[str, tuple[Path, str]] | None:
     """The last build's outputs when its key matches and every output still has its recorded hash."""
     try:
         stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if stamp.get("key") != key or sorted(stamp.get("outputs", {})) != sorted(kube.components):
+    if stamp.get("key") != key or sorted(stamp.get("outputs", {})) != sorted(names):
         return None
     out: dict[str, tuple[Path, str]] = {}
-    for name in kube.components:
+    for name in names:
         path = output_dir(root, kube.platform) / f"{name}.exe"
         recorded = stamp["outputs"][name]
         if not path.is_file() or path.stat().st_size != recorded["size"] or sha256_file(path) != recorded["sha256"]:
@@ -212,14 +226,14 @@ def _reuse(stamp_path: Path, key: str, root: Path, kube: KubernetesSection) -> d
     return out
 
 
-def _remove_old_outputs(root: Path, kube: KubernetesSection) -> None:
+def _remove_old_outputs(root: Path, kube: KubernetesSection, names: list[str]) -> None:
     """Delete last build's executables, so that what we check afterwards is what this make wrote.
 
     The tree places its outputs with `rsync -a`, whose quick check (size and mtime to the
     second) can keep a stale or damaged file that happens to match both.
     """
     out_dir = output_dir(root, kube.platform)
-    for name in kube.components:
+    for name in names:
         (out_dir / f"{name}.exe").unlink(missing_ok=True)
 
 
@@ -250,11 +264,13 @@ def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path) 
     log.info("build: make finished in %.1f s (log: %s)", time.monotonic() - start, log_path)
 
 
-def check_outputs(root: Path, kube: KubernetesSection, git_version: str) -> dict[str, tuple[Path, str]]:
-    """Each component's .exe: present, PE32+ x86-64, stamped with `git_version`."""
+def check_outputs(root: Path, kube: KubernetesSection, git_version: str,
+                  names: list[str] | None = None) -> dict[str, tuple[Path, str]]:
+    """Each output's .exe: present, PE32+ x86-64, and (but kube-log-runner, which links no version
+    package) stamped with `git_version`."""
     out: dict[str, tuple[Path, str]] = {}
     problems: list[str] = []
-    for name in kube.components:
+    for name in names if names is not None else list(kube.components):
         path = output_dir(root, kube.platform) / f"{name}.exe"
         if not path.is_file():
             problems.append(f"{path}: missing: make did not produce {name}.exe (is cmd/{name} in the tree?)")
@@ -263,7 +279,7 @@ def check_outputs(root: Path, kube: KubernetesSection, git_version: str) -> dict
         if problem:
             problems.append(f"{path}: {problem}; expected a PE32+ x86-64 Windows executable")
             continue
-        if not file_contains(path, git_version.encode()):
+        if name != LOG_RUNNER and not file_contains(path, git_version.encode()):
             problems.append(f"{path}: does not carry the version {git_version}: the build ignored "
                             "KUBE_GIT_VERSION (is this a Kubernetes tree with hack/lib/version.sh?)")
             continue
