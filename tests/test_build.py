@@ -103,13 +103,13 @@ def test_tree_without_git_needs_a_version(tmp_path: Path) -> None:
         build.build(load(tmp_path, tree), build_env())
     result = build.build(load(tmp_path, tree, "kubernetes:\n  version: v1.36.2\n"), build_env())
     assert result.git_version == "v1.36.2" and result.tree_state == "archive" and result.git_commit is None
-    assert all(b"v1.36.2" in b.path.read_bytes() for b in result.binaries)
+    assert all(b"v1.36.2" in b.path.read_bytes() for b in result.binaries if b.name != "kube-log-runner")
 
 
 def test_components_include_kubeadm_when_asked(tmp_path: Path, tree: Path) -> None:
     cfg = load(tmp_path, tree, "kubernetes:\n  components: [kubelet, kube-proxy, kubectl, kubeadm]\n")
     result = build.build(cfg, build_env())
-    assert [b.name for b in result.binaries] == ["kubelet", "kube-proxy", "kubectl", "kubeadm"]
+    assert [b.name for b in result.binaries] == ["kubelet", "kube-proxy", "kubectl", "kubeadm", "kube-log-runner"]
 
 
 def test_tree_without_our_go_fails_the_way_the_real_build_does(tmp_path: Path, tree: Path) -> None:
