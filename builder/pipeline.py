@@ -28,13 +28,15 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
             log.info("%s  %s", b.sha256, b.path)
         return 0
     if command == "fetch":
-        from .sources import sdn
+        from .sources import kit
 
         if getattr(args, "update_pins", False):
-            return sdn.update_pins(cfg)
-        fetched = sdn.fetch_sdn(cfg)
-        for f in fetched.files:
+            return kit.update_pins(cfg)
+        fetched = kit.fetch_all(cfg, _known_version(cfg))
+        for f in fetched.sdn.files:
             log.info("%s  %s", f.sha256, f.dest)
+        for i in fetched.kit:
+            log.info("%s  %s %s (%s)", i.archive_sha256, i.spec.name, i.spec.version, i.h1 or "archive")
         return 0
     if command == "render":
         from .node import render
@@ -101,12 +103,14 @@ def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
 
 def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
     from .bundle import pack
-    from .sources import sdn
+    from .sources import kit
 
+    # Every pinned input first: a bad pin or a missing file stops the run before a long build.
+    fetched = kit.fetch_all(cfg, _known_version(cfg), net=net)
     built = build_stage(cfg, env, net=net)
-    fetched = sdn.fetch_sdn(cfg)
+    inputs = kit.finish(cfg, fetched, env)
     rendered = render_stage(cfg, built.git_version)
-    zip_path = pack.pack(cfg, built, fetched, rendered)
+    zip_path = pack.pack(cfg, built, fetched.sdn, rendered, inputs=inputs)
     log.info("bundle: %s", zip_path)
     return zip_path
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import BuildResult, SdnResult
+from ..artifacts import BuildResult, FetchedInput, SdnResult
 from ..config import Config, config_digest
 from ..config.model import RESERVED_WINDOWS_NAMES
 
@@ -33,6 +33,8 @@ SPDX_CONTEXT = "https://spdx.org/spdxdocs"
 ORIGIN_KUBERNETES = "kubernetes"
 ORIGIN_SDN = "sdn"
 ORIGIN_GENERATED = "generated"
+ORIGIN_INPUT_PREFIX = "input:"  # + the input's name: cni-plugins, flanneld, containerd, crictl
+SDN_LICENCE = "MIT"  # microsoft/SDN's LICENSE
 
 _PART_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
 _SUMS_LINE_RE = re.compile(r"^([0-9a-f]{64}) [ *](.+)$")
@@ -116,8 +118,16 @@ def parse_sums(text: str, what: str) -> tuple[dict[str, str], list[str]]:
 # --------------------------------------------------------------------------- manifest.json
 
 
+def input_record(i: FetchedInput) -> dict[str, Any]:
+    """One pinned input as manifest.json lists it: where from, which version, the digests taken."""
+    return {"name": i.name, "version": i.version, "url": i.url, "kind": i.kind, "archiveSha256": i.archive_sha256,
+            "h1": i.h1, "licence": i.licence, "built": i.built,
+            "published": [{"url": u, "digest": d} for u, d in i.published],
+            "files": [{"source": f.source_path, "dest": f.dest, "sha256": f.sha256} for f in i.files]}
+
+
 def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Sequence[FileEntry],
-                   compressor: Mapping[str, Any]) -> dict[str, Any]:
+                   compressor: Mapping[str, Any], inputs: Sequence[FetchedInput] = ()) -> dict[str, Any]:
     binaries = {
         b.name: {"origin": b.origin, "sha256": b.sha256,
                  "publishedChecksums": dict(sorted(b.published_checksums.items()))}
@@ -131,6 +141,7 @@ def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Seque
                        "source": built.source, "binaries": binaries},
         "go": {"version": built.go_version},
         "sdn": {"repo": sdn.repo, "commit": sdn.commit, "url": sdn.url, "archiveSha256": sdn.archive_sha256},
+        "inputs": [input_record(i) for i in sorted(inputs, key=lambda i: i.name)],
         "config": cfg.to_dict(),
         "configDigest": cfg.digest(),
         "compressor": dict(compressor),
@@ -174,11 +185,20 @@ def build_sbom(manifest: Mapping[str, Any], files: Sequence[FileEntry], zip_name
          "licenseConcluded": "NOASSERTION", "licenseDeclared": "Apache-2.0", "copyrightText": "NOASSERTION"},
         {"SPDXID": sdn_id, "name": sdn["repo"], "versionInfo": sdn["commit"], "downloadLocation": sdn["url"],
          "filesAnalyzed": False, "checksums": [{"algorithm": "SHA256", "checksumValue": sdn["archiveSha256"]}],
-         "licenseConcluded": "NOASSERTION", "licenseDeclared": "NOASSERTION", "copyrightText": "NOASSERTION"},
+         "licenseConcluded": "NOASSERTION", "licenseDeclared": SDN_LICENCE, "copyrightText": "NOASSERTION"},
     ]
+    source_of = {ORIGIN_KUBERNETES: (kube_id, "GENERATED_FROM"), ORIGIN_SDN: (sdn_id, "COPY_OF")}
+    for i in manifest.get("inputs", []):
+        pid = _spdx_id("Package", "input-" + i["name"])
+        packages.append({
+            "SPDXID": pid, "name": i["name"], "versionInfo": i["version"], "downloadLocation": i["url"],
+            "filesAnalyzed": False, "checksums": [{"algorithm": "SHA256", "checksumValue": i["archiveSha256"]}],
+            "sourceInfo": i["built"] or f"taken from the {i['kind']} at {i['url']}",
+            "licenseConcluded": "NOASSERTION", "licenseDeclared": i["licence"] or "NOASSERTION",
+            "copyrightText": "NOASSERTION"})
+        source_of[ORIGIN_INPUT_PREFIX + i["name"]] = (pid, "GENERATED_FROM" if i["built"] else "COPY_OF")
     spdx_files, rels = [], [{"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES",
                              "relatedSpdxElement": bundle_id}]
-    source_of = {ORIGIN_KUBERNETES: (kube_id, "GENERATED_FROM"), ORIGIN_SDN: (sdn_id, "COPY_OF")}
     for f in sorted(files, key=lambda f: f.path):
         fid = _spdx_id("File", f.path)
         spdx_files.append({
@@ -222,6 +242,11 @@ def build_provenance(manifest: Mapping[str, Any], zip_name: str, zip_sha256: str
         kube_dep,
         {"name": "sdn", "uri": sdn["url"], "digest": {"sha256": sdn["archiveSha256"], "gitCommit": sdn["commit"]}},
     ]
+    for i in manifest.get("inputs", []):
+        digest = {"sha256": i["archiveSha256"]}
+        if i["h1"]:
+            digest["dirhash"] = i["h1"]
+        deps.append({"name": i["name"], "uri": i["url"], "digest": digest})
     if manifest["go"]["version"]:
         deps.append({"name": "go", "uri": f"https://go.dev/dl/go{manifest['go']['version']}"})
     for name, b in sorted(k["binaries"].items()):

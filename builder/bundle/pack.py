@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from .. import __version__
-from ..artifacts import BuildResult, RenderedFile, SdnResult, bundle_stem
+from ..artifacts import BuildResult, FetchedInput, RenderedFile, SdnResult, bundle_stem
 from ..config import Config
 from ..errors import PackError
 from ..fsutil import atomic_write, temp_prefix
@@ -165,10 +165,12 @@ def bytes_member(path: str, origin: str, data: bytes, mode: int | None = None) -
                   hashlib.sha256(data).hexdigest(), len(data))
 
 
-def collect_members(built: BuildResult, sdn: SdnResult, rendered: Sequence[RenderedFile]) -> list[Member]:
+def collect_members(built: BuildResult, sdn: SdnResult, rendered: Sequence[RenderedFile],
+                    inputs: Sequence[FetchedInput] = ()) -> list[Member]:
     """Every payload member (all but manifest.json and SHA256SUMS), checked for safe, unique names."""
     members = [_file_member(f"{mf.TOP}/{b.filename}", mf.ORIGIN_KUBERNETES, b.path, b.sha256) for b in built.binaries]
     members += [_file_member(f"{mf.TOP}/{f.dest}", mf.ORIGIN_SDN, f.path, f.sha256) for f in sdn.files]
+    members += [_file_member(f"{mf.TOP}/{f.dest}", i.origin, f.path, f.sha256) for i in inputs for f in i.files]
     members += [bytes_member(f"{mf.TOP}/{r.dest}", mf.ORIGIN_GENERATED, r.data) for r in rendered]
     problems: list[str] = []
     seen: dict[str, str] = {}
@@ -393,7 +395,7 @@ def _place(tmp: Path, final: Path, force: bool) -> str:
 
 
 def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[RenderedFile],
-         codec: Codec | None = None) -> Path:
+         codec: Codec | None = None, inputs: Sequence[FetchedInput] = ()) -> Path:
     """Write `dist/<stem>.zip` and its sidecars; return the zip's path."""
     codec = codec or default_codec()
     stem = bundle_stem(cfg.bundle.name, built.git_version, cfg.bundle.revision)
@@ -401,9 +403,9 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
     dist.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(dist)
     epoch = source_date_epoch(cfg, built)
-    payload = collect_members(built, sdn, rendered)
+    payload = collect_members(built, sdn, rendered, inputs)
     entries = [mf.FileEntry(m.path, m.size, m.mode, m.sha256, m.origin) for m in payload]
-    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe())
+    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe(), inputs)
     manifest_member = bytes_member(mf.MANIFEST, mf.ORIGIN_GENERATED, mf.json_bytes(manifest))
     sums = mf.sums_text([(m.path.removeprefix(f"{mf.TOP}/"), m.sha256) for m in [*payload, manifest_member]])
     members = sorted([*payload, manifest_member, bytes_member(mf.SUMS, mf.ORIGIN_GENERATED, sums)],
