@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import random
@@ -64,7 +65,8 @@ def kit_doc(base: str, **extra: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "kubernetes": {"source": "release", "version": "v1.30.0"},
         "sdn": sdn_config(COMMIT, base + SDN_PATH),
-        "cni": {"source": "release", "version": CNI_V, "url": base + "/cni/{version}/cni-plugins-windows-amd64-{version}.tgz"},
+        "cni": {"source": "release", "version": CNI_V,
+                "url": base + "/cni/{version}/cni-plugins-windows-amd64-{version}.tgz"},
         "containerd": {"version": CTD_V, "url": base + "/ctd/{version}/containerd-{bare_version}-windows-amd64.tar.gz"},
         "crictl": {"version": CRI_V, "url": base + "/cri/{version}/crictl-{version}-windows-amd64.tar.gz"},
         "flannel": {"version": FL_V, "url": base + "/flannel/{version}/flanneld.exe", "sha256": sha256(FLANNELD)},
@@ -133,7 +135,8 @@ def test_the_cache_is_keyed_by_origin_and_re_verified_on_read(tmp_path, net):
         kit.fetch_all(cfg, "v1.30.0", net=net)
         assert srv.hits(CRI_PATH) == 2
         assert cached.read_bytes() == exe("crictl")
-        mirror = kit_doc(srv.base, crictl={"url": srv.base + "/mirror/cri/{version}/crictl-{version}-windows-amd64.tar.gz"})
+        other = srv.base + "/mirror/cri/{version}/crictl-{version}-windows-amd64.tar.gz"
+        mirror = kit_doc(srv.base, crictl={"url": other})
         kit.fetch_all(load(tmp_path, mirror), "v1.30.0", net=net)
         assert srv.hits("/mirror" + CRI_PATH) == 1  # same version, other origin: its own entry
     assert len([p for p in cache_files(cfg) if p.startswith("crictl/") and p.endswith("input.json")]) == 2
@@ -158,8 +161,9 @@ def test_a_member_pin_mismatch_names_the_member(tmp_path, net):
     data = targz({"a.exe": exe("a")})
     spec = InputSpec(name="x", key="x", kind="tar.gz", url="", version="v1", takes=(Take("a.exe", "a.exe", "cd" * 32),))
     with serve({"/x.tgz": data}) as srv:
-        spec = InputSpec(**{**spec.__dict__, "url": srv.url("/x.tgz")})
-        with pytest.raises(FetchError, match=rf"x v1: a.exe has .*{sha256(exe('a'))}.*{'cd' * 32}.*{srv.url('/x.tgz')}"):
+        spec = dataclasses.replace(spec, url=srv.url("/x.tgz"))
+        pattern = rf"x v1: a.exe has .*{sha256(exe('a'))}.*{'cd' * 32}.*{srv.url('/x.tgz')}"
+        with pytest.raises(FetchError, match=pattern):
             inputs.fetch_inputs([spec], tmp_path / "cache", offline=False, net=net)
 
 
