@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import dataclasses
 import json
 import re
 import zipfile
@@ -360,8 +361,11 @@ def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
     """In a real zip, every member but manifest.json and SHA256SUMS is in the manifest install.ps1 checks."""
     inputs = make_inputs(tmp_path, windows_exe)
+    # join-node.ps1 starts kubeadm.exe, and verify refuses a script that starts an executable the bundle lacks.
+    kubeadm = dataclasses.replace(inputs.built.binaries[0], name="kubeadm")
+    built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, kubeadm))
     mine = node_files(render.render_bundle(cfg_for(), "v1.37.0"))
-    zip_path = pack.pack(inputs.cfg, inputs.built, inputs.sdn, mine + inputs.rendered[:2])
+    zip_path = pack.pack(inputs.cfg, built, inputs.sdn, mine + inputs.rendered[:2])
     assert verify.check_zip(zip_path).problems == []  # the generated scripts pass the bundle check too
     with zipfile.ZipFile(zip_path) as zf:
         names = set(zf.namelist())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,49 @@ def test_cli_verify_fails_on_a_tampered_bundle(bundle: Path, capsys: pytest.Capt
     rewrite_zip(bundle, lambda n, d: flip(d, 100) if n == "k/kube-proxy.exe" else d)
     assert cli.main(["verify", str(bundle)]) == 8
     assert "k/kube-proxy.exe: sha256" in capsys.readouterr().out
+
+
+def _kit_bundle(tmp_path: Path, exe: Path, plugins: tuple[str, ...], *, kubectl: bool = True) -> Path:
+    """A containerd-era (v1.36) bundle rendered for real, with the CNI plugins given as a kit input."""
+    import dataclasses
+
+    from builder.artifacts import FetchedFile, FetchedInput
+    from builder.config import Config, KubernetesSection, NetworkSection, Options
+    from builder.node import render
+
+    i = make_inputs(tmp_path, exe, git_version="v1.36.0")
+    kubectl_exe = dataclasses.replace(i.built.binaries[0], name="kubectl")
+    built = dataclasses.replace(i.built, binaries=(*i.built.binaries, *([kubectl_exe] if kubectl else [])))
+    cfg = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubectl")),
+                 network=NetworkSection(mode="host-gw", network_name="l2bridge", control_plane_ip="10.0.0.4"),
+                 options=Options(dist=tmp_path / "dist", cache_dir=tmp_path / "cache"))
+    files = tuple(FetchedFile(f"{p}.exe", f"cni/{p}.exe", exe, i.built.binaries[0].sha256) for p in plugins)
+    cni = FetchedInput(name="cni-plugins", version="v1.9.1", url="https://example.invalid/cni.tgz?...",
+                       kind="tar.gz", archive_sha256="d" * 64, files=files, licence="Apache-2.0")
+    return pack.pack(cfg, built, i.sdn, render.render_bundle(cfg, "v1.36.0"), inputs=[cni])
+
+
+def test_a_containerd_bundle_holds_every_plugin_its_cni_config_names(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+    good = _kit_bundle(tmp_path / "good", windows_exe, ("win-bridge", "win-overlay", "host-local"))
+    assert verify.check_dist(good.parent) == []
+    with zipfile.ZipFile(good) as zf:
+        conf = json.loads(zf.read("k/cni/config/l2bridge.conf"))
+        manifest = json.loads(zf.read("k/manifest.json"))
+    assert verify.cni_plugin_types(conf) == ["win-bridge", "host-local"]
+    (cni,) = manifest["inputs"]
+    assert cni["url"] == "https://example.invalid/cni.tgz?..." and cni["version"] == "v1.9.1"
+    assert [f["dest"] for f in cni["files"]] == ["cni/win-bridge.exe", "cni/win-overlay.exe", "cni/host-local.exe"]
+    assert {e["path"]: e["origin"] for e in manifest["files"]}["k/cni/host-local.exe"] == "input:cni-plugins"
+    sbom = json.loads(good.with_suffix(".spdx.json").read_text())
+    pkg = next(p for p in sbom["packages"] if p["name"] == "cni-plugins")
+    assert pkg["licenseDeclared"] == "Apache-2.0" and pkg["downloadLocation"] == cni["url"]
+
+    bad = _kit_bundle(tmp_path / "bad", windows_exe, ("win-bridge", "win-overlay"))
+    text = "\n".join(verify.check_dist(bad.parent))
+    assert "names the CNI plugin 'host-local', but k/cni/host-local.exe is not in the bundle" in text
+
+
+
+def test_a_script_starting_an_exe_the_bundle_lacks_fails(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+    bad = _kit_bundle(tmp_path, windows_exe, ("win-bridge", "win-overlay", "host-local"), kubectl=False)
+    assert "starts kubectl.exe, but k/kubectl.exe is not in the bundle" in problems_of(bad)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import stat
 import zipfile
 import zlib
@@ -189,6 +190,48 @@ def _check_manifest(manifest: dict[str, Any], members: Mapping[str, Member], pat
              mf.MANIFEST, problems)
     for name in sorted(set(files) & set(payload)):
         _check_member(files[name], payload[name], problems)
+    generated = [payload[n] for n, f in files.items() if n in payload and f.get("origin") == mf.ORIGIN_GENERATED]
+    _check_started(generated, set(payload), problems)
+
+
+# A generated script starts an executable of the bundle as `Join-Path $InstallDir 'name.exe'`
+# (`$target` in install.ps1 is the same folder, resolved).
+_STARTED_RE = re.compile(r"Join-Path\s+\$(?:InstallDir|target)\s+'([A-Za-z0-9_.\\/-]+\.exe)'", re.IGNORECASE)
+CNI_CONFIG_DIR = f"{mf.TOP}/cni/config/"
+CNI_BIN_DIR = f"{mf.TOP}/cni/"
+
+
+def cni_plugin_types(conf: Any) -> list[str]:
+    """Every plugin a CNI config or config list names: `type`, `ipam.type`, `delegate.type`, in `plugins`."""
+    out: list[str] = []
+    if isinstance(conf, dict):
+        if isinstance(conf.get("type"), str):
+            out.append(conf["type"])
+        for key in ("ipam", "delegate"):
+            out += cni_plugin_types(conf.get(key)) if isinstance(conf.get(key), dict) else []
+        for plugin in conf.get("plugins") or []:
+            out += cni_plugin_types(plugin)
+    return out
+
+
+def _check_started(generated: list[Member], names: set[str], problems: list[str]) -> None:
+    """Every plugin a bundled CNI config names, and every .exe a generated script starts, is in the bundle."""
+    for m in generated:
+        name = m.info.filename
+        if name.startswith(CNI_CONFIG_DIR) and name.lower().endswith((".conf", ".conflist")):
+            try:
+                conf = json.loads(m.text or b"")
+            except ValueError:
+                continue  # reported as invalid JSON already
+            for plugin in cni_plugin_types(conf):
+                exe = CNI_BIN_DIR + (plugin if plugin.lower().endswith(".exe") else f"{plugin}.exe")
+                if exe not in names:
+                    problems.append(f"{name}: names the CNI plugin {plugin!r}, but {exe} is not in the bundle")
+        elif name.lower().endswith(".ps1"):
+            for started in sorted(set(_STARTED_RE.findall(_member_text(m)))):
+                exe = f"{mf.TOP}/" + started.replace("\\", "/")
+                if exe not in names:
+                    problems.append(f"{name}: starts {started}, but {exe} is not in the bundle")
 
 
 def _check_member(entry: Mapping[str, Any], m: Member, problems: list[str]) -> None:
