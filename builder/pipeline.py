@@ -31,7 +31,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .sources import kit
 
         if getattr(args, "update_pins", False):
-            return kit.update_pins(cfg)
+            return kit.update_pins(cfg, _known_version(cfg))
         fetched = kit.fetch_all(cfg, _known_version(cfg))
         for f in fetched.sdn.files:
             log.info("%s  %s", f.sha256, f.dest)

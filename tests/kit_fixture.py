@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import io
 import os
@@ -46,8 +47,10 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int = 0o644) -> Non
 
 
 def targz(members: dict[str, bytes], *, pax: dict[str, str] | None = None) -> bytes:
+    """The same members give the same bytes (gzip's own header time fixed too)."""
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz", format=tarfile.PAX_FORMAT, pax_headers=pax or {}) as tar:
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=MTIME) as gz, \
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT, pax_headers=pax or {}) as tar:
         for name, data in members.items():
             _add(tar, name, data)
     return buf.getvalue()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 from httpserver import serve
+from kit_fixture import CNI_TREE, dirhash_by_sha256sum, source_targz
 from kube_tree import TAG, build_env, make_tree
 from sdn_fixture import make_sdn_archive, sdn_config
 
@@ -20,12 +21,16 @@ from builder.pe import pe_problem
 pytestmark = pytest.mark.go
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+CNI_SRC = "/containernetworking/plugins/archive/refs/tags/v1.9.1.tar.gz"
 
 
 def write_config(tmp_path: Path, url: str, extra: dict[str, object] | None = None) -> Path:
     data: dict[str, object] = {
         "bundle": {"name": "win-node", "revision": 3},
         "sdn": sdn_config(COMMIT, url),
+        # v1.37 runs containerd: the CNI plugins are built from their pinned source archive.
+        "cni": {"url": url.rsplit("/microsoft/", 1)[0] + CNI_SRC.replace("v1.9.1", "{version}"),
+                "h1": dirhash_by_sha256sum(CNI_TREE)},
         "network": {"mode": "host-gw", "cluster_cidr": "192.168.0.0/16", "service_cidr": "11.0.0.0/8",
                     "dns_service_ip": "11.0.0.10", "control_plane_ip": "10.1.2.3"},
         **(extra or {}),
@@ -48,7 +53,8 @@ def run_bundle(tmp_path: Path, tree: Path, *more: str) -> int:
 
 def test_bundle_end_to_end(tmp_path: Path) -> None:
     tree = make_tree(tmp_path / "kubernetes")
-    with serve({f"/microsoft/SDN/archive/{COMMIT}.zip": make_sdn_archive(COMMIT)}) as srv:
+    routes = {f"/microsoft/SDN/archive/{COMMIT}.zip": make_sdn_archive(COMMIT), CNI_SRC: source_targz("v1.9.1")}
+    with serve(routes) as srv:
         write_config(tmp_path, srv.url(f"/microsoft/SDN/archive/{COMMIT}.zip"))
         assert run_bundle(tmp_path, tree) == 0
         assert srv.hits(f"/microsoft/SDN/archive/{COMMIT}.zip") >= 1
@@ -63,6 +69,8 @@ def test_bundle_end_to_end(tmp_path: Path) -> None:
             data = zf.read(exe)
             assert pe_problem(data[:4096]) is None
             assert TAG.encode() in data
+        for exe in ("k/kube-log-runner.exe", "k/cni/win-bridge.exe", "k/cni/win-overlay.exe", "k/cni/host-local.exe"):
+            assert pe_problem(zf.read(exe)[:4096]) is None, exe
         for member in ("k/helper.psm1", "k/hns.psm1", "k/cni/wincni.exe", "k/start-kubelet.ps1",
                        "k/start-kubeproxy.ps1", "k/AddRoutes.ps1", "k/install.ps1", "k/README.txt",
                        "k/manifest.json", "k/SHA256SUMS"):
@@ -72,6 +80,8 @@ def test_bundle_end_to_end(tmp_path: Path) -> None:
         manifest = json.loads(zf.read("k/manifest.json"))
     assert manifest["kubernetes"]["gitVersion"] == TAG
     assert manifest["sdn"]["commit"] == COMMIT
+    assert [(i["name"], i["version"], i["h1"]) for i in manifest["inputs"]] == [
+        ("cni-plugins", "v1.9.1", dirhash_by_sha256sum(CNI_TREE))]
     first = zip_path.read_bytes()
     # verify needs no tree and no configuration: only what is in dist/.
     assert cli.main(["verify", str(zip_path)]) == 0

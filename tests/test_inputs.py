@@ -202,8 +202,9 @@ def test_an_empty_pin_without_a_checksum_file_is_an_error(tmp_path, net):
     with serve() as srv:
         publish_kit(srv)
         cfg = load(tmp_path, kit_doc(srv.base, network={"mode": "flannel-vxlan"}, flannel={"sha256": ""}))
-        with pytest.raises(FetchError, match=r"flannel: flanneld v0.28.9 has no pin .*--update-pins"):
+        with pytest.raises(FetchError, match=r"flannel.sha256 is empty: flanneld v0.28.9(.|\n)*--update-pins"):
             kit.fetch_all(cfg, "v1.30.0", net=net)
+        assert srv.hits(FL_PATH) == 0  # refused before any download
         # Pinned, it is fetched in a flannel mode (and only there).
         ok = kit.fetch_all(load(tmp_path, kit_doc(srv.base, network={"mode": "flannel-vxlan"})), "v1.30.0", net=net)
     assert "flanneld" in [f.spec.name for f in ok.kit]
@@ -280,7 +281,7 @@ def test_update_pins_fills_every_input_and_keeps_comments(tmp_path, net, monkeyp
     with serve() as srv:
         publish_kit(srv)
         srv.route(f"/src/{CNI_V}.tar.gz", __import__("kit_fixture").source_targz(CNI_V))
-        doc = kit_doc(srv.base)
+        doc = kit_doc(srv.base, network={"mode": "flannel-vxlan"})
         doc["flannel"]["sha256"] = ""
         text = yaml.safe_dump(doc).replace("cni:\n", "cni:  # the CNI plugins\n", 1)
         text = text.replace("flannel:\n", "# flanneld for the flannel modes\nflannel:\n", 1)
@@ -288,7 +289,7 @@ def test_update_pins_fills_every_input_and_keeps_comments(tmp_path, net, monkeyp
         cfg = load(tmp_path, doc, text)
         monkeypatch.setattr(kit.sdn, "update_pins", lambda cfg, net=None, out=None: 0)  # covered by test_fetch
         out = io.StringIO()
-        assert kit.update_pins(cfg, net=net, out=out) == 0
+        assert kit.update_pins(cfg, "v1.30.0", net=net, out=out) == 0
         written = (tmp_path / "bundle.yaml").read_text()
         assert "# the CNI plugins" in written and "# flanneld for the flannel modes" in written
         assert "# trailing comment" in written
@@ -299,8 +300,9 @@ def test_update_pins_fills_every_input_and_keeps_comments(tmp_path, net, monkeyp
         assert pins["cni"]["sha256"] == sha256(cni_release_tgz(CNI_V))
         assert "flannel.sha256" in out.getvalue()
         # A source archive is pinned by its content digest (h1), which a build then requires.
-        src = kit_doc(srv.base, cni={"source": "build", "url": srv.base + "/src/{version}.tar.gz"})
+        src = kit_doc(srv.base, cni={"source": "build", "url": srv.base + "/src/{version}.tar.gz"},
+                      network={"mode": "flannel-vxlan"})
         del src["cni"]["version"]
         cfg = load(tmp_path, src)
-        assert kit.update_pins(cfg, net=net, out=out) == 0
+        assert kit.update_pins(cfg, "v1.30.0", net=net, out=out) == 0
         assert yaml.safe_load((tmp_path / "bundle.yaml").read_text())["cni"]["h1"] == dirhash_by_sha256sum(CNI_TREE)

@@ -165,6 +165,10 @@ def fetch_inputs(specs: Sequence[InputSpec], cache_dir: Path, *, offline: bool,
     missing: list[str] = []
     session: requests.Session | None = None
     net = net or Net()
+    # Nothing could verify an input with no pin and no published checksum: say so before any download.
+    unverifiable = [s for s in specs if not s.pinned and not s.checksums]
+    if unverifiable:
+        raise FetchError(unpinned_message(unverifiable))
     try:
         for spec in specs:
             cached = _from_cache(spec, cache_dir)
@@ -181,6 +185,13 @@ def fetch_inputs(specs: Sequence[InputSpec], cache_dir: Path, *, offline: bool,
         if net.session is None and session is not None:
             session.close()
     return done, missing
+
+
+def unpinned_message(specs: Sequence[InputSpec]) -> str:
+    lines = [f"{s.key}.{'h1' if s.tree else 'sha256'} is empty: {s.name} {s.version} ({s.shown})" for s in specs]
+    return ("these inputs have no pin, and upstream publishes no checksum file that could verify them:\n  "
+            + "\n  ".join(lines) + "\nFill the pins with `nox -s fetch -- --update-pins` (it downloads each input "
+            "once and writes its digest into the configuration file; review the change), or set them by hand")
 
 
 def offline_message(missing: Sequence[str]) -> str:

@@ -131,8 +131,8 @@ def fetch_all(cfg: Config, git_version: str | None, *, net: Net | None = None) -
     return Inputs(sdn_result, tuple(kit))
 
 
-def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = None) -> int:
-    """Refresh the pins of SDN and of every kit input (cni, flannel, containerd, crictl) in the config file."""
+def update_pins(cfg: Config, git_version: str | None, *, net: Net | None = None, out: TextIO | None = None) -> int:
+    """Refresh the pins of SDN and of every kit input this configuration uses, in the config file."""
     out = out if out is not None else sys.stdout
     path = cfg.options.config_path
     if path is None:
@@ -142,7 +142,7 @@ def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = Non
         msg = "--update-pins must download every input and cannot run with --offline"
         raise FetchError(msg)
     sdn.update_pins(cfg, net=net, out=out)
-    specs = [spec_for(cfg, cfg.input_section(name)) for name in INPUT_NAMES]
+    specs = kit_specs(cfg, git_version)
     fetched = fresh_pins(specs, cfg.options.cache_dir, net=net)
     updates: dict[str, dict[str, str]] = {}
     for f in fetched:
