@@ -20,11 +20,13 @@ import yaml
 from conftest import Sleeps
 from fake_dlk8s import WindowsExes, digest, exe_path, publish
 from httpserver import Fail, serve
+from kit_fixture import cni_release_tgz
 from sdn_fixture import write_sdn_archive
 
 from builder import cli, http, pipeline
 from builder.config import Config, KubernetesSection, Options
 from builder.errors import BuilderError, FetchError
+from builder.hashing import sha256_file
 from builder.http import Net
 from builder.sources import binaries
 
@@ -310,8 +312,13 @@ def test_prefetch_runs_at_most_a_few_at_a_time(tmp_path, srv, net, exes, monkeyp
 
 def write_config(tmp_path: Path, release_url: str) -> Path:
     _archive, sdn = write_sdn_archive(tmp_path, SDN_COMMIT)
+    # containerd-era versions take the CNI plugins: here the release tgz from a local mirror, pinned.
+    cni = tmp_path / "cni-plugins-windows-amd64-v1.9.1.tgz"
+    cni.write_bytes(cni_release_tgz("v1.9.1"))
+    (tmp_path / f"{cni.name}.sha256").write_text(f"{sha256_file(cni)}  {cni.name}\n")  # a mirror copies those too
     path = tmp_path / "bundle.yaml"
     path.write_text(yaml.safe_dump({"kubernetes": {"release_url": release_url}, "sdn": sdn,
+                                    "cni": {"source": "release", "url": str(cni), "sha256": sha256_file(cni)},
                                     "bundle": {"source_date_epoch": 1767225600}}))
     return path
 
