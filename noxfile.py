@@ -35,7 +35,7 @@ def build(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def fetch(session: nox.Session) -> None:
-    """Fetch and verify the pinned Microsoft SDN scripts (--update-pins rewrites the pins)."""
+    """Fetch and verify every pinned input: SDN and the node kit (--update-pins rewrites the pins)."""
     _builder(session, "fetch")
 
 

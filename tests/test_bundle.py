@@ -81,7 +81,7 @@ def test_bundle_end_to_end(tmp_path: Path) -> None:
     assert manifest["kubernetes"]["gitVersion"] == TAG
     assert manifest["sdn"]["commit"] == COMMIT
     assert [(i["name"], i["version"], i["h1"]) for i in manifest["inputs"]] == [
-        ("cni-plugins", "v1.9.1", dirhash_by_sha256sum(CNI_TREE))]
+        ("sdn", COMMIT, None), ("cni-plugins", "v1.9.1", dirhash_by_sha256sum(CNI_TREE))]
     first = zip_path.read_bytes()
     # verify needs no tree and no configuration: only what is in dist/.
     assert cli.main(["verify", str(zip_path)]) == 0

@@ -301,7 +301,8 @@ def test_a_containerd_bundle_holds_every_plugin_its_cni_config_names(tmp_path: P
         conf = json.loads(zf.read("k/cni/config/l2bridge.conf"))
         manifest = json.loads(zf.read("k/manifest.json"))
     assert verify.cni_plugin_types(conf) == ["win-bridge", "host-local"]
-    (cni,) = manifest["inputs"]
+    sdn, cni = manifest["inputs"]
+    assert sdn["name"] == "sdn" and sdn["licence"] == "MIT"
     assert cni["url"] == "https://example.invalid/cni.tgz?..." and cni["version"] == "v1.9.1"
     assert [f["dest"] for f in cni["files"]] == ["cni/win-bridge.exe", "cni/win-overlay.exe", "cni/host-local.exe"]
     assert {e["path"]: e["origin"] for e in manifest["files"]}["k/cni/host-local.exe"] == "input:cni-plugins"

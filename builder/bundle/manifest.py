@@ -126,6 +126,13 @@ def input_record(i: FetchedInput) -> dict[str, Any]:
             "files": [{"source": f.source_path, "dest": f.dest, "sha256": f.sha256} for f in i.files]}
 
 
+def _sdn_record(sdn: SdnResult) -> dict[str, Any]:
+    """SDN in the same shape as every other input (its own `sdn` section stays for older readers)."""
+    return {"name": "sdn", "version": sdn.commit, "url": sdn.url, "kind": "zip", "archiveSha256": sdn.archive_sha256,
+            "h1": None, "licence": SDN_LICENCE, "built": None, "published": [],
+            "files": [{"source": f.source_path, "dest": f.dest, "sha256": f.sha256} for f in sdn.files]}
+
+
 def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Sequence[FileEntry],
                    compressor: Mapping[str, Any], inputs: Sequence[FetchedInput] = ()) -> dict[str, Any]:
     binaries = {
@@ -141,7 +148,7 @@ def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Seque
                        "source": built.source, "binaries": binaries},
         "go": {"version": built.go_version},
         "sdn": {"repo": sdn.repo, "commit": sdn.commit, "url": sdn.url, "archiveSha256": sdn.archive_sha256},
-        "inputs": [input_record(i) for i in sorted(inputs, key=lambda i: i.name)],
+        "inputs": [_sdn_record(sdn), *(input_record(i) for i in sorted(inputs, key=lambda i: i.name))],
         "config": cfg.to_dict(),
         "configDigest": cfg.digest(),
         "compressor": dict(compressor),
@@ -189,6 +196,8 @@ def build_sbom(manifest: Mapping[str, Any], files: Sequence[FileEntry], zip_name
     ]
     source_of = {ORIGIN_KUBERNETES: (kube_id, "GENERATED_FROM"), ORIGIN_SDN: (sdn_id, "COPY_OF")}
     for i in manifest.get("inputs", []):
+        if i["name"] == "sdn":
+            continue  # its own package above
         pid = _spdx_id("Package", "input-" + i["name"])
         packages.append({
             "SPDXID": pid, "name": i["name"], "versionInfo": i["version"], "downloadLocation": i["url"],
@@ -243,6 +252,8 @@ def build_provenance(manifest: Mapping[str, Any], zip_name: str, zip_sha256: str
         {"name": "sdn", "uri": sdn["url"], "digest": {"sha256": sdn["archiveSha256"], "gitCommit": sdn["commit"]}},
     ]
     for i in manifest.get("inputs", []):
+        if i["name"] == "sdn":
+            continue  # above, with its commit
         digest = {"sha256": i["archiveSha256"]}
         if i["h1"]:
             digest["dirhash"] = i["h1"]
