@@ -306,3 +306,29 @@ def test_update_pins_fills_every_input_and_keeps_comments(tmp_path, net, monkeyp
         cfg = load(tmp_path, src)
         assert kit.update_pins(cfg, "v1.30.0", net=net, out=out) == 0
         assert yaml.safe_load((tmp_path / "bundle.yaml").read_text())["cni"]["h1"] == dirhash_by_sha256sum(CNI_TREE)
+
+
+def test_a_corrupt_download_is_refused_as_no_archive(tmp_path):
+    path = tmp_path / "x.tgz"
+    path.write_bytes(targz({"a.exe": b"a" * 1000})[:40] + b"\x00garbage" * 50)
+    with pytest.raises(FetchError, match="not a readable tar archive"):
+        SafeTar(path, source="x")
+
+
+def test_cli_fetch_offline_names_every_missing_input_then_fetches_them_all(tmp_path, caplog):
+    from builder import cli
+
+    caplog.set_level(logging.INFO)
+    with serve() as srv:
+        publish_kit(srv)
+        doc = kit_doc(srv.base, network={"mode": "flannel-vxlan"})
+        path = tmp_path / "bundle.yaml"
+        path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        common = ["--config", str(path), "--cache-dir", str(tmp_path / "cache")]
+        assert cli.main(["fetch", "--offline", *common]) == 5
+        for name in ("sdn:", "cni-plugins v1.9.1", "flanneld v0.28.9", "containerd v2.3.4", "crictl v1.36.0"):
+            assert name in caplog.text, name
+        assert srv.requests == []
+        assert cli.main(["fetch", *common]) == 0
+        assert cli.main(["fetch", "--offline", *common]) == 0
+    assert f"{sha256(FLANNELD)}  flanneld v0.28.9" in caplog.text

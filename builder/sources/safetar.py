@@ -10,6 +10,7 @@ so nothing of it reaches the cache or the bundle.
 from __future__ import annotations
 
 import tarfile
+import zlib
 from pathlib import Path
 from typing import NoReturn
 
@@ -53,7 +54,7 @@ class SafeTar:
         try:
             with tarfile.open(path, mode="r:*") as tar:
                 self._scan(tar, keep)
-        except (tarfile.TarError, OSError, EOFError) as err:
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
             msg = f"{source}: not a readable tar archive ({err}); the download is corrupt or not an archive"
             raise FetchError(msg) from err
 
