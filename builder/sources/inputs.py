@@ -464,9 +464,16 @@ def _set_key(text: str, file: str, section: str, key: str, value: str) -> str:
 
 
 def replace_value(line: str, key: str, value: str, where: str) -> str:
-    pattern = rf"(\b{key}\s*:\s*)([\"']?)[^\s\"',}}#]*\2"
-    updated, count = re.subn(pattern, lambda m: f"{m.group(1)}{m.group(2)}{value}{m.group(2)}", line, count=1)
-    if count != 1:
+    """`key: old  # comment` -> `key: value  # comment`, the comment kept in its column where it fits."""
+    pattern = rf"(\b{key}\s*:\s*)([\"']?)[^\s\"',}}#]*\2( *)(?=#)?"
+    match = re.search(pattern, line)
+    if match is None:
         msg = f"{where}: cannot find the value of {key} on this line to update; write it as `{key}: VALUE`"
         raise ConfigError(msg)
-    return updated
+    quote, pad = match.group(2), match.group(3)
+    new = f"{match.group(1)}{quote}{value}{quote}"
+    if line[match.end():].startswith("#"):
+        new += " " * max(1, len(match.group(0)) - len(new))
+    else:
+        new += pad
+    return line[: match.start()] + new + line[match.end():]
