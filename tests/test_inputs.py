@@ -27,7 +27,7 @@ from kit_fixture import (
 from sdn_fixture import make_sdn_archive, sdn_config
 
 from builder import config, http
-from builder.errors import FetchError
+from builder.errors import ConfigError, FetchError
 from builder.sources import inputs, kit
 from builder.sources.inputs import InputSpec, Take
 from builder.sources.safetar import SafeTar
@@ -332,3 +332,39 @@ def test_cli_fetch_offline_names_every_missing_input_then_fetches_them_all(tmp_p
         assert cli.main(["fetch", *common]) == 0
         assert cli.main(["fetch", "--offline", *common]) == 0
     assert f"{sha256(FLANNELD)}  flanneld v0.28.9" in caplog.text
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_kit_config_problems_are_all_reported_with_their_keys(tmp_path):
+    text = (
+        "kubernetes:\n  source: release\n  version: v1.23.4\n"
+        "cni:\n  sha256: nothex\n  h1: h1:short\n  url: https://x/{tag}.tgz\n"
+        "flannel:\n  source: build\n"
+        "containerd:\n  version: latest\n"
+        "node:\n  bundle_runtime: true\n"
+    )
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, {}, text)
+    msg = str(err.value)
+    for expected in ("bundle.yaml:5: cni.sha256: 'nothex' must be 64 lower-case hex digits",
+                     "cni.h1: 'h1:short' must be a Go dirhash",
+                     "cni.url: 'https://x/{tag}.tgz' may use only {version} and {bare_version}",
+                     "flannel.source: unknown key; valid keys of flannel: version, url, sha256",
+                     "containerd.version: 'latest' must be a release tag like v2.3.4",
+                     "node.bundle_runtime: bundles containerd, but v1.23.4 runs docker by default"):
+        assert expected in msg, expected
+
+
+def test_flannel_modes_name_the_network_as_flanneld_does(tmp_path):
+    vxlan = load(tmp_path, {"kubernetes": {"source": "release", "version": "v1.36.0"},
+                            "network": {"mode": "flannel-vxlan", "vxlan_vni": 4097}})
+    assert vxlan.network.network_name == "flannel.4097"
+    assert kit.wanted_sections(vxlan, "v1.36.0") == ["cni", "flannel"]
+    hostgw = load(tmp_path, {"kubernetes": {"source": "release", "version": "v1.36.0"},
+                             "network": {"mode": "flannel-host-gw"}})
+    assert hostgw.network.network_name == "cbr0"
+    docker_era = load(tmp_path, {"kubernetes": {"source": "release", "versions": ["v1.23.4", "v1.36.0"]}})
+    assert kit.wanted_sections(docker_era, "v1.23.4") == []  # wincni.exe from SDN serves docker's l2bridge
+    assert kit.wanted_sections(docker_era, None) == ["cni"]  # a fetch of both versions takes the union

@@ -131,11 +131,17 @@ def _resolve_source(probs: Problems, kube: KubernetesSection, overrides: Overrid
 
 def _check_runtime(probs: Problems, node: NodeSection, kube: KubernetesSection) -> None:
     """Check the runtime against a version known now; the build stage re-checks a detected one."""
+    if node.bundle_runtime and node.runtime == "docker":
+        probs.add("node.bundle_runtime", "bundles containerd, but node.runtime is docker; remove one of them")
     for v in [kube.version] if kube.version else kube.versions:
         try:
-            problem = runtime_problem(node.runtime, KubeVersion.parse(v))
+            version = KubeVersion.parse(v)
         except ValueError:
             continue  # already reported as not a version
+        problem = runtime_problem(node.runtime, version)
         if problem:
             probs.add("node.runtime", problem)
+        elif node.bundle_runtime and node.runtime is None and version.minor_key < (1, 24):
+            probs.add("node.bundle_runtime", f"bundles containerd, but {v} runs docker by default; "
+                      "set node.runtime: containerd to run it with containerd, or remove node.bundle_runtime")
 

@@ -65,22 +65,28 @@ class Inputs:
 
 
 def wanted_sections(cfg: Config, git_version: str | None) -> list[str]:
-    """The input sections this bundle needs, by runtime, network mode and node.bundle_runtime."""
-    runtime = cfg.node.runtime
-    if git_version is not None:
-        try:
-            runtime = runtime_for(cfg.node, KubeVersion.parse(git_version))
-        except ValueError:
-            runtime = cfg.node.runtime
+    """The input sections this bundle needs, by runtime, network mode and node.bundle_runtime.
+
+    Without a version (a `fetch` of several versions), the union over `kubernetes.versions`.
+    """
+    versions = [git_version] if git_version else list(cfg.kubernetes.versions)
+    runtimes = {_runtime(cfg, v) for v in versions} if versions else {cfg.node.runtime}
     mode = cfg.network.mode
     out = []
-    if runtime == "containerd" or mode == "overlay" or mode in FLANNEL_MODES:
+    if "containerd" in runtimes or mode == "overlay" or mode in FLANNEL_MODES:
         out.append("cni")
     if mode in FLANNEL_MODES:
         out.append("flannel")
     if cfg.node.bundle_runtime:
         out += ["containerd", "crictl"]
     return out
+
+
+def _runtime(cfg: Config, version: str) -> str | None:
+    try:
+        return runtime_for(cfg.node, KubeVersion.parse(version))
+    except (ValueError, ConfigError):
+        return cfg.node.runtime  # config.load has reported what is wrong with either
 
 
 def spec_for(cfg: Config, section: InputSection) -> InputSpec:
