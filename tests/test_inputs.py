@@ -368,3 +368,21 @@ def test_flannel_modes_name_the_network_as_flanneld_does(tmp_path):
     docker_era = load(tmp_path, {"kubernetes": {"source": "release", "versions": ["v1.23.4", "v1.36.0"]}})
     assert kit.wanted_sections(docker_era, "v1.23.4") == []  # wincni.exe from SDN serves docker's l2bridge
     assert kit.wanted_sections(docker_era, None) == ["cni"]  # a fetch of both versions takes the union
+
+
+def test_case_twins_are_refused_in_taken_members_but_allowed_in_a_source_tree(tmp_path):
+    path = tmp_path / "twins.tgz"
+    path.write_bytes(targz({"top/vendor/Foo/a.go": b"a", "top/vendor/foo/a.go": b"b"}))
+    with pytest.raises(FetchError, match="appears twice"):
+        SafeTar(path, source="twins")
+    assert len(SafeTar(path, source="twins", fold_case=False).files) == 2
+    dup = tmp_path / "dup.tgz"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for data in (b"good", b"evil"):  # the same name twice: the later one would win on extraction
+            info = tarfile.TarInfo("top/a.go")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    dup.write_bytes(buf.getvalue())
+    with pytest.raises(FetchError, match="appears twice"):
+        SafeTar(dup, source="dup", fold_case=False)

@@ -362,7 +362,7 @@ def _read_archive(spec: InputSpec, archive: Path) -> tuple[dict[str, bytes], dic
             data = {p: z.read(prefix + p) for p in wanted}
             tree = {n.removeprefix(prefix): z.read(n) for n in names} if spec.tree else {}
         return data, tree
-    t = SafeTar(archive, source=spec.shown, keep=None if spec.tree else wanted)
+    t = SafeTar(archive, source=spec.shown, keep=None if spec.tree else wanted, fold_case=not spec.tree)
     prefix = f"{t.top()}/" if spec.tree else ""
     files = {n.removeprefix(prefix): b for n, b in t.files.items()}
     _check_missing(spec, wanted, set(files))

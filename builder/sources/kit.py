@@ -17,7 +17,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -278,6 +278,3 @@ def _check_cni(out_dir: Path, version: str) -> dict[str, str]:
         raise BuildError("the CNI plugins build's outputs are not usable:\n  " + "\n  ".join(problems))
     return out
 
-
-def describe(inputs: Sequence[FetchedInput]) -> list[str]:
-    return [f"{i.name} {i.version}: {', '.join(f.dest for f in i.files)}" for i in inputs]

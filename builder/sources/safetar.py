@@ -38,12 +38,15 @@ class SafeTar:
     """The regular files of a tar.gz, checked; `files` maps each path to its bytes.
 
     `keep` decides which paths are kept in memory (all when None); the others are still
-    checked. `source` names the archive (its URL) in every error.
+    checked. `source` names the archive (its URL) in every error. Names that differ only in case
+    are refused (they would overwrite each other on Windows) unless `fold_case` is False: a
+    source tree built here on Linux may hold them, and none of its files reaches the bundle.
     """
 
     def __init__(self, path: Path, *, source: str, limits: Limits | None = None,
-                 keep: set[str] | None = None) -> None:
+                 keep: set[str] | None = None, fold_case: bool = True) -> None:
         self.source = source
+        self._fold = fold_case
         self.limits = limits or Limits()
         self.files: dict[str, bytes] = {}
         self.folders: set[str] = set()
@@ -81,7 +84,7 @@ class SafeTar:
             if not (info.isreg() or info.isdir()):
                 self._fail(f"member {info.name!r} has the unknown entry type {info.type!r}")
             key = name.rstrip("/")
-            folded = key.casefold()
+            folded = key.casefold() if self._fold else key
             if folded in seen and not (info.isdir() and key in self.folders):
                 self._fail(f"member {info.name!r} appears twice (as {seen[folded]!r}), also ignoring case")
             seen[folded] = key
