@@ -164,3 +164,33 @@ def test_digest_does_not_depend_on_where_the_tree_is(tmp_path: Path, tree: Path)
     assert a.kubernetes.root != b.kubernetes.root
     assert a.digest() == b.digest()
     assert str(tmp_path) not in str(a.to_dict())
+
+
+# --------------------------------------------------------------------------- hostile YAML (issue 16)
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    import time
+
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = chr(ord("a") + i - 1)
+        levels.append(f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    text = "\n".join(levels) + "\n"
+    assert len(text) < 400
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"bomb.yaml:\d+: the YAML expands to more than"):
+        config.parse_yaml(text, "bomb.yaml")
+    assert time.monotonic() - start < 1.0
+
+
+def test_a_list_or_mapping_as_a_key_is_refused_with_its_line() -> None:
+    with pytest.raises(ConfigError, match=r"k.yaml:3: a list is used as a key under kubernetes; keys must be"):
+        config.parse_yaml("kubernetes:\n  version: v1.37.0\n  ? [a, b]\n  : 1\n", "k.yaml")
+    with pytest.raises(ConfigError, match=r"k.yaml:1: a mapping is used as a key"):
+        config.parse_yaml("{a: 1}: 2\n", "k.yaml")
+
+
+def test_a_few_aliases_still_work() -> None:
+    doc = config.parse_yaml("node:\n  labels: &l {a: b}\nx: *l\n", "ok.yaml")
+    assert doc.data["x"] == {"a": "b"}
