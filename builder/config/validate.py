@@ -13,6 +13,7 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from ..errors import ConfigError
+from ..http import url_problem
 from ..kversion import KubeVersion
 from .model import (
     COMPONENTS,
@@ -206,6 +207,37 @@ def _url_problem(value: str) -> str | None:
     return None
 
 
+def check_source_urls(probs: Problems, release_url: str, sdn_url: str, *, allow_insecure_http: bool) -> None:
+    """No credentials in a source URL, and plain http only when asked for (or on this machine)."""
+    for key, url in (("kubernetes.release_url", release_url), ("sdn.url", sdn_url)):
+        check(probs, key, url, lambda v: url_problem(v, allow_insecure_http=allow_insecure_http))
+
+
+def _pins(probs: Problems, raw: Any) -> tuple[tuple[str, str, str], ...]:
+    """kubernetes.pins: {vX.Y.Z: {component: sha256}} as (version, component, sha256) triples."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        probs.add("kubernetes.pins", "must map versions to {component: sha256}, like v1.37.0: {kubelet: <sha256>}")
+        return ()
+    out: list[tuple[str, str, str]] = []
+    for version, comps in raw.items():
+        key = f"kubernetes.pins.{version}"
+        if not check(probs, key, str(version), semver_problem):
+            continue
+        if not isinstance(comps, dict):
+            probs.add(key, "must map component names to sha256 digests")
+            continue
+        for comp, sha in comps.items():
+            if comp not in COMPONENTS:
+                probs.add(f"{key}.{comp}", f"{comp!r} is not a component; use {', '.join(COMPONENTS)}")
+            elif not isinstance(sha, str) or not HEX64_RE.match(sha):
+                probs.add(f"{key}.{comp}", f"{sha!r} must be 64 lower-case hex digits (the exe's sha256)")
+            else:
+                out.append((str(version), str(comp), sha))
+    return tuple(sorted(out))
+
+
 def _go_version_problem(value: str) -> str | None:
     if not _GO_VERSION_RE.match(value):
         return f"{value!r} is not a Go version; write it like 1.25.5 or 1.25"
@@ -232,7 +264,7 @@ def section_bundle(probs: Problems, raw: Any) -> BundleSection:
 
 def section_kubernetes(probs: Problems, raw: Any, base: Path) -> KubernetesSection:
     known = ["source", "root", "version", "versions", "components", "platform", "go_version",
-             "release_url", "goflags", "goldflags"]
+             "release_url", "goflags", "goldflags", "pins"]
     s = Section(probs, "kubernetes", raw, known)
     d = KubernetesSection()
     root = s.text("root", None, "a folder path")
@@ -267,6 +299,7 @@ def section_kubernetes(probs: Problems, raw: Any, base: Path) -> KubernetesSecti
         release_url=release_url.rstrip("/"),
         goflags=goflags,
         goldflags=goldflags,
+        pins=_pins(probs, s.data.get("pins")),
     )
 
 

@@ -10,7 +10,6 @@ import yaml
 
 from ..errors import ConfigError
 
-
 # Nodes one document may expand to. Aliases share nodes, so nested ones multiply (a few hundred
 # bytes can name billions); a real configuration has a few hundred nodes.
 NODE_BUDGET = 20_000
