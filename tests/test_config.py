@@ -236,3 +236,8 @@ def test_pins_are_read_and_checked(tmp_path: Path) -> None:
     assert "kubernetes.pins.v1.37" in text
     assert "bundle.yaml:8: kubernetes.pins.v1.36.0.kubelet: 12 must be 64 lower-case hex digits" in text
     assert "kubernetes.pins.v1.36.0.kubefoo: 'kubefoo' is not a component" in text
+
+
+def test_a_bad_url_is_named_without_its_query(tmp_path: Path) -> None:
+    text = problems(tmp_path, RELEASE + "  release_url: ftp://mirror.example/release?sig=SECRET\n")
+    assert "kubernetes.release_url" in text and "SECRET" not in text

@@ -13,7 +13,7 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from ..errors import ConfigError
-from ..http import url_problem
+from ..http import redact_url, url_problem
 from ..kversion import KubeVersion
 from .model import (
     COMPONENTS,
@@ -203,7 +203,7 @@ def windows_path_problem(value: str) -> str | None:
 
 def _url_problem(value: str) -> str | None:
     if not re.match(r"^(https?|file)://[^\s]+$", value) and not value.startswith(("/", "./", "../")):
-        return f"{value!r} must be an http(s):// or file:// URL, or a local path"
+        return f"{redact_url(value)!r} must be an http(s):// or file:// URL, or a local path"
     return None
 
 
