@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import random
@@ -26,7 +27,7 @@ from builder import cli, http, pipeline
 from builder.config import Config, KubernetesSection, Options
 from builder.errors import BuilderError, FetchError
 from builder.http import Net
-from builder.sources import binaries
+from builder.sources import binaries, release_pins
 
 V1, V2 = "v1.36.2", "v1.37.0"
 SDN_COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -468,3 +469,45 @@ def test_per_version_dists_merged_as_the_workflow_does_verify(tmp_path, srv, exe
     assert verify.check_dist_sums(merged) == []
     listed = (merged / "SHA256SUMS").read_text().splitlines()
     assert len(listed) == len(list(merged.iterdir())) - 1 >= 2
+
+
+# --------------------------------------------------------------------------- kubernetes.pins from fetch --update-pins
+
+SHA_A, SHA_B = "a" * 64, "b" * 64
+
+
+def test_pins_are_written_into_the_kubernetes_section_keeping_comments():
+    text = "# top\nkubernetes:\n  source: release  # official\n  version: v1.37.0\nnode:\n  isolation: process\n"
+    out = release_pins.rewrite_kubernetes_pins(text, "b.yaml", {V2: {"kubelet": SHA_A}})
+    assert out == ("# top\nkubernetes:\n  source: release  # official\n  version: v1.37.0\n  pins:\n"
+                   f"    v1.37.0:\n      kubelet: {SHA_A}\nnode:\n  isolation: process\n")
+    # again, for another version: the first version's pins stay, the block is replaced in place
+    again = release_pins.rewrite_kubernetes_pins(out, "b.yaml", {V1: {"kubelet": SHA_B}})
+    assert yaml.safe_load(again)["kubernetes"]["pins"] == {V1: {"kubelet": SHA_B}, V2: {"kubelet": SHA_A}}
+    assert again.endswith("node:\n  isolation: process\n") and again.startswith("# top\n")
+    assert release_pins.rewrite_kubernetes_pins("", "b.yaml", {V2: {"kubelet": SHA_A}}).startswith("kubernetes:\n")
+    flow = "kubernetes:\n  pins: {v1.37.0: {kubelet: " + SHA_B + "}}\n  version: v1.37.0\n"
+    assert yaml.safe_load(release_pins.rewrite_kubernetes_pins(flow, "b.yaml", {V2: {"kubelet": SHA_A}})) == {
+        "kubernetes": {"pins": {V2: {"kubelet": SHA_A}}, "version": V2}}
+
+
+def test_update_pins_downloads_verifies_and_writes_what_later_runs_check(tmp_path, srv, net, exes):
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe)
+    path = tmp_path / "bundle.yaml"
+    path.write_text(f"kubernetes:\n  source: release\n  version: {V2}\n  release_url: {url}\n"
+                    "  components: [kubelet, kube-proxy]\n")
+    from builder import config as cfgmod
+
+    cfg = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
+    out = io.StringIO()
+    assert release_pins.update_pins(cfg, net=net, out=out) == 0
+    pinned = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
+    assert set(pinned.kubernetes.pins) == {(V2, n, digest("sha256", exe)) for n in ("kubelet", "kube-proxy")}
+    assert "v1.37.0 kubelet: none -> " in out.getvalue()
+    # the pins now hold: a server that starts serving another (validly checksummed) build is refused
+    other = exe[:-16] + b"rebuilt-bytes..."
+    publish(srv, V2, other)
+    fresh = dataclasses.replace(pinned.options, cache_dir=tmp_path / "fresh")  # so it is really downloaded
+    with pytest.raises(FetchError, match="does not match its pin"):
+        binaries.download_binaries(dataclasses.replace(pinned, options=fresh), net=net)
