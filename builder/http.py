@@ -335,6 +335,9 @@ class _Transfer:
                 raise FetchError(msg) from None
             except _TRANSIENT as err:
                 retry = (self.policy.backoff_delay(attempt), short_reason(err))
+            except requests.RequestException as err:  # anything else requests raises: final, and readable
+                msg = f"{self.shown}: {short_reason(err)}; {self._hint()}"
+                raise FetchError(msg) from None
             if retry is None:
                 return self.hasher.hexdigest(), self.done
             delay, reason = retry
@@ -437,6 +440,7 @@ def _server_message(resp: requests.Response) -> str:
 
 # Failures that another attempt cannot cure.
 _FINAL = (
+    requests.exceptions.SSLError,  # a certificate does not start to fit on the fifth try
     requests.exceptions.TooManyRedirects,
     requests.exceptions.InvalidSchema,
     requests.exceptions.InvalidURL,

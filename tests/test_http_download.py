@@ -359,3 +359,13 @@ def test_the_cap_comes_from_the_environment():
 
 def test_remote_text_loses_its_escapes():
     assert http.clean_text("bad\x1b[31m red\x07\nline") == "bad [31m red line"
+
+
+def test_tls_that_fails_is_final_and_short(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        url = srv.url("/f").replace("http://", "https://")  # a plain HTTP server: the handshake fails
+        with pytest.raises(FetchError, match="TLS failed") as err:
+            get(url, tmp_path / "f", session, policy, key="sdn.url")
+    assert sleeps.delays == [] and err.value.exit_code == 5
+    assert len(str(err.value)) < 250
+    assert leftovers(tmp_path) == []
