@@ -364,13 +364,14 @@ class _Transfer:
         with self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout) as resp:
             self._check_redirects(resp)
             if is_retryable_status(resp.status_code):
-                return self.policy.server_delay(resp), f"HTTP {resp.status_code} {resp.reason}"
+                return self.policy.server_delay(resp), f"HTTP {resp.status_code} {clean_text(resp.reason or '', 60)}"
             if resp.status_code == 416 and self.done:
                 # The part we hold no longer fits the file (it shrank or changed): start over.
                 self._reset()
                 return 0.0, "HTTP 416 on resume"
             if resp.status_code not in (200, 206):
-                msg = f"{self.shown}: HTTP {resp.status_code} {resp.reason}: {_server_message(resp)}"
+                status = f"HTTP {resp.status_code} {clean_text(resp.reason or '', 60)}"
+                msg = f"{self.shown}: {status}: {_server_message(resp)}"
                 raise HTTPStatusError(msg, resp.status_code)
             self._start(resp)
             # read1 hands over whatever has arrived, so a transfer that breaks keeps every byte it
