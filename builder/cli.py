@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if name == "fetch":
             p.add_argument("--update-pins", action="store_true",
-                           help="fetch sdn.commit (and, with source: release, the binaries) and rewrite "
-                                "the sdn pins (and kubernetes.pins) in the config file")
+                           help="fetch sdn.commit and rewrite the sdn pins in the config file (and "
+                                "kubernetes.pins, when the file has that key)")
         if name == "render":
             p.add_argument("--out", type=Path, help="folder to write the scripts to (default: dist/render)")
         if name == "verify":

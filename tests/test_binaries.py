@@ -499,6 +499,11 @@ def test_update_pins_downloads_verifies_and_writes_what_later_runs_check(tmp_pat
                     "  components: [kubelet, kube-proxy]\n")
     from builder import config as cfgmod
 
+    # without a kubernetes.pins key nothing is downloaded (refreshing the SDN pins stays quick)
+    unasked = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
+    assert release_pins.update_pins(unasked, net=net, out=io.StringIO()) == 0
+    assert srv.hits(exe_path(V2, "kubelet")) == 0
+    path.write_text(path.read_text() + "  pins: {}   # filled by fetch --update-pins\n")
     cfg = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
     out = io.StringIO()
     assert release_pins.update_pins(cfg, net=net, out=out) == 0

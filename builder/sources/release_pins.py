@@ -1,8 +1,9 @@
 """`fetch --update-pins` for the official binaries: `kubernetes.pins` written from verified downloads.
 
-The binaries are downloaded and verified against their published checksums (as a release build
-does, old pins set aside), then their sha256 are written into the config file under
-`kubernetes.pins.<version>`. Lines are edited, not the YAML dumped, so comments and layout stay;
+Opt-in: only a configuration that has a `kubernetes.pins` key (`pins: {}` to start) gets them,
+so refreshing the SDN pins does not download every binary. The binaries are downloaded and
+verified against their published checksums (as a release build does, old pins set aside), then
+their sha256 are written into the config file under `kubernetes.pins.<version>`. Lines are edited, not the YAML dumped, so comments and layout stay;
 pins of other versions are kept.
 """
 
@@ -29,13 +30,15 @@ def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = Non
     if path is None:
         msg = "--update-pins needs a configuration file to rewrite: create bundle.yaml or pass --config FILE"
         raise ConfigError(msg)
+    text = path.read_text(encoding="utf-8")
+    if "kubernetes.pins" not in parse_yaml(text, str(path)).lines:
+        return 0
     versions = [cfg.kubernetes.version] if cfg.kubernetes.version else list(cfg.kubernetes.versions)
     unpinned = dataclasses.replace(cfg, kubernetes=dataclasses.replace(cfg.kubernetes, pins=()))
     new: Pins = {}
     for version in versions:
         result = download_binaries(unpinned.for_version(version), net=net)
         new[version] = {b.name: b.sha256 for b in result.binaries}
-    text = path.read_text(encoding="utf-8")
     updated = rewrite_kubernetes_pins(text, str(path), new)
     old = {(v, c): h for v, c, h in cfg.kubernetes.pins}
     print(f"kubernetes pins in {path}:", file=out)
