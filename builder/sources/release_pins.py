@@ -3,8 +3,8 @@
 Opt-in: only a configuration that has a `kubernetes.pins` key (`pins: {}` to start) gets them,
 so refreshing the SDN pins does not download every binary. The binaries are downloaded and
 verified against their published checksums (as a release build does, old pins set aside), then
-their sha256 are written into the config file under `kubernetes.pins.<version>`. Lines are edited, not the YAML dumped, so comments and layout stay;
-pins of other versions are kept.
+their sha256 are written into the config file under `kubernetes.pins.<version>`. Lines are
+edited, not the YAML dumped, so comments and layout stay; pins of other versions are kept.
 """
 
 from __future__ import annotations
