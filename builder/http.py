@@ -99,6 +99,9 @@ def is_retryable_status(status: int) -> bool:
 # --------------------------------------------------------------------------- downloads
 
 log = logging.getLogger(__name__)
+# urllib3's debug lines name every request with its full query string (a signed URL's signature):
+# even with --verbose they stay out of the log; ours name each download, redacted.
+logging.getLogger("urllib3").setLevel(logging.INFO)
 
 CHUNK = 256 * 1024
 MESSAGE_LIMIT = 300  # characters of a server's error body shown to the user

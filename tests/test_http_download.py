@@ -369,3 +369,11 @@ def test_tls_that_fails_is_final_and_short(tmp_path, session, policy, sleeps):
     assert sleeps.delays == [] and err.value.exit_code == 5
     assert len(str(err.value)) < 250
     assert leftovers(tmp_path) == []
+
+
+def test_verbose_logging_never_shows_a_query_string(tmp_path, session, policy, caplog):
+    with caplog.at_level(logging.DEBUG), serve({"/f": DATA}) as srv:
+        get(srv.url("/f") + "?sig=SECRET", tmp_path / "f", session, policy)
+    # without the guard, urllib3 logs `"GET /f?sig=SECRET HTTP/1.1" 200` at debug level
+    assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.DEBUG)
+    assert "SECRET" not in caplog.text
