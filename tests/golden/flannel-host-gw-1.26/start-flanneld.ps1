@@ -20,8 +20,8 @@ Param(
     [ValidateNotNullOrEmpty()] [string] $InterfaceName = 'Ethernet 2',
     [ValidateNotNullOrEmpty()] [string] $Kubeconfig = 'kubeconfig',
     [string] $KubeconfigPath = '',
-    [string] $NodeName = '',
-    [string] $LogFile = ''
+    [string] $LogFile = '',
+    [string] $NodeName = ''
 )
 
 Set-StrictMode -Version Latest
@@ -107,10 +107,10 @@ $env:NODE_NAME = $NodeName
 Write-Host ("starting flanneld on node $NodeName ($NodeIp), network mode " + 'flannel-host-gw')
 if ($LogFile) {
     $runner = Join-Path $InstallDir 'kube-log-runner.exe'
-    Assert-FilesExist @($runner) 'kube-log-runner.exe is not part of this bundle: run without -LogFile'
+    Assert-FilesExist @($runner) 'kube-log-runner.exe is missing: run install.ps1 again'
     $runnerArgs = @(('-log-file=' + $LogFile), $FlanneldExe) + $flannelArgs
     & $runner @runnerArgs
-} else {
-    & $FlanneldExe @flannelArgs
+    exit $LASTEXITCODE
 }
+& $FlanneldExe @flannelArgs
 exit $LASTEXITCODE

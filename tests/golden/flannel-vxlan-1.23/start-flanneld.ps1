@@ -11,8 +11,6 @@
 .PARAMETER KubeconfigPath
     A kubeconfig with the rights of this node (with kubeadm: C:\etc\kubernetes\kubelet.conf);
     default: -Kubeconfig inside -InstallDir.
-.PARAMETER LogFile
-    Write flanneld's output to this file (through kube-log-runner.exe) instead of the console.
 #>
 [CmdletBinding()]
 Param(
@@ -20,8 +18,7 @@ Param(
     [ValidateNotNullOrEmpty()] [string] $InterfaceName = 'Ethernet 2',
     [ValidateNotNullOrEmpty()] [string] $Kubeconfig = 'kubeconfig',
     [string] $KubeconfigPath = '',
-    [string] $NodeName = '',
-    [string] $LogFile = ''
+    [string] $NodeName = ''
 )
 
 Set-StrictMode -Version Latest
@@ -105,12 +102,5 @@ $flannelArgs = @(
 )
 $env:NODE_NAME = $NodeName
 Write-Host ("starting flanneld on node $NodeName ($NodeIp), network mode " + 'flannel-vxlan')
-if ($LogFile) {
-    $runner = Join-Path $InstallDir 'kube-log-runner.exe'
-    Assert-FilesExist @($runner) 'kube-log-runner.exe is not part of this bundle: run without -LogFile'
-    $runnerArgs = @(('-log-file=' + $LogFile), $FlanneldExe) + $flannelArgs
-    & $runner @runnerArgs
-} else {
-    & $FlanneldExe @flannelArgs
-}
+& $FlanneldExe @flannelArgs
 exit $LASTEXITCODE

@@ -233,10 +233,10 @@ function New-ContainerdConfig([version] $Version, [string] $BinDir, [string] $Co
     return ($lines -join "`r`n") + "`r`n"
 }
 
-function Write-ContainerdConfig([string] $Path, [string] $Text) {
-    New-Item -ItemType Directory -Force -Path (Split-Path -Parent $Path) | Out-Null
+function Write-ContainerdConfig([string] $File, [string] $Text) {
+    New-Item -ItemType Directory -Force -Path (Split-Path -Parent $File) | Out-Null
     # ASCII without a byte order mark: containerd's TOML reader refuses one.
-    [System.IO.File]::WriteAllText($Path, $Text, [System.Text.Encoding]::ASCII)
+    [System.IO.File]::WriteAllText($File, $Text, [System.Text.Encoding]::ASCII)
 }
 
 function Test-Runtime {
@@ -392,21 +392,21 @@ Write-Host "installed Kubernetes $KubernetesVersion node files in $target"
 
 function Install-BundledContainerd {
     $exe = Join-Path $target 'containerd\containerd.exe'
-    $config = Join-Path $target 'state\containerd\config.toml'
-    Write-ContainerdConfig $config (New-ContainerdConfig (Get-ContainerdVersion $exe) (Join-Path $target 'cni') (Join-Path $target 'cni\conf'))
+    $bundledConfig = Join-Path $target 'state\containerd\config.toml'
+    Write-ContainerdConfig $bundledConfig (New-ContainerdConfig (Get-ContainerdVersion $exe) (Join-Path $target 'cni') (Join-Path $target 'cni\conf'))
     if (Get-Service -Name 'containerd' -ErrorAction SilentlyContinue) {
         # Registered by an earlier install.ps1 with the same paths: the new config needs a restart.
         Restart-Service -Name 'containerd' -ErrorAction Stop
     } else {
         # --register-service bakes the other arguments into the service's command line.
-        $registerArgs = @('--register-service', '--config', $config, '--log-file', (Join-Path $LogDir 'containerd.log'))
+        $registerArgs = @('--register-service', '--config', $bundledConfig, '--log-file', (Join-Path $LogDir 'containerd.log'))
         & $exe @registerArgs
         if ($LASTEXITCODE -ne 0) { Stop-Install "containerd.exe --register-service failed (exit code $LASTEXITCODE)" }
         Start-Service -Name 'containerd' -ErrorAction Stop
     }
     for ($i = 0; $i -lt 30 -and -not (Test-Path -LiteralPath $RuntimePipe); $i++) { Start-Sleep -Seconds 1 }
     if (-not (Test-Path -LiteralPath $RuntimePipe)) { Stop-Install "containerd started but its pipe $RuntimePipe did not appear: see $LogDir\containerd.log" }
-    Write-Host "containerd from the bundle registered and running (config $config)"
+    Write-Host "containerd from the bundle registered and running (config $bundledConfig)"
 }
 
 Install-BundledContainerd

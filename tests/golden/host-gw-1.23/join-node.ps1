@@ -186,14 +186,14 @@ if (-not (Test-Path -LiteralPath 'C:\var\lib\kubelet\etc\kubernetes\pki')) {
 Register-NodeService 'kubelet' 'Kubernetes kubelet' (New-ServiceCommand (Join-Path $InstallDir 'kubelet.exe') (Get-KubeletServiceArgs) 'kubelet') $RuntimeService
 
 # 3. kubeadm join, the token in a file only this user can read.
-function New-PrivateFile([string] $Path) {
-    New-Item -ItemType File -Force -Path $Path | Out-Null
+function New-PrivateFile([string] $File) {
+    New-Item -ItemType File -Force -Path $File | Out-Null
     $acl = New-Object System.Security.AccessControl.FileSecurity
     $acl.SetAccessRuleProtection($true, $false)
     $me = [System.Security.Principal.WindowsIdentity]::GetCurrent().User
     $acl.SetOwner($me)
     $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($me, 'FullControl', 'Allow')))
-    Set-Acl -LiteralPath $Path -AclObject $acl -ErrorAction Stop
+    Set-Acl -LiteralPath $File -AclObject $acl -ErrorAction Stop
 }
 
 $joinConfig = [ordered]@{

@@ -236,23 +236,23 @@ function New-ContainerdConfig([version] $Version, [string] $BinDir, [string] $Co
     return ($lines -join "`r`n") + "`r`n"
 }
 
-function Write-ContainerdConfig([string] $Path, [string] $Text) {
-    New-Item -ItemType Directory -Force -Path (Split-Path -Parent $Path) | Out-Null
+function Write-ContainerdConfig([string] $File, [string] $Text) {
+    New-Item -ItemType Directory -Force -Path (Split-Path -Parent $File) | Out-Null
     # ASCII without a byte order mark: containerd's TOML reader refuses one.
-    [System.IO.File]::WriteAllText($Path, $Text, [System.Text.Encoding]::ASCII)
+    [System.IO.File]::WriteAllText($File, $Text, [System.Text.Encoding]::ASCII)
 }
 
 function Get-ContainerdService {
     # The containerd.exe and config.toml the service runs with (--config baked in at registration).
     $key = Get-ItemProperty -Path 'HKLM:\SYSTEM\CurrentControlSet\Services\containerd' -Name ImagePath -ErrorAction SilentlyContinue
     $exe = Join-Path $env:ProgramFiles 'containerd\containerd.exe'
-    $config = Join-Path $env:ProgramFiles 'containerd\config.toml'
+    $serviceConfig = Join-Path $env:ProgramFiles 'containerd\config.toml'
     if ($key) {
-        $path = [string]$key.ImagePath
-        if ($path -match '^"([^"]+)"' -or $path -match '^(\S+)') { $exe = $Matches[1] }
-        if ($path -match '--config[= ]+"([^"]+)"' -or $path -match '--config[= ]+(\S+)') { $config = $Matches[1] }
+        $imagePath = [string]$key.ImagePath
+        if ($imagePath -match '^"([^"]+)"' -or $imagePath -match '^(\S+)') { $exe = $Matches[1] }
+        if ($imagePath -match '--config[= ]+"([^"]+)"' -or $imagePath -match '--config[= ]+(\S+)') { $serviceConfig = $Matches[1] }
     }
-    return @{ Exe = $exe; Config = $config }
+    return @{ Exe = $exe; Config = $serviceConfig }
 }
 
 function Test-ContainerdConfig {
@@ -277,11 +277,11 @@ function Test-ContainerdConfig {
 
 function Set-ContainerdConfig {
     if (-not $ContainerdConfigTarget) { return }
-    $path = $ContainerdConfigTarget.Path
-    if ($ContainerdConfigTarget.Old) { Copy-Item -LiteralPath $path -Destination ($path + '.' + (Get-Date -Format 'yyyyMMddHHmmss') + '.bak') }
-    Write-ContainerdConfig $path $ContainerdConfigTarget.Text
+    $configPath = $ContainerdConfigTarget.Path
+    if ($ContainerdConfigTarget.Old) { Copy-Item -LiteralPath $configPath -Destination ($configPath + '.' + (Get-Date -Format 'yyyyMMddHHmmss') + '.bak') }
+    Write-ContainerdConfig $configPath $ContainerdConfigTarget.Text
     Restart-Service -Name 'containerd' -ErrorAction Stop
-    Write-Host "containerd config $path written (CNI folders, sandbox image); containerd restarted"
+    Write-Host "containerd config $configPath written (CNI folders, sandbox image); containerd restarted"
 }
 
 function Test-Runtime {
