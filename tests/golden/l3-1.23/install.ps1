@@ -110,7 +110,11 @@ function Test-ExtraFiles($Manifest, $Problems) {
     $known = @{ 'manifest.json' = $true; 'sha256sums' = $true }
     foreach ($entry in @($Manifest.files)) { $known[([string]$entry.path).Substring(2).Replace('/', '\').ToLowerInvariant()] = $true }
     $allowed = @{}
-    foreach ($rel in $AllowExtraFiles) { $allowed[$rel.Replace('/', '\').TrimStart('.\').ToLowerInvariant()] = $true }
+    foreach ($rel in $AllowExtraFiles) {
+        $rel = $rel.Replace('/', '\')
+        if ($rel.StartsWith('.\')) { $rel = $rel.Substring(2) }
+        $allowed[$rel.ToLowerInvariant()] = $true
+    }
     $root = [System.IO.Path]::GetFullPath($BundleDir).TrimEnd('\')
     foreach ($file in @(Get-ChildItem -LiteralPath $BundleDir -Recurse -File -Force)) {
         $rel = $file.FullName.Substring($root.Length + 1)

@@ -115,7 +115,11 @@ function Test-ExtraFiles($Manifest, $Problems) {
     $known = @{ 'manifest.json' = $true; 'sha256sums' = $true }
     foreach ($entry in @($Manifest.files)) { $known[([string]$entry.path).Substring(2).Replace('/', '\').ToLowerInvariant()] = $true }
     $allowed = @{}
-    foreach ($rel in $AllowExtraFiles) { $allowed[$rel.Replace('/', '\').TrimStart('.\').ToLowerInvariant()] = $true }
+    foreach ($rel in $AllowExtraFiles) {
+        $rel = $rel.Replace('/', '\')
+        if ($rel.StartsWith('.\')) { $rel = $rel.Substring(2) }
+        $allowed[$rel.ToLowerInvariant()] = $true
+    }
     $root = [System.IO.Path]::GetFullPath($BundleDir).TrimEnd('\')
     foreach ($file in @(Get-ChildItem -LiteralPath $BundleDir -Recurse -File -Force)) {
         $rel = $file.FullName.Substring($root.Length + 1)
@@ -200,7 +204,8 @@ function ConvertTo-TomlString([string] $Text) {
 function Get-ContainerdVersion([string] $Exe) {
     # "containerd github.com/containerd/containerd/v2 v2.1.4 <commit>": the version's major.minor.
     $ErrorActionPreference = 'Continue'
-    $out = & $Exe @('--version') 2>$null
+    $versionArgs = @('--version')
+    $out = & $Exe @versionArgs 2>$null
     if ($LASTEXITCODE -ne 0 -or "$out" -notmatch ' v?(\d+)\.(\d+)\.') { throw "cannot read the version of $Exe ('$Exe --version' failed)" }
     return [version]($Matches[1] + '.' + $Matches[2])
 }
