@@ -28,7 +28,9 @@ NET_CONF = "flannel/net-conf.json"
 BRIDGE_MODES = ("host-gw", "l3", "flannel-host-gw")
 OVERLAY_MODES = ("overlay", "flannel-vxlan")
 FLANNEL_MODES = ("flannel-vxlan", "flannel-host-gw")
-# flannel's Windows vxlan backend: the MAC prefix of its remote endpoints (Documentation/backends.md).
+# flannel's Windows vxlan backend gives its remote endpoints MACs with this prefix (its default
+# MacPrefix); win-overlay must make local endpoints' MACs the same way ("endpointMacPrefix: required
+# for vxlan mode", flannel-io/cni-plugin README; containernetworking/plugins win-overlay).
 FLANNEL_MAC_PREFIX = "0E-2A"
 
 
