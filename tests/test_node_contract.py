@@ -312,6 +312,8 @@ def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> No
                     assert relative(p).replace("\\", "/") in b.tracked, f"{name} starts {p}, not bundled: {line}"
     assert check_hns_calls(b) == []
     assert check_firewall(b) == []
+    assert check_arguments_defined(b) == []
+    assert check_install_strict(b) == []
 
 
 def hns_calls(script: str) -> list[tuple[str, str, list[str]]]:
@@ -353,4 +355,37 @@ def check_firewall(b: Bundle) -> list[str]:
     problems = [f"no firewall rule for {proto} {port}" for proto, port in sorted(wanted - rules)]
     if "New-NetFirewallRule -Name $rule.Name" not in install or "Get-NetFirewallRule -Name $rule.Name" not in install:
         problems.append("firewall rules are not named and created once")
+    return problems
+
+
+def check_arguments_defined(b: Bundle) -> list[str]:
+    """Every `('--flag=' + $Var)` argument names a variable its script sets (StrictMode stops on others)."""
+    problems = []
+    for name, script in b.scripts.items():
+        known = set(assignments(script)) | set(re.findall(r"\] \$(\w+)(?: =|,|\n|\))", script))
+        known |= set(re.findall(r"\[(?:string|int|switch)\] \$(\w+)", script))
+        for var in sorted(set(re.findall(r"\('--[\w-]+=' \+ \$(\w+)\)", script))):
+            if var not in known:
+                problems.append(f"{name}: an argument uses ${var}, which the script never sets")
+    return problems
+
+
+def check_install_strict(b: Bundle) -> list[str]:
+    """install.ps1 (issue 16): no file beside the bundle's unless listed, hidden ones too; the run-time
+    folders it leaves alone are exactly those the scripts write; the ACL before anything runs."""
+    install = b.script("install.ps1")
+    problems = []
+    for needed in ("Get-ChildItem -LiteralPath $BundleDir -Recurse -File -Force",
+                   "list it with -AllowExtraFiles", "[string[]] $AllowExtraFiles = @(),", "[switch] $CheckOnly,",
+                   "\nSet-InstallAcl $target\n"):
+        if needed not in install:
+            problems.append(f"install.ps1 lacks: {needed!r}")
+    dirs = re.search(r"\$RuntimeDirs = @\(@\((.*)\)\)", install)
+    if dirs is None or [d.strip("'") for d in dirs.group(1).split(", ")] != list(render.RUNTIME_DIRS):
+        problems.append("install.ps1's run-time folders differ from render.RUNTIME_DIRS")
+    acl = install.find("\nSet-InstallAcl $target\n")
+    for later in ("Register-NodeService '", "$registerArgs = @('--register-service'", "\nSet-FirewallRules\n"):
+        at = install.find(later, acl + 1)
+        if later in install and (acl < 0 or at < acl):
+            problems.append(f"install.ps1: {later.strip()} before the install folder's ACL")
     return problems
