@@ -313,7 +313,11 @@ def test_win_bridge_and_win_overlay_shapes() -> None:
         assert overlay["ipam"] == {"type": "host-local", "subnet": ""}
         assert overlay["policies"][1]["value"]["NeedEncap"] is True
     assert bridge["type"] == "win-bridge"
-    assert bridge["ipam"] == {"type": "host-local", "subnet": ""}
+    # .1 is the network's, .2 the host endpoint win-bridge routes through: the node fills these in.
+    assert bridge["ipam"] == {"type": "host-local", "subnet": "", "rangeStart": "", "gateway": ""}
+    kubelet = text(render_case("l3", 30)["start-kubelet.ps1"])
+    assert "$conf.ipam.gateway = Get-PodGateway $PodCidr 2" in kubelet
+    assert "$conf.ipam.rangeStart = Get-PodGateway $PodCidr 3" in kubelet
     assert bridge["policies"][0]["value"]["ExceptionList"] == ["10.200.0.0/16", "10.100.0.0/16", ""]
     assert bridge["policies"][1]["value"]["NeedEncap"] is True
 

@@ -82,13 +82,18 @@ def build(cfg: Config, runtime: str) -> Json:
             "dns": dns,
             "AdditionalArgs": policies,
         }
+    ipam: Json = {"type": "host-local", "subnet": ""}
+    if plugin == "win-bridge":
+        # win-bridge routes pods via .2 of the subnet (the host's bridge endpoint) and the network
+        # holds .1: host-local must hand out neither, so the node sets gateway .2 and rangeStart .3.
+        ipam.update({"rangeStart": "", "gateway": ""})
     conf: Json = {
         "cniVersion": "0.2.0",
         "name": net.network_name,
         "type": plugin,
         "capabilities": {"portMappings": True, "dns": True},
-        # win-bridge and win-overlay take the gateway from the subnet themselves.
-        "ipam": {"type": "host-local", "subnet": ""},
+        # win-overlay takes the gateway (.1) from the subnet itself.
+        "ipam": ipam,
         "dns": dns,
         "policies": [{"name": p["Name"], "value": p["Value"]} for p in policies],
     }

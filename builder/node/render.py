@@ -239,6 +239,7 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "cni_live_dir": cni.LIVE_DIR,
         "cni_policies_key": "AdditionalArgs" if "AdditionalArgs" in conf else "policies",
         "cni_route_gateway": "routes" in conf["ipam"],
+        "cni_range_start": "rangeStart" in conf["ipam"],
         "cni_bridge": net.mode in cni.BRIDGE_MODES,
         "net_conf": cni.NET_CONF.replace("/", "\\"),
         "dockershim": runtime == "docker",

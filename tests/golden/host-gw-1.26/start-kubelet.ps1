@@ -242,6 +242,8 @@ function Write-CniConfig([string] $PodCidr, [string] $NodeIp, [string] $MgmtSubn
     $built = @{ '10.200.0.0/16' = $ClusterCidr; '10.100.0.0/16' = $ServiceCidr }
     $conf.name = $NetworkName
     $conf.ipam.subnet = $PodCidr
+    $conf.ipam.gateway = Get-PodGateway $PodCidr 2
+    $conf.ipam.rangeStart = Get-PodGateway $PodCidr 3
     $conf.dns.Nameservers = @($KubeDnsServiceIp)
     $conf.dns.Search = @($DnsSuffix)
     foreach ($policy in @($conf.'policies')) {
