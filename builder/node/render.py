@@ -172,8 +172,9 @@ def arg_code(arg: flags.Arg) -> pslit.PsCode:
 
 
 def join_config_api(minor: tuple[int, int]) -> str:
-    """The JoinConfiguration API kubeadm of this minor reads: v1beta2 to 1.21, v1beta3 1.22 to 1.30,
-    v1beta4 from 1.31 (v1beta2 is refused from 1.27, v1beta3 deprecated from 1.31)."""
+    """The JoinConfiguration API kubeadm of this minor reads: v1beta2 (from 1.15) to 1.21, v1beta3
+    1.22 to 1.30, v1beta4 from 1.31 (v1beta2 is refused from 1.27, v1beta3 deprecated from 1.31).
+    Windows joins start at 1.16; join-node.ps1 of an older minor refuses to run."""
     if minor < (1, 22):
         return "kubeadm.k8s.io/v1beta2"
     if minor < (1, 31):

@@ -42,6 +42,8 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 $KubernetesVersion = 'v1.14.0'
+# kubeadm joins Windows nodes from 1.16 (and JoinConfiguration v1beta2 exists from 1.15).
+throw "kubeadm $KubernetesVersion cannot join a Windows node (from 1.16 on): use the start scripts (README.txt)"
 $CriSocket = 'npipe:////./pipe/docker_engine'
 $RuntimeService = 'docker'
 $Kubeadm = Join-Path $InstallDir 'kubeadm.exe'
