@@ -21,7 +21,7 @@ from ..kversion import KubeVersion
 DEFAULT_CONFIG = "bundle.yaml"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
 REQUIRED_COMPONENTS = ("kubelet", "kube-proxy")
-NETWORK_MODES = ("host-gw", "l3", "overlay")
+NETWORK_MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
 RUNTIMES = ("docker", "containerd")
 ISOLATIONS = ("process", "hyperv")
 
@@ -143,6 +143,7 @@ class NodeSection:
     windows_version: str = "ltsc2022"
     min_build: int = 16299
     kubeconfig: str = "config"
+    bundle_runtime: bool = False  # ship containerd (and crictl) in the bundle; install.ps1 registers it
 
     @property
     def windows_build(self) -> int:

@@ -360,7 +360,10 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
     check(probs, "network.dns_suffix", dns_suffix, _dns_name_problem)
     cluster_domain = s.text("cluster_domain", d.cluster_domain)
     check(probs, "network.cluster_domain", cluster_domain, _dns_name_problem)
-    network_name = s.text("network_name", "l2bridge" if mode != "overlay" else "vxlan0")
+    vni = s.get("vxlan_vni", int, d.vxlan_vni, "a whole number")
+    # flannel's Windows backends name their HNS network flannel.<VNI> (vxlan) and cbr0 (host-gw).
+    default_name = {"overlay": "vxlan0", "flannel-vxlan": f"flannel.{vni}", "flannel-host-gw": "cbr0"}
+    network_name = s.text("network_name", default_name.get(mode, "l2bridge"))
     check(probs, "network.network_name", network_name,
            lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v)
            else f"{v!r} may use letters, digits, '_', '.', '-' (up to 64)")
@@ -369,7 +372,6 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
            else f"{v!r} may use letters, digits, space, '.', '_', '-', '(' and ')'")
     cp_ip = s.text("control_plane_ip", None, "an IP address")
     check(probs, "network.control_plane_ip", cp_ip, _ip_problem)
-    vni = s.get("vxlan_vni", int, d.vxlan_vni, "a whole number")
     if not 4096 <= vni <= 16777215:
         probs.add("network.vxlan_vni", f"{vni} must be between 4096 and 16777215 (Windows overlay requires >= 4096)")
     port = s.get("vxlan_port", int, d.vxlan_port, "a UDP port")
@@ -382,7 +384,7 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
 
 def section_node(probs: Problems, raw: Any) -> NodeSection:
     known = ["install_dir", "labels", "isolation", "pause_image", "runtime", "kubelet_extra_args",
-             "kubeproxy_extra_args", "windows_version", "min_build", "kubeconfig"]
+             "kubeproxy_extra_args", "windows_version", "min_build", "kubeconfig", "bundle_runtime"]
     s = Section(probs, "node", raw, known)
     d = NodeSection()
     install_dir = s.text("install_dir", d.install_dir)
@@ -423,6 +425,7 @@ def section_node(probs: Problems, raw: Any) -> NodeSection:
         windows_version=s.choice("windows_version", d.windows_version, tuple(WINDOWS_BUILDS)),
         min_build=min_build,
         kubeconfig=kubeconfig,
+        bundle_runtime=s.get("bundle_runtime", bool, d.bundle_runtime, "true or false"),
     )
 
 
