@@ -25,6 +25,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offline", action="store_true", help="use cached downloads only; never touch the network")
     p.add_argument("--force", action="store_true", help="replace an existing, different bundle in dist/")
     p.add_argument("--allow-unpinned", action="store_true", help="accept a branch or tag as sdn.commit")
+    p.add_argument("--allow-insecure-http", action="store_true",
+                   help="accept plain http:// for release_url and sdn.url (127.0.0.1 and ::1 always are)")
     p.add_argument("--kube-version", action="append", default=[], metavar="vX.Y.Z",
                    help="bundle the official release binaries of this version (repeatable)")
     p.add_argument("-v", "--verbose", action="store_true", help="log every command and request")
@@ -46,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p)
         if name == "fetch":
             p.add_argument("--update-pins", action="store_true",
-                           help="fetch sdn.commit and rewrite the sdn pins in the config file")
+                           help="fetch sdn.commit and rewrite the sdn pins in the config file (and "
+                                "kubernetes.pins, when the file has that key)")
         if name == "render":
             p.add_argument("--out", type=Path, help="folder to write the scripts to (default: dist/render)")
         if name == "verify":
@@ -73,6 +76,7 @@ def overrides_from(args: argparse.Namespace) -> cfgmod.Overrides:
         offline=args.offline,
         force=args.force,
         allow_unpinned=args.allow_unpinned,
+        allow_insecure_http=args.allow_insecure_http,
         kube_versions=tuple(args.kube_version),
         needs_source=args.command not in ("verify", "publish"),
     )

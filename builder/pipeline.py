@@ -31,6 +31,10 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .sources import kit
 
         if getattr(args, "update_pins", False):
+            if cfg.kubernetes.source == "release":
+                from .sources import release_pins
+
+                release_pins.update_pins(cfg)
             return kit.update_pins(cfg, _known_version(cfg))
         fetched = kit.fetch_all(cfg, _known_version(cfg))
         for f in fetched.sdn.files:

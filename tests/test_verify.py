@@ -298,7 +298,7 @@ def test_a_containerd_bundle_holds_every_plugin_its_cni_config_names(tmp_path: P
     good = _kit_bundle(tmp_path / "good", windows_exe, ("win-bridge", "win-overlay", "host-local"))
     assert verify.check_dist(good.parent) == []
     with zipfile.ZipFile(good) as zf:
-        conf = json.loads(zf.read("k/cni/config/l2bridge.conf"))
+        conf = json.loads(zf.read("k/cni/cni-config.template.json"))
         manifest = json.loads(zf.read("k/manifest.json"))
     assert verify.cni_plugin_types(conf) == ["win-bridge", "host-local"]
     sdn, cni = manifest["inputs"]

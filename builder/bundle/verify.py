@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import VerifyError
 from ..hashing import sha256_file
 from ..pe import pe_problem
+from ..zipdir import directory_problem
 from . import manifest as mf
 
 READ = 1 << 20
@@ -64,6 +65,11 @@ def check_zip(path: Path) -> ZipReport:
     report = ZipReport()
     try:
         report.sha256 = sha256_file(path)
+        with path.open("rb") as f:
+            too_big = directory_problem(f)  # before zipfile builds an object for every entry
+        if too_big:
+            report.problems.append(f"{path.name}: archive refused: {too_big}")
+            return report
         with zipfile.ZipFile(path) as zf:
             members = _read_members(zf, report.problems)
     except (OSError, zipfile.BadZipFile, EOFError) as err:
@@ -196,8 +202,11 @@ def _check_manifest(manifest: dict[str, Any], members: Mapping[str, Member], pat
 
 # A generated script starts an executable of the bundle as `Join-Path $InstallDir 'name.exe'`
 # (`$target` in install.ps1 is the same folder, resolved).
-_STARTED_RE = re.compile(r"Join-Path\s+\$(?:InstallDir|target)\s+'([A-Za-z0-9_.\\/-]+\.exe)'", re.IGNORECASE)
-CNI_CONFIG_DIR = f"{mf.TOP}/cni/config/"
+_STARTED_RE = re.compile(r"Join-Path\s+\$(InstallDir|target|CniBinDir)\s+'([A-Za-z0-9_.\\/-]+\.exe)'",
+                         re.IGNORECASE)
+_FOLDER_OF = {"installdir": "", "target": "", "cnibindir": "cni/"}  # $CniBinDir is Join-Path $InstallDir 'cni'
+CNI_CONFIG_DIR = f"{mf.TOP}/cni/"
+CNI_CONFIG_SUFFIXES = (".conf", ".conflist", ".template.json")  # a template is filled on the node
 CNI_BIN_DIR = f"{mf.TOP}/cni/"
 
 
@@ -218,7 +227,7 @@ def _check_started(generated: list[Member], names: set[str], problems: list[str]
     """Every plugin a bundled CNI config names, and every .exe a generated script starts, is in the bundle."""
     for m in generated:
         name = m.info.filename
-        if name.startswith(CNI_CONFIG_DIR) and name.lower().endswith((".conf", ".conflist")):
+        if name.startswith(CNI_CONFIG_DIR) and name.lower().endswith(CNI_CONFIG_SUFFIXES):
             try:
                 conf = json.loads(m.text or b"")
             except ValueError:
@@ -228,8 +237,8 @@ def _check_started(generated: list[Member], names: set[str], problems: list[str]
                 if exe not in names:
                     problems.append(f"{name}: names the CNI plugin {plugin!r}, but {exe} is not in the bundle")
         elif name.lower().endswith(".ps1"):
-            for started in sorted(set(_STARTED_RE.findall(_member_text(m)))):
-                exe = f"{mf.TOP}/" + started.replace("\\", "/")
+            for folder, started in sorted(set(_STARTED_RE.findall(_member_text(m)))):
+                exe = f"{mf.TOP}/{_FOLDER_OF[folder.lower()]}" + started.replace("\\", "/")
                 if exe not in names:
                     problems.append(f"{name}: starts {started}, but {exe} is not in the bundle")
 
