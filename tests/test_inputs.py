@@ -386,3 +386,17 @@ def test_case_twins_are_refused_in_taken_members_but_allowed_in_a_source_tree(tm
     dup.write_bytes(buf.getvalue())
     with pytest.raises(FetchError, match="appears twice"):
         SafeTar(dup, source="dup", fold_case=False)
+
+
+def test_kit_urls_follow_the_source_url_rules(tmp_path):
+    text = ("kubernetes:\n  source: release\n  version: v1.36.0\n"
+            "containerd:\n  url: http://mirror.example/{version}/c.tar.gz\n"
+            "crictl:\n  url: https://user:secret@mirror.example/{version}/crictl.tar.gz\n")
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, {}, text)
+    msg = str(err.value)
+    assert "containerd.url: http://mirror.example/{version}/c.tar.gz is plain http" in msg
+    assert "crictl.url:" in msg and "carries credentials" in msg and "secret" not in msg
+    signed = load(tmp_path, {}, "kubernetes:\n  source: release\n  version: v1.36.0\n"
+                  "crictl:\n  url: https://mirror.example/{version}/crictl.tar.gz?sig=TOKEN\n")
+    assert "TOKEN" not in str(signed.to_dict())

@@ -85,7 +85,8 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     if overrides.needs_source:
         kube = _resolve_source(probs, kube, overrides, env, cwd)
     _check_runtime(probs, node, kube)
-    check_source_urls(probs, kube.release_url, sdn.url, allow_insecure_http=overrides.allow_insecure_http)
+    check_source_urls(probs, kube.release_url, sdn.url, allow_insecure_http=overrides.allow_insecure_http,
+                      more=[(f"{name}.url", section.url) for name, section in kit.items() if section.url])
     probs.raise_if_any()
 
     options = Options(

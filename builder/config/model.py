@@ -247,6 +247,8 @@ class Config:
         # A query string may carry a signature or token: the manifest and provenance record none.
         data["kubernetes"]["release_url"] = redact_url(data["kubernetes"]["release_url"])
         data["sdn"]["url"] = redact_url(data["sdn"]["url"])
+        for name in INPUT_SECTIONS:
+            data[name]["url"] = redact_url(data[name]["url"]) if data[name]["url"] else ""
         return data
 
     def digest(self) -> str:

@@ -209,9 +209,13 @@ def _url_problem(value: str) -> str | None:
     return None
 
 
-def check_source_urls(probs: Problems, release_url: str, sdn_url: str, *, allow_insecure_http: bool) -> None:
-    """No credentials in a source URL, and plain http only when asked for (or on this machine)."""
-    for key, url in (("kubernetes.release_url", release_url), ("sdn.url", sdn_url)):
+def check_source_urls(probs: Problems, release_url: str, sdn_url: str, *, allow_insecure_http: bool,
+                      more: Sequence[tuple[str, str]] = ()) -> None:
+    """No credentials in a source URL, and plain http only when asked for (or on this machine).
+
+    `more` adds (key, url) pairs: the node kit's `url` templates.
+    """
+    for key, url in (("kubernetes.release_url", release_url), ("sdn.url", sdn_url), *more):
         check(probs, key, url, lambda v: url_problem(v, allow_insecure_http=allow_insecure_http))
 
 
