@@ -46,7 +46,7 @@ from ..errors import ConfigError, FetchError
 from ..hashing import sha256_file
 from ..http import Net
 from .safetar import SafeTar
-from .safezip import SafeZip
+from .safezip import Limits, MiB, SafeZip
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ META = "input.json"
 KINDS = ("zip", "tar.gz", "file")
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _NOT_THERE = (404, 410)
+# Release executables are large (containerd.exe is tens of MiB); the ratio limit still stops bombs.
+LIMITS = Limits(max_archive=1024 * MiB, max_member=192 * MiB, max_read=768 * MiB)
 
 
 @dataclass(frozen=True)
@@ -316,8 +318,8 @@ def _published(spec: InputSpec, hashes: Mapping[str, str], tmp: Path, net: Net,
     for suffix in spec.checksums:
         algo = _algo(suffix)
         dest = tmp / f"checksum{suffix}"
-        shown = http.redact_url(spec.url + suffix) if "?" not in spec.url else f"{spec.shown}{suffix}"
         url = _beside(spec.url, suffix)
+        shown = http.redact_url(url)
         if _get(url, dest, net, session) is None:
             continue
         expected = parse_checksum(dest.read_bytes(), algo, f"{spec.key}: {shown}")
@@ -354,7 +356,7 @@ def _read_archive(spec: InputSpec, archive: Path) -> tuple[dict[str, bytes], dic
         blob = archive.read_bytes()
         return {t.path: blob for t in spec.takes}, {}
     if spec.kind == "zip":
-        with SafeZip(archive, source=spec.shown, require_top=spec.tree) as z:
+        with SafeZip(archive, source=spec.shown, limits=LIMITS, require_top=spec.tree) as z:
             prefix = f"{z.top}/" if spec.tree else ""
             names = [n for n in z.file_names()]
             have = {n.removeprefix(prefix) for n in names}
@@ -362,7 +364,8 @@ def _read_archive(spec: InputSpec, archive: Path) -> tuple[dict[str, bytes], dic
             data = {p: z.read(prefix + p) for p in wanted}
             tree = {n.removeprefix(prefix): z.read(n) for n in names} if spec.tree else {}
         return data, tree
-    t = SafeTar(archive, source=spec.shown, keep=None if spec.tree else wanted, fold_case=not spec.tree)
+    t = SafeTar(archive, source=spec.shown, limits=LIMITS, keep=None if spec.tree else wanted,
+                fold_case=not spec.tree)
     prefix = f"{t.top()}/" if spec.tree else ""
     files = {n.removeprefix(prefix): b for n, b in t.files.items()}
     _check_missing(spec, wanted, set(files))
