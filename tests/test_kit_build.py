@@ -120,3 +120,12 @@ def test_a_hostile_zip_member_is_refused(tmp_path, net):
         with pytest.raises(FetchError, match="is a symlink"):
             inputs.fetch_inputs([spec], tmp_path / "cache", offline=False, net=net)
     assert not [p for p in (tmp_path / "cache/inputs/tool").iterdir() if not p.name.startswith(".")]
+
+
+def test_a_zip_source_archive_has_the_same_content_digest(tmp_path, net):
+    data = _zip({f"plugins-1.9.1/{p.relative_to(CNI_TREE).as_posix()}": p.read_bytes()
+                 for p in sorted(CNI_TREE.rglob("*")) if p.is_file()})
+    with serve({f"/src/{V}.zip": data, f"/sdn/{COMMIT}.zip": make_sdn_archive(COMMIT)}) as srv:
+        cfg = load(tmp_path, srv.base, url=srv.base + "/src/{version}.zip")
+        (cni,) = kit.fetch_all(cfg, "v1.30.0", net=net).kit
+    assert cni.spec.kind == "zip" and cni.h1 == H1
