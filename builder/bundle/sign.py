@@ -179,10 +179,24 @@ def check_file(path: Path, name: str, thumbprint: str, unsigned_sha256: str | No
             plain = work / "unsigned"
             if _run(tool, ["remove-signature", "-in", str(path), "-out", str(plain)])[0] != 0:
                 problems.append(f"{name}: osslsigncode cannot remove its signature to check the content under it")
-            elif (found := sha256_file(plain)) != unsigned_sha256:
+            elif (found := sha256_file(plain)) != unsigned_sha256 and _without_pe_checksum(plain) != unsigned_sha256:
                 problems.append(f"{name}: the content under the signature has sha256 {found}, "
                                 f"not the unsignedSha256 of manifest.json ({unsigned_sha256})")
         return problems
+
+
+def _without_pe_checksum(path: Path) -> str:
+    """The sha256 of a PE file with its CheckSum field zeroed. Signing fills the field in and
+    `remove-signature` recomputes it for the unsigned bytes, so an upstream file that left it 0
+    (Go binaries do) comes back equal in every byte but these four."""
+    data = bytearray(path.read_bytes())
+    if data[:2] != b"MZ" or len(data) < 0x40:
+        return ""
+    at = int.from_bytes(data[0x3C:0x40], "little") + 24 + 64  # PE signature + file header, then CheckSum
+    if at + 4 > len(data):
+        return ""
+    data[at : at + 4] = bytes(4)
+    return hashlib.sha256(data).hexdigest()
 
 
 def _run(tool: str, args: list[str]) -> tuple[int, str]:

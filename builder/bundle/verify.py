@@ -421,7 +421,7 @@ def check_signatures(path: Path, manifest: Mapping[str, Any], members: Mapping[s
             if entry.get("signed") is not True or not isinstance(unsigned, str):
                 problems.append(f"{name}: {mf.MANIFEST} does not record it as signed (signed, unsignedSha256)")
                 unsigned = None
-            target = Path(tmp) / "member"
+            target = Path(tmp) / name.rsplit("/", 1)[-1]  # osslsigncode tells a script by its extension
             with zf.open(name) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst, READ)
             problems.extend(sign.check_file(target, name, thumbprint, unsigned, sig.trust_ca, tool))
