@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from .. import __version__
 from ..artifacts import BuildResult, RenderedFile, SdnResult, bundle_stem
@@ -33,9 +33,6 @@ from ..errors import PackError
 from ..fsutil import atomic_write, temp_prefix
 from ..hashing import sha256_file
 from . import manifest as mf
-
-if TYPE_CHECKING:
-    from .sign import Signer
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +159,20 @@ def _file_member(path: str, origin: str, source: Path, sha256: str) -> Member:
         msg = f"cannot pack {path}: {source} is unreadable ({err}); rerun the stage that produced it"
         raise PackError(msg) from err
     return Member(path, mf.mode_for(path), origin, source, sha256, size)
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What signing did (builder.bundle.sign): the members to pack, each signed file's sha256 before
+    signing, and the manifest's `signing` record."""
+
+    members: list[Member]
+    unsigned: dict[str, str]
+    info: dict[str, Any]
+
+
+class MemberSigner(Protocol):
+    def sign(self, members: Sequence[Member], epoch: int) -> Signed: ...
 
 
 def bytes_member(path: str, origin: str, data: bytes, mode: int | None = None) -> Member:
@@ -397,7 +408,7 @@ def _place(tmp: Path, final: Path, force: bool) -> str:
 
 
 def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[RenderedFile],
-         codec: Codec | None = None, signer: Signer | None = None) -> Path:
+         codec: Codec | None = None, signer: MemberSigner | None = None) -> Path:
     """Write `dist/<stem>.zip` and its sidecars; return the zip's path."""
     codec = codec or default_codec()
     stem = bundle_stem(cfg.bundle.name, built.git_version, cfg.bundle.revision)

@@ -25,16 +25,14 @@ import subprocess
 import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ..config import Config, SigningSection
 from ..config.signing import kind, password, resolve_identity
 from ..errors import PackError
 from ..hashing import sha256_file
 from ..run import call, format_cmd
-from .pack import Member
+from .pack import Member, Signed
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +60,6 @@ def find_tool(error: type[Exception] = PackError) -> tuple[str, str]:
         msg = f"{found} cannot sign PowerShell scripts; {INSTALL}"
         raise error(msg)
     return tool, f"osslsigncode {m.group(1)}.{m.group(2)}"
-
-
-@dataclass(frozen=True)
-class Signed:
-    """What signing did: the members to pack, each signed file's digest before signing, the manifest's record."""
-
-    members: list[Member]
-    unsigned: dict[str, str]
-    info: dict[str, Any]
 
 
 class Signer:
