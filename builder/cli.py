@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                            help="replace different assets of the same name in a published release")
             p.add_argument("--dry-run", action="store_true", help="print what would be done; write nothing")
             p.add_argument("--token", help=argparse.SUPPRESS)
+            p.add_argument("--sigstore", action="store_true",
+                           help="sign each zip keylessly with sigstore (GitHub Actions, id-token: write)")
         if name == "bench":
             p.add_argument("--only", choices=["build", "fetch", "pack"], action="append",
                            help="run only these benchmarks")

@@ -55,7 +55,8 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .publish import publish
 
         return publish.publish_dist(
-            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run
+            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run,
+            sigstore=getattr(args, "sigstore", False),
         )
     if command == "bench":
         from . import bench

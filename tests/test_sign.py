@@ -456,3 +456,15 @@ def test_verify_asks_for_sigstore_only_when_told(signed: Path) -> None:
                                    sigstore_issuer="https://token.actions.githubusercontent.com")
     assert f"{signed.name}.sigstore.json is missing" in "\n".join(verify.check_dist(signed.parent, opts))
     assert verify.check_dist(signed.parent) == []
+
+
+def test_publish_sigstore_refuses_outside_github_actions(signed: Path) -> None:
+    """Keyless signing needs Fulcio, Rekor and an OIDC token: not testable offline, so only its refusal is."""
+    from builder.errors import PublishError
+    from builder.publish import sigstore_sign
+
+    with pytest.raises(PublishError, match="id-token: write"):
+        sigstore_sign.sign_zips([signed], {})
+    assert not sigstore_sign.bundle_path(signed).exists()
+    sigstore_sign.bundle_path(signed).write_text("{}")  # a rerun keeps the signature it already has
+    assert sigstore_sign.sign_zips([signed], {}) == []
