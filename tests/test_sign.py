@@ -468,3 +468,15 @@ def test_publish_sigstore_refuses_outside_github_actions(signed: Path) -> None:
     assert not sigstore_sign.bundle_path(signed).exists()
     sigstore_sign.bundle_path(signed).write_text("{}")  # a rerun keeps the signature it already has
     assert sigstore_sign.sign_zips([signed], {}) == []
+
+
+def test_unreachable_timestamp_authority_fails_and_leaves_nothing(tmp_path: Path, windows_exe: Path,  # noqa: F811
+                                                                  pki: Pki) -> None:
+    """A timestamp is asked for every signature; one that cannot be had stops the run before the zip."""
+    i = signed_inputs(tmp_path, windows_exe, pki, timestamp_url="http://127.0.0.1:9/")
+    with pytest.raises(PackError, match="signing k/cni/wincni.exe failed") as err:
+        pack_signed(i)
+    CAPTURED.append(str(err.value))
+    assert "-ts http://127.0.0.1:9/" in str(err.value)
+    assert not any(i.dist.iterdir()) if i.dist.exists() else True
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # nothing half-written in the cache
