@@ -474,7 +474,7 @@ def test_unreachable_timestamp_authority_fails_and_leaves_nothing(tmp_path: Path
                                                                   pki: Pki) -> None:
     """A timestamp is asked for every signature; one that cannot be had stops the run before the zip."""
     i = signed_inputs(tmp_path, windows_exe, pki, timestamp_url="http://127.0.0.1:9/")
-    with pytest.raises(PackError, match="signing k/cni/wincni.exe failed") as err:
+    with pytest.raises(PackError, match=r"signing k/cni/wincni\.exe failed") as err:
         pack_signed(i)
     CAPTURED.append(str(err.value))
     assert "-ts http://127.0.0.1:9/" in str(err.value)
