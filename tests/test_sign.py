@@ -480,3 +480,38 @@ def test_unreachable_timestamp_authority_fails_and_leaves_nothing(tmp_path: Path
     assert "-ts http://127.0.0.1:9/" in str(err.value)
     assert not any(i.dist.iterdir()) if i.dist.exists() else True
     assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]  # nothing half-written in the cache
+
+
+SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")  # where Debian's softhsm2 package puts it
+PKCS11_INSTALL = "sudo apt-get install softhsm2 libengine-pkcs11-openssl"
+
+
+def test_pkcs11_key_in_a_token(tmp_path: Path, windows_exe: Path, pki: Pki,  # noqa: F811
+                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code-signing key imported into a SoftHSM token, its PIN in the environment: the same
+    signatures as the PEM key (measured byte-identical), and a bundle that verifies."""
+    from cryptography.hazmat.primitives import serialization
+
+    util = shutil.which("softhsm2-util")
+    if util is None or not SOFTHSM_MODULE.is_file():
+        pytest.fail(f"the PKCS#11 test needs SoftHSM and the OpenSSL pkcs11 engine: {PKCS11_INSTALL}")
+    (tmp_path / "tokens").mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tmp_path / 'tokens'}\nobjectstore.backend = file\n")
+    monkeypatch.setenv("SOFTHSM2_CONF", str(conf))
+    key = serialization.load_pem_private_key(pki.key.read_bytes(), CANARY.encode())
+    plain = tmp_path / "tokens" / "import.key"
+    plain.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                        serialization.NoEncryption()))
+    for args in (["--init-token", "--free", "--label", "sign", "--pin", CANARY, "--so-pin", "5678"],
+                 ["--import", str(plain), "--token", "sign", "--label", "codesign", "--id", "01", "--pin", CANARY]):
+        subprocess.run([util, *args], capture_output=True, check=True)
+    plain.unlink()
+    i = signed_inputs(tmp_path / "p11", windows_exe, pki, pkcs12=None, certificate=pki.chain,
+                      pkcs11_uri="pkcs11:token=sign;object=codesign;type=private", pkcs11_module=SOFTHSM_MODULE)
+    assert i.cfg.signing.thumbprint == pki.thumbprint
+    zip_path = pack_signed(i)
+    assert verify.check_dist(zip_path.parent, verify.SignatureOptions(trust_ca=pki.root)) == []
+    pem = pack_signed(signed_inputs(tmp_path / "pem", windows_exe, pki, pkcs12=None, certificate=pki.chain,
+                                    key=pki.key))
+    assert members(zip_path)["k/kubelet.exe"] == members(pem)["k/kubelet.exe"]
