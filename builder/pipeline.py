@@ -148,8 +148,10 @@ def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) 
     A version that fails is reported and skipped; the others are still bundled. The summary lists
     every version; if any failed, a BuilderError follows it.
     """
+    from .bundle import sign
     from .sources import binaries
 
+    sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
     versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
     failed = binaries.prefetch(cfg, versions, net=net)
     outcomes: list[Outcome] = []
