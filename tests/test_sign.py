@@ -515,3 +515,45 @@ def test_pkcs11_key_in_a_token(tmp_path: Path, windows_exe: Path, pki: Pki,  # n
     pem = pack_signed(signed_inputs(tmp_path / "pem", windows_exe, pki, pkcs12=None, certificate=pki.chain,
                                     key=pki.key))
     assert members(zip_path)["k/kubelet.exe"] == members(pem)["k/kubelet.exe"]
+
+
+# --------------------------------------------------------------------------- the whole command
+
+
+@pytest.mark.go
+def test_bundle_command_signs_and_leaks_nothing(tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch,
+                                                 caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+                                                 windows_exe: Path) -> None:  # noqa: F811
+    """`bundle` with a signing section: a real tree compiled, the SDN archive over loopback HTTP, every
+    script and executable signed, `verify --trust-ca` passes; a wrong password stops the run at once,
+    writes nothing, and is not shown (the autouse canary check covers output, logs and dist/)."""
+    from httpserver import serve
+    from kube_tree import make_tree
+    from sdn_fixture import DEFAULT_FILES, make_sdn_archive, sdn_config
+    from test_bundle import COMMIT, run_bundle, write_config
+
+    from builder import cli
+
+    tree = make_tree(tmp_path / "kubernetes")
+    shutil.copy(pki.p12, tmp_path / "codesign.p12")
+    signing = {"enabled": True, "pkcs12": "codesign.p12", "password_env": "SIGNING_PASSWORD"}
+    monkeypatch.setenv("SIGNING_PASSWORD", "not-" + CANARY)
+    # A real PE for wincni.exe: the fixture's header-only stub has no certificate table to sign into.
+    files = {**DEFAULT_FILES, "Kubernetes/windows/cni/wincni.exe": windows_exe.read_bytes()}
+    with serve({f"/microsoft/SDN/archive/{COMMIT}.zip": make_sdn_archive(COMMIT, files)}) as srv:
+        url = srv.url(f"/microsoft/SDN/archive/{COMMIT}.zip")
+        write_config(tmp_path, url, {"signing": signing, "sdn": sdn_config(COMMIT, url, files)})
+        assert run_bundle(tmp_path, tree) == 2
+        assert not (tmp_path / "dist").exists() and not (tmp_path / "cache").exists()
+        monkeypatch.setenv("SIGNING_PASSWORD", CANARY)
+        assert run_bundle(tmp_path, tree, "-v") == 0
+    out = capsys.readouterr()
+    CAPTURED.extend([out.out, out.err])
+    assert "cannot open codesign.p12 with the password in $SIGNING_PASSWORD" in caplog.text
+    assert "not-" + CANARY[:8] not in caplog.text
+    (zip_path,) = (tmp_path / "dist").glob("*.zip")
+    manifest = json.loads(members(zip_path)["k/manifest.json"])
+    signed_files = {f["path"] for f in manifest["files"] if f.get("signed")}
+    assert {"k/kubelet.exe", "k/kubectl.exe", "k/hns.psm1", "k/cni/wincni.exe", "k/install.ps1"} <= signed_files
+    assert manifest["signing"]["thumbprint"] == pki.thumbprint
+    assert cli.main(["verify", "--trust-ca", str(pki.root), str(zip_path)]) == 0
