@@ -112,8 +112,12 @@ def signing_section(pki: Pki, **kw: object) -> config.SigningSection:
 
 
 def signed_inputs(root: Path, exe: Path, pki: Pki, **kw: object) -> Inputs:
+    """The pack fixture's inputs with signing on, and `sdn.files` pinning the fixture's SDN files
+    (verify checks a signed SDN file's content before signing against its pin)."""
     i = make_inputs(root, exe)
-    return dataclasses.replace(i, cfg=dataclasses.replace(i.cfg, signing=signing_section(pki, **kw)))
+    pins = tuple(config.SdnFile(f.source_path, f.sha256, f.dest) for f in i.sdn.files)
+    cfg = dataclasses.replace(i.cfg, signing=signing_section(pki, **kw), sdn=config.SdnSection(files=pins))
+    return dataclasses.replace(i, cfg=cfg)
 
 
 def pack_signed(i: Inputs) -> Path:
@@ -285,6 +289,13 @@ def test_file_signed_by_another_certificate_fails(signed: Path, pki: Pki, tmp_pa
     problems = zip_problems(signed)
     assert "k/hns.psm1: signed by another certificate (/CN=Someone Else)" in problems
     assert pki.thumbprint in problems
+
+
+def test_signed_sdn_file_must_be_the_pinned_one(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:  # noqa: F811
+    i = make_inputs(tmp_path, windows_exe)  # config.sdn.files: the real upstream pins, not these files
+    zip_path = pack_signed(dataclasses.replace(i, cfg=dataclasses.replace(i.cfg, signing=signing_section(pki))))
+    assert "k/hns.psm1: its content before signing" in zip_problems(zip_path)
+    assert "is not the pinned a8a53ed4fac2e27c" in zip_problems(zip_path)
 
 
 def test_unsigned_file_in_signed_bundle_fails(signed: Path) -> None:

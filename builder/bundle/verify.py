@@ -414,6 +414,7 @@ def check_signatures(path: Path, manifest: Mapping[str, Any], members: Mapping[s
         problems.append(str(err))
         return
     entries = {f.get("path"): f for f in manifest.get("files", []) if isinstance(f, dict)}
+    problems.extend(_sdn_pin_problems(manifest, entries))
     with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory(prefix="k8swb-verify.") as tmp:
         for name in sorted(n for n in members if sign.is_signable(n)):
             entry = entries.get(name, {})
@@ -425,3 +426,14 @@ def check_signatures(path: Path, manifest: Mapping[str, Any], members: Mapping[s
             with zf.open(name) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst, READ)
             problems.extend(sign.check_file(target, name, thumbprint, unsigned, sig.trust_ca, tool))
+
+
+def _sdn_pin_problems(manifest: Mapping[str, Any], entries: Mapping[Any, Any]) -> list[str]:
+    """A signed SDN file's content before signing is the file `sdn.files` pins (its shipped bytes are not)."""
+    try:
+        pins = {f"{mf.TOP}/{f['dest']}": f["sha256"] for f in manifest["config"]["sdn"]["files"]}
+    except (KeyError, TypeError):
+        return [f"{mf.MANIFEST}: config.sdn.files is missing or malformed"]
+    return [f"{name}: its content before signing ({e.get('unsignedSha256')}) is not the pinned {pins[name]}"
+            for name, e in sorted(entries.items(), key=lambda kv: str(kv[0]))
+            if name in pins and e.get("signed") is True and e.get("unsignedSha256") != pins[name]]
