@@ -1,5 +1,8 @@
 """Verify bundles: every hash, the layout, the executables, the scripts, and the files beside them.
 
+A signed bundle's Authenticode signatures are checked too (`check_signatures`, with osslsigncode,
+see `builder.bundle.sign`), and `<zip>.sigstore.json` when the identity to expect is given.
+
 `check_dist` and `check_zip` only collect problems (the publish stage calls them); `verify_zips`
 and `verify_dist` print them and give the exit code.
 
