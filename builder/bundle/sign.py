@@ -85,6 +85,11 @@ class Signer:
                 args = ["-pkcs11module", str(s.pkcs11_module), *args]
         return [*args, "-readpass", "-"] if self._secret is not None else args
 
+    def _chain_digest(self) -> str:
+        """Names the certificates a signature embeds (the same signer may come with another chain)."""
+        chain = self.section.pkcs12 or self.section.certificate
+        return sha256_file(chain) if chain is not None else self.section.thumbprint
+
     def sign(self, members: Sequence[Member], epoch: int) -> Signed:
         """Every .ps1/.psm1/.exe signed; the rest as it was."""
         when = self.section.signing_time if self.section.signing_time is not None else epoch
@@ -106,7 +111,7 @@ class Signer:
     def _sign_one(self, m: Member, when: int) -> Path:
         """The signed copy in the cache. Deterministic signing (no timestamp) reuses an earlier copy."""
         s = self.section
-        key = hashlib.sha256(json.dumps([m.sha256, s.thumbprint, when, s.timestamp_url, DESCRIPTION,
+        key = hashlib.sha256(json.dumps([m.sha256, self._chain_digest(), when, s.timestamp_url, DESCRIPTION,
                                          self.version]).encode()).hexdigest()
         folder = self.cache / "signed" / key
         dest = folder / m.path.rsplit("/", 1)[-1]
