@@ -568,3 +568,15 @@ def test_bundle_command_signs_and_leaks_nothing(tmp_path: Path, pki: Pki, monkey
     assert {"k/kubelet.exe", "k/kubectl.exe", "k/hns.psm1", "k/cni/wincni.exe", "k/install.ps1"} <= signed_files
     assert manifest["signing"]["thumbprint"] == pki.thumbprint
     assert cli.main(["verify", "--trust-ca", str(pki.root), str(zip_path)]) == 0
+
+
+def test_signed_bundles_install_checks_signatures_before_anything_is_copied(pki: Pki) -> None:
+    """The partial is wired into install.ps1: after the hash check, before -CheckOnly ends and before any copy."""
+    cfg = config.Config(signing=signing_section(pki))
+    files = {f.dest: f.data.decode("ascii") for f in render.render_bundle(cfg, "v1.31.0")}
+    script = files["install.ps1"]
+    check = script.index("Test-BundleSignature -Root $PSScriptRoot")
+    assert check < script.index("if ($CheckOnly) {") < script.index("Copy-Item")
+    assert parse_errors(script) == []
+    unsigned = {f.dest: f.data.decode("ascii") for f in render.render_bundle(config.Config(), "v1.31.0")}
+    assert "Test-BundleSignature" not in unsigned["install.ps1"]
