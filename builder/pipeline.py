@@ -51,7 +51,8 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .publish import publish
 
         return publish.publish_dist(
-            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run
+            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run,
+            target_commitish=args.target_commitish,
         )
     if command == "bench":
         from . import bench
