@@ -1,0 +1,34 @@
+<#
+.SYNOPSIS
+Parses every .ps1, .psm1 and .psd1 under -Root with PowerShell's own parser and exits 1 on any error.
+
+.DESCRIPTION
+Runs unchanged in Windows PowerShell 5.1 and in PowerShell 7, so the release workflow calls it
+from both shells. Nothing is executed: ParseFile only reads the text.
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Mandatory = $true)]
+    [string]$Root
+)
+
+$files = @(Get-ChildItem -LiteralPath $Root -Recurse -File |
+        Where-Object { $_.Extension -in @('.ps1', '.psm1', '.psd1') })
+if ($files.Count -eq 0) {
+    Write-Output "no PowerShell files under $Root"
+    exit 1
+}
+$failed = 0
+foreach ($file in $files) {
+    $tokens = $null
+    $errors = $null
+    [System.Management.Automation.Language.Parser]::ParseFile($file.FullName, [ref]$tokens, [ref]$errors) | Out-Null
+    foreach ($e in $errors) {
+        $failed++
+        Write-Output ('{0}:{1}:{2}: {3}' -f $file.FullName, $e.Extent.StartLineNumber,
+            $e.Extent.StartColumnNumber, $e.Message)
+    }
+}
+Write-Output ('PowerShell {0}: {1} file(s) parsed, {2} error(s)' -f $PSVersionTable.PSVersion, $files.Count, $failed)
+if ($failed -gt 0) { exit 1 }
+exit 0
