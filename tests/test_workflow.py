@@ -238,8 +238,13 @@ def test_the_windows_job_stands_between_bundle_and_publish():
     parse7 = by_name["Parse every script (PowerShell 7)"]
     assert (parse51["shell"], parse7["shell"]) == ("powershell", "pwsh")
     for step in (parse51, parse7):
-        assert step["run"].strip() == "./tests/pester/Test-ScriptSyntax.ps1 -Root $env:BUNDLE_ROOT"
+        assert step["run"].strip() == "./tests/pester/Test-ScriptSyntax.ps1 -Root $env:BUNDLE_ROOT, $env:RENDER_ROOT"
     assert "tests/pester/PSScriptAnalyzerSettings.psd1" in by_name["PSScriptAnalyzer"]["run"]
+    renders = by_name["Download the renders of every network mode"]
+    assert renders["with"]["name"] == "render-${{ matrix.version }}"
+    assert "RENDER_ROOT=" in by_name["Expand the zip"]["run"]
+    assert step_named("Render every network mode and runtime")["run"] == (
+        'bash tests/pester/render-variants.sh "$KUBE_VERSION" render')
     assert "$c.Run.Path = 'tests/pester'" in by_name["Pester"]["run"]
     assert "-RequiredVersion $env:PESTER_VERSION" in by_name["Pester"]["run"]
     install = by_name["Install Pester and PSScriptAnalyzer"]["run"]
@@ -398,3 +403,28 @@ def test_plan_accepts_versions_and_refuses_anything_else(tmp_path):
     for bad in ("0", "-1", "1 --force", "x", "01"):
         assert plan(revision=bad)[0] == 1, bad
     assert plan(replace="yes")[0] == 1
+
+
+def test_render_variants_renders_each_mode_the_version_accepts(tmp_path: Path):
+    """tests/pester/render-variants.sh, run for real with the tool (a shim stands in for the installed command)."""
+    if shutil.which("shellcheck") is None:
+        pytest.fail("shellcheck is not installed: apt-get install shellcheck")
+    script = PESTER / "render-variants.sh"
+    check = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode == 0, check.stdout
+    shim = tmp_path / "bin" / "k8s-windows-bundle"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m builder "$@"\n')
+    shim.chmod(0o755)
+    env = {**os.environ, "PATH": f"{shim.parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(["bash", str(script), "v1.37.0", "out"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "refused by the configuration for v1.37.0, left out: host-gw / docker" in done.stdout
+    from builder.psparse import parse_errors
+
+    rendered = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert {"host-gw__containerd", "l3__containerd"} <= set(rendered)
+    for name in rendered:
+        start = tmp_path / "out" / name / "start-kubelet.ps1"
+        assert parse_errors(start.read_text(encoding="ascii")) == [], name

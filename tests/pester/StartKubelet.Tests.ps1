@@ -1,17 +1,29 @@
 # Pester 5 tests of the generated start-kubelet.ps1, run with -NetworkOnly in a copy of the
 # bundle whose hns.psm1 is replaced by tests/pester/HnsStub.psm1; the host's network cmdlets and
-# native commands are mocked. They assert what the node would see for the bundle's own network
-# mode (manifest.json config.network.mode): the HNS networks created (type, prefix, gateway) and
-# the CNI config written with the node's pod subnet.
+# native commands are mocked. One test per network mode and runtime: the bundle's own scripts,
+# and those tests/pester/render-variants.sh rendered for every other combination the version
+# accepts ($env:RENDER_ROOT\<mode>__<runtime>\, laid over the copy). Each asserts what the node
+# would see: the HNS pod network created (type, prefix, gateway, adapter), or for flannel modes
+# left to flanneld, and one CNI config named after the network, holding the node's pod subnet.
+
+BeforeDiscovery {
+    $manifest = Get-Content -LiteralPath (Join-Path $env:BUNDLE_ROOT 'manifest.json') -Raw | ConvertFrom-Json
+    $variants = @(@{
+            Label = 'bundle as built'; Mode = [string]$manifest.config.network.mode
+            Runtime = [string]$manifest.config.node.runtime; Dir = ''
+        })
+    if ($env:RENDER_ROOT) {
+        foreach ($dir in @(Get-ChildItem -LiteralPath $env:RENDER_ROOT -Directory)) {
+            $mode, $runtime = $dir.Name -split '__', 2
+            $variants += @{ Label = $dir.Name; Mode = $mode; Runtime = $runtime; Dir = $dir.FullName }
+        }
+    }
+}
 
 BeforeAll {
-    $manifest = Get-Content -LiteralPath (Join-Path $env:BUNDLE_ROOT 'manifest.json') -Raw | ConvertFrom-Json
-    $script:Mode = [string]$manifest.config.network.mode
-    $script:PodCidr = '10.244.7.0/24'
-
-    # Stubs, so that Mock finds a command to replace (the script defines the real Get-PodCidr,
-    # which asks kubectl.exe; the mock's alias takes precedence over that function).
-    function Get-PodCidr { }
+    # A stub so that Mock finds a command to replace: the script defines the real Get-PodCidr,
+    # which asks kubectl.exe, and the mock takes precedence over that function.
+    function Get-PodCidr { return '' }
 }
 
 Describe 'start-kubelet.ps1 -NetworkOnly' {
@@ -19,12 +31,6 @@ Describe 'start-kubelet.ps1 -NetworkOnly' {
         $global:HnsCalls = [System.Collections.Generic.List[object]]::new()
         $global:HnsNetworks = [System.Collections.Generic.List[object]]::new()
         $global:HnsEndpoints = [System.Collections.Generic.List[object]]::new()
-
-        $script:Install = Join-Path $TestDrive ('k-' + [guid]::NewGuid().ToString('N'))
-        Copy-Item -LiteralPath $env:BUNDLE_ROOT -Destination $script:Install -Recurse
-        Copy-Item -LiteralPath (Join-Path $PSScriptRoot 'HnsStub.psm1') -Destination (Join-Path $script:Install 'hns.psm1') -Force
-        $script:Kubeconfig = Join-Path $TestDrive 'kubeconfig'
-        Set-Content -LiteralPath $script:Kubeconfig -Value 'apiVersion: v1' -Encoding Ascii
 
         Mock Get-PodCidr { return '10.244.7.0/24' }
         Mock Get-NetIPAddress {
@@ -39,34 +45,52 @@ Describe 'start-kubelet.ps1 -NetworkOnly' {
         Remove-Module hns -Force -ErrorAction SilentlyContinue
     }
 
-    It 'sets up the pod network and the CNI config, then stops' {
-        if ($script:Mode -like 'flannel*') {
+    It '<Label>: network mode <Mode>, runtime <Runtime>' -ForEach $variants {
+        $install = Join-Path $TestDrive ('k-' + [guid]::NewGuid().ToString('N'))
+        Copy-Item -LiteralPath $env:BUNDLE_ROOT -Destination $install -Recurse
+        if ($Dir) {
+            # This combination's scripts and CNI files over the bundle's.
+            Get-ChildItem -LiteralPath $Dir -Force | Copy-Item -Destination $install -Recurse -Force
+        }
+        Copy-Item -LiteralPath (Join-Path $PSScriptRoot 'HnsStub.psm1') -Destination (Join-Path $install 'hns.psm1') -Force
+        # Binaries are never run with -NetworkOnly; the script only checks that they are there.
+        foreach ($exe in @('cni\wincni.exe', 'cni\win-bridge.exe', 'cni\win-overlay.exe', 'cni\host-local.exe',
+                'flanneld.exe')) {
+            $path = Join-Path $install $exe
+            if (-not (Test-Path -LiteralPath $path)) {
+                New-Item -ItemType File -Force -Path $path | Out-Null
+            }
+        }
+        $kubeconfig = Join-Path $TestDrive 'kubeconfig'
+        Set-Content -LiteralPath $kubeconfig -Value 'apiVersion: v1' -Encoding Ascii
+        $flannel = $Mode -like 'flannel*'
+        if ($flannel) {
             # flanneld makes the pod network; the script only waits for it.
             $global:HnsNetworks.Add([pscustomobject]@{ Name = 'testnet'; Id = 'flannel'; Type = 'Overlay' })
         }
-        $run = Join-Path $script:Install 'start-kubelet.ps1'
-        & $run -InstallDir $script:Install -NetworkName 'testnet' -InterfaceName 'Ethernet 7' `
-            -KubeconfigPath $script:Kubeconfig -NodeName 'node-1' -NetworkOnly
 
-        $created = @($global:HnsCalls | Where-Object { $_.Call -eq 'New-HNSNetwork' })
-        if ($script:Mode -like 'flannel*') {
-            $created | Where-Object { $_.Name -eq 'testnet' } | Should -BeNullOrEmpty
+        & (Join-Path $install 'start-kubelet.ps1') -InstallDir $install -NetworkName 'testnet' `
+            -InterfaceName 'Ethernet 7' -KubeconfigPath $kubeconfig -NodeName 'node-1' -NetworkOnly
+
+        $pod = @($global:HnsCalls | Where-Object { $_.Call -eq 'New-HNSNetwork' -and $_.Name -eq 'testnet' })
+        if ($flannel) {
+            $pod.Count | Should -Be 0
         } else {
-            $pod = @($created | Where-Object { $_.Name -eq 'testnet' })
             $pod.Count | Should -Be 1
-            $pod[0].AddressPrefix | Should -Be $script:PodCidr
+            $pod[0].AddressPrefix | Should -Be '10.244.7.0/24'
             $pod[0].Gateway | Should -Be '10.244.7.1'
             $pod[0].AdapterName | Should -Be 'Ethernet 7'
-            $expectedType = if ($script:Mode -like '*overlay*') { 'Overlay' } else { 'L2Bridge' }
+            $expectedType = 'L2Bridge'
+            if ($Mode -like '*overlay*') { $expectedType = 'Overlay' }
             $pod[0].Type | Should -Be $expectedType
         }
 
         # One CNI network config, named after the network, holding this node's pod subnet.
-        $configs = @(Get-ChildItem -LiteralPath $script:Install -Recurse -Filter 'testnet.conf' -File)
+        $configs = @(Get-ChildItem -LiteralPath $install -Recurse -Filter 'testnet.conf' -File)
         $configs.Count | Should -Be 1
         $conf = Get-Content -LiteralPath $configs[0].FullName -Raw | ConvertFrom-Json
         $conf.name | Should -Be 'testnet'
-        $conf.ipam.subnet | Should -Be $script:PodCidr
+        $conf.ipam.subnet | Should -Be '10.244.7.0/24'
         $bytes = [System.IO.File]::ReadAllBytes($configs[0].FullName)
         $bytes[0] | Should -Not -Be 0xEF  # no byte order mark: Go's JSON reader refuses one
     }

@@ -1,6 +1,6 @@
 <#
 .SYNOPSIS
-Parses every .ps1, .psm1 and .psd1 under -Root with PowerShell's own parser and exits 1 on any error.
+Parses every .ps1, .psm1 and .psd1 under each -Root folder with PowerShell's own parser and exits 1 on any error.
 
 .DESCRIPTION
 Runs unchanged in Windows PowerShell 5.1 and in PowerShell 7, so the release workflow calls it
@@ -9,15 +9,18 @@ from both shells. Nothing is executed: ParseFile only reads the text.
 [CmdletBinding()]
 param(
     [Parameter(Mandatory = $true)]
-    [string]$Root
+    [string[]]$Root
 )
 
-$files = @(Get-ChildItem -LiteralPath $Root -Recurse -File |
-        Where-Object { $_.Extension -in @('.ps1', '.psm1', '.psd1') })
-if ($files.Count -eq 0) {
-    Write-Output "no PowerShell files under $Root"
-    exit 1
-}
+$files = @(foreach ($folder in $Root) {
+        $found = @(Get-ChildItem -LiteralPath $folder -Recurse -File |
+                Where-Object { $_.Extension -in @('.ps1', '.psm1', '.psd1') })
+        if ($found.Count -eq 0) {
+            Write-Host "no PowerShell files under $folder"
+            exit 1
+        }
+        $found
+    })
 $failed = 0
 foreach ($file in $files) {
     $tokens = $null
