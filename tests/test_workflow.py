@@ -358,8 +358,8 @@ def pester_files() -> list[Path]:
 
 def test_pester_files_are_there():
     names = {p.name for p in pester_files()}
-    assert {"Bundle.Tests.ps1", "StartKubelet.Tests.ps1", "HnsStub.psm1", "Test-ScriptSyntax.ps1",
-            "Invoke-Analyzer.ps1", "PSScriptAnalyzerSettings.psd1"} <= names
+    assert {"Bundle.Tests.ps1", "StartKubelet.Tests.ps1", "Install.Tests.ps1", "TestHelpers.ps1", "HnsStub.psm1",
+            "Test-ScriptSyntax.ps1", "Invoke-Analyzer.ps1", "PSScriptAnalyzerSettings.psd1"} <= names
 
 
 @pytest.mark.parametrize("path", pester_files(), ids=lambda p: p.name)

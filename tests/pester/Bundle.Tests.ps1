@@ -72,6 +72,14 @@ Describe 'install.ps1 -CheckOnly' {
         $result.Output | Should -Match 'start-kubelet\.ps1'
     }
 
+    It 'fails when a file that is not part of the bundle sits in the folder' {
+        $root = Copy-Bundle 'extra-file'
+        Set-Content -LiteralPath (Join-Path $root 'extra.ps1') -Value 'Write-Output 1' -Encoding Ascii
+        $result = Invoke-CheckOnly $root
+        $result.ExitCode | Should -Not -Be 0
+        $result.Output | Should -Match 'extra\.ps1'
+    }
+
     It 'fails when an executable was replaced' {
         $root = Copy-Bundle 'tampered-exe'
         [System.IO.File]::WriteAllBytes((Join-Path $root 'kubelet.exe'), [byte[]](77, 90, 0, 0))

@@ -7,20 +7,12 @@
 # left to flanneld, and one CNI config named after the network, holding the node's pod subnet.
 
 BeforeDiscovery {
-    $manifest = Get-Content -LiteralPath (Join-Path $env:BUNDLE_ROOT 'manifest.json') -Raw | ConvertFrom-Json
-    $variants = @(@{
-            Label = 'bundle as built'; Mode = [string]$manifest.config.network.mode
-            Runtime = [string]$manifest.config.node.runtime; Dir = ''
-        })
-    if ($env:RENDER_ROOT) {
-        foreach ($dir in @(Get-ChildItem -LiteralPath $env:RENDER_ROOT -Directory)) {
-            $mode, $runtime = $dir.Name -split '__', 2
-            $variants += @{ Label = $dir.Name; Mode = $mode; Runtime = $runtime; Dir = $dir.FullName }
-        }
-    }
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $variants = Get-BundleVariant
 }
 
 BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     # A stub so that Mock finds a command to replace: the script defines the real Get-PodCidr,
     # which asks kubectl.exe, and the mock takes precedence over that function.
     function Get-PodCidr { return '' }
@@ -28,10 +20,7 @@ BeforeAll {
 
 Describe 'start-kubelet.ps1 -NetworkOnly' {
     BeforeEach {
-        $global:HnsCalls = [System.Collections.Generic.List[object]]::new()
-        $global:HnsNetworks = [System.Collections.Generic.List[object]]::new()
-        $global:HnsEndpoints = [System.Collections.Generic.List[object]]::new()
-
+        Reset-HnsState
         Mock Get-PodCidr { return '10.244.7.0/24' }
         Mock Get-NetIPAddress {
             [pscustomobject]@{ IPAddress = '10.0.0.5'; PrefixLength = 24; PrefixOrigin = 'Dhcp' }
@@ -46,21 +35,8 @@ Describe 'start-kubelet.ps1 -NetworkOnly' {
     }
 
     It '<Label>: network mode <Mode>, runtime <Runtime>' -ForEach $variants {
-        $install = Join-Path $TestDrive ('k-' + [guid]::NewGuid().ToString('N'))
-        Copy-Item -LiteralPath $env:BUNDLE_ROOT -Destination $install -Recurse
-        if ($Dir) {
-            # This combination's scripts and CNI files over the bundle's.
-            Get-ChildItem -LiteralPath $Dir -Force | Copy-Item -Destination $install -Recurse -Force
-        }
+        $install = New-BundleCopy $TestDrive $Dir
         Copy-Item -LiteralPath (Join-Path $PSScriptRoot 'HnsStub.psm1') -Destination (Join-Path $install 'hns.psm1') -Force
-        # Binaries are never run with -NetworkOnly; the script only checks that they are there.
-        foreach ($exe in @('cni\wincni.exe', 'cni\win-bridge.exe', 'cni\win-overlay.exe', 'cni\host-local.exe',
-                'flanneld.exe')) {
-            $path = Join-Path $install $exe
-            if (-not (Test-Path -LiteralPath $path)) {
-                New-Item -ItemType File -Force -Path $path | Out-Null
-            }
-        }
         $kubeconfig = Join-Path $TestDrive 'kubeconfig'
         Set-Content -LiteralPath $kubeconfig -Value 'apiVersion: v1' -Encoding Ascii
         $flannel = $Mode -like 'flannel*'
