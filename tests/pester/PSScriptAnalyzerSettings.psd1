@@ -12,7 +12,10 @@
         'PSUseSingularNouns',
         # Param() defaults are the cluster's values, documented as run-time overrides; a network
         # mode or runtime leaves some of them unused on purpose.
-        'PSReviewUnusedParameter'
+        'PSReviewUnusedParameter',
+        # Template branches (runtime, bundled containerd, network mode) leave some script-level
+        # variables assigned but unread in one combination and read in another.
+        'PSUseDeclaredVarsMoreThanAssignments'
     )
     Rules        = @{
         PSAvoidUsingCmdletAliases = @{ Enable = $true }
