@@ -122,7 +122,7 @@ def publish_dist(
     out = out or sys.stdout
     target = read_target(target_commitish, env)
     if dry_run and (cfg.options.offline or not _token_given(env)):
-        return plan_offline(cfg, env, target, out, draft=draft or cfg.release.draft, replace=replace)
+        return plan_offline(cfg, target, out, draft=draft or cfg.release.draft, replace=replace)
     token = read_token(env)
     repo = cfg.release.repo
     if not repo:
@@ -511,8 +511,7 @@ def _print_summary(plan: Plan, release: Json, assets: list[Done], out: TextIO) -
 # --------------------------------------------------------------------------- a dry run without GitHub
 
 
-def plan_offline(cfg: Config, env: Mapping[str, str], target: str | None, out: TextIO, *, draft: bool,
-                 replace: bool) -> int:
+def plan_offline(cfg: Config, target: str | None, out: TextIO, *, draft: bool, replace: bool) -> int:
     """`publish --dry-run` with no token or --offline: what dist/ would become, and what only GitHub can tell."""
     why = "--offline" if cfg.options.offline else "no token in GH_TOKEN or GITHUB_TOKEN"
     repo = cfg.release.repo or "(repository unknown: set release.repo or GITHUB_REPOSITORY)"
