@@ -32,6 +32,10 @@ Describe 'Every script in the bundle' {
 Describe 'Every generated script' {
     It '<Name> is ASCII with CRLF line ends' -ForEach $generated {
         $bytes = [System.IO.File]::ReadAllBytes($Path)
+        if ($bytes.Length -ge 3 -and $bytes[0] -eq 0xEF -and $bytes[1] -eq 0xBB -and $bytes[2] -eq 0xBF) {
+            # Authenticode signing (osslsigncode) marks a signed script with a UTF-8 byte order mark.
+            $bytes = $bytes[3..($bytes.Length - 1)]
+        }
         @($bytes | Where-Object { $_ -gt 127 }).Count | Should -Be 0
         $text = [System.Text.Encoding]::ASCII.GetString($bytes)
         ([regex]::Matches($text, "(?<!`r)`n")).Count | Should -Be 0
