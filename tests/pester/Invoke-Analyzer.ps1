@@ -1,10 +1,11 @@
 <#
 .SYNOPSIS
-Runs PSScriptAnalyzer over the scripts this project generates in an expanded bundle; exits 1 on any finding.
+Runs PSScriptAnalyzer over the scripts this project generates; exits 1 on any finding.
 
 .DESCRIPTION
 The files are taken from the bundle's manifest.json: those whose origin is 'generated'. Microsoft's
 SDN modules (origin 'sdn') are upstream code, shipped byte for byte as pinned, and are not ours to lint.
+With -RenderRoot, every script render-variants.sh rendered (each network mode and runtime) too.
 #>
 [CmdletBinding()]
 param(
@@ -12,7 +13,9 @@ param(
     [string]$Root,
 
     [Parameter(Mandatory = $true)]
-    [string]$Settings
+    [string]$Settings,
+
+    [string]$RenderRoot = ''
 )
 
 Import-Module PSScriptAnalyzer -RequiredVersion $env:PSSCRIPTANALYZER_VERSION
@@ -20,6 +23,11 @@ $manifest = Get-Content -LiteralPath (Join-Path $Root 'manifest.json') -Raw | Co
 $paths = @($manifest.files |
         Where-Object { $_.origin -eq 'generated' -and $_.path -match '\.(ps1|psm1|psd1)$' } |
         ForEach-Object { Join-Path (Split-Path -Parent $Root) $_.path })
+if ($RenderRoot) {
+    $paths += @(Get-ChildItem -LiteralPath $RenderRoot -Recurse -File |
+            Where-Object { $_.Extension -in @('.ps1', '.psm1', '.psd1') } |
+            ForEach-Object { $_.FullName })
+}
 if ($paths.Count -eq 0) {
     Write-Output 'manifest.json names no generated script'
     exit 1
