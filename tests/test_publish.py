@@ -815,3 +815,66 @@ def test_cli_dry_run_offline_no_token_no_repo(dist: Path, tmp_path: Path, monkey
     out = capsys.readouterr().out
     assert "GitHub was not asked" in out and "kubernetes-windows-node-v1.37.0-1.zip" in out
     assert cli.main(["publish", "--dist", str(dist), "--target-commitish", "x..y"]) == 2
+
+
+# --------------------------------------------------------------------------- the workflow's own publish steps
+
+
+def _workflow_step(name: str) -> dict[str, Any]:
+    import yaml
+
+    workflow = yaml.safe_load((Path(__file__).parent.parent / ".github/workflows/release.yml").read_text())
+    return next(s for s in workflow["jobs"]["publish"]["steps"] if s.get("name") == name)
+
+
+def test_the_workflows_publish_steps_replayed(fake: FakeGitHub, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `run:` text of the workflow's publish job, run by bash as the runner would, with the tool
+    installed as a command (a shim for `python -m builder`), against the fake GitHub: first run,
+    re-run, and a new tool version refused, then replaced with the `replace` input."""
+    import os
+    import subprocess
+    import sys
+
+    shim = tmp_path / "bin" / "k8s-windows-bundle"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m builder "$@"\n')
+    shim.chmod(0o755)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    base = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    base.update(PATH=f"{shim.parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(Path(__file__).parent.parent),
+                GITHUB_API_URL=fake.url, GITHUB_REPOSITORY=fake.repo, GITHUB_SHA=sha)
+
+    def step(name: str, workdir: Path, replace: str = "false") -> subprocess.CompletedProcess[str]:
+        spec = _workflow_step(name)
+        env = dict(base)
+        for key, value in (spec.get("env") or {}).items():  # the step's own env, expressions filled in
+            env[key] = {"${{ secrets.GITHUB_TOKEN }}": CANARY, "${{ needs.plan.outputs.replace }}": replace}[value]
+        done = subprocess.run(["bash", "-e", "-c", spec["run"]], cwd=workdir, env=env, capture_output=True,
+                              text=True, timeout=300, check=False)
+        CAPTURED.extend([done.stdout, done.stderr])
+        return done
+
+    first = tmp_path / "run1"
+    make_dist(first / "dist", versions=("v1.37.0",))
+    plan = step("Plan (dry run, no token)", first)
+    assert plan.returncode == 0 and "GitHub was not asked" in plan.stdout
+    assert fake.requests == []
+    done = step("Publish", first)
+    assert done.returncode == 0, done.stderr
+    assert_complete(fake, first / "dist")
+    assert fake.release_by_tag("v1.37.0-1")[0].target_commitish == sha
+
+    writes = len(fake.writes())
+    assert step("Publish", first).returncode == 0  # re-run
+    assert len(fake.writes()) == writes
+
+    from builder.bundle import pack
+    monkeypatch.setattr(pack, "__version__", "9.9.9")
+    changed = tmp_path / "run2"
+    make_dist(changed / "dist", versions=("v1.37.0",))
+    refused = step("Publish", changed)
+    assert refused.returncode == 9 and "--replace" in refused.stderr
+    assert len(fake.writes()) == writes
+    assert step("Publish", changed, replace="true").returncode == 0
+    assert_complete(fake, changed / "dist")
