@@ -800,6 +800,14 @@ def test_dry_run_offline_with_a_token_asks_nothing(fake: FakeGitHub, clock: Fake
     assert "replaced (--replace)" in text
 
 
+def test_offline_publish_is_refused_before_any_request(fake: FakeGitHub, dist: Path) -> None:
+    cfg = Config(release=ReleaseSection(repo=fake.repo), options=Options(dist=dist, offline=True))
+    with pytest.raises(ConfigError, match=r"--offline.*--dry-run"):
+        publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, draft=False, replace=False,
+                             dry_run=False)
+    assert fake.requests == []
+
+
 def test_dry_run_without_token_still_checks_dist(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
     (dist / "kubernetes-windows-node-v1.37.0-1.intoto.json").write_text("{}")
     with pytest.raises(VerifyError):

@@ -123,6 +123,9 @@ def publish_dist(
     target = read_target(target_commitish, env)
     if dry_run and (cfg.options.offline or not _token_given(env)):
         return plan_offline(cfg, target, out, draft=draft or cfg.release.draft, replace=replace)
+    if cfg.options.offline:
+        msg = "--offline never touches the network, and publishing is all network: drop --offline, or add --dry-run"
+        raise ConfigError(msg)
     token = read_token(env)
     repo = cfg.release.repo
     if not repo:
