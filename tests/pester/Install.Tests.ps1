@@ -20,6 +20,10 @@ BeforeAll {
     function Install-BundledContainerd { return }
     function Register-FlanneldTask { return }
     function Get-PodCidr { return '' }
+    # Native commands the scripts call by name: these functions take precedence over the
+    # executables, so nothing reaches the host even where Pester could not mock an application.
+    function sc.exe { $global:LASTEXITCODE = 0 }
+    function netsh { $global:LASTEXITCODE = 0 }
 }
 
 Describe 'install.ps1, then start-kubelet.ps1 -NetworkOnly, then install.ps1 -RegisterServices' {

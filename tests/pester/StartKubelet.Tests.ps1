@@ -16,6 +16,8 @@ BeforeAll {
     # A stub so that Mock finds a command to replace: the script defines the real Get-PodCidr,
     # which asks kubectl.exe, and the mock takes precedence over that function.
     function Get-PodCidr { return '' }
+    # netsh (called by name): this function takes precedence over the executable.
+    function netsh { $global:LASTEXITCODE = 0 }
 }
 
 Describe 'start-kubelet.ps1 -NetworkOnly' {
