@@ -7,7 +7,7 @@
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $variants = Get-BundleVariant
+    $variants = @(Get-BundleVariant)
 }
 
 BeforeAll {

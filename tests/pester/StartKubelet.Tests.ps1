@@ -8,7 +8,7 @@
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    $variants = Get-BundleVariant
+    $variants = @(Get-BundleVariant)
 }
 
 BeforeAll {
