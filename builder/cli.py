@@ -59,7 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--draft", action="store_true", help="leave the release as a draft")
             p.add_argument("--replace", action="store_true",
                            help="replace different assets of the same name in a published release")
-            p.add_argument("--dry-run", action="store_true", help="print what would be done; write nothing")
+            p.add_argument("--dry-run", action="store_true",
+                           help="print what would be done; write nothing (with no token: from dist/ alone)")
+            p.add_argument("--target-commitish", metavar="COMMIT",
+                           help="commit a new release's tag is made at (default: $GITHUB_SHA)")
             p.add_argument("--token", help=argparse.SUPPRESS)
             p.add_argument("--sigstore", action="store_true",
                            help="sign each zip keylessly with sigstore (GitHub Actions, id-token: write)")
