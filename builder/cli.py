@@ -54,16 +54,31 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--out", type=Path, help="folder to write the scripts to (default: dist/render)")
         if name == "verify":
             p.add_argument("zips", nargs="*", type=Path, help="bundles to verify (default: every zip in dist/)")
+            _verify_signature_args(p)
         if name == "publish":
             p.add_argument("--draft", action="store_true", help="leave the release as a draft")
             p.add_argument("--replace", action="store_true",
                            help="replace different assets of the same name in a published release")
-            p.add_argument("--dry-run", action="store_true", help="print what would be done; write nothing")
+            p.add_argument("--dry-run", action="store_true",
+                           help="print what would be done; write nothing (with no token: from dist/ alone)")
+            p.add_argument("--target-commitish", metavar="COMMIT",
+                           help="commit a new release's tag is made at (default: $GITHUB_SHA)")
             p.add_argument("--token", help=argparse.SUPPRESS)
+            p.add_argument("--sigstore", action="store_true",
+                           help="sign each zip keylessly with sigstore (GitHub Actions, id-token: write)")
         if name == "bench":
             p.add_argument("--only", choices=["build", "fetch", "pack"], action="append",
                            help="run only these benchmarks")
     return parser
+
+
+def _verify_signature_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--trust-ca", type=Path, metavar="FILE",
+                   help="PEM root(s) the Authenticode signer must chain to (default: the signature's own root)")
+    p.add_argument("--sigstore-identity", metavar="SAN", help="check <zip>.sigstore.json: the signer identity expected")
+    p.add_argument("--sigstore-issuer", metavar="URL", help="the OIDC issuer expected of that identity")
+    p.add_argument("--sigstore-trusted-root", type=Path, metavar="FILE",
+                   help="a pinned sigstore trusted_root.json (default: the one the sigstore package ships)")
 
 
 def overrides_from(args: argparse.Namespace) -> cfgmod.Overrides:
@@ -108,7 +123,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                "lists; set GH_TOKEN or GITHUB_TOKEN in the environment instead")
         raise ConfigError(msg)
     if args.command == "verify" and args.zips:
-        return pipeline.verify_paths([Path(z) for z in args.zips])
+        return pipeline.verify_paths([Path(z) for z in args.zips], pipeline.signature_options(args))
     env = dict(os.environ)
     overrides = overrides_from(args)
     if args.command == "bench" and overrides.kube_root is None:

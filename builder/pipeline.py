@@ -7,12 +7,16 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import errors
 from .artifacts import BuildResult, RenderedFile
 from .config import Config
 from .errors import BuilderError
 from .http import Net
+
+if TYPE_CHECKING:
+    from .bundle import verify as verify_mod
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +56,14 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     if command == "verify":
         from .bundle import verify
 
-        return verify.verify_dist(cfg.options.dist)
+        return verify.verify_dist(cfg.options.dist, signature_options(args))
     if command == "publish":
         from .publish import publish
 
         return publish.publish_dist(
-            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run
+            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run,
+            sigstore=getattr(args, "sigstore", False),
+            target_commitish=args.target_commitish,
         )
     if command == "bench":
         from . import bench
@@ -106,23 +112,33 @@ def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
 
 
 def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
-    from .bundle import pack
+    from .bundle import pack, sign
     from .sources import kit
 
+    signer = sign.prepare(cfg, env)  # the tool and the key are checked before the long work
     # Every pinned input first: a bad pin or a missing file stops the run before a long build.
     fetched = kit.fetch_all(cfg, _known_version(cfg), net=net)
     built = build_stage(cfg, env, net=net)
     inputs = kit.finish(cfg, fetched, env)
     rendered = render_stage(cfg, built.git_version)
-    zip_path = pack.pack(cfg, built, fetched.sdn, rendered, inputs=inputs)
+    zip_path = pack.pack(cfg, built, fetched.sdn, rendered, signer=signer, inputs=inputs)
     log.info("bundle: %s", zip_path)
     return zip_path
 
 
-def verify_paths(zips: list[Path]) -> int:
+def verify_paths(zips: list[Path], sig: verify_mod.SignatureOptions | None = None) -> int:
     from .bundle import verify
 
-    return verify.verify_zips(zips)
+    return verify.verify_zips(zips, sig)
+
+
+def signature_options(args: argparse.Namespace) -> verify_mod.SignatureOptions:
+    from .bundle import verify
+
+    return verify.SignatureOptions(
+        trust_ca=getattr(args, "trust_ca", None), sigstore_identity=getattr(args, "sigstore_identity", None),
+        sigstore_issuer=getattr(args, "sigstore_issuer", None),
+        sigstore_trusted_root=getattr(args, "sigstore_trusted_root", None))
 
 
 # --------------------------------------------------------------------------- many versions
@@ -141,8 +157,10 @@ def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) 
     A version that fails is reported and skipped; the others are still bundled. The summary lists
     every version; if any failed, a BuilderError follows it.
     """
+    from .bundle import sign
     from .sources import binaries
 
+    sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
     versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
     failed = binaries.prefetch(cfg, versions, net=net)
     outcomes: list[Outcome] = []

@@ -25,6 +25,7 @@ from .model import (
     ReleaseSection,
     SdnFile,
     SdnSection,
+    SigningSection,
     config_digest,
     runtime_for,
     runtime_problem,
@@ -35,7 +36,7 @@ from .yamlread import Doc, parse_yaml
 __all__ = [
     "COMPONENTS", "DEFAULT_CONFIG", "FLANNEL_MODES", "INPUT_SECTIONS", "NETWORK_MODES", "RUNTIMES", "SDN_COMMIT",
     "SDN_FILES_DEFAULT", "WINDOWS_BUILDS", "BundleSection", "Config", "Doc", "InputSection", "KubernetesSection",
-    "NetworkSection", "NodeSection",
-    "Options", "Overrides", "ReleaseSection", "SdnFile", "SdnSection", "config_digest", "default_cache_dir",
-    "load", "parse_yaml", "runtime_for", "runtime_problem", "windows_path_problem",
+    "NetworkSection", "NodeSection", "Options", "Overrides", "ReleaseSection", "SdnFile", "SdnSection",
+    "SigningSection", "config_digest", "default_cache_dir", "load", "parse_yaml", "runtime_for", "runtime_problem",
+    "windows_path_problem",
 ]

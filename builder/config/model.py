@@ -204,6 +204,28 @@ class ReleaseSection:
 
 
 @dataclass(frozen=True)
+class SigningSection:
+    """Authenticode signing (`builder.config.signing` validates it). Paths and names only, never a secret."""
+
+    enabled: bool = False
+    pkcs12: Path | None = None
+    certificate: Path | None = None  # PEM certificate (+ chain): with `key`, or with `pkcs11_uri`
+    key: Path | None = None
+    pkcs11_uri: str | None = None
+    pkcs11_module: Path | None = None
+    password_env: str | None = None  # the environment variable holding the password or PIN
+    timestamp_url: str | None = None
+    signing_time: int | None = None  # None: the bundle's SOURCE_DATE_EPOCH
+    thumbprint: str = ""  # resolved from the certificate when a bundle is made
+    subject: str = ""
+
+    def public(self) -> dict[str, Any]:
+        """What the manifest records: no key path (it names this machine) and no secret."""
+        return {"enabled": self.enabled, "timestampUrl": self.timestamp_url, "signingTime": self.signing_time,
+                "thumbprint": self.thumbprint, "subject": self.subject}
+
+
+@dataclass(frozen=True)
 class Options:
     """Run options: command line only, never part of what the bundle is made from."""
 
@@ -224,6 +246,7 @@ class Config:
     network: NetworkSection = field(default_factory=NetworkSection)
     node: NodeSection = field(default_factory=NodeSection)
     release: ReleaseSection = field(default_factory=ReleaseSection)
+    signing: SigningSection = field(default_factory=SigningSection)
     options: Options = field(default_factory=Options)
     cni: InputSection = field(default_factory=lambda: default_input("cni"))
     flannel: InputSection = field(default_factory=lambda: default_input("flannel"))
@@ -249,6 +272,8 @@ class Config:
         data["sdn"]["url"] = redact_url(data["sdn"]["url"])
         for name in INPUT_SECTIONS:
             data[name]["url"] = redact_url(data[name]["url"]) if data[name]["url"] else ""
+        if self.signing.enabled:  # absent when off, so unsigned bundles keep their digest
+            data["signing"] = self.signing.public()
         return data
 
     def digest(self) -> str:

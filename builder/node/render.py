@@ -25,7 +25,7 @@ from ..config import Config, runtime_for
 from ..errors import ConfigError, RenderError
 from ..fsutil import atomic_write
 from ..kversion import KubeVersion
-from . import cni, flags, images, pslit, samples
+from . import cni, flags, images, pslit, samples, signcheck
 
 TEMPLATES = Path(__file__).resolve().parent.parent.parent / "ps_templates"
 KUBEADM_PORT = 6443
@@ -248,6 +248,7 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
     }
     ctx.update(images.host_check_context(node, version))
     ctx.update(_node_files_context(cfg, version, runtime))
+    ctx.update(signcheck.signature_context(cfg))
     for key, value in ctx.items():
         _check_value(key, value)
     return ctx
