@@ -1,17 +1,24 @@
-"""The pipeline: build -> fetch -> render -> pack, the commands around it, and many versions in one run."""
+"""The pipeline: preflight -> fetch -> build -> render -> pack, the commands around it, many versions in one run.
+
+Fail fast: `preflight` checks in seconds everything that would otherwise stop a run after the long
+build (every version-dependent configuration rule, dist/ and the cache, the commands the build
+runs, the tree's shape), and the pinned inputs are fetched and verified before `make` starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import errors
-from .artifacts import BuildResult, RenderedFile
+from .artifacts import BuildResult, RenderedFile, SdnResult
 from .config import Config
-from .errors import BuilderError
+from .errors import BuilderError, BuildError, ConfigError
 from .http import Net
 
 log = logging.getLogger(__name__)
@@ -22,7 +29,10 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     if command == "bundle":
         bundle(cfg, env)
         return 0
+    if command == "check":
+        return check(cfg, env)
     if command == "build":
+        preflight(cfg, env, writes_dist=False)
         result = build_stage(cfg, env)
         for b in result.binaries:
             log.info("%s  %s", b.sha256, b.path)
@@ -32,6 +42,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
 
         if getattr(args, "update_pins", False):
             return sdn.update_pins(cfg)
+        preflight(cfg, env, writes_dist=False, builds=False)
         fetched = sdn.fetch_sdn(cfg)
         for f in fetched.files:
             log.info("%s  %s", f.sha256, f.dest)
@@ -40,6 +51,8 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .node import render
 
         out = args.out or (cfg.options.dist / "render")
+        preflight(cfg, env, writes_dist=False, builds=False)
+        folder_problem("--out", Path(out))
         render.write_files(render_stage(cfg, _known_version(cfg)), Path(out))
         log.info("scripts written to %s", out)
         return 0
@@ -75,8 +88,9 @@ def render_stage(cfg: Config, git_version: str | None) -> list[RenderedFile]:
     from .node import render
 
     if git_version is None:
-        msg = "cannot render without a Kubernetes version: set kubernetes.version or give a tree"
-        raise BuilderError(msg)
+        msg = ("cannot render without a Kubernetes version: set kubernetes.version, pass --kube-version vX.Y.Z, "
+               "or give a tree (--kube-root)")
+        raise ConfigError(msg)
     return render.render_bundle(cfg, git_version)
 
 
@@ -100,15 +114,127 @@ def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
 
 
 def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
+    """preflight -> fetch (seconds) -> build (minutes) -> render -> pack: what can fail fast goes first."""
     from .bundle import pack
-    from .sources import sdn
 
+    preflight(cfg, env)
+    fetched = fetch_inputs(cfg, net=net)
     built = build_stage(cfg, env, net=net)
-    fetched = sdn.fetch_sdn(cfg)
     rendered = render_stage(cfg, built.git_version)
     zip_path = pack.pack(cfg, built, fetched, rendered)
     log.info("bundle: %s", zip_path)
     return zip_path
+
+
+def fetch_inputs(cfg: Config, *, net: Net | None = None) -> SdnResult:
+    """The pinned inputs (the SDN files), fetched and verified: seconds, so before the build."""
+    from .sources import sdn
+
+    return sdn.fetch_sdn(cfg, net=net)
+
+
+# --------------------------------------------------------------------------- preflight
+
+# Commands the tree's own build runs: its Makefile (make), hack/*.sh (bash), rsync to place outputs.
+BUILD_COMMANDS = ("make", "bash", "rsync")
+# What every Kubernetes tree has had since 1.0; a Makefile alone could be any project's.
+KUBE_TREE_MARKERS = ("hack/lib/version.sh", "cmd/kubelet")
+
+
+def preflight(cfg: Config, env: Mapping[str, str], *, writes_dist: bool = True, builds: bool = True) -> list[str]:
+    """Check, in seconds and writing nothing, what would otherwise stop the run after the long work.
+
+    Returns the Kubernetes versions checked. Raises ConfigError (or BuildError for a missing
+    command) naming the key or option to change.
+    """
+    kube = cfg.kubernetes
+    from_tree = kube.source == "build" and kube.root is not None
+    if from_tree and builds:
+        assert kube.root is not None
+        commands_present(kube.root, env)
+        tree_problem(kube.root)
+    if writes_dist:
+        folder_problem("--dist", cfg.options.dist)
+    if builds or from_tree:
+        folder_problem("--cache-dir", cfg.options.cache_dir)
+    versions = known_versions(cfg)
+    for version in versions:
+        check_version_rules(cfg, version)
+    return versions
+
+
+def known_versions(cfg: Config) -> list[str]:
+    """Every version this run bundles that can be known before any build: configured, or the tree's."""
+    kube = cfg.kubernetes
+    if kube.versions:
+        return list(dict.fromkeys(kube.versions))
+    if kube.source == "build" and kube.root is not None:
+        from .sources import build
+
+        return [build.detect_version(kube.root, kube.version).git_version]
+    return [kube.version] if kube.version else []
+
+
+def check_version_rules(cfg: Config, git_version: str) -> None:
+    """The configuration rules that depend on the Kubernetes version (render checks them again)."""
+    from .config import runtime_for
+    from .kversion import KubeVersion
+    from .node import render
+
+    try:
+        version = KubeVersion.parse(git_version)
+    except ValueError as err:
+        msg = f"kubernetes.version: {git_version!r} is not usable: {err}"
+        raise ConfigError(msg) from err
+    render.check_config(cfg, version, runtime_for(cfg.node, version))
+
+
+def commands_present(root: Path, env: Mapping[str, str]) -> None:
+    needed = [*BUILD_COMMANDS, *(("git",) if (root / ".git").exists() else ())]
+    missing = [c for c in needed if shutil.which(c, path=env.get("PATH")) is None]
+    if missing:
+        msg = (f"the Kubernetes build needs {', '.join(missing)}, not found on PATH; install "
+               f"{'it' if len(missing) == 1 else 'them'} (Debian/Ubuntu: sudo apt-get install {' '.join(missing)})")
+        raise BuildError(msg)
+
+
+def tree_problem(root: Path) -> None:
+    """Refuse a folder that is not a Kubernetes tree before its Makefile runs."""
+    missing = [m for m in KUBE_TREE_MARKERS if not (root / m).exists()]
+    if missing:
+        msg = (f"kubernetes.root (--kube-root): {root} does not look like a Kubernetes source tree "
+               f"(no {' or '.join(missing)}), so its Makefile is not run; point it at the top folder of a "
+               "kubernetes/kubernetes checkout")
+        raise ConfigError(msg)
+
+
+def folder_problem(option: str, folder: Path) -> None:
+    """A folder this run will write to: a writable folder, or one that can be created."""
+    probe = folder
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == folder else f"is inside {probe}, which is a file"
+        msg = f"{option}: {folder} {what}, not a folder; pass {option} with a folder (it is created if missing)"
+        raise ConfigError(msg)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == folder else f" (its nearest existing folder {probe} is read-only)"
+        msg = f"{option}: {folder} is not writable{where}; pass {option} with a folder you can write to"
+        raise ConfigError(msg)
+
+
+def check(cfg: Config, env: Mapping[str, str]) -> int:
+    """`check`: the configuration (already loaded), the preflight, and the pinned inputs, without a build."""
+    versions = preflight(cfg, env, builds=cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None)
+    fetched = fetch_inputs(cfg)
+    log.info("check: configuration ok%s", f" for {', '.join(versions)}" if versions else "")
+    log.info("check: dist %s and cache %s usable", cfg.options.dist, cfg.options.cache_dir)
+    if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
+        log.info("check: %s looks like a Kubernetes tree; make, bash, rsync present", cfg.kubernetes.root)
+    else:
+        log.info("check: official binaries from %s (downloaded and verified by bundle)", cfg.kubernetes.release_url)
+    log.info("check: SDN %s@%s: %d files verified", fetched.repo, fetched.commit[:12], len(fetched.files))
+    return 0
 
 
 def verify_paths(zips: list[Path]) -> int:
@@ -136,6 +262,8 @@ def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) 
     from .sources import binaries
 
     versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
+    preflight(cfg, env)
+    fetch_inputs(cfg, net=net)  # once, before the downloads: the same pinned inputs go into every bundle
     failed = binaries.prefetch(cfg, versions, net=net)
     outcomes: list[Outcome] = []
     for version in versions:

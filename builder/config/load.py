@@ -38,6 +38,9 @@ class Overrides:
     kube_versions: tuple[str, ...] = ()
     # False for commands that only read dist/ (verify, publish): no tree or version is needed.
     needs_source: bool = True
+    # True for commands that need a version but no build (render, fetch): a tree is used when
+    # given, and its absence is not a problem.
+    tree_optional: bool = False
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -113,6 +116,8 @@ def _resolve_source(probs: Problems, kube: KubernetesSection, overrides: Overrid
         root = Path(env["KUBE_ROOT"])
     if root is None and env.get("GOPATH"):
         root = Path(env["GOPATH"].split(":")[0]) / "src" / "k8s.io" / "kubernetes"
+    if root is None and overrides.tree_optional:
+        return kube
     if root is None:
         probs.add("kubernetes.root", "no Kubernetes tree given: set kubernetes.root, $KUBE_ROOT, "
                   "or --kube-root DIR (or $GOPATH/src/k8s.io/kubernetes)")

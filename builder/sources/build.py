@@ -1,7 +1,8 @@
 """Build stage: the tree's own `make`, once for every component, then check what it made.
 
-Contract (the tree's build/root/Makefile and hack/make-rules): `make WHAT="cmd/kubelet ..." KUBE_BUILD_PLATFORMS=windows/amd64`
-in the tree root writes `_output/local/bin/windows/amd64/<name>.exe`.
+Contract (the tree's build/root/Makefile and hack/make-rules):
+`make WHAT="cmd/kubelet ..." KUBE_BUILD_PLATFORMS=windows/amd64` in the tree root writes
+`_output/local/bin/windows/amd64/<name>.exe`.
 """
 
 from __future__ import annotations
