@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..kversion import KubeVersion
-from .model import DEFAULT_CONFIG, Config, KubernetesSection, NodeSection, Options, runtime_problem
+from .model import DEFAULT_CONFIG, BundleSection, Config, KubernetesSection, NodeSection, Options, runtime_problem
 from .validate import (
     Problems,
     section_bundle,
@@ -69,6 +69,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     node = section_node(probs, doc.data.get("node"))
     release = section_release(probs, doc.data.get("release"), env)
 
+    bundle = _source_date_epoch_from_env(probs, bundle, env)
     if overrides.revision is not None:
         if overrides.revision < 1:
             probs.items.append(f"--revision: {overrides.revision} must be >= 1")
@@ -100,6 +101,18 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         raise ConfigError(msg)
     return Config(bundle=bundle, kubernetes=kube, sdn=sdn, network=network, node=node, release=release,
                   options=options)
+
+
+def _source_date_epoch_from_env(probs: Problems, bundle: BundleSection, env: Mapping[str, str]) -> BundleSection:
+    """SOURCE_DATE_EPOCH in the environment wins over bundle.source_date_epoch (reproducible-builds.org)."""
+    raw = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return bundle
+    if not raw.isdigit() or not raw.isascii():
+        probs.items.append(f"SOURCE_DATE_EPOCH: {raw!r} (environment) must be a Unix time in whole seconds, "
+                           "like 1700000000; unset it to use bundle.source_date_epoch or the tree's time")
+        return bundle
+    return dataclasses.replace(bundle, source_date_epoch=int(raw))
 
 
 def _resolve_source(probs: Problems, kube: KubernetesSection, overrides: Overrides, env: Mapping[str, str],
