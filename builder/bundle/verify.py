@@ -139,7 +139,7 @@ def _check_layout(members: Mapping[str, Member], problems: list[str]) -> None:
     folded: dict[str, str] = {}
     for name in members:
         # A directory entry is reported as such; its name is checked without the trailing '/'.
-        problem = mf.name_problem(name.rstrip("/") if name.endswith("/") else name)
+        problem = None if name == f"{mf.TOP}/" else mf.name_problem(name.removesuffix("/"))
         if problem:
             problems.append(f"unsafe or misplaced member: {problem}")
         if name.lower() in folded:
