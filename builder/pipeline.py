@@ -15,10 +15,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from . import errors
 from .artifacts import BuildResult, RenderedFile, SdnResult
 from .config import Config
-from .errors import BuilderError, BuildError, ConfigError
+from .errors import BuilderError, BuildError, ConfigError, FetchError
 from .http import Net
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .node import render
 
         out = args.out or (cfg.options.dist / "render")
-        preflight(cfg, env, writes_dist=False, builds=False)
+        preflight(cfg, env, writes_dist=False, builds=False, uses_cache=False)
         folder_problem("--out", Path(out))
         render.write_files(render_stage(cfg, _known_version(cfg)), Path(out))
         log.info("scripts written to %s", out)
@@ -141,7 +143,8 @@ BUILD_COMMANDS = ("make", "bash", "rsync")
 KUBE_TREE_MARKERS = ("hack/lib/version.sh", "cmd/kubelet")
 
 
-def preflight(cfg: Config, env: Mapping[str, str], *, writes_dist: bool = True, builds: bool = True) -> list[str]:
+def preflight(cfg: Config, env: Mapping[str, str], *, writes_dist: bool = True, builds: bool = True,
+              uses_cache: bool = True) -> list[str]:
     """Check, in seconds and writing nothing, what would otherwise stop the run after the long work.
 
     Returns the Kubernetes versions checked. Raises ConfigError (or BuildError for a missing
@@ -155,7 +158,7 @@ def preflight(cfg: Config, env: Mapping[str, str], *, writes_dist: bool = True, 
         tree_problem(kube.root)
     if writes_dist:
         folder_problem("--dist", cfg.options.dist)
-    if builds or from_tree:
+    if uses_cache:
         folder_problem("--cache-dir", cfg.options.cache_dir)
     versions = known_versions(cfg)
     for version in versions:
@@ -232,9 +235,44 @@ def check(cfg: Config, env: Mapping[str, str]) -> int:
     if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
         log.info("check: %s looks like a Kubernetes tree; make, bash, rsync present", cfg.kubernetes.root)
     else:
-        log.info("check: official binaries from %s (downloaded and verified by bundle)", cfg.kubernetes.release_url)
+        log.info("check: %s", release_reachable(cfg, versions))
     log.info("check: SDN %s@%s: %d files verified", fetched.repo, fetched.commit[:12], len(fetched.files))
     return 0
+
+
+def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
+    """Each component's binary is published there (HEAD only: nothing is downloaded)."""
+    from . import http
+    from .sources import binaries
+
+    if cfg.options.offline:
+        return "official binaries: not checked (--offline; bundle uses the cache)"
+    missing: list[str] = []
+    session = http.make_session()
+    try:
+        for version in versions:
+            for name in cfg.kubernetes.components:
+                url = binaries.binary_url(cfg, version, name)
+                local = http.local_path(url)
+                if local is not None:
+                    if not local.is_file():
+                        missing.append(f"{url}: no such file")
+                    continue
+                try:
+                    status = session.head(url, allow_redirects=True, timeout=(10, 30)).status_code
+                except requests.RequestException as err:
+                    missing.append(f"{http.redact_url(url)}: {type(err).__name__}")
+                    continue
+                if status != 200:
+                    missing.append(f"{http.redact_url(url)}: HTTP {status}")
+    finally:
+        session.close()
+    if missing:
+        msg = ("kubernetes.release_url: these binaries cannot be reached "
+               "(check the version and release_url, or the network):\n  " + "\n  ".join(missing))
+        raise FetchError(msg)
+    count = len(versions) * len(cfg.kubernetes.components)
+    return f"official binaries: all {count} are published at {cfg.kubernetes.release_url}"
 
 
 def verify_paths(zips: list[Path]) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fake_dlk8s import publish
 from httpserver import serve
 from kube_tree import build_env, make_tree
 from sdn_fixture import write_sdn_archive
@@ -190,3 +191,19 @@ def test_check_command_runs_every_check_and_builds_nothing(tmp_path: Path, tree:
     write_config(tmp_path, {"node": {"kubelet_extra_args": ["--allow-privileged"]}})
     assert cli.main(argv) == 2
     assert "node.kubelet_extra_args[0]: kubelet 1.37 with containerd does not accept --allow-privileged" in caplog.text
+
+
+def test_check_asks_the_release_for_each_binary_without_downloading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="builder")
+    with serve({}) as srv:
+        url = publish(srv, "v1.37.0", b"MZ not really an executable")
+        write_config(tmp_path, {"kubernetes": {"release_url": url}})
+        argv = ["check", "--config", str(tmp_path / "bundle.yaml"), "--cache-dir", str(tmp_path / "cache")]
+        assert cli.main([*argv, "--kube-version", "v1.37.0"]) == 0
+        assert "official binaries: all 3 are published at" in caplog.text
+        assert {r.method for r in srv.requests} == {"HEAD"}
+        assert cli.main([*argv, "--kube-version", "v1.37.0", "--kube-version", "v1.36.1"]) == 5
+    assert "kubernetes.release_url: these binaries cannot be reached" in caplog.text
+    assert "/release/v1.36.1/bin/windows/amd64/kubelet.exe: HTTP 404" in caplog.text
+    assert not (tmp_path / "cache/release").exists()
