@@ -141,6 +141,7 @@ def fetch_inputs(cfg: Config, *, net: Net | None = None) -> SdnResult:
 BUILD_COMMANDS = ("make", "bash", "rsync")
 # What every Kubernetes tree has had since 1.0; a Makefile alone could be any project's.
 KUBE_TREE_MARKERS = ("hack/lib/version.sh", "cmd/kubelet")
+CMD_COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
 
 
 def preflight(cfg: Config, env: Mapping[str, str], *, writes_dist: bool = True, builds: bool = True,
@@ -155,7 +156,7 @@ def preflight(cfg: Config, env: Mapping[str, str], *, writes_dist: bool = True, 
     if from_tree and builds:
         assert kube.root is not None
         commands_present(kube.root, env)
-        tree_problem(kube.root)
+        tree_problem(kube.root, kube.components)
     if writes_dist:
         folder_problem("--dist", cfg.options.dist)
     if uses_cache:
@@ -201,13 +202,19 @@ def commands_present(root: Path, env: Mapping[str, str]) -> None:
         raise BuildError(msg)
 
 
-def tree_problem(root: Path) -> None:
-    """Refuse a folder that is not a Kubernetes tree before its Makefile runs."""
+def tree_problem(root: Path, components: Sequence[str] = ()) -> None:
+    """Refuse a folder that is not a Kubernetes tree, or lacks a component, before its Makefile runs."""
     missing = [m for m in KUBE_TREE_MARKERS if not (root / m).exists()]
     if missing:
         msg = (f"kubernetes.root (--kube-root): {root} does not look like a Kubernetes source tree "
                f"(no {' or '.join(missing)}), so its Makefile is not run; point it at the top folder of a "
                "kubernetes/kubernetes checkout")
+        raise ConfigError(msg)
+    # The components every tree builds from cmd/<name> (others may live elsewhere, e.g. staging/).
+    absent = [c for c in components if c in CMD_COMPONENTS and not (root / "cmd" / c).is_dir()]
+    if absent:
+        msg = (f"kubernetes.components: the tree {root} has no {', '.join(f'cmd/{c}' for c in absent)}; "
+               "remove the component or use a tree that has it")
         raise ConfigError(msg)
 
 

@@ -161,6 +161,15 @@ def test_a_tree_that_is_not_kubernetes_is_not_built(tmp_path: Path, monkeypatch:
     assert not (other / MARKER).exists()
 
 
+def test_a_component_the_tree_lacks_stops_before_make(tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    shutil.rmtree(tree / "cmd/kubeadm")
+    write_config(tmp_path, {"kubernetes": {"components": ["kubelet", "kube-proxy", "kubectl", "kubeadm"]}})
+    assert run(tmp_path, tree, monkeypatch=monkeypatch) == 2
+    assert "kubernetes.components: the tree" in caplog.text and "has no cmd/kubeadm" in caplog.text
+    assert_no_make(tree)
+
+
 def test_unreachable_sdn_stops_before_make(tmp_path: Path, tree: Path, monkeypatch: pytest.MonkeyPatch,
                                            caplog: pytest.LogCaptureFixture) -> None:
     with serve({}) as srv:  # every path answers 404
