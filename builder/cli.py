@@ -120,7 +120,11 @@ _CACHE = _opt("--cache-dir", type=Path, metavar="DIR",
 _OFFLINE = _opt("--offline", action="store_true", help="use cached downloads only; never touch the network")
 _FORCE = _opt("--force", action="store_true", help="replace an existing, different bundle in dist/")
 _UNPINNED = _opt("--allow-unpinned", action="store_true", help="accept a branch or tag as sdn.commit")
-_PINS = _opt("--update-pins", action="store_true", help="fetch sdn.commit and rewrite the sdn pins in the config file")
+_INSECURE = _opt("--allow-insecure-http", action="store_true",
+                 help="accept plain http:// for release_url and sdn.url (127.0.0.1 and ::1 always are)")
+_PINS = _opt("--update-pins", action="store_true",
+             help="fetch sdn.commit and rewrite the sdn pins in the config file (and kubernetes.pins, when the "
+                  "file has that key)")
 _OUT = _opt("--out", type=Path, metavar="DIR", help="folder to write the scripts to (default: dist/render)")
 _ZIPS = _opt("zips", nargs="*", type=Path, help="bundles to verify (default: every zip in dist/)")
 _DRAFT = _opt("--draft", action="store_true", help="leave the release as a draft")
@@ -132,10 +136,10 @@ _ONLY = _opt("--only", choices=["build", "fetch", "pack", "nox"], action="append
 _SCHEMA_OUT = _opt("--out", type=Path, metavar="FILE", help="write the schema to FILE instead of printing it")
 
 OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
-    "bundle": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _FORCE, _UNPINNED),
-    "check": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _UNPINNED),
-    "build": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE),
-    "fetch": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _UNPINNED, _PINS),
+    "bundle": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _FORCE, _UNPINNED, _INSECURE),
+    "check": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _UNPINNED, _INSECURE),
+    "build": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _INSECURE),
+    "fetch": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _UNPINNED, _INSECURE, _PINS),
     "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT),
     "verify": (_DIST, _ZIPS),
     "publish": (_CONFIG, _DIST, _DRAFT, _REPLACE, _DRY, _TOKEN),
@@ -173,6 +177,7 @@ def overrides_from(args: argparse.Namespace) -> cfgmod.Overrides:
         offline=getattr(args, "offline", False),
         force=getattr(args, "force", False),
         allow_unpinned=getattr(args, "allow_unpinned", False),
+        allow_insecure_http=getattr(args, "allow_insecure_http", False),
         kube_versions=tuple(getattr(args, "kube_version", ())),
         # verify and publish read dist/ only; the benchmarks make their own trees.
         needs_source=args.command not in ("verify", "publish", "bench"),

@@ -8,17 +8,20 @@ exponential backoff and jitter; never other 4xx. Sleeping goes through the polic
 from __future__ import annotations
 
 import email.utils
+import errno
 import hashlib
+import ipaddress
 import logging
 import os
 import random
 import re
+import socket
 import sys
 import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -96,9 +99,18 @@ def is_retryable_status(status: int) -> bool:
 # --------------------------------------------------------------------------- downloads
 
 log = logging.getLogger(__name__)
+# urllib3's debug lines name every request with its full query string (a signed URL's signature):
+# even with --verbose they stay out of the log; ours name each download, redacted.
+logging.getLogger("urllib3").setLevel(logging.INFO)
 
 CHUNK = 256 * 1024
 MESSAGE_LIMIT = 300  # characters of a server's error body shown to the user
+GiB = 2**30
+# The most any download may be (an executable, an archive): far above a kubelet.exe (~120 MiB) or
+# the SDN archive, far below a full disk. K8SWB_MAX_DOWNLOAD (bytes, or with a MiB/GiB suffix) sets it.
+MAX_DOWNLOAD = 1 * GiB
+MAX_DOWNLOAD_ENV = "K8SWB_MAX_DOWNLOAD"
+MAX_CHECKSUM = 16 * 1024  # a checksum file: one hex digest and a name
 
 # What a broken or stalled transfer raises while the body streams: worth another attempt.
 _TRANSIENT = (
@@ -150,14 +162,62 @@ class ProgressBar:
         self.stream.flush()
 
 
+def max_download(env: Mapping[str, str] | None = None) -> int:
+    """The size cap of a download: K8SWB_MAX_DOWNLOAD when set (e.g. `2GiB`, `700MiB`, bytes), else 1 GiB."""
+    raw = (os.environ if env is None else env).get(MAX_DOWNLOAD_ENV, "").strip()
+    if not raw:
+        return MAX_DOWNLOAD
+    m = re.fullmatch(r"(\d+)\s*(GiB|MiB|KiB|)", raw)
+    if m is None or int(m[1]) == 0:
+        msg = f"{MAX_DOWNLOAD_ENV}={raw!r} is not a size; write it like 2GiB, 700MiB or a number of bytes"
+        raise FetchError(msg)
+    return int(m[1]) * {"GiB": GiB, "MiB": 2**20, "KiB": 1024, "": 1}[m[2]]
+
+
+def clean_text(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """Remote text fit for a terminal: one line, no control characters (escapes), at most `limit` long."""
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    return text[:limit]
+
+
+def is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def url_problem(url: str, *, allow_insecure_http: bool = False) -> str | None:
+    """Why a source URL is refused: credentials in it, or plain http to another machine."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return None
+    if parts.username is not None or parts.password is not None:
+        return (f"{redact_url(url)} carries credentials (user:password@); they would be recorded and "
+                "logged. Remove them and give them through ~/.netrc (or NETRC) instead")
+    if parts.scheme == "http" and not allow_insecure_http and not is_loopback(url):
+        return (f"{redact_url(url)} is plain http: anyone on the way can change what it serves. Use "
+                "https, or pass --allow-insecure-http to accept it")
+    return None
+
+
 def redact_url(url: str) -> str:
     """The URL without user:password@ and without a query string, which may carry tokens."""
     parts = urllib.parse.urlsplit(url)
     if not parts.scheme or parts.scheme == "file":
         return url
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port:
+        host = f"{host}:{port}"
     query = "?..." if parts.query else ""
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + query
 
@@ -190,14 +250,19 @@ def download(
     expected_size: int | None = None,
     progress: ProgressBar | None = None,
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
+    max_bytes: int | None = None,
+    key: str = "",
 ) -> str:
     """Download `url` to `dest` and return its sha256 (hex).
 
     The body streams to a temporary file beside `dest` while it is hashed; `dest` appears only
     when the transfer is complete (and, with `expected_size`, of that size). Transient failures
     are retried per `policy`; a broken transfer resumes with `Range` where the server answers 206.
-    `file:` URLs and local paths are copied the same way, without retries.
+    `file:` URLs and local paths are copied the same way, without retries. More than `max_bytes`
+    (default: `max_download()`) is refused while it streams. `key` is the configuration key the
+    URL comes from, named in the hint of an error.
     """
+    limit = max_bytes if max_bytes is not None else max_download()
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -205,9 +270,10 @@ def download(
         with os.fdopen(fd, "wb") as out:
             source = local_path(url)
             if source is not None:
-                digest, size = _copy_local(source, out)
+                digest, size = _copy_local(source, out, limit, key)
             else:
-                digest, size = _Transfer(url, out, session, policy, timeout=timeout, progress=progress).run()
+                digest, size = _Transfer(url, out, session, policy, timeout=timeout, progress=progress,
+                                         limit=limit, key=key).run()
         if expected_size is not None and size != expected_size:
             msg = f"{redact_url(url)}: got {size} bytes, expected {expected_size}; the file is truncated or changed"
             raise FetchError(msg)
@@ -219,7 +285,12 @@ def download(
     return digest
 
 
-def _copy_local(source: Path, out: BinaryIO) -> tuple[str, int]:
+def _too_big(shown: str, limit: int) -> FetchError:
+    return FetchError(f"{shown} is larger than the limit of {limit} bytes; it was not kept. If it is "
+                      f"really that large, raise {MAX_DOWNLOAD_ENV} (e.g. {MAX_DOWNLOAD_ENV}=2GiB)")
+
+
+def _copy_local(source: Path, out: BinaryIO, limit: int, key: str) -> tuple[str, int]:
     hasher = hashlib.sha256()
     size = 0
     try:
@@ -228,8 +299,10 @@ def _copy_local(source: Path, out: BinaryIO) -> tuple[str, int]:
                 hasher.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
+                if size > limit:
+                    raise _too_big(str(source), limit)
     except OSError as err:
-        msg = f"cannot read {source}: {err.strerror or err}; check the path (sdn.url or the mirror)"
+        msg = f"cannot read {source}: {err.strerror or err}; check the path ({key or 'sdn.url or the mirror'})"
         raise FetchError(msg) from err
     return hasher.hexdigest(), size
 
@@ -238,8 +311,11 @@ class _Transfer:
     """One download over HTTP: the attempts, the resume state and the running hash."""
 
     def __init__(self, url: str, out: BinaryIO, session: requests.Session, policy: RetryPolicy, *,
-                 timeout: tuple[float, float], progress: ProgressBar | None) -> None:
+                 timeout: tuple[float, float], progress: ProgressBar | None, limit: int = MAX_DOWNLOAD,
+                 key: str = "") -> None:
         self.url = url
+        self.limit = limit
+        self.key = key
         self.shown = redact_url(url)
         self.out = out
         self.session = session
@@ -256,8 +332,15 @@ class _Transfer:
         for attempt in range(1, self.policy.attempts + 1):
             try:
                 retry = self._attempt()
+            except _FINAL as err:
+                # A redirect loop, a redirect to file: or a malformed URL: another attempt gets the same.
+                msg = f"{self.shown}: {short_reason(err)}; {self._hint()}"
+                raise FetchError(msg) from None
             except _TRANSIENT as err:
-                retry = (self.policy.backoff_delay(attempt), f"{type(err).__name__}: {err}")
+                retry = (self.policy.backoff_delay(attempt), short_reason(err))
+            except requests.RequestException as err:  # anything else requests raises: final, and readable
+                msg = f"{self.shown}: {short_reason(err)}; {self._hint()}"
+                raise FetchError(msg) from None
             if retry is None:
                 return self.hasher.hexdigest(), self.done
             delay, reason = retry
@@ -267,9 +350,12 @@ class _Transfer:
                 log.warning("%s: %s; retry %d of %d in %.1fs (%d bytes kept)", self.shown, reason,
                             attempt, self.policy.attempts - 1, delay, self.done)
                 self.policy.sleep(delay)
-        msg = (f"download of {self.shown} failed after {self.policy.attempts} attempts: {reason}; "
-               "check the network or the mirror, then run again")
+        msg = f"download of {self.shown} failed after {self.policy.attempts} attempts: {reason}; {self._hint()}"
         raise FetchError(msg)
+
+    def _hint(self) -> str:
+        where = f"check {self.key}" if self.key else "check the URL"
+        return f"{where} and the network, then run again"
 
     def _attempt(self) -> tuple[float | None, str] | None:
         """One request: None when the file is complete, else (the server's delay or None, why)."""
@@ -279,20 +365,24 @@ class _Transfer:
             if self.validator:
                 headers["If-Range"] = self.validator
         with self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout) as resp:
+            self._check_redirects(resp)
             if is_retryable_status(resp.status_code):
-                return self.policy.server_delay(resp), f"HTTP {resp.status_code} {resp.reason}"
+                return self.policy.server_delay(resp), f"HTTP {resp.status_code} {clean_text(resp.reason or '', 60)}"
             if resp.status_code == 416 and self.done:
                 # The part we hold no longer fits the file (it shrank or changed): start over.
                 self._reset()
                 return 0.0, "HTTP 416 on resume"
             if resp.status_code not in (200, 206):
-                msg = f"{self.shown}: HTTP {resp.status_code} {resp.reason}: {_server_message(resp)}"
+                status = f"HTTP {resp.status_code} {clean_text(resp.reason or '', 60)}"
+                msg = f"{self.shown}: {status}: {_server_message(resp)}"
                 raise HTTPStatusError(msg, resp.status_code)
             self._start(resp)
             # read1 hands over whatever has arrived, so a transfer that breaks keeps every byte it
             # got (iter_content would lose its partly filled chunk). No decoding: with identity
             # asked for, a Content-Encoding the server adds anyway belongs to the file itself.
             while chunk := resp.raw.read1(CHUNK, decode_content=False):
+                if self.done + len(chunk) > self.limit:
+                    raise _too_big(self.shown, self.limit)
                 self.out.write(chunk)
                 self.hasher.update(chunk)
                 self.done += len(chunk)
@@ -302,6 +392,13 @@ class _Transfer:
             # urllib3 usually raises on a short body itself; this catches any that slip through.
             return None, f"body ended after {self.done} of {self.total} bytes"
         return None
+
+    def _check_redirects(self, resp: requests.Response) -> None:
+        """No redirect from https down to plain http (except on this machine): it would undo TLS."""
+        if self.url.startswith("https:") and resp.url.startswith("http:") and not is_loopback(resp.url):
+            msg = (f"{self.shown}: the server redirected to plain http ({redact_url(resp.url)}); refused, "
+                   f"since anyone on the way could change the file; {self._hint()}")
+            raise FetchError(msg)
 
     def _reset(self) -> None:
         self.out.seek(0)
@@ -322,6 +419,8 @@ class _Transfer:
         self._reset()
         length = resp.headers.get("Content-Length", "")
         self.total = int(length) if length.isdigit() else None
+        if self.total is not None and self.total > self.limit:
+            raise _too_big(self.shown, self.limit)
         self.validator = resp.headers.get("ETag") or resp.headers.get("Last-Modified")
         if resp.status_code == 206:
             # A 206 that is not at our offset: ask again for the whole file.
@@ -340,5 +439,73 @@ def _server_message(resp: requests.Response) -> str:
         text = next(resp.iter_content(4096, decode_unicode=False), b"").decode("utf-8", "replace")
     except _TRANSIENT:
         text = ""
-    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
-    return text[:MESSAGE_LIMIT] or "(no message)"
+    return clean_text(text) or "(no message)"
+
+
+# Failures that another attempt cannot cure.
+_FINAL = (
+    requests.exceptions.SSLError,  # a certificate does not start to fit on the fifth try
+    requests.exceptions.TooManyRedirects,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+    urllib3.exceptions.LocationParseError,
+)
+
+_ERRNO_TEXT = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset by the server",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ETIMEDOUT: "connection timed out",
+}
+
+
+def short_reason(err: BaseException) -> str:
+    """One short line for a failed request: never the library's text, which repeats the URL and its query."""
+    if isinstance(err, requests.exceptions.TooManyRedirects):
+        return "too many redirects (a redirect loop?)"
+    if isinstance(err, requests.exceptions.InvalidSchema):
+        return "redirected to a URL that is not http(s) (refused)"
+    if isinstance(err, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                  | requests.exceptions.URLRequired | urllib3.exceptions.LocationParseError):
+        return "not a valid URL (or redirected to one)"
+    if isinstance(err, requests.exceptions.InvalidHeader):
+        return "the server sent an invalid header"
+    if isinstance(err, requests.exceptions.ConnectTimeout):
+        return "timed out connecting"
+    if isinstance(err, requests.Timeout | urllib3.exceptions.ReadTimeoutError):
+        return "timed out waiting for data"
+    if isinstance(err, requests.exceptions.SSLError):
+        return "TLS failed (certificate not trusted, or not a TLS server)"
+    if isinstance(err, requests.exceptions.ChunkedEncodingError | urllib3.exceptions.ProtocolError):
+        cause = _root_os_error(err)
+        if cause is not None and cause.errno in _ERRNO_TEXT:
+            return f"transfer broken: {_ERRNO_TEXT[cause.errno]}"
+        return "transfer broken off"
+    cause = _root_os_error(err)
+    if isinstance(cause, socket.gaierror):
+        return "host name not found"
+    if cause is not None and cause.errno in _ERRNO_TEXT:
+        return _ERRNO_TEXT[cause.errno]
+    if isinstance(err, requests.ConnectionError):
+        return "connection failed"
+    return clean_text(type(err).__name__)
+
+
+def _root_os_error(err: BaseException) -> OSError | None:
+    """The OSError at the bottom of requests' and urllib3's wrapping, if any."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [err]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+        todo.extend([e.__cause__, e.__context__, getattr(e, "reason", None)])
+        todo.extend(a for a in getattr(e, "args", ()) if isinstance(a, BaseException))
+    return None

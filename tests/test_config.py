@@ -164,3 +164,80 @@ def test_digest_does_not_depend_on_where_the_tree_is(tmp_path: Path, tree: Path)
     assert a.kubernetes.root != b.kubernetes.root
     assert a.digest() == b.digest()
     assert str(tmp_path) not in str(a.to_dict())
+
+
+# --------------------------------------------------------------------------- hostile YAML (issue 16)
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    import time
+
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        prev = chr(ord("a") + i - 1)
+        levels.append(f"{chr(ord('a') + i)}: &{chr(ord('a') + i)} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    text = "\n".join(levels) + "\n"
+    assert len(text) < 400
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match=r"bomb.yaml:\d+: the YAML expands to more than"):
+        config.parse_yaml(text, "bomb.yaml")
+    assert time.monotonic() - start < 1.0
+
+
+def test_a_list_or_mapping_as_a_key_is_refused_with_its_line() -> None:
+    with pytest.raises(ConfigError, match=r"k.yaml:3: a list is used as a key under kubernetes; keys must be"):
+        config.parse_yaml("kubernetes:\n  version: v1.37.0\n  ? [a, b]\n  : 1\n", "k.yaml")
+    with pytest.raises(ConfigError, match=r"k.yaml:1: a mapping is used as a key"):
+        config.parse_yaml("{a: 1}: 2\n", "k.yaml")
+
+
+def test_a_few_aliases_still_work() -> None:
+    doc = config.parse_yaml("node:\n  labels: &l {a: b}\nx: *l\n", "ok.yaml")
+    assert doc.data["x"] == {"a": "b"}
+
+
+# --------------------------------------------------------------------------- source URLs and pins (issue 16)
+
+RELEASE = "kubernetes:\n  source: release\n  version: v1.37.0\n"
+
+
+def test_a_url_with_credentials_is_refused_at_load_with_the_fix(tmp_path: Path) -> None:
+    text = problems(tmp_path, RELEASE + "  release_url: https://me:hunter2@mirror.example/release\n")
+    assert "bundle.yaml:4: kubernetes.release_url:" in text
+    assert "credentials" in text and "netrc" in text and "hunter2" not in text
+    assert "sdn.url" in problems(tmp_path, "sdn:\n  url: https://u:p@example.com/{commit}.zip\n",
+                                 kube_versions=("v1.37.0",))
+
+
+def test_plain_http_needs_the_flag_except_on_this_machine(tmp_path: Path) -> None:
+    text = problems(tmp_path, RELEASE + "  release_url: http://mirror.example/release\n")
+    assert "kubernetes.release_url" in text and "--allow-insecure-http" in text
+    assert load(tmp_path, RELEASE + "  release_url: http://mirror.example/release\n",
+                allow_insecure_http=True).options.allow_insecure_http
+    assert load(tmp_path, RELEASE + "  release_url: http://127.0.0.1:8080/release\n").kubernetes.release_url
+    assert cli.main(["render", "--config", str(tmp_path / "bundle.yaml"), "--allow-insecure-http",
+                     "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "c")]) == 0
+
+
+def test_query_strings_are_not_recorded(tmp_path: Path) -> None:
+    cfg = load(tmp_path, RELEASE + "  release_url: https://mirror.example/release?sig=SECRET\n"
+               "sdn:\n  url: https://mirror.example/{commit}.zip?token=SECRET2\n")
+    assert cfg.kubernetes.release_url.endswith("?sig=SECRET")  # still used to download
+    recorded = str(cfg.to_dict())
+    assert "SECRET" not in recorded and "https://mirror.example/release?..." in recorded
+
+
+def test_pins_are_read_and_checked(tmp_path: Path) -> None:
+    sha = "ab" * 32
+    cfg = load(tmp_path, RELEASE + f"  pins:\n    v1.37.0:\n      kubelet: {sha}\n      kube-proxy: {sha}\n")
+    assert cfg.kubernetes.pins == (("v1.37.0", "kube-proxy", sha), ("v1.37.0", "kubelet", sha))
+    text = problems(tmp_path, RELEASE + "  pins:\n    v1.37:\n      kubelet: x\n    v1.36.0:\n      kubelet: 12\n"
+                    "      kubefoo: " + sha + "\n")
+    assert "kubernetes.pins.v1.37" in text
+    assert "bundle.yaml:8: kubernetes.pins.v1.36.0.kubelet: 12 must be 64 lower-case hex digits" in text
+    assert "kubernetes.pins.v1.36.0.kubefoo: 'kubefoo' is not a component" in text
+
+
+def test_a_bad_url_is_named_without_its_query(tmp_path: Path) -> None:
+    text = problems(tmp_path, RELEASE + "  release_url: ftp://mirror.example/release?sig=SECRET\n")
+    assert "kubernetes.release_url" in text and "SECRET" not in text

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import logging
 import random
+import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -241,3 +245,135 @@ def test_loopback_server_honours_if_range(session):
         changed = session.get(srv.url("/f"), headers={"Range": "bytes=10-", "If-Range": '"v1"'})
     assert (same.status_code, same.content) == (206, DATA[10:])
     assert (changed.status_code, changed.content) == (200, DATA)
+
+
+# --------------------------------------------------------------------------- limits and failures (issue 16)
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_the_body(tmp_path, session, policy, sleeps):
+    with serve({"/big": DATA}) as srv, pytest.raises(FetchError, match="larger than the limit of 1000 bytes") as err:
+        get(srv.url("/big"), tmp_path / "big", session, policy, max_bytes=1000)
+    assert err.value.exit_code == 5
+    assert "K8SWB_MAX_DOWNLOAD" in str(err.value)
+    assert srv.hits("/big") == 1 and sleeps.delays == []
+    assert leftovers(tmp_path) == []
+
+
+def _serve_without_length(body: bytes) -> tuple[str, threading.Thread, socket.socket]:
+    """An HTTP/1.0-style answer with no Content-Length: only a running count can stop it."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+
+    def answer() -> None:
+        conn, _ = sock.accept()
+        with conn:
+            conn.recv(65536)
+            with contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n" + body)
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    return f"http://127.0.0.1:{sock.getsockname()[1]}/stream", thread, sock
+
+
+def test_a_body_without_length_is_counted_while_it_streams(tmp_path, session, policy):
+    url, thread, sock = _serve_without_length(b"x" * 3_000_000)
+    try:
+        with pytest.raises(FetchError, match="larger than the limit of 100000 bytes"):
+            get(url, tmp_path / "s", session, policy, max_bytes=100_000)
+    finally:
+        sock.close()
+        thread.join(5)
+    assert leftovers(tmp_path) == []
+
+
+def test_local_copies_are_capped_too(tmp_path, session, policy):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(DATA)
+    out = tmp_path / "out"
+    with pytest.raises(FetchError, match="larger than the limit"):
+        get(str(src / "big"), out / "big", session, policy, max_bytes=1000)
+    assert leftovers(out) == []
+
+
+def test_a_redirect_loop_is_a_fetch_error_not_a_traceback(tmp_path, session, policy, sleeps):
+    with serve() as srv:
+        srv.route("/loop", lambda req: Reply(302, b"", {"Location": "/loop?sig=SECRET"}))
+        with pytest.raises(FetchError, match="too many redirects") as err:
+            get(srv.url("/loop"), tmp_path / "f", session, policy, key="sdn.url")
+    assert err.value.exit_code == 5
+    assert "check sdn.url" in str(err.value)
+    assert "SECRET" not in str(err.value)
+    assert sleeps.delays == []  # the same loop again would not help
+    assert leftovers(tmp_path) == []
+
+
+def test_a_redirect_to_file_is_refused(tmp_path, session, policy, sleeps):
+    with serve() as srv:
+        srv.route("/f", lambda req: Reply(302, b"", {"Location": "file:///etc/passwd"}))
+        with pytest.raises(FetchError, match="not http\\(s\\) \\(refused\\)") as err:
+            get(srv.url("/f"), tmp_path / "f", session, policy)
+    assert "/etc/passwd" not in str(err.value)
+    assert leftovers(tmp_path) == []
+
+
+def test_each_retry_is_one_short_line_and_the_hint_names_the_key(tmp_path, session, policy, sleeps, caplog):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again at once: connecting is refused
+    url = f"http://127.0.0.1:{port}/release/v1.37.0/kubelet.exe?X-Amz-Signature=SECRET"
+    with caplog.at_level(logging.WARNING, logger="builder.http"), pytest.raises(FetchError) as err:
+        get(url, tmp_path / "f", session, policy, key="kubernetes.release_url")
+    retries = [r.getMessage() for r in caplog.records]
+    assert len(retries) == 3
+    for line in retries:
+        assert "connection refused" in line
+        assert len(line) < 160 and "\n" not in line
+        assert "HTTPConnectionPool" not in line and "SECRET" not in line
+    text = str(err.value)
+    assert "connection refused; check kubernetes.release_url" in text
+    assert len(text) < 250 and "SECRET" not in text and "Max retries" not in text
+
+
+def test_url_rules_credentials_and_plain_http():
+    assert "credentials" in (http.url_problem("https://me:pw@mirror.example/release") or "")
+    assert "pw" not in (http.url_problem("https://me:pw@mirror.example/release") or "pw")
+    assert "--allow-insecure-http" in (http.url_problem("http://mirror.example/release") or "")
+    assert http.url_problem("http://mirror.example/release", allow_insecure_http=True) is None
+    assert http.url_problem("http://127.0.0.1:8080/release") is None
+    assert http.url_problem("http://127.8.0.1/release") is None
+    assert http.url_problem("http://[::1]:9/release") is None
+    assert http.url_problem("https://dl.k8s.io/release?sig=x") is None
+    assert http.url_problem("file:///srv/mirror") is None
+
+
+def test_the_cap_comes_from_the_environment():
+    assert http.max_download({}) == http.GiB
+    assert http.max_download({"K8SWB_MAX_DOWNLOAD": "2GiB"}) == 2 * http.GiB
+    assert http.max_download({"K8SWB_MAX_DOWNLOAD": "700MiB"}) == 700 * 2**20
+    with pytest.raises(FetchError, match="not a size"):
+        http.max_download({"K8SWB_MAX_DOWNLOAD": "lots"})
+
+
+def test_remote_text_loses_its_escapes():
+    assert http.clean_text("bad\x1b[31m red\x07\nline") == "bad [31m red line"
+
+
+def test_tls_that_fails_is_final_and_short(tmp_path, session, policy, sleeps):
+    with serve({"/f": DATA}) as srv:
+        url = srv.url("/f").replace("http://", "https://")  # a plain HTTP server: the handshake fails
+        with pytest.raises(FetchError, match="TLS failed") as err:
+            get(url, tmp_path / "f", session, policy, key="sdn.url")
+    assert sleeps.delays == [] and err.value.exit_code == 5
+    assert len(str(err.value)) < 250
+    assert leftovers(tmp_path) == []
+
+
+def test_verbose_logging_never_shows_a_query_string(tmp_path, session, policy, caplog):
+    with caplog.at_level(logging.DEBUG), serve({"/f": DATA}) as srv:
+        get(srv.url("/f") + "?sig=SECRET", tmp_path / "f", session, policy)
+    # without the guard, urllib3 logs `"GET /f?sig=SECRET HTTP/1.1" 200` at debug level
+    assert not logging.getLogger("urllib3.connectionpool").isEnabledFor(logging.DEBUG)
+    assert "SECRET" not in caplog.text

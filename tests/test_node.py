@@ -231,8 +231,9 @@ def test_install_verifies_every_manifest_entry_before_copying() -> None:
     # Nothing is unblocked, copied or registered before the whole bundle is verified.
     for later in ("Unblock-File -LiteralPath", "Copy-Item -LiteralPath", "if ($RegisterServices)"):
         assert script.index(later) > verify, later
+    # The bundle is verified first (install.ps1 -CheckOnly stops there), then the host is checked.
     preflight = script.index("if ($Failures.Count -gt 0) {")
-    assert preflight < verify
+    assert verify < script.index("if ($CheckOnly) {") < preflight
 
 
 def test_install_preflight_checks() -> None:
@@ -256,7 +257,9 @@ def test_install_next_steps_follow_the_network_mode() -> None:
     l3 = text(render_files("v1.37.0", "l3")["install.ps1"])
     assert "AddRoutes" not in l3 and "l3: the network routes pod subnets" in l3
     overlay = text(render_files("v1.37.0", "overlay")["install.ps1"])
-    assert "overlay: open UDP port ' + 4789 + ' (VXLAN, VNI ' + 4096" in overlay
+    assert "routes to the other nodes'' pod subnets are programmed by your own agent" in overlay
+    flannel = text(render_files("v1.37.0", "flannel-vxlan")["install.ps1"])
+    assert ".\\start-flanneld.ps1" in flannel and "your own agent" not in flannel
 
 
 def assigned_vars(script: str) -> set[str]:
@@ -274,18 +277,19 @@ def test_register_services_in_dependency_order(version: str, mode: str) -> None:
     used = {a.var for a in flags.kubelet_args(kv, runtime, cfg, service=True)
             + flags.kubeproxy_args(kv, runtime, cfg, service=True) if a.var}
     assert used <= assigned_vars(script), used - assigned_vars(script)
-    kubelet = script.index("New-Service -Name 'kubelet'")
-    proxy = script.index("New-Service -Name 'kube-proxy'")
+    kubelet = script.index("Register-NodeService 'kubelet'")
+    proxy = script.index("Register-NodeService 'kube-proxy'")
     assert kubelet < proxy
-    assert "-DependsOn 'kubelet'" in script[proxy:proxy + 300]
-    assert "-DependsOn $RuntimeService" in script[kubelet:kubelet + 300]
+    assert script[proxy:].split("\n", 1)[0].endswith(" 'kubelet'")
+    assert script[kubelet:].split("\n", 1)[0].endswith(" $RuntimeService")
+    assert "New-Service -Name $Name -DisplayName $DisplayName -BinaryPathName $BinaryPath" in script
     assert "'--windows-service=true'" in script
     assert ("KUBE_NETWORK=" in script) == (kv.minor_key < (1, 14))
 
 
 def test_register_services_refused_before_1_10() -> None:
     script = text(render_files("v1.9.0", "host-gw", "1709")["install.ps1"])
-    assert "New-Service" not in script
+    assert "Register-NodeService 'kubelet'" not in script
     assert "--windows-service exists from 1.10" in script
 
 
@@ -306,16 +310,19 @@ def test_hostile_values_stay_literals_in_install() -> None:
 
 def test_join_node_takes_secrets_only_at_run_time() -> None:
     script = text(render_files("v1.37.0")["join-node.ps1"])
-    assert "[Parameter(Mandatory = $true)] [string] $Token,\n" in script
-    assert "[Parameter(Mandatory = $true)] [string] $CaCertHash,\n" in script
+    assert "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $Token,\n" in script
+    assert "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $CaCertHash,\n" in script
     assert "$ControlPlane = '192.168.10.5:6443'" in script
     assert "& $Kubeadm @joinArgs" in script
-    assert "'--token', $Token," in script and "'--discovery-token-ca-cert-hash', $CaCertHash," in script
-    assert "--token <hidden>" in script
+    # The token reaches kubeadm in a private file, never on its command line (issue 16).
+    assert "$joinArgs = @('join', '--config', $configFile)" in script
+    assert "'--token'" not in script and "--discovery-token-ca-cert-hash" not in script
+    assert "token = $Token" in script and "caCertHashes = @($CaCertHash)" in script
     assert "$CriSocket = 'npipe:////./pipe/containerd-containerd'" in script
     no_cp = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubeadm")))
     files = {f.dest: f for f in render.render_bundle(no_cp, "v1.23.0")}
-    assert "[Parameter(Mandatory = $true)] [string] $ControlPlane,\n" in text(files["join-node.ps1"])
+    mandatory = "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $ControlPlane,\n"
+    assert mandatory in text(files["join-node.ps1"])
     assert "docker_engine" in text(files["join-node.ps1"])
 
 
@@ -430,12 +437,13 @@ def test_install_path_rule_refuses_escapes() -> None:
 def test_install_says_nothing_copied_only_before_copying() -> None:
     script = text(render_files("v1.37.0")["install.ps1"])
     assert "if (-not $Copied) { Write-Host 'Nothing was copied or run.'" in script
-    assert script.index("$Files = Test-BundleFiles") < script.index("$Copied = $true") < script.index("Copy-Item")
+    assert script.index("$Files = Test-BundleFiles") < script.index("$Copied = $true") < script.index(
+        "Copy-Item -LiteralPath (Join-Path $source $rel)")
 
 
 def test_overlay_services_take_the_saved_source_vip() -> None:
     script = text(render_files("v1.37.0", "overlay")["install.ps1"])
-    assert "$savedVip = Join-Path $target 'sourceVip.json'" in script
+    assert "$savedVip = Join-Path $target 'state\\sourceVip.json'" in script
     assert "$SourceVip = [string](Get-Content -Raw -LiteralPath $savedVip | ConvertFrom-Json).address" in script
     assert "sourceVip.json" not in text(render_files("v1.37.0", "l3")["install.ps1"])
 

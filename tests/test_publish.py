@@ -357,6 +357,16 @@ def test_other_4xx_fail_at_once_with_githubs_message(fake: FakeGitHub, clock: Fa
         run(fake, clock, dist)
 
 
+def test_githubs_message_loses_its_terminal_escapes(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    fake.fail("GET", r".*/releases/tags/.*", 403,
+              body=json.dumps({"message": "Forbidden\x1b]0;owned\x07\x1b[2J\nnext line\r"}))
+    with pytest.raises(PublishError) as err:
+        run(fake, clock, dist)
+    text = str(err.value)
+    assert "Forbidden" in text and "next line" in text
+    assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+
+
 # --------------------------------------------------------------------------- what already exists on GitHub
 
 
@@ -570,7 +580,7 @@ def test_connection_errors_are_retried_then_reported(clock: FakeClock, dist: Pat
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now: every connection is refused
     with FakeGitHub(token=CANARY, clock=clock.now) as unused:
-        with pytest.raises(PublishError, match=r"ConnectionError.*after 4 attempt"):
+        with pytest.raises(PublishError, match=r": connection refused \(after 4 attempt"):
             run(unused, clock, dist, env={"GH_TOKEN": CANARY, "GITHUB_API_URL": f"http://127.0.0.1:{port}"})
         assert unused.requests == []
     assert len(clock.sleeps) == ATTEMPTS - 1

@@ -16,19 +16,24 @@ import pytest
 
 from builder import cli, psparse
 from builder.artifacts import RenderedFile
-from builder.config import Config, NetworkSection, NodeSection
+from builder.config import Config, KubernetesSection, NetworkSection, NodeSection
 from builder.errors import ConfigError, RenderError
 from builder.kversion import KubeVersion
 from builder.node import cni, images, render
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-MODES = ("host-gw", "l3", "overlay")
+MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
+OVERLAY = ("overlay", "flannel-vxlan")
+FLANNEL = ("flannel-vxlan", "flannel-host-gw")
 MINORS = range(9, 38)
-GOLDEN_CASES = [("host-gw", m) for m in (9, 23, 26, 37)] + [("l3", m) for m in (9, 23, 37)] + [
-    ("overlay", m) for m in (14, 23, 37)]
+# Goldens hold every file of the bundle, kubeadm included (join-node.ps1), per flow: each network mode
+# at a few minors, and a containerd shipped in the bundle (node.bundle_runtime).
+GOLDEN_CASES = [("host-gw", m, False) for m in (9, 23, 26, 37)] + [("l3", m, False) for m in (9, 23, 37)] + [
+    ("overlay", m, False) for m in (14, 23, 37)] + [("flannel-vxlan", m, False) for m in (23, 37)] + [
+    ("flannel-host-gw", m, False) for m in (26, 37)] + [("host-gw", 37, True), ("flannel-vxlan", 30, True)]
 
 
-def config(mode: str = "host-gw", **node: object) -> Config:
+def config(mode: str = "host-gw", components: tuple[str, ...] | None = None, **node: object) -> Config:
     """A representative configuration: non-default values everywhere, so that each one shows."""
     net = NetworkSection(
         mode=mode,
@@ -52,11 +57,13 @@ def config(mode: str = "host-gw", **node: object) -> Config:
         "kubeconfig": "kubeconfig",
     }
     fields.update(node)
-    return Config(network=net, node=NodeSection(**fields))  # type: ignore[arg-type]
+    kube = KubernetesSection(components=components) if components else KubernetesSection()
+    return Config(kubernetes=kube, network=net, node=NodeSection(**fields))  # type: ignore[arg-type]
 
 
-def render_case(mode: str, minor: int, **node: object) -> dict[str, RenderedFile]:
-    files = render.render_bundle(config(mode, **node), f"v1.{minor}.0")
+def render_case(mode: str, minor: int, components: tuple[str, ...] | None = None,
+                **node: object) -> dict[str, RenderedFile]:
+    files = render.render_bundle(config(mode, components, **node), f"v1.{minor}.0")
     return {f.dest: f for f in files}
 
 
@@ -69,7 +76,7 @@ def valid_cases() -> list[tuple[str, int, str | None]]:
     out: list[tuple[str, int, str | None]] = []
     for mode in MODES:
         for minor in MINORS:
-            if mode == "overlay" and minor < 14:
+            if mode in OVERLAY and minor < 14:
                 continue
             out.append((mode, minor, None))
             if 18 <= minor < 24:
@@ -86,7 +93,8 @@ def test_every_script_parses_in_every_mode_and_minor(mode: str, minor: int, runt
     scripts = [f for f in files.values() if f.dest.endswith(".ps1")]
     # start-kubelet, start-kubeproxy and install; AddRoutes with host-gw (no kubeadm: no join-node)
     assert sorted(f.dest for f in scripts) == sorted(
-        ["start-kubelet.ps1", "start-kubeproxy.ps1", "install.ps1", *(["AddRoutes.ps1"] if mode == "host-gw" else [])])
+        ["start-kubelet.ps1", "start-kubeproxy.ps1", "install.ps1", *(["AddRoutes.ps1"] if mode == "host-gw" else []),
+         *(["start-flanneld.ps1"] if mode in FLANNEL else [])])
     for f in scripts:
         assert psparse.parse_errors(text(f)) == [], f.dest
     for f in files.values():
@@ -94,7 +102,7 @@ def test_every_script_parses_in_every_mode_and_minor(mode: str, minor: int, runt
         assert body.isascii()
         assert b"\n" not in body.replace(b"\r\n", b""), f"{f.dest}: bare LF"
         assert b"\r" not in body.replace(b"\r\n", b""), f"{f.dest}: bare CR"
-    conf = json.loads(files["cni/config/winnet.conf"].data)
+    conf = json.loads(files[cni.TEMPLATE].data)
     assert conf["name"] == "winnet"
 
 
@@ -112,10 +120,14 @@ def test_non_ascii_is_refused() -> None:
 # --------------------------------------------------------------------------- golden files
 
 
-@pytest.mark.parametrize(("mode", "minor"), GOLDEN_CASES)
-def test_golden(mode: str, minor: int) -> None:
-    folder = GOLDEN / f"{mode}-1.{minor}"
-    files = render_case(mode, minor)
+WITH_KUBEADM = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
+
+
+@pytest.mark.parametrize(("mode", "minor", "bundled"), GOLDEN_CASES)
+def test_golden(mode: str, minor: int, bundled: bool) -> None:
+    folder = GOLDEN / (f"{mode}-1.{minor}" + ("-bundled-containerd" if bundled else ""))
+    files = render_case(mode, minor, WITH_KUBEADM, bundle_runtime=bundled,
+                        runtime="containerd" if bundled else None)
     if os.environ.get("UPDATE_GOLDEN") == "1":
         render.write_files(list(files.values()), folder)
     kept = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
@@ -153,7 +165,7 @@ def test_one_network_name_flows_everywhere() -> None:
         assert "$NetworkName = 'winnet'," in kubelet
         assert "$NetworkName = 'winnet'," in proxy
         assert "$CniConfigPath = Join-Path $CniConfDir ($NetworkName + '.conf')" in kubelet
-        assert json.loads(files["cni/config/winnet.conf"].data)["name"] == "winnet"
+        assert json.loads(files[cni.TEMPLATE].data)["name"] == "winnet"
         if minor >= 14:
             assert "('--network-name=' + $NetworkName)" in proxy
             assert "KUBE_NETWORK" not in proxy
@@ -165,10 +177,12 @@ def test_one_network_name_flows_everywhere() -> None:
 def test_cni_config_is_where_kubelet_looks() -> None:
     files = render_case("host-gw", 23)
     kubelet = text(files["start-kubelet.ps1"])
-    assert cni.config_dest(config()) == "cni/config/winnet.conf" and "cni/config/winnet.conf" in files
-    # On the node: <install>\cni\config\<name>.conf, the folder kubelet's --cni-conf-dir names.
+    # Shipped as a template; the live file is written to <install>\cni\conf, outside the bundle's files.
+    assert cni.TEMPLATE == "cni/cni-config.template.json" and cni.TEMPLATE in files
+    assert not any(d.startswith("cni/conf/") for d in files)
     assert "$CniBinDir = Join-Path $InstallDir 'cni'" in kubelet
-    assert "$CniConfDir = Join-Path $CniBinDir 'config'" in kubelet
+    assert "$CniTemplatePath = Join-Path $InstallDir 'cni\\cni-config.template.json'" in kubelet
+    assert "$CniConfDir = Join-Path $InstallDir 'cni\\conf'" in kubelet
     assert "('--cni-conf-dir=' + $CniConfDir)" in kubelet
     assert "('--cni-bin-dir=' + $CniBinDir)" in kubelet
 
@@ -278,35 +292,56 @@ def test_no_hard_coded_install_path() -> None:
 
 
 def test_wincni_l2bridge_shape() -> None:
-    conf = json.loads(render_case("host-gw", 23)["cni/config/winnet.conf"].data)
+    conf = json.loads(render_case("host-gw", 23)[cni.TEMPLATE].data)
     assert conf["type"] == "wincni.exe"
     assert conf["master"] == "Ethernet 2"
     assert conf["ipam"] == {"environment": "azure", "subnet": "", "routes": [{"GW": ""}]}
     assert conf["dns"] == {"Nameservers": ["10.100.0.10"], "Search": ["svc.prod.example"]}
-    nat, route = conf["AdditionalArgs"]
+    nat, route, node_route = conf["AdditionalArgs"]
+    # The empty entries are the node's own subnet and address, filled in on the node.
     assert nat == {"Name": "EndpointPolicy",
-                   "Value": {"Type": "OutBoundNAT", "ExceptionList": ["10.200.0.0/16", "10.100.0.0/16"]}}
+                   "Value": {"Type": "OutBoundNAT", "ExceptionList": ["10.200.0.0/16", "10.100.0.0/16", ""]}}
     assert route["Value"] == {"Type": "ROUTE", "DestinationPrefix": "10.100.0.0/16", "NeedEncap": True}
+    assert node_route["Value"] == {"Type": "ROUTE", "DestinationPrefix": "", "NeedEncap": True}
 
 
 def test_win_bridge_and_win_overlay_shapes() -> None:
-    bridge = json.loads(render_case("l3", 30)["cni/config/winnet.conf"].data)
-    overlay = json.loads(render_case("overlay", 30)["cni/config/winnet.conf"].data)
+    bridge = json.loads(render_case("l3", 30)[cni.TEMPLATE].data)
+    for mode in OVERLAY:
+        overlay = json.loads(render_case(mode, 30)[cni.TEMPLATE].data)
+        assert overlay["type"] == "win-overlay"
+        assert overlay["ipam"] == {"type": "host-local", "subnet": ""}
+        assert overlay["policies"][1]["value"]["NeedEncap"] is True
     assert bridge["type"] == "win-bridge"
-    assert overlay["type"] == "win-overlay"
-    for conf in (bridge, overlay):
-        assert conf["ipam"] == {"type": "host-local", "subnet": ""}
-        assert conf["policies"][0]["value"]["ExceptionList"] == ["10.200.0.0/16", "10.100.0.0/16"]
-        assert conf["policies"][1]["value"]["NeedEncap"] is True
+    # .1 is the network's, .2 the host endpoint win-bridge routes through: the node fills these in.
+    assert bridge["ipam"] == {"type": "host-local", "subnet": "", "rangeStart": "", "gateway": ""}
+    kubelet = text(render_case("l3", 30)["start-kubelet.ps1"])
+    assert "$conf.ipam.gateway = Get-PodGateway $PodCidr 2" in kubelet
+    assert "$conf.ipam.rangeStart = Get-PodGateway $PodCidr 3" in kubelet
+    assert bridge["policies"][0]["value"]["ExceptionList"] == ["10.200.0.0/16", "10.100.0.0/16", ""]
+    assert bridge["policies"][1]["value"]["NeedEncap"] is True
 
 
-def test_cni_policies_with_management_address() -> None:
-    pol = cni.endpoint_policies("10.1.0.0/16", "10.2.0.0/16", "192.168.1.0/24", "192.168.1.7")
+@pytest.mark.parametrize("mode", OVERLAY)
+def test_overlay_nats_all_but_cluster_and_service(mode: str) -> None:
+    """Defect 5: on overlay only the cluster and service ranges are exempt from OutBoundNAT."""
+    conf = json.loads(render_case(mode, 30)[cni.TEMPLATE].data)
+    nat = [p["value"] for p in conf["policies"] if p["value"]["Type"] == "OutBoundNAT"]
+    assert nat == [{"Type": "OutBoundNAT", "ExceptionList": ["10.200.0.0/16", "10.100.0.0/16"]}]
+    routes = [p["value"]["DestinationPrefix"] for p in conf["policies"] if p["value"]["Type"] == "ROUTE"]
+    assert routes == ["10.100.0.0/16"]
+
+
+def test_cni_policies_have_one_owner() -> None:
+    pol = cni.endpoint_policies("10.1.0.0/16", "10.2.0.0/16", l2bridge=True)
     assert [p["Value"]["Type"] for p in pol] == ["OutBoundNAT", "ROUTE", "ROUTE"]
-    assert pol[0]["Value"]["ExceptionList"] == ["10.1.0.0/16", "10.2.0.0/16", "192.168.1.0/24"]
-    assert pol[2]["Value"]["DestinationPrefix"] == "192.168.1.7/32"
-    overlay = cni.endpoint_policies("10.1.0.0/16", "10.2.0.0/16", "192.168.1.0/24", "192.168.1.7", l2bridge=False)
-    assert len(overlay) == 2
+    assert pol[0]["Value"]["ExceptionList"] == ["10.1.0.0/16", "10.2.0.0/16", ""]
+    assert pol[2]["Value"]["DestinationPrefix"] == ""
+    assert len(cni.endpoint_policies("10.1.0.0/16", "10.2.0.0/16", l2bridge=False)) == 2
+    # The node script fills in values; it builds no policy of its own.
+    for mode in MODES:
+        kubelet = text(render_case(mode, 30)["start-kubelet.ps1"])
+        assert "Type = 'OutBoundNAT'" not in kubelet and "New-EndpointPolicy" not in kubelet
 
 
 # --------------------------------------------------------------------------- AddRoutes, install
@@ -331,10 +366,11 @@ def test_addroutes_skips_nodes_without_podcidr_and_stops_without_adapter() -> No
 def test_one_pass_renders_every_output_of_the_table() -> None:
     """One render stage: the table decides what is written, the CNI config and samples come as data."""
     files = render_case("l3", 37)
-    wanted = {o.dest for o in render.OUTPUTS if o.dest not in ("AddRoutes.ps1", "join-node.ps1")}
+    optional = ("AddRoutes.ps1", "join-node.ps1", "start-flanneld.ps1")
+    wanted = {o.dest for o in render.OUTPUTS if o.dest not in optional}
     assert wanted <= set(files)
-    assert "AddRoutes.ps1" not in files and "join-node.ps1" not in files  # l3, and no kubeadm component
-    assert "cni/config/winnet.conf" in files and any(d.startswith("samples/") for d in files)
+    assert not set(optional) & set(files)  # l3, no kubeadm component, no flannel
+    assert cni.TEMPLATE in files and any(d.startswith("samples/") for d in files)
 
 
 # --------------------------------------------------------------------------- safety of the templates
@@ -393,7 +429,7 @@ def test_cli_render_writes_the_scripts(tmp_path: Path, monkeypatch: pytest.Monke
     out = tmp_path / "out"
     assert cli.main(["render", "--out", str(out)]) == 0
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    scripts = ["AddRoutes.ps1", "cni/config/winnet.conf", "install.ps1", "start-kubelet.ps1", "start-kubeproxy.ps1"]
+    scripts = ["AddRoutes.ps1", cni.TEMPLATE, "install.ps1", "start-kubelet.ps1", "start-kubeproxy.ps1"]
     assert [n for n in names if not n.startswith("samples/") and n != "README.txt"] == scripts
     assert any(n.startswith("samples/") for n in names)
     assert b"$ClusterCidr = '10.200.0.0/16'," in (out / "start-kubelet.ps1").read_bytes()
@@ -413,7 +449,7 @@ def test_switch_network_range_stays_clear_of_the_cluster() -> None:
     # The seed's own example pod network covers upstream's 192.168.255.0/30: another range is taken.
     moved = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, cluster_cidr="192.168.0.0/16"))
     kubelet = text({f.dest: f for f in render.render_bundle(moved, "v1.30.0")}["start-kubelet.ps1"])
-    assert "$SwitchNetworkPrefix = '172.31.255.252/30'" in kubelet
+    assert "-AddressPrefix '172.31.255.252/30' -Gateway '172.31.255.253'" in kubelet
     every = dataclasses.replace(cfg, network=dataclasses.replace(
         cfg.network, cluster_cidr="0.0.0.0/1", service_cidr="128.0.0.0/1", dns_service_ip="128.0.0.10"))
     with pytest.raises(ConfigError, match=r"network\.cluster_cidr / network\.service_cidr: .*narrow one"):
@@ -433,7 +469,7 @@ def test_l2bridge_gets_a_bridge_endpoint_overlay_does_not() -> None:
     assert "Add-BridgeEndpoint" not in kubelet
     assert "-SubnetPolicies @(@{ Type = 'VSID'; VSID = $VxlanVni })" in kubelet
     assert "[int] $VxlanVni = 4097," in kubelet
-    assert "$SwitchNetworkPrefix = '192.168.255.0/30'" in kubelet
+    assert "-AddressPrefix '192.168.255.0/30' -Gateway '192.168.255.1'" in kubelet
 
 
 def test_no_variable_followed_by_a_colon() -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import posixpath
+import struct
+import time
+import tracemalloc
 import warnings
 import zipfile
 from pathlib import Path
@@ -168,7 +171,7 @@ def test_archive_over_the_size_limit_is_refused(tmp_path):
 
 def test_too_many_entries_are_refused(tmp_path):
     data = build([(f"{TOP}/f{i}", b"") for i in range(20)])
-    refused(tmp_path, data, "more than 10 entries", limits=Limits(max_entries=10))
+    refused(tmp_path, data, "declares 20 entries, over the limit of 10", limits=Limits(max_entries=10))
 
 
 def test_encrypted_member_is_refused(tmp_path):
@@ -206,3 +209,66 @@ def test_accepted_names_always_stay_inside_the_folder(parts):
         assert normal == name.rstrip("/")
         assert "\\" not in name
         assert ":" not in name
+
+
+# --------------------------------------------------------------------------- limits before parsing (issue 16)
+
+
+def write_many_entries(path: Path, count: int) -> None:
+    """A ZIP64 archive whose central directory really holds `count` minimal (46-byte) entries."""
+    header = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    chunk = 100_000
+    with path.open("wb") as f:
+        for start in range(0, count, chunk):
+            f.write(header * min(chunk, count - start))
+        size = f.tell()
+        record_at = size
+        f.write(struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, 0))
+        f.write(struct.pack("<4sLQL", b"PK\x06\x07", 0, record_at, 1))
+        f.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
+
+
+def test_five_million_entries_are_refused_within_a_second_and_100_mb(tmp_path):
+    path = tmp_path / "many.zip"
+    write_many_entries(path, 5_000_000)
+    assert path.stat().st_size > 200 * 2**20
+    tracemalloc.start()
+    start = time.monotonic()
+    try:
+        with pytest.raises(FetchError, match="declares 5000000 entries, over the limit of 50000"):
+            SafeZip(path, source="https://example/many.zip", limits=Limits(max_archive=2**30))
+        elapsed = time.monotonic() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        path.unlink()  # 230 MB: not kept among pytest's last runs
+    assert elapsed < 1.0
+    assert peak < 100 * 2**20
+
+
+def test_an_understated_entry_count_is_caught_by_counting_the_headers(tmp_path):
+    path = tmp_path / "lying.zip"
+    write_many_entries(path, 60_000)
+    data = bytearray(path.read_bytes())
+    record = data.rindex(b"PK\x06\x06")
+    struct.pack_into("<2Q", data, record + 24, 10, 10)  # the ZIP64 record now claims 10 entries
+    path.write_bytes(bytes(data))
+    with pytest.raises(FetchError, match="holds more than 50000 entries"):
+        SafeZip(path, source="x")
+
+
+def test_a_central_directory_over_its_size_limit_is_refused(tmp_path):
+    data = build([(f"{TOP}/f{i}", b"") for i in range(20)])
+    refused(tmp_path, data, "central directory of \\d+ bytes, over the limit of 100",
+            limits=Limits(max_directory=100))
+
+
+def test_verify_uses_the_same_limits(tmp_path):
+    from builder.bundle import verify
+
+    path = tmp_path / "many.zip"
+    write_many_entries(path, 60_000)
+    start = time.monotonic()
+    report = verify.check_zip(path)
+    assert time.monotonic() - start < 1.0
+    assert report.problems == ["many.zip: archive refused: declares 60000 entries, over the limit of 50000"]

@@ -55,6 +55,7 @@ def test_defaults_are_accepted(validator: jsonschema.Draft202012Validator, repo_
     # Every section written out with the model's own defaults.
     full = config.Config().to_dict()
     full["node"]["labels"] = {"example.com/pool": "windows"}
+    full["kubernetes"]["pins"] = {"v1.37.0": {"kubelet": "a" * 64}}
     full["network"]["network_name"] = "l2bridge"
     assert list(validator.iter_errors(full)) == []
     _load(tmp_path, full)  # and the loader agrees
@@ -72,6 +73,8 @@ REJECTED = [
     ("revision 0", {"bundle": {"revision": 0}}),
     ("sdn file without sha256", {"sdn": {"files": [{"path": "a/b.psm1"}]}}),
     ("section not a mapping", {"node": ["a"]}),
+    ("pin of an unknown component", {"kubernetes": {"pins": {"v1.37.0": {"kube-scheduler": "a" * 64}}}}),
+    ("pin that is not a sha256", {"kubernetes": {"pins": {"v1.37.0": {"kubelet": "abc"}}}}),
 ]
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import ConfigError, VerifyError
 from ..hashing import sha256_file
 from ..pe import pe_problem
+from ..zipdir import directory_problem
 from . import manifest as mf
 
 READ = 1 << 20
@@ -63,6 +64,11 @@ def check_zip(path: Path) -> ZipReport:
     report = ZipReport()
     try:
         report.sha256 = sha256_file(path)
+        with path.open("rb") as f:
+            too_big = directory_problem(f)  # before zipfile builds an object for every entry
+        if too_big:
+            report.problems.append(f"{path.name}: archive refused: {too_big}")
+            return report
         with zipfile.ZipFile(path) as zf:
             members = _read_members(zf, report.problems)
     except (OSError, zipfile.BadZipFile, EOFError) as err:

@@ -12,6 +12,7 @@ from ..kversion import KubeVersion
 from .model import DEFAULT_CONFIG, BundleSection, Config, KubernetesSection, NodeSection, Options, runtime_problem
 from .validate import (
     Problems,
+    check_source_urls,
     section_bundle,
     section_kubernetes,
     section_network,
@@ -35,6 +36,7 @@ class Overrides:
     offline: bool = False
     force: bool = False
     allow_unpinned: bool = False
+    allow_insecure_http: bool = False
     kube_versions: tuple[str, ...] = ()
     # False for commands that only read dist/ (verify, publish): no tree or version is needed.
     needs_source: bool = True
@@ -85,6 +87,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     if overrides.needs_source:
         kube = _resolve_source(probs, kube, overrides, env, cwd)
     _check_runtime(probs, node, kube)
+    check_source_urls(probs, kube.release_url, sdn.url, allow_insecure_http=overrides.allow_insecure_http)
     probs.raise_if_any()
 
     options = Options(
@@ -94,6 +97,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         offline=overrides.offline,
         force=overrides.force,
         allow_unpinned=overrides.allow_unpinned,
+        allow_insecure_http=overrides.allow_insecure_http,
     )
     if not sdn.pinned and not options.allow_unpinned:
         msg = (f"{probs.where('sdn.commit')}: sdn.commit: {sdn.commit!r} is a branch or tag, not a pinned "

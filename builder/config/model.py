@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..http import redact_url
 from ..kversion import KubeVersion
 
 DEFAULT_CONFIG = "bundle.yaml"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
 REQUIRED_COMPONENTS = ("kubelet", "kube-proxy")
-NETWORK_MODES = ("host-gw", "l3", "overlay")
+NETWORK_MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
 RUNTIMES = ("docker", "containerd")
 ISOLATIONS = ("process", "hyperv")
 
@@ -88,6 +89,8 @@ class KubernetesSection:
     release_url: str = "https://dl.k8s.io/release"
     goflags: str = ""
     goldflags: str = ""
+    # (version, component, sha256) from kubernetes.pins: what the official binaries must hash to
+    pins: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,7 @@ class NodeSection:
     windows_version: str = "ltsc2022"
     min_build: int = 16299
     kubeconfig: str = "config"
+    bundle_runtime: bool = False  # ship containerd (and crictl) in the bundle; install.ps1 registers it
 
     @property
     def windows_build(self) -> int:
@@ -164,6 +168,7 @@ class Options:
     offline: bool = False
     force: bool = False
     allow_unpinned: bool = False
+    allow_insecure_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,9 @@ class Config:
         # Where the tree sits on this machine is not an input of the bundle (its commit is, in the
         # manifest): a local path would leak and make the same build differ between folders.
         del data["kubernetes"]["root"]
+        # A query string may carry a signature or token: the manifest and provenance record none.
+        data["kubernetes"]["release_url"] = redact_url(data["kubernetes"]["release_url"])
+        data["sdn"]["url"] = redact_url(data["sdn"]["url"])
         return data
 
     def digest(self) -> str:

@@ -42,8 +42,13 @@ RANGES: dict[str, dict[str, int]] = {
 PATTERNS: dict[str, str] = {
     "sdn.files[].sha256": "^[0-9a-f]{64}$",
 }
-# Fields stored as tuples of pairs that bundle.yaml writes as a mapping.
-MAPPINGS = {"node.labels"}
+# Fields the model stores as tuples that bundle.yaml writes as a mapping: their schema as written.
+MAPPINGS: dict[str, dict[str, Any]] = {
+    "node.labels": {"type": "object", "additionalProperties": {"type": ["string", "null"]}},
+    "kubernetes.pins": {"type": "object", "additionalProperties": {
+        "type": "object", "propertyNames": {"enum": list(COMPONENTS)},
+        "additionalProperties": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}},
+}
 # Fields of list items the loader fills in when absent.
 OPTIONAL = {"sdn.files[].dest"}
 # Fields that are not read from bundle.yaml (computed or command line only).
@@ -108,7 +113,7 @@ def _value(tp: Any, key: str, *, item: bool = False) -> dict[str, Any]:
 
 def _type(tp: Any, key: str) -> dict[str, Any]:
     if key in MAPPINGS:
-        return {"type": "object", "additionalProperties": {"type": ["string", "null"]}}
+        return dict(MAPPINGS[key])
     origin = typing.get_origin(tp)
     if origin is tuple:
         inner = typing.get_args(tp)[0]

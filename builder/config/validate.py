@@ -13,6 +13,7 @@ from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from ..errors import ConfigError
+from ..http import redact_url, url_problem
 from ..kversion import KubeVersion
 from .model import (
     COMPONENTS,
@@ -202,8 +203,39 @@ def windows_path_problem(value: str) -> str | None:
 
 def _url_problem(value: str) -> str | None:
     if not re.match(r"^(https?|file)://[^\s]+$", value) and not value.startswith(("/", "./", "../")):
-        return f"{value!r} must be an http(s):// or file:// URL, or a local path"
+        return f"{redact_url(value)!r} must be an http(s):// or file:// URL, or a local path"
     return None
+
+
+def check_source_urls(probs: Problems, release_url: str, sdn_url: str, *, allow_insecure_http: bool) -> None:
+    """No credentials in a source URL, and plain http only when asked for (or on this machine)."""
+    for key, url in (("kubernetes.release_url", release_url), ("sdn.url", sdn_url)):
+        check(probs, key, url, lambda v: url_problem(v, allow_insecure_http=allow_insecure_http))
+
+
+def _pins(probs: Problems, raw: Any) -> tuple[tuple[str, str, str], ...]:
+    """kubernetes.pins: {vX.Y.Z: {component: sha256}} as (version, component, sha256) triples."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        probs.add("kubernetes.pins", "must map versions to {component: sha256}, like v1.37.0: {kubelet: <sha256>}")
+        return ()
+    out: list[tuple[str, str, str]] = []
+    for version, comps in raw.items():
+        key = f"kubernetes.pins.{version}"
+        if not check(probs, key, str(version), semver_problem):
+            continue
+        if not isinstance(comps, dict):
+            probs.add(key, "must map component names to sha256 digests")
+            continue
+        for comp, sha in comps.items():
+            if comp not in COMPONENTS:
+                probs.add(f"{key}.{comp}", f"{comp!r} is not a component; use {', '.join(COMPONENTS)}")
+            elif not isinstance(sha, str) or not HEX64_RE.match(sha):
+                probs.add(f"{key}.{comp}", f"{sha!r} must be 64 lower-case hex digits (the exe's sha256)")
+            else:
+                out.append((str(version), str(comp), sha))
+    return tuple(sorted(out))
 
 
 def _go_version_problem(value: str) -> str | None:
@@ -232,7 +264,7 @@ def section_bundle(probs: Problems, raw: Any) -> BundleSection:
 
 def section_kubernetes(probs: Problems, raw: Any, base: Path) -> KubernetesSection:
     known = ["source", "root", "version", "versions", "components", "platform", "go_version",
-             "release_url", "goflags", "goldflags"]
+             "release_url", "goflags", "goldflags", "pins"]
     s = Section(probs, "kubernetes", raw, known)
     d = KubernetesSection()
     root = s.text("root", None, "a folder path")
@@ -267,6 +299,7 @@ def section_kubernetes(probs: Problems, raw: Any, base: Path) -> KubernetesSecti
         release_url=release_url.rstrip("/"),
         goflags=goflags,
         goldflags=goldflags,
+        pins=_pins(probs, s.data.get("pins")),
     )
 
 
@@ -327,7 +360,10 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
     check(probs, "network.dns_suffix", dns_suffix, _dns_name_problem)
     cluster_domain = s.text("cluster_domain", d.cluster_domain)
     check(probs, "network.cluster_domain", cluster_domain, _dns_name_problem)
-    network_name = s.text("network_name", "l2bridge" if mode != "overlay" else "vxlan0")
+    vni = s.get("vxlan_vni", int, d.vxlan_vni, "a whole number")
+    # flannel's Windows backends name their HNS network flannel.<VNI> (vxlan) and cbr0 (host-gw).
+    default_name = {"overlay": "vxlan0", "flannel-vxlan": f"flannel.{vni}", "flannel-host-gw": "cbr0"}
+    network_name = s.text("network_name", default_name.get(mode, "l2bridge"))
     check(probs, "network.network_name", network_name,
            lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v)
            else f"{v!r} may use letters, digits, '_', '.', '-' (up to 64)")
@@ -336,7 +372,6 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
            else f"{v!r} may use letters, digits, space, '.', '_', '-', '(' and ')'")
     cp_ip = s.text("control_plane_ip", None, "an IP address")
     check(probs, "network.control_plane_ip", cp_ip, _ip_problem)
-    vni = s.get("vxlan_vni", int, d.vxlan_vni, "a whole number")
     if not 4096 <= vni <= 16777215:
         probs.add("network.vxlan_vni", f"{vni} must be between 4096 and 16777215 (Windows overlay requires >= 4096)")
     port = s.get("vxlan_port", int, d.vxlan_port, "a UDP port")
@@ -349,7 +384,7 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
 
 def section_node(probs: Problems, raw: Any) -> NodeSection:
     known = ["install_dir", "labels", "isolation", "pause_image", "runtime", "kubelet_extra_args",
-             "kubeproxy_extra_args", "windows_version", "min_build", "kubeconfig"]
+             "kubeproxy_extra_args", "windows_version", "min_build", "kubeconfig", "bundle_runtime"]
     s = Section(probs, "node", raw, known)
     d = NodeSection()
     install_dir = s.text("install_dir", d.install_dir)
@@ -390,6 +425,7 @@ def section_node(probs: Problems, raw: Any) -> NodeSection:
         windows_version=s.choice("windows_version", d.windows_version, tuple(WINDOWS_BUILDS)),
         min_build=min_build,
         kubeconfig=kubeconfig,
+        bundle_runtime=s.get("bundle_runtime", bool, d.bundle_runtime, "true or false"),
     )
 
 

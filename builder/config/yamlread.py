@@ -10,6 +10,10 @@ import yaml
 
 from ..errors import ConfigError
 
+# Nodes one document may expand to. Aliases share nodes, so nested ones multiply (a few hundred
+# bytes can name billions); a real configuration has a few hundred nodes.
+NODE_BUDGET = 20_000
+
 
 @dataclass
 class Doc:
@@ -37,7 +41,7 @@ def parse_yaml(text: str, file: str) -> Doc:
     try:
         node = loader.get_single_node()
         lines: dict[str, int] = {}
-        data = _construct(loader, node, "", lines, file) if node is not None else {}
+        data = _Builder(loader, file).construct(node, "", lines) if node is not None else {}
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark
         where = f"{file}:{mark.line + 1}" if mark is not None else file
@@ -51,23 +55,45 @@ def parse_yaml(text: str, file: str) -> Doc:
     return Doc(data, lines, file)
 
 
-def _construct(loader: yaml.SafeLoader, node: yaml.Node, path: str, lines: dict[str, int], file: str) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            key_path = f"{path}.{key}" if path else str(key)
-            if key in out:
-                msg = f"{file}:{key_node.start_mark.line + 1}: {key_path}: duplicate key; keep only one"
-                raise ConfigError(msg)
-            lines[key_path] = key_node.start_mark.line + 1
-            out[str(key)] = _construct(loader, value_node, key_path, lines, file)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        items = []
-        for i, item in enumerate(node.value):
-            lines[f"{path}[{i}]"] = item.start_mark.line + 1
-            items.append(_construct(loader, item, f"{path}[{i}]", lines, file))
-        return items
-    return loader.construct_object(node, deep=True)
+class _Builder:
+    """Plain data from the node tree, counting every node it expands against NODE_BUDGET."""
 
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader = loader
+        self.file = file
+        self.left = NODE_BUDGET
+
+    def _spend(self, node: yaml.Node) -> None:
+        self.left -= 1
+        if self.left < 0:
+            msg = (f"{self.file}:{node.start_mark.line + 1}: the YAML expands to more than {NODE_BUDGET} values "
+                   "(aliases of aliases?); write the configuration out without nested aliases")
+            raise ConfigError(msg)
+
+    def construct(self, node: yaml.Node, path: str, lines: dict[str, int]) -> Any:
+        self._spend(node)
+        file = self.file
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                line = key_node.start_mark.line + 1
+                if not isinstance(key_node, yaml.ScalarNode):
+                    kind = "list" if isinstance(key_node, yaml.SequenceNode) else "mapping"
+                    where = f" under {path}" if path else ""
+                    msg = f"{file}:{line}: a {kind} is used as a key{where}; keys must be plain names"
+                    raise ConfigError(msg)
+                key = self.loader.construct_object(key_node, deep=True)
+                key_path = f"{path}.{key}" if path else str(key)
+                if str(key) in out:
+                    msg = f"{file}:{line}: {key_path}: duplicate key; keep only one"
+                    raise ConfigError(msg)
+                lines[key_path] = line
+                out[str(key)] = self.construct(value_node, key_path, lines)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            items = []
+            for i, item in enumerate(node.value):
+                lines[f"{path}[{i}]"] = item.start_mark.line + 1
+                items.append(self.construct(item, f"{path}[{i}]", lines))
+            return items
+        return self.loader.construct_object(node, deep=True)

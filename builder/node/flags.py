@@ -48,6 +48,9 @@ KUBELET: dict[str, Flag] = {
     "--hostname-override": Flag(),
     "--node-ip": Flag(),
     "--kubeconfig": Flag(),
+    "--bootstrap-kubeconfig": Flag(),
+    "--config": Flag(why="kubelet config file: beta from 1.10, what kubeadm writes"),
+    "--cert-dir": Flag(),
     "--cluster-dns": Flag(),
     "--cluster-domain": Flag(),
     "--resolv-conf": Flag(),
@@ -104,6 +107,15 @@ GATES: dict[str, Flag] = {
 WIN_OVERLAY_LOCKED: Minor = (1, 34)
 
 TABLES = {"kubelet": KUBELET, "kube-proxy": KUBE_PROXY}
+# Network modes whose pods sit on a VXLAN (HNS Overlay) network: kube-proxy needs a source VIP.
+OVERLAY_MODES = ("overlay", "flannel-vxlan")
+# From this minor kubelet and kube-proxy have no --log-file / --log-dir: a service keeps its log
+# only through kube-log-runner (in the node release archives from 1.23).
+LOG_RUNNER_FROM: Minor = (1, 26)
+
+
+def uses_log_runner(minor: Minor) -> bool:
+    return minor >= LOG_RUNNER_FROM
 
 
 @dataclass(frozen=True)
@@ -151,17 +163,35 @@ def _fmt(minor: Minor) -> str:
     return f"{minor[0]}.{minor[1]}"
 
 
-def kubelet_args(version: KubeVersion, runtime: str, cfg: Config, *, service: bool = False) -> list[Arg]:
-    """kubelet's arguments for this version and runtime; values name start-kubelet.ps1 variables."""
+def kubelet_args(version: KubeVersion, runtime: str, cfg: Config, *, service: bool = False,
+                 kubeadm: bool = False) -> list[Arg]:
+    """kubelet's arguments for this version and runtime; values name start-kubelet.ps1 variables.
+
+    With `kubeadm`, kubeadm's Windows contract (as sig-windows-tools' PrepareNode.ps1 runs it):
+    the TLS bootstrap kubeconfig kubeadm writes, the kubeconfig the bootstrap produces, and the
+    config file kubeadm downloads (cluster DNS and domain come from it, so they are not flags);
+    kubeadm-flags.env is added by the script that sets the service's command line.
+    """
     check_version(version, runtime)
     minor = version.minor_key
+    if kubeadm:
+        identity = [
+            Arg("--bootstrap-kubeconfig", var="BootstrapKubeconfig"),
+            Arg("--kubeconfig", var="KubeletKubeconfig"),
+            Arg("--config", var="KubeletConfigFile"),
+            Arg("--cert-dir", var="KubeletCertDir"),
+        ]
+    else:
+        identity = [
+            Arg("--kubeconfig", var="KubeconfigPath"),
+            Arg("--cluster-dns", var="KubeDnsServiceIp"),
+            Arg("--cluster-domain", var="ClusterDomain"),
+        ]
     args = [
         Arg("--v", "2"),
         Arg("--hostname-override", var="NodeName"),
         Arg("--node-ip", var="NodeIp"),
-        Arg("--kubeconfig", var="KubeconfigPath"),
-        Arg("--cluster-dns", var="KubeDnsServiceIp"),
-        Arg("--cluster-domain", var="ClusterDomain"),
+        *identity,
         # What every Windows node needs: no resolv.conf, no cgroups. An empty value is written as
         # `--flag=` since native-argument quoting differs between PowerShell 5.1 and 7.3+ and
         # `--flag=""` could reach kubelet with its quotes; `--flag=` is the empty value in either.
@@ -187,6 +217,8 @@ def kubelet_args(version: KubeVersion, runtime: str, cfg: Config, *, service: bo
         ]
     if cfg.node.isolation == "hyperv":
         args.append(Arg("--feature-gates", "HyperVContainer=true"))
+    # Always passed (an empty value is no label), so a service carries the labels too.
+    args.append(Arg("--node-labels", var="NodeLabels"))
     args += [Arg("--logtostderr", "false"), Arg("--log-dir", var="LogDir")]
     if service:
         args.append(Arg("--windows-service", "true"))
@@ -199,7 +231,7 @@ def kubeproxy_args(version: KubeVersion, runtime: str, cfg: Config, *, service: 
     """kube-proxy's arguments for this version; values name start-kubeproxy.ps1 variables."""
     check_version(version, runtime)
     minor = version.minor_key
-    overlay = cfg.network.mode == "overlay"
+    overlay = cfg.network.mode in OVERLAY_MODES
     args = [
         Arg("--v", "2"),
         # `kernelspace` is the Windows proxier; `userspace` is gone from 1.26.

@@ -51,6 +51,26 @@ _ALLOWED_K8S_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 SWITCH_NETWORK_CANDIDATES = tuple(ipaddress.ip_network(n) for n in (
     "192.168.255.0/30", "172.31.255.252/30", "10.255.255.252/30", "100.127.255.252/30"))
 SWITCH_NETWORK_VSID = 9999
+FLANNEL_VXLAN_PORT = 4789
+
+# Folders and files under install_dir that scripts write at run time: none is in manifest.json,
+# and install.ps1's check for files the manifest does not list leaves them alone.
+RUNTIME_DIRS = ("logs", cni.LIVE_DIR, "state")
+KUBELET_PORT = 10250
+KUBEPROXY_HEALTH_PORT = 10256
+
+# kubeadm's Windows contract: drive-less Linux paths that kubeadm and kubelet resolve on the
+# system drive (sig-windows-tools PrepareNode.ps1).
+KUBEADM_PATHS = {
+    "kubeadm_bootstrap_kubeconfig": "C:\\etc\\kubernetes\\bootstrap-kubelet.conf",
+    "kubeadm_kubelet_kubeconfig": "C:\\etc\\kubernetes\\kubelet.conf",
+    "kubeadm_kubelet_config": "C:\\var\\lib\\kubelet\\config.yaml",
+    "kubeadm_flags_env": "C:\\var\\lib\\kubelet\\kubeadm-flags.env",
+    "kubeadm_cert_dir": "C:\\var\\lib\\kubelet\\pki",
+    "kubeadm_pki_dir": "C:\\etc\\kubernetes\\pki",
+    "kubeadm_pki_link": "C:\\var\\lib\\kubelet\\etc\\kubernetes\\pki",
+    "kubeadm_manifests_dir": "C:\\etc\\kubernetes\\manifests",
+}
 
 
 @functools.cache
@@ -88,8 +108,8 @@ def check_config(cfg: Config, version: KubeVersion, runtime: str) -> None:
                f"Kubernetes 1.10 to 1.20 with docker (gone in 1.21, #97141); {version} with {runtime} "
                "runs process isolation: set node.isolation: process")
         raise ConfigError(msg)
-    if cfg.network.mode == "overlay" and minor < (1, 14):
-        msg = (f"network.mode: overlay needs kube-proxy's WinOverlay support, added in 1.14; {version} "
+    if cfg.network.mode in flags.OVERLAY_MODES and minor < (1, 14):
+        msg = (f"network.mode: {cfg.network.mode} needs kube-proxy's WinOverlay support, added in 1.14; {version} "
                "has none: use host-gw or l3, or bundle 1.14 or newer")
         raise ConfigError(msg)
     if minor >= (1, 16):
@@ -125,7 +145,11 @@ def check_networks(cfg: Config) -> None:
             msg = f"network.{key}: {network} is IPv6; the Windows scripts support IPv4 networks only"
             raise ConfigError(msg)
     switch_network(cfg)
-    if net.mode == "overlay" and net.vxlan_vni == SWITCH_NETWORK_VSID:
+    if net.mode == "flannel-vxlan" and net.vxlan_port != FLANNEL_VXLAN_PORT:
+        msg = (f"network.vxlan_port: flannel's Windows vxlan backend accepts port {FLANNEL_VXLAN_PORT} only "
+               f"(not {net.vxlan_port}); set it to {FLANNEL_VXLAN_PORT} here and in the cluster's kube-flannel-cfg")
+        raise ConfigError(msg)
+    if net.mode in flags.OVERLAY_MODES and net.vxlan_vni == SWITCH_NETWORK_VSID:
         msg = (f"network.vxlan_vni: {SWITCH_NETWORK_VSID} is taken by the vSwitch network start-kubelet.ps1 "
                "creates; use another VNI (4096 is the usual one)")
         raise ConfigError(msg)
@@ -150,6 +174,31 @@ def arg_code(arg: flags.Arg) -> pslit.PsCode:
     return pslit.PsCode(pslit.quote(f"{arg.flag}={arg.value}"))
 
 
+def join_config_api(minor: tuple[int, int]) -> str:
+    """The JoinConfiguration API kubeadm of this minor reads: v1beta2 (from 1.15) to 1.21, v1beta3
+    1.22 to 1.30, v1beta4 from 1.31 (v1beta2 is refused from 1.27, v1beta3 deprecated from 1.31).
+    Windows joins start at 1.16; join-node.ps1 of an older minor refuses to run."""
+    if minor < (1, 22):
+        return "kubeadm.k8s.io/v1beta2"
+    if minor < (1, 31):
+        return "kubeadm.k8s.io/v1beta3"
+    return "kubeadm.k8s.io/v1beta4"
+
+
+def firewall_rules(cfg: Config) -> list[dict[str, Any]]:
+    """The inbound rules install.ps1 creates: one per port a node component listens on for others."""
+    rules: list[dict[str, Any]] = [
+        {"Name": "k8s-windows-bundle-kubelet", "Protocol": "TCP", "Port": KUBELET_PORT,
+         "Why": "kubelet API: logs, exec, port-forward, metrics"},
+        {"Name": "k8s-windows-bundle-kube-proxy-health", "Protocol": "TCP", "Port": KUBEPROXY_HEALTH_PORT,
+         "Why": "kube-proxy health check for load balancers"},
+    ]
+    if cfg.network.mode in flags.OVERLAY_MODES:
+        rules.append({"Name": "k8s-windows-bundle-vxlan", "Protocol": "UDP", "Port": cfg.network.vxlan_port,
+                      "Why": "VXLAN between the nodes"})
+    return rules
+
+
 def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
     """Every value any template uses, computed once; each is checked before a template sees it."""
     net, node = cfg.network, cfg.node
@@ -162,6 +211,8 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "version": str(version),
         "runtime": runtime,
         "mode": net.mode,
+        "flannel": net.mode in cni.FLANNEL_MODES,
+        "overlay": net.mode in flags.OVERLAY_MODES,
         "install_dir": node.install_dir,
         "cluster_cidr": net.cluster_cidr,
         "service_cidr": net.service_cidr,
@@ -188,24 +239,29 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "kube_network_env": flags.uses_kube_network_env(version),
         "cni_plugin": conf["type"],
         "cni_plugin_file": conf["type"] if conf["type"].endswith(".exe") else conf["type"] + ".exe",
-        "cni_config_name": f"{net.network_name}.conf",
+        "cni_template": cni.TEMPLATE.replace("/", "\\"),
+        "cni_live_dir": cni.LIVE_DIR,
+        "cni_policies_key": "AdditionalArgs" if "AdditionalArgs" in conf else "policies",
         "cni_route_gateway": "routes" in conf["ipam"],
+        "cni_range_start": "rangeStart" in conf["ipam"],
+        "cni_bridge": net.mode in cni.BRIDGE_MODES,
+        "net_conf": cni.NET_CONF.replace("/", "\\"),
         "dockershim": runtime == "docker",
         "uses_pause_image": any(a.flag == "--pod-infra-container-image" for a in kubelet),
     }
     ctx.update(images.host_check_context(node, version))
-    ctx.update(_node_files_context(cfg, version, runtime, kubelet))
+    ctx.update(_node_files_context(cfg, version, runtime))
     for key, value in ctx.items():
         _check_value(key, value)
     return ctx
 
 
-def service_args(fn: ArgsFn, cfg: Config, version: KubeVersion, runtime: str) -> list[pslit.PsCode]:
+def service_args(fn: ArgsFn, cfg: Config, version: KubeVersion, runtime: str, **kw: bool) -> list[pslit.PsCode]:
     """A component's arguments when it runs as a Windows service (`--windows-service`)."""
-    return [arg_code(a) for a in fn(version, runtime, cfg, service=True)]
+    return [arg_code(a) for a in fn(version, runtime, cfg, service=True, **kw)]
 
 
-def _node_files_context(cfg: Config, version: KubeVersion, runtime: str, kubelet: list[flags.Arg]) -> dict[str, Any]:
+def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
     """What install.ps1, join-node.ps1 and README.txt need beyond the start scripts."""
     net = cfg.network
     minor = version.minor_key
@@ -219,11 +275,19 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str, kubelet
         "runtime_service": "docker" if runtime == "docker" else "containerd",
         "runtime_pipe": "\\\\.\\pipe\\docker_engine" if runtime == "docker" else "\\\\.\\pipe\\containerd-containerd",
         "cri_socket": flags.DOCKER_ENDPOINT if runtime == "docker" else flags.CONTAINERD_ENDPOINT,
+        "bundle_runtime": cfg.node.bundle_runtime and runtime == "containerd",
         "services_supported": services,
         "kubelet_service_args": service_args(flags.kubelet_args, cfg, version, runtime) if services else [],
+        "kubelet_kubeadm_service_args": (service_args(flags.kubelet_args, cfg, version, runtime, kubeadm=True)
+                                         if services and kubeadm else []),
         "kubeproxy_service_args": service_args(flags.kubeproxy_args, cfg, version, runtime) if services else [],
         "service_logs": flags.has_flag("kubelet", "--log-dir", minor, runtime),
+        "log_runner": flags.uses_log_runner(minor),
+        "firewall_rules": firewall_rules(cfg),
+        "runtime_dirs": list(RUNTIME_DIRS),
         "control_plane_endpoint": f"{cp}:{KUBEADM_PORT}" if cp else "",
+        "join_config_api": join_config_api(minor),
+        **KUBEADM_PATHS,
         "images": dataclasses.asdict(images.images_for(cfg.node.windows_version)),
         "sample_files": list(samples.samples(cfg, version)),
         "sample_host_path": samples.SAMPLE_HOST_PATH,
@@ -284,6 +348,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output("start-kubelet.ps1.j2", "start-kubelet.ps1", "script"),
     Output("start-kubeproxy.ps1.j2", "start-kubeproxy.ps1", "script"),
     Output("AddRoutes.ps1.j2", "AddRoutes.ps1", "script", lambda ctx: ctx["mode"] == "host-gw"),
+    Output("start-flanneld.ps1.j2", "start-flanneld.ps1", "script", lambda ctx: bool(ctx["flannel"])),
     Output("install.ps1.j2", "install.ps1", "script"),
     Output("join-node.ps1.j2", "join-node.ps1", "script", lambda ctx: bool(ctx["kubeadm"])),
     Output("README.txt.j2", "README.txt", "doc"),
@@ -298,8 +363,11 @@ def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
     ctx = context(cfg, version, runtime)
     files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx)), o.kind)
              for o in OUTPUTS if o.when(ctx)]
-    dest = cni.config_dest(cfg)
-    files.append(RenderedFile(dest, to_bytes(dest, cni.to_json(cni.build(cfg, runtime))), "config"))
+    data = {cni.TEMPLATE: cni.build(cfg, runtime)}
+    if cfg.network.mode in cni.FLANNEL_MODES:
+        data[cni.NET_CONF] = cni.net_conf(cfg)
+    for dest, conf in data.items():
+        files.append(RenderedFile(dest, to_bytes(dest, cni.to_json(conf)), "config"))
     for dest, objects in samples.samples(cfg, version).items():
         text = samples.sample_yaml(dest, objects, version, cfg.node.windows_version)
         files.append(RenderedFile(dest, to_bytes(dest, text), "sample"))

@@ -22,7 +22,15 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from ..errors import ConfigError, PublishError
-from ..http import CONNECT_TIMEOUT, READ_TIMEOUT, RetryPolicy, is_retryable_status, make_session
+from ..http import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    RetryPolicy,
+    clean_text,
+    is_retryable_status,
+    make_session,
+    short_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +325,7 @@ class GitHubClient:
         try:
             resp = send()
         except (requests.ConnectionError, requests.Timeout) as err:
-            reason = self._token.scrub(f"{type(err).__name__}: {err}")
+            reason = self._token.scrub(short_reason(err))  # not the library's text: it repeats the URL
             # Refused or unreachable before sending is safe to repeat; anything later may have been done.
             maybe_done = not isinstance(err, requests.ConnectTimeout)
             if last or (maybe_done and not repeatable):
@@ -418,7 +426,12 @@ def _rate_limited(resp: requests.Response) -> bool:
 
 
 def _github_message(resp: requests.Response) -> tuple[str, str | None]:
-    """GitHub's message and first error code from an error body (the text itself when not JSON)."""
+    """GitHub's message and first error code, on one line without control characters (no terminal escapes)."""
+    message, code = _raw_message(resp)
+    return clean_text(message, 600), code
+
+
+def _raw_message(resp: requests.Response) -> tuple[str, str | None]:
     try:
         data = resp.json()
     except ValueError:

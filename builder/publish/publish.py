@@ -27,7 +27,7 @@ from ..config import Config
 from ..config.model import TAG_RE
 from ..errors import ConfigError, PublishError, VerifyError
 from ..hashing import sha256_file
-from ..http import ProgressBar, RetryPolicy
+from ..http import ProgressBar, RetryPolicy, clean_text
 from . import github
 from .github import GitHubClient, Json, Secret
 
@@ -440,6 +440,6 @@ def _print_plan(plans: list[Plan], out: TextIO, repo: str, *, dry_run: bool) -> 
 
 def _print_summary(plan: Plan, release: Json, assets: list[Done], out: TextIO) -> None:
     state = "draft" if release.get("draft") else "published"
-    print(f"{plan.label} ({state}): {release.get('html_url', '')}", file=out)
+    print(f"{plan.label} ({state}): {clean_text(str(release.get('html_url', '')))}", file=out)
     for d in assets:
-        print(f"  {d.how:<9} {d.name}  {d.url}", file=out)
+        print(f"  {d.how:<9} {d.name}  {clean_text(d.url)}", file=out)

@@ -1,18 +1,24 @@
 """Official Kubernetes release binaries (`kubernetes.source: release`), and many versions in one run.
 
 Each component comes from `<release_url>/<version>/bin/windows/amd64/<name>.exe` and is checked
-against the checksum file published beside it (`.sha512`, else `.sha256`; neither is an error).
-The cache keeps, per version, the verified exe and that checksum file as published:
-`<cache>/release/<version>/<name>.exe` and `<name>.exe.sha512`. An entry counts only when its exe
-still matches the checksum file, so a second run touches no network. Downloads land in a temporary
-folder beside the entry and are renamed into place once verified: the cache never holds an
-unverified binary.
+against the checksum file published beside it (`.sha512`, else `.sha256`; neither is an error),
+and against its pin in `kubernetes.pins` when there is one.
+
+The cache is keyed by origin and version: `<cache>/release/<origin>/<version>/`, where `<origin>`
+is a digest of the release URL, so what a mirror served is never taken for dl.k8s.io's file. An
+entry holds the verified exe, the checksum file as published, and `<name>.exe.verified`: the
+origin and the hashes recorded when it was verified. An entry counts only when its exe still has
+the recorded hashes, the record names this origin, and any pin agrees; so a second run touches no
+network, and a file changed or planted in the cache is downloaded again. Downloads land in a
+temporary folder beside the entry and are renamed into place once verified: the cache never holds
+an unverified binary.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -26,6 +32,7 @@ from .. import http
 from ..artifacts import Binary, BuildResult
 from ..config import Config
 from ..errors import BuilderError, ConfigError, FetchError
+from ..fsutil import atomic_write
 from ..http import Net
 from ..pe import file_contains, file_pe_problem
 
@@ -79,16 +86,29 @@ def _release_url(cfg: Config) -> str:
     return http.resolve_location(cfg.kubernetes.release_url, cfg.options.config_path)
 
 
-def _entry(cfg: Config, version: str) -> Path:
-    return cfg.options.cache_dir / "release" / version
+def origin_key(release_url: str) -> str:
+    """The cache folder of one origin: a digest of its URL (without credentials or query)."""
+    base = http.redact_url(release_url).removesuffix("?...")
+    return hashlib.sha256(base.encode()).hexdigest()[:16]
+
+
+def entry(cfg: Config, version: str) -> Path:
+    """The cache folder of `version` as served by the configured release_url."""
+    return cfg.options.cache_dir / "release" / origin_key(_release_url(cfg)) / version
+
+
+def pin_of(cfg: Config, version: str, name: str) -> str | None:
+    """The sha256 `kubernetes.pins` gives `name`.exe of `version`, if any."""
+    return dict(((v, c), h) for v, c, h in cfg.kubernetes.pins).get((version, name))
 
 
 def _binary(cfg: Config, version: str, name: str, net: Net, session: requests.Session | None,
             progress: bool) -> Binary:
     url = binary_url(cfg, version, name)
     shown = http.redact_url(url)
-    folder = _entry(cfg, version)
-    found = _from_cache(folder, name)
+    folder = entry(cfg, version)
+    pin = pin_of(cfg, version, name)
+    found = _from_cache(folder, name, shown, pin)
     if found is not None:
         log.debug("release: %s %s.exe from the cache %s", version, name, folder)
         _check_exe(folder / f"{name}.exe", version, shown)
@@ -99,40 +119,66 @@ def _binary(cfg: Config, version: str, name: str, net: Net, session: requests.Se
                    f"{shown}); run once without --offline, or copy the cache folder from a machine that has it")
             raise FetchError(msg)
         try:
-            algo, expected, sha256 = _download_verified(url, folder, name, version, net, session, progress)
+            algo, expected, sha256 = _download_verified(url, folder, name, version, net, session, progress, pin)
         except BuilderError:
             with contextlib.suppress(OSError):
-                folder.rmdir()  # only when empty: a failed first download leaves no trace in the cache
+                # only when empty: a failed first download leaves no trace in the cache
+                for empty in (folder, folder.parent, folder.parent.parent):
+                    empty.rmdir()
             raise
     return Binary(name=name, path=folder / f"{name}.exe", sha256=sha256, origin=shown,
                   published_checksums={algo: expected})
 
 
-def _from_cache(folder: Path, name: str) -> tuple[str, str, str] | None:
-    """(algorithm, published hex, sha256) when the cached exe matches its cached checksum file."""
+def _from_cache(folder: Path, name: str, origin: str, pin: str | None) -> tuple[str, str, str] | None:
+    """(algorithm, published hex, sha256) when the cached exe still is what was verified, from `origin`."""
     exe = folder / f"{name}.exe"
     if not exe.is_file():
         return None
-    for algo in ALGORITHMS:
-        sums = folder / f"{name}.exe.{algo}"
-        if not sums.is_file():
-            continue
-        try:
-            expected = _parse_checksum(sums.read_bytes(), algo, str(sums))
-        except FetchError as err:
-            log.warning("release: %s; downloading again", err)
-            return None
-        hashes = _hashes(exe)
-        if hashes[algo] == expected:
-            return algo, expected, hashes["sha256"]
-        log.warning("release: cached %s has %s %s, not the published %s; downloading again",
-                    exe, algo, hashes[algo], expected)
+    record = _read_record(folder / f"{name}.exe.verified")
+    if record is None or record.get("origin") != origin:
+        log.warning("release: cached %s has no record of being verified from %s; downloading again", exe, origin)
         return None
-    return None
+    algo, expected = str(record.get("algorithm")), str(record.get("published"))
+    sums = folder / f"{name}.exe.{algo}"
+    try:
+        published = _parse_checksum(sums.read_bytes(), algo, str(sums)) if algo in ALGORITHMS else None
+    except (FetchError, OSError) as err:
+        log.warning("release: %s; downloading again", err)
+        return None
+    hashes = _hashes(exe)
+    if published != expected or hashes.get(algo) != expected or hashes["sha256"] != record.get("sha256"):
+        log.warning("release: cached %s is not the file verified from %s; downloading again", exe, origin)
+        return None
+    if pin is not None and hashes["sha256"] != pin:
+        log.warning("release: cached %s has sha256 %s, not its pin %s; downloading again", exe, hashes["sha256"], pin)
+        return None
+    return algo, expected, hashes["sha256"]
+
+
+def _read_record(path: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _write_record(folder: Path, name: str, origin: str, algo: str, published: str, sha256: str) -> None:
+    record = {"origin": origin, "algorithm": algo, "published": published, "sha256": sha256}
+    atomic_write(folder / f"{name}.exe.verified", (json.dumps(record, indent=1) + "\n").encode())
+
+
+def _check_pin(sha256: str, pin: str | None, version: str, name: str, shown: str) -> None:
+    if pin is not None and sha256 != pin:
+        msg = (f"{shown}: sha256 {sha256} does not match its pin kubernetes.pins.{version}.{name} ({pin}); "
+               "it was not kept. If the release really changed, check why, then run "
+               "`fetch --update-pins` or correct the pin")
+        raise FetchError(msg)
 
 
 def _download_verified(url: str, folder: Path, name: str, version: str, net: Net, session: requests.Session,
-                       progress: bool) -> tuple[str, str, str]:
+                       progress: bool, pin: str | None) -> tuple[str, str, str]:
     shown = http.redact_url(url)
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".tmp-", dir=folder) as tmp_name:
@@ -152,22 +198,26 @@ def _download_verified(url: str, folder: Path, name: str, version: str, net: Net
                    f"({shown}.{algo}); the download is corrupt or the mirror is wrong; it was not kept")
             raise FetchError(msg)
         _check_exe(exe, version, shown)
-        for other in ALGORITHMS:  # a stale checksum file of the other kind must not vouch for the new exe
+        _check_pin(hashes["sha256"], pin, version, name, shown)
+        (folder / f"{name}.exe.verified").unlink(missing_ok=True)  # the old record must not vouch for the new exe
+        for other in ALGORITHMS:  # nor a stale checksum file of the other kind
             (folder / f"{name}.exe.{other}").unlink(missing_ok=True)
         os.replace(tmp / f"{name}.exe.{algo}", folder / f"{name}.exe.{algo}")
         os.replace(exe, folder / f"{name}.exe")
+        _write_record(folder, name, shown, algo, expected, hashes["sha256"])
     return algo, expected, hashes["sha256"]
 
 
 def _get(url: str, dest: Path, net: Net, session: requests.Session,
-         progress: http.ProgressBar | None = None) -> str | None:
+         progress: http.ProgressBar | None = None, max_bytes: int | None = None) -> str | None:
     """Download `url` to `dest` and return its sha256, or None when the release has no such file."""
     local = http.local_path(url)
     if local is not None and not local.is_file():
         return None
     try:
         return http.download(url, dest, session=session, policy=net.policy or http.RetryPolicy(),
-                             timeout=net.timeout, progress=progress)
+                             timeout=net.timeout, progress=progress, key="kubernetes.release_url",
+                             max_bytes=max_bytes)
     except http.HTTPStatusError as err:
         if err.status in _NOT_THERE:
             return None
@@ -178,7 +228,7 @@ def _published_checksum(url: str, exe: Path, net: Net, session: requests.Session
     """(algorithm, hex) from the first checksum file published beside `url`, saved beside `exe`."""
     for algo in ALGORITHMS:
         dest = exe.with_name(f"{exe.name}.{algo}")
-        if _get(f"{url}.{algo}", dest, net, session) is not None:
+        if _get(f"{url}.{algo}", dest, net, session, max_bytes=http.MAX_CHECKSUM) is not None:
             return algo, _parse_checksum(dest.read_bytes(), algo, http.redact_url(f"{url}.{algo}"))
     shown = http.redact_url(url)
     tried = " nor ".join(f"{shown}.{a}" for a in ALGORITHMS)

@@ -2,8 +2,10 @@
 
 Python's `zipfile.extract` silently rewrites `../` and absolute names, keeps backslashes
 literally and writes symlink entries as plain files; so nothing here extracts. The archive's
-whole central directory is checked once (names, duplicates, count, declared sizes), and members
-are read into memory only when asked for by name, within size and compression-ratio limits.
+size and its central directory's declared size and entry count are checked before `zipfile`
+parses anything (`builder.zipdir`); then the whole central directory is checked once (names,
+duplicates, count, declared sizes), and members are read into memory only when asked for by
+name, within size and compression-ratio limits.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from types import TracebackType
 from typing import NoReturn
 
 from ..errors import FetchError
+from ..zipdir import DirLimits, directory_problem
 
 MiB = 2**20
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
@@ -27,6 +30,7 @@ _DRIVE_RE = re.compile(r"^[A-Za-z]:")
 class Limits:
     max_archive: int = 512 * MiB  # the zip file itself
     max_entries: int = 50_000
+    max_directory: int = 16 * MiB  # the central directory, checked before zipfile parses it
     max_member: int = 64 * MiB  # one member, uncompressed
     max_read: int = 256 * MiB  # all members read, uncompressed
     max_ratio: float = 100.0  # uncompressed / compressed, for members large enough to matter
@@ -68,6 +72,16 @@ class SafeZip:
         size = path.stat().st_size
         if size > self.limits.max_archive:
             self._fail(f"is {size} bytes, over the limit of {self.limits.max_archive}")
+        try:
+            with path.open("rb") as f:
+                # Before zipfile reads the directory: it would build every entry first.
+                problem = directory_problem(f, DirLimits(max_entries=self.limits.max_entries,
+                                                         max_directory=self.limits.max_directory))
+        except OSError as err:
+            msg = f"{source}: cannot read the archive: {err.strerror or err}"
+            raise FetchError(msg) from err
+        if problem:
+            self._fail(problem)
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError) as err:

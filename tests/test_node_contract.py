@@ -1,0 +1,391 @@
+"""The node contract, checked statically over rendered bundles (no Windows, no pwsh here).
+
+For every network mode x runtime x a few minors:
+- every file a script writes at run time is outside the set manifest.json tracks (a tracked file
+  that changes on the node fails install.ps1's hash check, or is copied back over);
+- every function the scripts call from hns.psm1 exists there with the named parameters they pass
+  (tests/fixtures/hns-psm1-api.json, read from its param blocks at the pinned commit), and each
+  call stops on an error (-ErrorAction Stop: the caller's preference does not reach a module);
+- every install-folder path a script reads or starts is in the bundle, or is written by an earlier
+  step of the documented flow (the run-time folders, the kubeconfig);
+- every port a node component listens on for other machines has its firewall rule.
+
+The paths are followed through the scripts' own assignments (`$X = Join-Path $InstallDir 'y'`), so a
+new write or read that this resolver cannot follow fails the test instead of passing unseen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from builder import psparse
+from builder.artifacts import RenderedFile
+from builder.config import Config, KubernetesSection, NetworkSection, NodeSection, runtime_for
+from builder.kversion import KubeVersion
+from builder.node import cni, render
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hns-psm1-api.json"
+HNS = json.loads(FIXTURE.read_text(encoding="utf-8"))
+HNS_FUNCTIONS = {name.lower(): spec for name, spec in HNS["functions"].items()}
+COMMON = {"erroraction", "warningaction", "verbose", "debug", "errorvariable", "outvariable",
+          "informationaction", "pipelinevariable", "outbuffer", "warningvariable", "informationvariable"}
+MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
+INSTALL = "<install>"
+# Variables that stand for the install folder (or the unpacked bundle, which holds the same files).
+INSTALL_VARS = {"InstallDir", "target", "Dir", "BundleDir", "source"}
+
+
+def bundle_binaries(cfg: Config, version: KubeVersion, runtime: str) -> set[str]:
+    """What the other stages put in k/ (the contract between helpers in this project's notes)."""
+    files = {"kubelet.exe", "kube-proxy.exe", "kubectl.exe", "hns.psm1", "helper.psm1", "cni/wincni.exe",
+             "cni/win-bridge.exe", "cni/win-overlay.exe", "cni/host-local.exe", "manifest.json", "SHA256SUMS"}
+    if "kubeadm" in cfg.kubernetes.components:
+        files.add("kubeadm.exe")
+    if version.minor_key >= (1, 23):
+        files.add("kube-log-runner.exe")
+    if cfg.network.mode in cni.FLANNEL_MODES:
+        files.add("flanneld.exe")
+    if cfg.node.bundle_runtime and runtime == "containerd":
+        files |= {"containerd/containerd.exe", "containerd/containerd-shim-runhcs-v1.exe", "containerd/ctr.exe",
+                  "crictl.exe"}
+    return files
+
+
+def make_config(mode: str, runtime: str | None, bundled: bool) -> Config:
+    net = NetworkSection(mode=mode, cluster_cidr="10.200.0.0/16", service_cidr="10.100.0.0/16",
+                         dns_service_ip="10.100.0.10", network_name="winnet", control_plane_ip="192.168.10.5")
+    node = NodeSection(runtime=runtime, bundle_runtime=bundled, labels=(("example.com/pool", "win"),))
+    kube = KubernetesSection(components=("kubelet", "kube-proxy", "kubectl", "kubeadm"))
+    return Config(kubernetes=kube, network=net, node=node)
+
+
+def cases() -> list[tuple[str, int, str, bool]]:
+    out = []
+    for mode in MODES:
+        for minor in (16, 23, 26, 30, 37):
+            runtimes = ["docker"] if minor < 18 else ["docker", "containerd"] if minor < 24 else ["containerd"]
+            for runtime in runtimes:
+                out.append((mode, minor, runtime, False))
+                if runtime == "containerd":
+                    out.append((mode, minor, runtime, True))
+    return out
+
+
+@dataclasses.dataclass
+class Bundle:
+    cfg: Config
+    version: KubeVersion
+    runtime: str
+    files: dict[str, RenderedFile]
+
+    @property
+    def tracked(self) -> set[str]:
+        return set(self.files) | bundle_binaries(self.cfg, self.version, self.runtime)
+
+    def script(self, name: str) -> str:
+        return self.files[name].data.decode("ascii").replace("\r\n", "\n")
+
+    @property
+    def scripts(self) -> dict[str, str]:
+        return {d: self.script(d) for d in self.files if d.endswith(".ps1")}
+
+
+def render_bundle(mode: str, minor: int, runtime: str, bundled: bool) -> Bundle:
+    cfg = make_config(mode, runtime, bundled)
+    version = KubeVersion(1, minor, 0)
+    assert runtime_for(cfg.node, version) == runtime
+    files = {f.dest: f for f in render.render_bundle(cfg, str(version))}
+    return Bundle(cfg, version, runtime, files)
+
+
+# --------------------------------------------------------------------------- resolving paths
+
+
+def code_lines(script: str) -> list[str]:
+    """Script lines without the comment-based help block and line comments."""
+    body = re.sub(r"<#.*?#>", "", script, flags=re.DOTALL)
+    return [line for line in body.split("\n") if not line.lstrip().startswith("#")]
+
+
+def assignments(script: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in code_lines(script):
+        for m in re.finditer(r"(?:^\s*|\{ )\$(?:script:)?(\w+) = (.+?)(?: \}|\s*)$", line):
+            found.setdefault(m.group(1), []).append(m.group(2))
+    return found
+
+
+def resolve(expr: str, assigned: dict[str, list[str]], depth: int = 0) -> set[str]:
+    """Each path an expression can be: '<install>\\rel', 'outside:<text>' or 'unknown:<expr>'."""
+    expr = expr.strip()
+    if expr.startswith("(Join-Path ") and expr.endswith(")"):
+        expr = expr[1:-1]
+    if depth > 12:
+        return {f"unknown:{expr}"}
+    if re.fullmatch(r"\[System\.IO\.Path\]::GetFullPath\(\$(InstallDir|BundleDir)\)\.TrimEnd\('\\'\)", expr):
+        return {INSTALL}
+    if expr in OUTSIDE_EXPRS:
+        return {f"outside:{expr}"}
+    m = re.fullmatch(r"\((\$\w+) \+ '\.' \+ .+\)", expr)  # a sibling file: <path>.<time>.bak
+    if m:
+        return {p if not p.startswith(INSTALL) else p + ".<suffix>" for p in resolve(m.group(1), assigned, depth + 1)}
+    m = re.fullmatch(r"Join-Path (\$[\w:]+|\(.+?\)) (.+)", expr)
+    if m:
+        child = child_name(m.group(2))
+        return {b if b.startswith(("outside:", "unknown:")) else f"{b}\\{child}"
+                for b in resolve(m.group(1), assigned, depth + 1)}
+    m = re.fullmatch(r"\(Split-Path -Parent (.+)\)", expr)
+    if m:
+        return {p.rsplit("\\", 1)[0] if p.startswith(INSTALL + "\\") else p
+                for p in resolve(m.group(1), assigned, depth + 1)}
+    if re.match(r"\$env:\w+", expr):
+        return {f"outside:{expr}"}
+    m = re.fullmatch(r"\$(\w+)", expr)
+    if m:
+        name = m.group(1)
+        if name in INSTALL_VARS:
+            return {INSTALL}
+        if name == "env:TEMP":
+            return {"outside:%TEMP%"}
+        if name not in assigned:
+            return {f"unknown:{expr}"}
+        out: set[str] = set()
+        for value in assigned[name]:
+            out |= resolve(value, assigned, depth + 1)
+        return out
+    if re.fullmatch(r"'[A-Za-z]:\\[^']*'", expr) or expr.startswith("$env:"):
+        return {f"outside:{expr}"}
+    return {f"unknown:{expr}"}
+
+
+def child_name(text: str) -> str:
+    text = text.strip()
+    if re.fullmatch(r"'[^']*'", text):
+        return text[1:-1]
+    m = re.fullmatch(r"\(\$(\w+) \+ '([^']*)'\)", text)
+    if m:
+        return f"<{m.group(1)}>{m.group(2)}"
+    m = re.fullmatch(r"\$(\w+)", text)
+    if m:
+        return f"<{m.group(1)}>"
+    return f"<{text}>"
+
+
+def as_pattern(rel: str) -> re.Pattern[str]:
+    """An install-relative path with <Var> placeholders as a regex over bundle paths ('/' separated)."""
+    parts = re.split(r"(<[^>]+>)", rel.replace("\\", "/"))
+    return re.compile("".join("[^/]+" if p.startswith("<") else re.escape(p) for p in parts), re.IGNORECASE)
+
+
+def relative(path: str) -> str:
+    assert path.startswith(INSTALL)
+    return path[len(INSTALL) + 1:]
+
+
+# --------------------------------------------------------------------------- writes
+
+# Writes that are the install itself, not run time: install.ps1 copies the verified bundle files.
+INSTALL_COPY = "Copy-Item -LiteralPath (Join-Path $source $rel) -Destination $dest -Force"
+WRITE_SITES = (
+    re.compile(r"Set-Content -(?:Literal)?Path (\$\w+)"),
+    re.compile(r"\[System\.IO\.File\]::WriteAllText\((\$\w+)"),
+    re.compile(r"Write-ContainerdConfig (\$[\w.]+)"),
+    re.compile(r"Copy-Item .*?-Destination (\$\w+|\(.+?\))"),
+    re.compile(r"New-Item -ItemType (?:File|SymbolicLink) .*?-Path (\$\w+|'[^']+')"),
+    re.compile(r"Get-ChildItem -LiteralPath (\$\w+) .*\| Remove-Item"),
+    re.compile(r"Remove-Item -LiteralPath (\$\w+)"),
+)
+# Function parameters, by script, and what their callers pass.
+PARAMETERS = {("join-node.ps1", "File"): ["$configFile"],
+              ("install.ps1", "File"): ["$configPath", "$bundledConfig"]}
+# Targets outside the install folder by construction: containerd's own config (read from its service).
+OUTSIDE_EXPRS = {"$ContainerdConfigTarget.Path"}
+
+
+def runtime_writes(name: str, script: str) -> list[tuple[str, set[str]]]:
+    assigned = assignments(script)
+    for (where, param), value in PARAMETERS.items():
+        if where == name:
+            assigned.setdefault(param, []).extend(v for v in value if v[1:] in assigned)
+    out = []
+    for line in code_lines(script):
+        if INSTALL_COPY in line:
+            continue
+        for site in WRITE_SITES:
+            for m in site.finditer(line):
+                target = m.group(1)
+                paths = resolve(target, assigned)
+                out.append((line.strip(), paths))
+    return out
+
+
+def check_writes(b: Bundle) -> list[str]:
+    problems = []
+    runtime_dirs = [d.replace("\\", "/") for d in render.RUNTIME_DIRS]
+    for name, script in b.scripts.items():
+        for line, paths in runtime_writes(name, script):
+            for p in paths:
+                if p.startswith("unknown:"):
+                    problems.append(f"{name}: cannot follow the path written by: {line} ({p})")
+                    continue
+                if p.startswith("outside:"):
+                    continue
+                rel = relative(p).replace("<Kubeconfig>", b.cfg.node.kubeconfig)
+                pattern = as_pattern(rel)
+                hits = sorted(t for t in b.tracked if pattern.fullmatch(t) or t.lower().startswith(
+                    rel.replace("\\", "/").lower() + "/"))
+                if hits:
+                    problems.append(f"{name}: writes {rel}, which manifest.json tracks ({hits[0]}): {line}")
+                under = any(rel.replace("\\", "/").lower().startswith(d.lower() + "/") or
+                            rel.replace("\\", "/").lower() == d.lower() for d in runtime_dirs)
+                if not under and rel != b.cfg.node.kubeconfig:
+                    problems.append(f"{name}: writes {rel}, outside the run-time folders {runtime_dirs}: {line}")
+    return problems
+
+
+# --------------------------------------------------------------------------- reads and started binaries
+
+
+def install_paths(script: str) -> list[tuple[str, str]]:
+    """Every install-folder path a script names (Join-Path on the install folder), resolved."""
+    assigned = assignments(script)
+    out = []
+    for line in code_lines(script):
+        for m in re.finditer(r"Join-Path (\$\w+) ('[^']*'|\(\$\w+ \+ '[^']*'\)|\$\w+)", line):
+            for p in resolve(f"Join-Path {m.group(1)} {m.group(2)}", assigned):
+                if p.startswith(INSTALL + "\\"):
+                    out.append((line.strip(), relative(p)))
+    return out
+
+
+def check_reads(b: Bundle) -> list[str]:
+    problems = []
+    runtime_dirs = [d.replace("\\", "/").lower() for d in render.RUNTIME_DIRS]
+    tracked = {t.lower() for t in b.tracked}
+    tracked_dirs = {t.rsplit("/", 1)[0] for t in tracked if "/" in t}
+    for name, script in b.scripts.items():
+        for line, rel in install_paths(script):
+            path = rel.replace("\\", "/").lower()
+            if "<" in path:
+                pattern = as_pattern(path)
+                ok = any(pattern.fullmatch(t) for t in tracked) or any(
+                    path.startswith(d + "/") for d in runtime_dirs) or path in ("<kubeconfig>", "<rel>")
+            else:
+                ok = path in tracked or path in tracked_dirs or path == "" or any(
+                    path == d or path.startswith(d + "/") for d in runtime_dirs)
+            if not ok:
+                problems.append(f"{name}: names {rel}, which is neither in the bundle nor made by the flow: {line}")
+    return problems
+
+
+def started_binaries(script: str) -> list[tuple[str, set[str]]]:
+    assigned = assignments(script)
+    out = []
+    for line in code_lines(script):
+        m = re.search(r"(?:^|[;{(|]\s*)& (\$\w+|\(Join-Path .+?\)) @", line)
+        if m:
+            target = m.group(1)
+            target = target[1:-1] if target.startswith("(") else target
+            out.append((line.strip(), resolve(target, assigned)))
+    return out
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+@pytest.mark.parametrize(("mode", "minor", "runtime", "bundled"), cases())
+def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> None:
+    b = render_bundle(mode, minor, runtime, bundled)
+    for name, script in b.scripts.items():
+        assert psparse.parse_errors(script) == [], name
+    assert check_writes(b) == []
+    assert check_reads(b) == []
+    for name, script in b.scripts.items():
+        for line, paths in started_binaries(script):
+            for p in paths:
+                if p.startswith(INSTALL + "\\"):
+                    assert relative(p).replace("\\", "/") in b.tracked, f"{name} starts {p}, not bundled: {line}"
+    assert check_hns_calls(b) == []
+    assert check_firewall(b) == []
+    assert check_arguments_defined(b) == []
+    assert check_install_strict(b) == []
+
+
+def hns_calls(script: str) -> list[tuple[str, str, list[str]]]:
+    defined = {m.lower() for m in re.findall(r"^function ([\w-]+)", script, re.MULTILINE)}
+    out = []
+    for raw in code_lines(script):
+        line = re.sub(r'"[^"]*"', '""', raw)  # messages name cmdlets too
+        for m in re.finditer(r"\b((?:Get|Set|New|Remove|Attach|Detach|Invoke)-HNS\w*)\b([^|]*)", line, re.IGNORECASE):
+            name = m.group(1)
+            if name.lower() in defined or line.lstrip().startswith("function "):
+                continue
+            out.append((line.strip(), name, re.findall(r"\s-(\w+)", m.group(2))))
+    return out
+
+
+def check_hns_calls(b: Bundle) -> list[str]:
+    problems = []
+    for name, script in b.scripts.items():
+        for line, fn, params in hns_calls(script):
+            spec = HNS_FUNCTIONS.get(fn.lower())
+            if spec is None:
+                problems.append(f"{name}: calls {fn}, which hns.psm1 does not define: {line}")
+                continue
+            known = {p.lower() for p in spec["params"]} | (COMMON if spec["advanced"] else set())
+            problems += [f"{name}: {fn} has no parameter -{p}: {line}" for p in params if p.lower() not in known]
+            if "ErrorAction" not in params:
+                problems.append(f"{name}: {fn} without -ErrorAction Stop (an HNS error would not stop the script): "
+                                f"{line}")
+    return problems
+
+
+def check_firewall(b: Bundle) -> list[str]:
+    """kubelet serves its API on 10250 and kube-proxy its health check on 10256; VXLAN needs its UDP port."""
+    install = b.script("install.ps1")
+    rules = set(re.findall(r"'Protocol' = '(TCP|UDP)'; 'Port' = (\d+)", install))
+    wanted = {("TCP", "10250"), ("TCP", "10256")}
+    if b.cfg.network.mode in cni.OVERLAY_MODES:
+        wanted.add(("UDP", str(b.cfg.network.vxlan_port)))
+    problems = [f"no firewall rule for {proto} {port}" for proto, port in sorted(wanted - rules)]
+    if "New-NetFirewallRule -Name $rule.Name" not in install or "Get-NetFirewallRule -Name $rule.Name" not in install:
+        problems.append("firewall rules are not named and created once")
+    return problems
+
+
+def check_arguments_defined(b: Bundle) -> list[str]:
+    """Every `('--flag=' + $Var)` argument names a variable its script sets (StrictMode stops on others)."""
+    problems = []
+    for name, script in b.scripts.items():
+        known = set(assignments(script)) | set(re.findall(r"\] \$(\w+)(?: =|,|\n|\))", script))
+        known |= set(re.findall(r"\[(?:string|int|switch)\] \$(\w+)", script))
+        for var in sorted(set(re.findall(r"\('--[\w-]+=' \+ \$(\w+)\)", script))):
+            if var not in known:
+                problems.append(f"{name}: an argument uses ${var}, which the script never sets")
+    return problems
+
+
+def check_install_strict(b: Bundle) -> list[str]:
+    """install.ps1 (issue 16): no file beside the bundle's unless listed, hidden ones too; the run-time
+    folders it leaves alone are exactly those the scripts write; the ACL before anything runs."""
+    install = b.script("install.ps1")
+    problems = []
+    for needed in ("Get-ChildItem -LiteralPath $BundleDir -Recurse -File -Force",
+                   "list it with -AllowExtraFiles", "[string[]] $AllowExtraFiles = @(),", "[switch] $CheckOnly,",
+                   "\nSet-InstallAcl $target\n"):
+        if needed not in install:
+            problems.append(f"install.ps1 lacks: {needed!r}")
+    dirs = re.search(r"\$RuntimeDirs = @\(@\((.*)\)\)", install)
+    if dirs is None or [d.strip("'") for d in dirs.group(1).split(", ")] != list(render.RUNTIME_DIRS):
+        problems.append("install.ps1's run-time folders differ from render.RUNTIME_DIRS")
+    acl = install.find("\nSet-InstallAcl $target\n")
+    for later in ("Register-NodeService '", "$registerArgs = @('--register-service'", "\nSet-FirewallRules\n"):
+        at = install.find(later, acl + 1)
+        if later in install and (acl < 0 or at < acl):
+            problems.append(f"install.ps1: {later.strip()} before the install folder's ACL")
+    return problems
