@@ -44,8 +44,9 @@ def release_env(session: nox.Session) -> Path:
     if not python.exists():
         session.run(sys.executable, "-m", "venv", str(RELEASE_ENV), external=True)
     if not stamp.is_file() or stamp.read_text().strip() != want:
-        session.run(str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", str(HERE),
-                    external=True)
+        # [sign]: signing, and checking signatures, need cryptography and sigstore
+        session.run(str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "-e", f"{HERE}[sign]", external=True)
         stamp.write_text(want + "\n")
     return RELEASE_BIN
 

@@ -132,6 +132,15 @@ _REPLACE = _opt("--replace", action="store_true",
                 help="replace different assets of the same name in a published release")
 _DRY = _opt("--dry-run", action="store_true", help="print what would be done; write nothing")
 _TOKEN = _opt("--token", help=argparse.SUPPRESS)
+_SIGSTORE = _opt("--sigstore", action="store_true",
+                 help="sign each zip keylessly with sigstore (GitHub Actions, id-token: write)")
+_TRUST_CA = _opt("--trust-ca", type=Path, metavar="FILE",
+                 help="PEM root(s) the Authenticode signer must chain to (default: the signature's own root)")
+_SIGSTORE_ID = _opt("--sigstore-identity", metavar="SAN",
+                    help="check <zip>.sigstore.json: the signer identity expected")
+_SIGSTORE_ISSUER = _opt("--sigstore-issuer", metavar="URL", help="the OIDC issuer expected of that identity")
+_SIGSTORE_ROOT = _opt("--sigstore-trusted-root", type=Path, metavar="FILE",
+                      help="a pinned sigstore trusted_root.json (default: the one the sigstore package ships)")
 _ONLY = _opt("--only", choices=["build", "fetch", "pack", "nox"], action="append", help="run only these benchmarks")
 _SCHEMA_OUT = _opt("--out", type=Path, metavar="FILE", help="write the schema to FILE instead of printing it")
 
@@ -141,8 +150,8 @@ OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
     "build": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _INSECURE),
     "fetch": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _UNPINNED, _INSECURE, _PINS),
     "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT),
-    "verify": (_DIST, _ZIPS),
-    "publish": (_CONFIG, _DIST, _DRAFT, _REPLACE, _DRY, _TOKEN),
+    "verify": (_DIST, _ZIPS, _TRUST_CA, _SIGSTORE_ID, _SIGSTORE_ISSUER, _SIGSTORE_ROOT),
+    "publish": (_CONFIG, _DIST, _DRAFT, _REPLACE, _DRY, _SIGSTORE, _TOKEN),
     "bench": (_CACHE, _ONLY),
     "schema": (_SCHEMA_OUT,),
 }
@@ -215,7 +224,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                "lists; set GH_TOKEN or GITHUB_TOKEN in the environment instead")
         raise ConfigError(msg)
     if args.command == "verify" and args.zips:
-        return pipeline.verify_paths([Path(z) for z in args.zips])
+        return pipeline.verify_paths([Path(z) for z in args.zips], pipeline.signature_options(args))
     env = dict(os.environ)
     cfg = cfgmod.load(overrides_from(args), env, Path.cwd())
     return pipeline.run(args.command, cfg, args, env)

@@ -14,6 +14,7 @@ import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import requests
 
@@ -22,6 +23,9 @@ from .artifacts import BuildResult, RenderedFile, SdnResult
 from .config import Config
 from .errors import BuilderError, BuildError, ConfigError, FetchError
 from .http import Net
+
+if TYPE_CHECKING:
+    from .bundle import verify as verify_mod
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +69,13 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     if command == "verify":
         from .bundle import verify
 
-        return verify.verify_dist(cfg.options.dist)
+        return verify.verify_dist(cfg.options.dist, signature_options(args))
     if command == "publish":
         from .publish import publish
 
         return publish.publish_dist(
-            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run
+            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run,
+            sigstore=getattr(args, "sigstore", False),
         )
     if command == "bench":
         from . import bench
@@ -121,13 +126,14 @@ def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
 
 def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
     """preflight -> fetch (seconds) -> build (minutes) -> render -> pack: what can fail fast goes first."""
-    from .bundle import pack
+    from .bundle import pack, sign
 
     preflight(cfg, env)
+    signer = sign.prepare(cfg, env)  # the tool and the key are checked before the long work
     fetched = fetch_inputs(cfg, net=net)
     built = build_stage(cfg, env, net=net)
     rendered = render_stage(cfg, built.git_version)
-    zip_path = pack.pack(cfg, built, fetched, rendered)
+    zip_path = pack.pack(cfg, built, fetched, rendered, signer=signer)
     log.info("bundle: %s", zip_path)
     return zip_path
 
@@ -286,10 +292,19 @@ def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
     return f"official binaries: all {count} are published at {cfg.kubernetes.release_url}"
 
 
-def verify_paths(zips: list[Path]) -> int:
+def verify_paths(zips: list[Path], sig: verify_mod.SignatureOptions | None = None) -> int:
     from .bundle import verify
 
-    return verify.verify_zips(zips)
+    return verify.verify_zips(zips, sig)
+
+
+def signature_options(args: argparse.Namespace) -> verify_mod.SignatureOptions:
+    from .bundle import verify
+
+    return verify.SignatureOptions(
+        trust_ca=getattr(args, "trust_ca", None), sigstore_identity=getattr(args, "sigstore_identity", None),
+        sigstore_issuer=getattr(args, "sigstore_issuer", None),
+        sigstore_trusted_root=getattr(args, "sigstore_trusted_root", None))
 
 
 # --------------------------------------------------------------------------- many versions
@@ -308,8 +323,10 @@ def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) 
     A version that fails is reported and skipped; the others are still bundled. The summary lists
     every version; if any failed, a BuilderError follows it.
     """
+    from .bundle import sign
     from .sources import binaries
 
+    sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
     versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
     preflight(cfg, env)
     fetch_inputs(cfg, net=net)  # once, before the downloads: the same pinned inputs go into every bundle

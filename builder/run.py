@@ -58,8 +58,11 @@ def call(
     env: Mapping[str, str] | None = None,
     error: type[BuilderError] = BuilderError,
     what: str = "",
+    stdin: str | None = None,
 ) -> str:
-    """Run a short command and return its stdout; on failure raise `error` with its output's tail."""
+    """Run a short command and return its stdout; on failure raise `error` with its output's tail.
+
+    `stdin` is how a secret reaches a command: never on its command line, which is logged."""
     log.debug("$ %s", format_cmd(args))
     try:
         proc = subprocess.run(
@@ -69,6 +72,7 @@ def call(
             capture_output=True,
             text=True,
             check=False,
+            input=stdin,
         )
     except FileNotFoundError as err:
         msg = f"{what or 'command'} failed: {args[0]} is not installed or not on PATH"

@@ -48,10 +48,20 @@ class FileEntry:
     sha256: str
     origin: str  # kubernetes, sdn or generated
     sha1: str = ""  # only for the SBOM (SPDX 2.3 asks for a SHA1 per file)
+    unsigned_sha256: str = ""  # set when the file was Authenticode-signed: its content before signing
 
     def to_json(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "mode": f"{self.mode:04o}", "sha256": self.sha256,
-                "origin": self.origin}
+        out: dict[str, Any] = {"path": self.path, "size": self.size, "mode": f"{self.mode:04o}",
+                               "sha256": self.sha256, "origin": self.origin}
+        if self.unsigned_sha256:
+            out.update(signed=True, unsignedSha256=self.unsigned_sha256)
+        return out
+
+    def comment(self) -> str:
+        """The SBOM's comment on this file: its origin, and whether it was signed."""
+        if not self.unsigned_sha256:
+            return f"origin: {self.origin}"
+        return f"origin: {self.origin}; Authenticode-signed, sha256 before signing: {self.unsigned_sha256}"
 
 
 def name_problem(path: str) -> str | None:
@@ -117,13 +127,13 @@ def parse_sums(text: str, what: str) -> tuple[dict[str, str], list[str]]:
 
 
 def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Sequence[FileEntry],
-                   compressor: Mapping[str, Any]) -> dict[str, Any]:
+                   compressor: Mapping[str, Any], signing: Mapping[str, Any] | None = None) -> dict[str, Any]:
     binaries = {
         b.name: {"origin": b.origin, "sha256": b.sha256,
                  "publishedChecksums": dict(sorted(b.published_checksums.items()))}
         for b in built.binaries
     }
-    return {
+    manifest = {
         "schema": SCHEMA,
         "bundle": {"name": cfg.bundle.name, "version": f"{built.git_version}-{cfg.bundle.revision}",
                    "revision": cfg.bundle.revision},
@@ -136,6 +146,9 @@ def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Seque
         "compressor": dict(compressor),
         "files": [f.to_json() for f in sorted(files, key=lambda f: f.path)],
     }
+    if signing is not None:
+        manifest["signing"] = dict(signing)
+    return manifest
 
 
 # --------------------------------------------------------------------------- SPDX 2.3
@@ -182,7 +195,7 @@ def build_sbom(manifest: Mapping[str, Any], files: Sequence[FileEntry], zip_name
     for f in sorted(files, key=lambda f: f.path):
         fid = _spdx_id("File", f.path)
         spdx_files.append({
-            "SPDXID": fid, "fileName": "./" + f.path, "comment": f"origin: {f.origin}",
+            "SPDXID": fid, "fileName": "./" + f.path, "comment": f.comment(),
             "checksums": [{"algorithm": "SHA1", "checksumValue": f.sha1},
                           {"algorithm": "SHA256", "checksumValue": f.sha256}],
             "licenseConcluded": "NOASSERTION", "copyrightText": "NOASSERTION"})

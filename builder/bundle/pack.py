@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import calendar
 import collections
+import dataclasses
 import hashlib
 import logging
 import os
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, Protocol, cast
 
 from .. import __version__
 from ..artifacts import BuildResult, RenderedFile, SdnResult, bundle_stem
@@ -158,6 +159,20 @@ def _file_member(path: str, origin: str, source: Path, sha256: str) -> Member:
         msg = f"cannot pack {path}: {source} is unreadable ({err}); rerun the stage that produced it"
         raise PackError(msg) from err
     return Member(path, mf.mode_for(path), origin, source, sha256, size)
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What signing did (builder.bundle.sign): the members to pack, each signed file's sha256 before
+    signing, and the manifest's `signing` record."""
+
+    members: list[Member]
+    unsigned: dict[str, str]
+    info: dict[str, Any]
+
+
+class MemberSigner(Protocol):
+    def sign(self, members: Sequence[Member], epoch: int) -> Signed: ...
 
 
 def bytes_member(path: str, origin: str, data: bytes, mode: int | None = None) -> Member:
@@ -393,7 +408,7 @@ def _place(tmp: Path, final: Path, force: bool) -> str:
 
 
 def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[RenderedFile],
-         codec: Codec | None = None) -> Path:
+         codec: Codec | None = None, signer: MemberSigner | None = None) -> Path:
     """Write `dist/<stem>.zip` and its sidecars; return the zip's path."""
     codec = codec or default_codec()
     stem = bundle_stem(cfg.bundle.name, built.git_version, cfg.bundle.revision)
@@ -402,8 +417,12 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
     remove_stale_temps(dist)
     epoch = source_date_epoch(cfg, built)
     payload = collect_members(built, sdn, rendered)
-    entries = [mf.FileEntry(m.path, m.size, m.mode, m.sha256, m.origin) for m in payload]
-    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe())
+    signed = signer.sign(payload, epoch) if signer is not None else None  # Authenticode (builder.bundle.sign)
+    payload = signed.members if signed is not None else payload
+    unsigned = signed.unsigned if signed is not None else {}
+    entries = [mf.FileEntry(m.path, m.size, m.mode, m.sha256, m.origin, unsigned_sha256=unsigned.get(m.path, ""))
+               for m in payload]
+    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe(), signed.info if signed else None)
     manifest_member = bytes_member(mf.MANIFEST, mf.ORIGIN_GENERATED, mf.json_bytes(manifest))
     sums = mf.sums_text([(m.path.removeprefix(f"{mf.TOP}/"), m.sha256) for m in [*payload, manifest_member]])
     members = sorted([*payload, manifest_member, bytes_member(mf.SUMS, mf.ORIGIN_GENERATED, sums)],
@@ -415,8 +434,7 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
         zip_sha = _place(tmp, final, cfg.options.force)
     finally:
         tmp.unlink(missing_ok=True)  # gone already once moved into place
-    entries = [mf.FileEntry(e.path, e.size, e.mode, e.sha256, e.origin, digests[e.path].sha1.hexdigest())
-               for e in entries]
+    entries = [dataclasses.replace(e, sha1=digests[e.path].sha1.hexdigest()) for e in entries]
     write_sidecars(dist, stem, manifest, entries, zip_sha, epoch)
     return final
 

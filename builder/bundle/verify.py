@@ -1,5 +1,8 @@
 """Verify bundles: every hash, the layout, the executables, the scripts, and the files beside them.
 
+A signed bundle's Authenticode signatures are checked too (`check_signatures`, with osslsigncode,
+see `builder.bundle.sign`), and `<zip>.sigstore.json` when the identity to expect is given.
+
 `check_dist` and `check_zip` only collect problems (the publish stage calls them); `verify_zips`
 and `verify_dist` print them and give the exit code.
 
@@ -12,7 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
 import stat
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -60,7 +66,7 @@ class ZipReport:
 # --------------------------------------------------------------------------- one zip
 
 
-def check_zip(path: Path) -> ZipReport:
+def check_zip(path: Path, sig: SignatureOptions | None = None) -> ZipReport:
     report = ZipReport()
     try:
         report.sha256 = sha256_file(path)
@@ -80,6 +86,7 @@ def check_zip(path: Path) -> ZipReport:
     _check_sums_member(members, report.problems)
     if manifest is not None:
         _check_manifest(manifest, members, path, report.problems)
+        check_signatures(path, manifest, members, report.problems, sig or SignatureOptions())
     for m in members.values():
         report.problems.extend(m.problems)
     report.problems.sort(key=_rank)  # stable: within a rank, the order the checks found them
@@ -337,28 +344,31 @@ def check_dist_sums(dist: Path) -> list[str]:
 # --------------------------------------------------------------------------- entry points
 
 
-def _zip_problems(path: Path, sidecars: bool) -> Iterator[str]:
-    report = check_zip(path)
+def _zip_problems(path: Path, sidecars: bool, sig: SignatureOptions | None = None) -> Iterator[str]:
+    report = check_zip(path, sig)
     yield from report.problems
     if sidecars:
         yield from check_sidecars(path, report)
+    if sig is not None:
+        yield from sig.sigstore_problems(path)
 
 
-def check_dist(dist: Path) -> list[str]:
+def check_dist(dist: Path, sig: SignatureOptions | None = None) -> list[str]:
     """Every problem of every bundle in dist/, of the files beside them and of dist/SHA256SUMS."""
     if not dist.is_dir():
         return [f"{dist} does not exist: run `nox -s bundle` first"]
     zips = sorted(dist.glob("*.zip"))
     if not zips:
         return [f"{dist} holds no bundle (*.zip): run `nox -s bundle` first"]
-    problems = [p for z in zips for p in _zip_problems(z, sidecars=True)]
+    problems = [p for z in zips for p in _zip_problems(z, sidecars=True, sig=sig)]
     return problems + _orphans(dist) + check_dist_sums(dist)
 
 
 def _orphans(dist: Path) -> list[str]:
     """Sidecars whose bundle is gone: left behind, they would be published without it."""
     problems = []
-    for suffix, zip_name in ((".zip.sha256", "{}.zip"), (".spdx.json", "{}.zip"), (".intoto.json", "{}.zip")):
+    for suffix, zip_name in ((".zip.sha256", "{}.zip"), (".spdx.json", "{}.zip"), (".intoto.json", "{}.zip"),
+                             (".zip.sigstore.json", "{}.zip")):
         for side in sorted(dist.glob(f"*{suffix}")):
             owner = dist / zip_name.format(side.name.removesuffix(suffix))
             if not owner.is_file():
@@ -376,7 +386,7 @@ def _report(problems: list[str], what: str) -> int:
     return 0
 
 
-def verify_zips(paths: list[Path]) -> int:
+def verify_zips(paths: list[Path], sig: SignatureOptions | None = None) -> int:
     """Check the given zips, and the files beside each one that are there (a lone download has none)."""
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -385,12 +395,78 @@ def verify_zips(paths: list[Path]) -> int:
     problems: list[str] = []
     for path in paths:
         beside = path.with_name(f"{path.name}.sha256").exists()
-        problems += _zip_problems(path, sidecars=beside)
+        problems += _zip_problems(path, sidecars=beside, sig=sig)
     return _report(problems, ", ".join(p.name for p in paths))
 
 
-def verify_dist(dist: Path) -> int:
+def verify_dist(dist: Path, sig: SignatureOptions | None = None) -> int:
     if not dist.is_dir():
         msg = f"--dist: {dist} does not exist or is not a folder; run `nox -s bundle` first, or pass --dist DIR"
         raise ConfigError(msg)
-    return _report(check_dist(dist), str(dist))
+    return _report(check_dist(dist, sig), str(dist))
+
+
+# --------------------------------------------------------------------------- signatures (builder.bundle.sign)
+
+
+@dataclass(frozen=True)
+class SignatureOptions:
+    """What `verify` is told to expect of signatures: a root to trust, a sigstore identity."""
+
+    trust_ca: Path | None = None
+    sigstore_identity: str | None = None
+    sigstore_issuer: str | None = None
+    sigstore_trusted_root: Path | None = None
+
+    def sigstore_problems(self, zip_path: Path) -> list[str]:
+        if self.sigstore_identity is None and self.sigstore_issuer is None:
+            return []
+        from .sigstore_verify import check_bundle
+
+        return check_bundle(zip_path, self.sigstore_identity, self.sigstore_issuer, self.sigstore_trusted_root)
+
+
+def check_signatures(path: Path, manifest: Mapping[str, Any], members: Mapping[str, Member], problems: list[str],
+                     sig: SignatureOptions) -> None:
+    """When the manifest says the bundle is signed: every script and executable is, validly, by the
+    recorded signer, over the content the manifest recorded before signing."""
+    from . import sign
+
+    signing = manifest.get("signing")
+    if signing is None:
+        if sig.trust_ca is not None:
+            problems.append(f"{mf.MANIFEST} says the bundle is not signed, but --trust-ca expects signatures")
+        return
+    thumbprint = signing.get("thumbprint") if isinstance(signing, dict) else None
+    if not isinstance(thumbprint, str) or not re.fullmatch(r"[0-9A-F]{40}", thumbprint):
+        problems.append(f"{mf.MANIFEST}: signing.thumbprint is not 40 upper-case hex digits")
+        return
+    try:
+        tool, _ = sign.find_tool(VerifyError)
+    except VerifyError as err:
+        problems.append(str(err))
+        return
+    entries = {f.get("path"): f for f in manifest.get("files", []) if isinstance(f, dict)}
+    problems.extend(_sdn_pin_problems(manifest, entries))
+    with zipfile.ZipFile(path) as zf, tempfile.TemporaryDirectory(prefix="k8swb-verify.") as tmp:
+        for name in sorted(n for n in members if sign.is_signable(n)):
+            entry = entries.get(name, {})
+            unsigned = entry.get("unsignedSha256")
+            if entry.get("signed") is not True or not isinstance(unsigned, str):
+                problems.append(f"{name}: {mf.MANIFEST} does not record it as signed (signed, unsignedSha256)")
+                unsigned = None
+            target = Path(tmp) / name.rsplit("/", 1)[-1]  # osslsigncode tells a script by its extension
+            with zf.open(name) as src, target.open("wb") as dst:
+                shutil.copyfileobj(src, dst, READ)
+            problems.extend(sign.check_file(target, name, thumbprint, unsigned, sig.trust_ca, tool))
+
+
+def _sdn_pin_problems(manifest: Mapping[str, Any], entries: Mapping[Any, Any]) -> list[str]:
+    """A signed SDN file's content before signing is the file `sdn.files` pins (its shipped bytes are not)."""
+    try:
+        pins = {f"{mf.TOP}/{f['dest']}": f["sha256"] for f in manifest["config"]["sdn"]["files"]}
+    except (KeyError, TypeError):
+        return [f"{mf.MANIFEST}: config.sdn.files is missing or malformed"]
+    return [f"{name}: its content before signing ({e.get('unsignedSha256')}) is not the pinned {pins[name]}"
+            for name, e in sorted(entries.items(), key=lambda kv: str(kv[0]))
+            if name in pins and e.get("signed") is True and e.get("unsignedSha256") != pins[name]]

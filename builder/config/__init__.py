@@ -22,6 +22,7 @@ from .model import (
     ReleaseSection,
     SdnFile,
     SdnSection,
+    SigningSection,
     config_digest,
     runtime_for,
     runtime_problem,
@@ -32,6 +33,6 @@ from .yamlread import Doc, parse_yaml
 __all__ = [
     "COMPONENTS", "DEFAULT_CONFIG", "NETWORK_MODES", "RUNTIMES", "SDN_COMMIT", "SDN_FILES_DEFAULT",
     "WINDOWS_BUILDS", "BundleSection", "Config", "Doc", "KubernetesSection", "NetworkSection", "NodeSection",
-    "Options", "Overrides", "ReleaseSection", "SdnFile", "SdnSection", "config_digest", "default_cache_dir",
-    "load", "parse_yaml", "runtime_for", "runtime_problem", "windows_path_problem",
+    "Options", "Overrides", "ReleaseSection", "SdnFile", "SdnSection", "SigningSection", "config_digest",
+    "default_cache_dir", "load", "parse_yaml", "runtime_for", "runtime_problem", "windows_path_problem",
 ]

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..kversion import KubeVersion
 from .model import DEFAULT_CONFIG, BundleSection, Config, KubernetesSection, NodeSection, Options, runtime_problem
+from .signing import resolve_identity, section_signing
 from .validate import (
     Problems,
     check_source_urls,
@@ -59,7 +60,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         path = cwd / path
     doc = read_yaml(path) if path is not None else Doc({}, {}, "(defaults)")
     probs = Problems(doc)
-    sections = ("bundle", "kubernetes", "sdn", "network", "node", "release")
+    sections = ("bundle", "kubernetes", "sdn", "network", "node", "release", "signing")
     for key in doc.data:
         if key not in sections:
             probs.add(str(key), f"unknown section; valid sections: {', '.join(sections)}")
@@ -70,6 +71,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     network = section_network(probs, doc.data.get("network"))
     node = section_node(probs, doc.data.get("node"))
     release = section_release(probs, doc.data.get("release"), env)
+    signing = section_signing(probs, doc.data.get("signing"), path.parent if path is not None else cwd)
 
     bundle = _source_date_epoch_from_env(probs, bundle, env)
     if overrides.revision is not None:
@@ -103,8 +105,10 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         msg = (f"{probs.where('sdn.commit')}: sdn.commit: {sdn.commit!r} is a branch or tag, not a pinned "
                "40-hex commit; pin a commit, or pass --allow-unpinned to take what the ref points at now")
         raise ConfigError(msg)
+    if overrides.needs_source:  # a command that makes a bundle: open the signer's certificate now
+        signing = resolve_identity(signing, env)
     return Config(bundle=bundle, kubernetes=kube, sdn=sdn, network=network, node=node, release=release,
-                  options=options)
+                  signing=signing, options=options)
 
 
 def _source_date_epoch_from_env(probs: Problems, bundle: BundleSection, env: Mapping[str, str]) -> BundleSection:

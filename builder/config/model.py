@@ -159,6 +159,28 @@ class ReleaseSection:
 
 
 @dataclass(frozen=True)
+class SigningSection:
+    """Authenticode signing (`builder.config.signing` validates it). Paths and names only, never a secret."""
+
+    enabled: bool = False
+    pkcs12: Path | None = None
+    certificate: Path | None = None  # PEM certificate (+ chain): with `key`, or with `pkcs11_uri`
+    key: Path | None = None
+    pkcs11_uri: str | None = None
+    pkcs11_module: Path | None = None
+    password_env: str | None = None  # the environment variable holding the password or PIN
+    timestamp_url: str | None = None
+    signing_time: int | None = None  # None: the bundle's SOURCE_DATE_EPOCH
+    thumbprint: str = ""  # resolved from the certificate when a bundle is made
+    subject: str = ""
+
+    def public(self) -> dict[str, Any]:
+        """What the manifest records: no key path (it names this machine) and no secret."""
+        return {"enabled": self.enabled, "timestampUrl": self.timestamp_url, "signingTime": self.signing_time,
+                "thumbprint": self.thumbprint, "subject": self.subject}
+
+
+@dataclass(frozen=True)
 class Options:
     """Run options: command line only, never part of what the bundle is made from."""
 
@@ -179,6 +201,7 @@ class Config:
     network: NetworkSection = field(default_factory=NetworkSection)
     node: NodeSection = field(default_factory=NodeSection)
     release: ReleaseSection = field(default_factory=ReleaseSection)
+    signing: SigningSection = field(default_factory=SigningSection)
     options: Options = field(default_factory=Options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -193,6 +216,8 @@ class Config:
         # A query string may carry a signature or token: the manifest and provenance record none.
         data["kubernetes"]["release_url"] = redact_url(data["kubernetes"]["release_url"])
         data["sdn"]["url"] = redact_url(data["sdn"]["url"])
+        if self.signing.enabled:  # absent when off, so unsigned bundles keep their digest
+            data["signing"] = self.signing.public()
         return data
 
     def digest(self) -> str:

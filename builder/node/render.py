@@ -26,7 +26,7 @@ from ..config import Config, runtime_for
 from ..errors import ConfigError, RenderError
 from ..fsutil import atomic_write
 from ..kversion import KubeVersion
-from . import cni, flags, images, pslit, samples
+from . import cni, flags, images, pslit, samples, signcheck
 
 # Installed (pip install, pipx): package data builder/_templates; in a checkout: the top-level folder.
 _PACKAGED = Path(str(importlib.resources.files("builder").joinpath("_templates")))
@@ -251,6 +251,7 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
     }
     ctx.update(images.host_check_context(node, version))
     ctx.update(_node_files_context(cfg, version, runtime))
+    ctx.update(signcheck.signature_context(cfg))
     for key, value in ctx.items():
         _check_value(key, value)
     return ctx

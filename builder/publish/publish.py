@@ -99,6 +99,7 @@ def publish_dist(
     session: requests.Session | None = None,
     out: TextIO | None = None,
     progress_stream: TextIO | None = None,
+    sigstore: bool = False,
 ) -> int:
     """Publish every bundle in dist/ as its own release; return 0 when each one is complete."""
     out = out or sys.stdout
@@ -109,6 +110,12 @@ def publish_dist(
         raise ConfigError(msg)
     endpoints = github.endpoints_for(env.get("GITHUB_API_URL") or github.DEFAULT_API)
     check_dist(cfg.options.dist)
+    if sigstore and not dry_run:  # signs what was just verified; the .sigstore.json is uploaded beside the zip
+        from ..bundle.pack import write_dist_sums
+        from .sigstore_sign import sign_zips
+
+        if sign_zips(sorted(cfg.options.dist.glob("*.zip")), env):
+            write_dist_sums(cfg.options.dist)
     bundles = read_bundles(cfg)
     client = GitHubClient(endpoints, repo, token, policy or RetryPolicy(), session=session, read_only=dry_run)
     try:
@@ -182,7 +189,8 @@ def _bundle(zip_path: Path, tag: str | None, sums: LocalAsset) -> Bundle:
         msg = f"{zip_path}: {MANIFEST}: tag {tag!r} made from gitVersion and revision is not a usable tag name"
         raise PublishError(msg)
     dist = zip_path.parent
-    assets = (*(_local(dist / f"{stem}{suffix}", f"{stem}{suffix}") for suffix in SIDECARS), sums)
+    suffixes = SIDECARS + ((".zip.sigstore.json",) if (dist / f"{stem}.zip.sigstore.json").is_file() else ())
+    assets = (*(_local(dist / f"{stem}{suffix}", f"{stem}{suffix}") for suffix in suffixes), sums)
     title = f"{_field(manifest, zip_path, 'bundle', 'name')} {git_version} (revision {revision})"
     return Bundle(stem, tag, title, release_notes(manifest, assets), assets)
 
