@@ -149,7 +149,7 @@ OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
     "check": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _UNPINNED, _INSECURE),
     "build": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _INSECURE),
     "fetch": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _UNPINNED, _INSECURE, _PINS),
-    "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT),
+    "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT, _INSECURE),  # the flag: load accepts an http:// mirror
     "verify": (_DIST, _ZIPS, _TRUST_CA, _SIGSTORE_ID, _SIGSTORE_ISSUER, _SIGSTORE_ROOT),
     "publish": (_CONFIG, _DIST, _DRAFT, _REPLACE, _DRY, _SIGSTORE, _TOKEN),
     "bench": (_CACHE, _ONLY),
