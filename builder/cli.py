@@ -130,7 +130,10 @@ _ZIPS = _opt("zips", nargs="*", type=Path, help="bundles to verify (default: eve
 _DRAFT = _opt("--draft", action="store_true", help="leave the release as a draft")
 _REPLACE = _opt("--replace", action="store_true",
                 help="replace different assets of the same name in a published release")
-_DRY = _opt("--dry-run", action="store_true", help="print what would be done; write nothing")
+_DRY = _opt("--dry-run", action="store_true",
+            help="print what would be done; write nothing (with no token: from dist/ alone)")
+_COMMITISH = _opt("--target-commitish", metavar="COMMIT",
+                  help="commit a new release's tag is made at (default: $GITHUB_SHA)")
 _TOKEN = _opt("--token", help=argparse.SUPPRESS)
 _SIGSTORE = _opt("--sigstore", action="store_true",
                  help="sign each zip keylessly with sigstore (GitHub Actions, id-token: write)")
@@ -151,7 +154,7 @@ OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
     "fetch": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _UNPINNED, _INSECURE, _PINS),
     "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT, _INSECURE),  # the flag: load accepts an http:// mirror
     "verify": (_DIST, _ZIPS, _TRUST_CA, _SIGSTORE_ID, _SIGSTORE_ISSUER, _SIGSTORE_ROOT),
-    "publish": (_CONFIG, _DIST, _DRAFT, _REPLACE, _DRY, _SIGSTORE, _TOKEN),
+    "publish": (_CONFIG, _DIST, _DRAFT, _REPLACE, _DRY, _COMMITISH, _SIGSTORE, _TOKEN),
     "bench": (_CACHE, _ONLY),
     "schema": (_SCHEMA_OUT,),
 }

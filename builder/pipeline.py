@@ -76,6 +76,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         return publish.publish_dist(
             cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run,
             sigstore=getattr(args, "sigstore", False),
+            target_commitish=args.target_commitish,
         )
     if command == "bench":
         from . import bench

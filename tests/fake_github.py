@@ -78,6 +78,7 @@ class Release:
     draft: bool = True
     prerelease: bool = False
     immutable: bool = False
+    target_commitish: str = "main"  # GitHub's answer when none was given: the default branch
 
 
 class FakeGitHub:
@@ -163,7 +164,7 @@ class FakeGitHub:
         upload_origin = self.upload_origin or self.url
         return {
             "id": rel.id, "tag_name": rel.tag, "name": rel.name, "body": rel.body, "draft": rel.draft,
-            "prerelease": rel.prerelease, "immutable": rel.immutable,
+            "prerelease": rel.prerelease, "immutable": rel.immutable, "target_commitish": rel.target_commitish,
             "html_url": f"{self.url}/{self.repo}/releases/tag/{rel.tag}",
             "upload_url": (f"{upload_origin}{self.uploads_prefix}/repos/{self.repo}/releases/{rel.id}/assets"
                            "{?name,label}"),
@@ -271,6 +272,7 @@ class FakeGitHub:
                              "errors": [{"resource": "Release", "code": "already_exists", "field": "tag_name"}]}
         rel = Release(self.next_id(), data["tag_name"], data.get("name", ""), data.get("body", ""),
                       bool(data.get("draft")), bool(data.get("prerelease")))
+        rel.target_commitish = data.get("target_commitish") or rel.target_commitish
         self._publish_effects(rel)
         self.releases[rel.id] = rel
         return 201, {}, self.release_json(rel)
@@ -285,6 +287,8 @@ class FakeGitHub:
         rel.name = data.get("name", rel.name)
         rel.body = data.get("body", rel.body)
         rel.prerelease = data.get("prerelease", rel.prerelease)
+        if rel.draft:  # a published release's tag exists: GitHub does not move it
+            rel.target_commitish = data.get("target_commitish") or rel.target_commitish
         if "draft" in data:
             rel.draft = bool(data["draft"])
         self._publish_effects(rel)

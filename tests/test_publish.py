@@ -150,17 +150,32 @@ def run(fake: FakeGitHub, clock: FakeClock, dist: Path, *, draft: bool = False, 
     return out.getvalue()
 
 
+def own_sums(dist: Path, stem: str) -> bytes:
+    """The release's own checksum list: `sha256sum` lines over this bundle's files only, sorted by name."""
+    names = sorted(f"{stem}{s}" for s in SUFFIXES)
+    return "".join(f"{_sha((dist / n).read_bytes())}  {n}\n" for n in names).encode()
+
+
 def expected(dist: Path, version: str = "v1.37.0", revision: int = 1) -> dict[str, tuple[str, str]]:
     stem = f"kubernetes-windows-node-{version}-{revision}"
-    names = [f"{stem}{s}" for s in SUFFIXES] + ["SHA256SUMS"]
-    return {n: ("uploaded", _sha((dist / n).read_bytes())) for n in names}
+    files = {f"{stem}{s}": (dist / f"{stem}{s}").read_bytes() for s in SUFFIXES}
+    files[f"{stem}.SHA256SUMS"] = own_sums(dist, stem)
+    return {n: ("uploaded", _sha(data)) for n, data in files.items()}
+
+
+def expected_bytes(dist: Path, version: str = "v1.37.0", revision: int = 1) -> dict[str, bytes]:
+    stem = f"kubernetes-windows-node-{version}-{revision}"
+    files = {f"{stem}{s}": (dist / f"{stem}{s}").read_bytes() for s in SUFFIXES}
+    files[f"{stem}.SHA256SUMS"] = own_sums(dist, stem)
+    return files
 
 
 def assert_complete(fake: FakeGitHub, dist: Path, tag: str = "v1.37.0-1", *, draft: bool = False) -> None:
     """Exactly one release for the tag, in the wanted state, holding exactly the right assets."""
     (rel,) = fake.release_by_tag(tag)
     assert rel.draft is draft
-    assert fake.asset_state(tag) == expected(dist, tag.rsplit("-", 1)[0])
+    version, revision = tag.rsplit("-", 1)
+    assert fake.asset_state(tag) == expected(dist, version, int(revision))
 
 
 def assert_each_uploaded_once(fake: FakeGitHub) -> None:
@@ -206,8 +221,9 @@ def test_first_publish_creates_draft_uploads_checks_then_publishes(fake: FakeGit
     (rel,) = fake.release_by_tag("v1.37.0-1")
     assert rel.name == "kubernetes-windows-node v1.37.0 (revision 1)"
     kubelet_sha = _sha(_pe_stub(b"kubelet v1.37.0"))
-    for needle in ("v1.37.0", "b" * 40, "overlay", "go1.25.5", _sha((dist / "SHA256SUMS").read_bytes()),
-                   f"{kubelet_sha}  k/kubelet.exe"):
+    for needle in ("v1.37.0", "b" * 40, "overlay", "go1.25.5",
+                   _sha(own_sums(dist, "kubernetes-windows-node-v1.37.0-1")), f"{kubelet_sha}  k/kubelet.exe",
+                   "sha256sum -c --ignore-missing kubernetes-windows-node-v1.37.0-1.SHA256SUMS"):
         assert needle in rel.body
     for name in expected(dist):
         assert f"{fake.url}/acme/nodes/releases/download/v1.37.0-1/{name}" in out
@@ -307,10 +323,11 @@ def test_ambiguous_create_finds_the_release_instead_of_making_a_twin(fake: FakeG
 
 def test_upload_whose_answer_was_lost_is_recognised_not_redone(fake: FakeGitHub, clock: FakeClock,
                                                                  dist: Path) -> None:
-    fake.fail("POST", r".*/assets", 504, effect="apply", name="SHA256SUMS")
+    sums = "kubernetes-windows-node-v1.37.0-1.SHA256SUMS"
+    fake.fail("POST", r".*/assets", 504, effect="apply", name=sums)
     run(fake, clock, dist)
     assert_complete(fake, dist)
-    assert [r.status for r in fake.uploads(ok_only=False) if r.query["name"] == "SHA256SUMS"] == [504, 422]
+    assert [r.status for r in fake.uploads(ok_only=False) if r.query["name"] == sums] == [504, 422]
     assert not any(r.method == "DELETE" for r in fake.requests)
 
 
@@ -371,7 +388,7 @@ def test_githubs_message_loses_its_terminal_escapes(fake: FakeGitHub, clock: Fak
 
 
 def _published_with(fake: FakeGitHub, dist: Path, **changes: bytes) -> None:
-    assets = {n: (dist / n).read_bytes() for n in expected(dist)}
+    assets = expected_bytes(dist)
     assets.update(changes)
     fake.add_release("v1.37.0-1", assets=assets)
 
@@ -386,8 +403,11 @@ def test_different_asset_in_published_release_is_refused_unless_replace(fake: Fa
 
     run(fake, clock, dist, replace=True)
     assert_complete(fake, dist)
-    assert [r.method for r in fake.writes()] == ["DELETE", "POST"]
+    # the replaced zip, then the notes (they list every asset's checksum) brought up to date
+    assert [r.method for r in fake.writes()] == ["DELETE", "POST", "PATCH"]
     assert [r.query["name"] for r in fake.uploads()] == [zip_name]
+    (rel,) = fake.release_by_tag("v1.37.0-1")
+    assert _sha((dist / zip_name).read_bytes()) in rel.body
 
 
 def test_missing_and_starter_assets_of_a_published_release_are_completed(fake: FakeGitHub, clock: FakeClock,
@@ -606,7 +626,8 @@ def test_cli_dry_run_end_to_end(fake: FakeGitHub, dist: Path, tmp_path: Path, mo
 
 def test_a_refusal_for_any_bundle_comes_before_any_write(fake: FakeGitHub, clock: FakeClock, tmp_path: Path) -> None:
     d = make_dist(tmp_path / "dist", versions=("v1.36.2", "v1.37.0"))
-    fake.add_release("v1.37.0-1", immutable=True, assets={"SHA256SUMS": b"an older list"})
+    fake.add_release("v1.37.0-1", immutable=True,
+                     assets={"kubernetes-windows-node-v1.37.0-1.SHA256SUMS": b"an older list"})
     with pytest.raises(PublishError, match=r"v1\.37\.0-1 is published and immutable"):
         run(fake, clock, d)
     assert fake.writes() == []
@@ -658,3 +679,220 @@ def test_read_timeouts_after_the_request_was_done(fake: FakeGitHub, clock: FakeC
     assert_complete(fake, dist)
     assert_each_uploaded_once(fake)
     assert len(fake.release_by_tag("v1.37.0-1")) == 1
+
+
+# --------------------------------------------------------------------------- repeatable publishes (issue 17)
+
+
+def _release_writes(fake: FakeGitHub, start: int, rel_id: int) -> list[str]:
+    """The writes since request `start` that touched release `rel_id` or one of its assets."""
+    ids = {str(rel_id), *(str(a.id) for a in fake.assets.values() if a.release_id == rel_id)}
+    return [f"{r.method} {r.path}" for r in fake.requests[start:]
+            if r.write and any(f"/{i}" in r.path for i in ids)]
+
+
+def test_publish_replayed_first_run_rerun_added_version_changed_tool_version(
+        fake: FakeGitHub, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workflow's publish step, run after run: each release holds its own bundle's checksums only."""
+    # 1. first run: one version
+    first = make_dist(tmp_path / "run1", versions=("v1.36.2",))
+    run(fake, clock, first)
+    assert_complete(fake, first, "v1.36.2-1")
+    assert "SHA256SUMS" not in fake.asset_state("v1.36.2-1")  # no list shared across releases
+    (old,) = fake.release_by_tag("v1.36.2-1")
+
+    # 2. re-run of the same workflow run: nothing to write
+    before = len(fake.requests)
+    run(fake, clock, first)
+    assert [r for r in fake.requests[before:] if r.write] == []
+
+    # 3. a later run adds a version; its dist/ holds the old version too (a merged SHA256SUMS over both)
+    added = make_dist(tmp_path / "run2", versions=("v1.36.2", "v1.37.0"))
+    assert (added / "SHA256SUMS").read_bytes() != (first / "SHA256SUMS").read_bytes()
+    start = len(fake.requests)
+    run(fake, clock, added)
+    assert_complete(fake, added, "v1.36.2-1")
+    assert_complete(fake, added, "v1.37.0-1")
+    assert _release_writes(fake, start, old.id) == []  # the published one is left exactly as it was
+    # ... and a run of the new version alone works the same
+    alone = make_dist(tmp_path / "run3", versions=("v1.37.0",))
+    start = len(fake.requests)
+    run(fake, clock, alone)
+    assert [r for r in fake.requests[start:] if r.write] == []
+
+    # 4. a new tool version rewrites the SBOM and provenance: refused on the published release...
+    from builder.bundle import pack
+    monkeypatch.setattr(pack, "__version__", "9.9.9")
+    changed = make_dist(tmp_path / "run4", versions=("v1.37.0",))
+    sbom = "kubernetes-windows-node-v1.37.0-1.spdx.json"
+    assert (changed / sbom).read_bytes() != (alone / sbom).read_bytes()
+    start = len(fake.requests)
+    with pytest.raises(PublishError, match=r"spdx\.json on the published release differs.*--replace.*--revision"):
+        run(fake, clock, changed)
+    assert [r for r in fake.requests[start:] if r.write] == []
+    # ... --revision 2 at bundle time makes a new release beside it ...
+    revised = make_dist(tmp_path / "run5", versions=("v1.37.0",), revision=2)
+    before_v1 = fake.asset_state("v1.37.0-1")
+    run(fake, clock, revised)
+    assert_complete(fake, revised, "v1.37.0-2")
+    assert fake.asset_state("v1.37.0-1") == before_v1
+    # ... or --replace swaps the changed assets (and their checksum list) in place
+    run(fake, clock, changed, replace=True)
+    assert_complete(fake, changed, "v1.37.0-1")
+    assert_each_uploaded_once_per_content(fake)
+
+
+def assert_each_uploaded_once_per_content(fake: FakeGitHub) -> None:
+    """No identical bytes were uploaded twice under the same name to the same release."""
+    seen = [(r.path, r.query["name"], _sha(r.body)) for r in fake.uploads()]
+    assert len(seen) == len(set(seen)), seen
+
+
+def test_target_commitish_from_github_sha(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    run(fake, clock, dist, env={"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url, "GITHUB_SHA": sha})
+    create = next(r for r in fake.writes() if r.method == "POST" and r.path.endswith("/releases"))
+    assert json.loads(create.body)["target_commitish"] == sha
+    publish_patch = fake.writes()[-1]
+    assert json.loads(publish_patch.body)["target_commitish"] == sha  # a draft's tag is made on publishing
+    (rel,) = fake.release_by_tag("v1.37.0-1")
+    assert rel.target_commitish == sha
+
+
+def test_target_commitish_option_wins_and_is_checked(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    cfg = Config(release=ReleaseSection(repo=fake.repo), options=Options(dist=dist))
+    policy = RetryPolicy(attempts=ATTEMPTS, sleep=clock.sleep, clock=clock.now, rng=random.Random(7))
+    env = {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url, "GITHUB_SHA": "f" * 40}
+    out = io.StringIO()
+    publish.publish_dist(cfg, env, draft=False, replace=False, dry_run=False, policy=policy, out=out,
+                         progress_stream=io.StringIO(), target_commitish="a" * 40)
+    assert fake.release_by_tag("v1.37.0-1")[0].target_commitish == "a" * 40
+    assert f"at commit {'a' * 40}" in out.getvalue()
+    fake.requests.clear()
+    for bad in ("a..b", "-rf", "$(id)", "a b"):
+        with pytest.raises(ConfigError, match="--target-commitish"):
+            publish.publish_dist(cfg, env, draft=False, replace=False, dry_run=False, policy=policy,
+                                 target_commitish=bad)
+    with pytest.raises(ConfigError, match="GITHUB_SHA"):
+        publish.publish_dist(cfg, {**env, "GITHUB_SHA": "main;x"}, draft=False, replace=False, dry_run=False,
+                             policy=policy)
+    assert fake.requests == []
+
+
+def test_published_release_gets_no_target(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    """A published release's tag exists: nothing asks GitHub to move it."""
+    _published_with(fake, dist, **{"kubernetes-windows-node-v1.37.0-1.spdx.json": b"older"})
+    run(fake, clock, dist, replace=True,
+        env={"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url, "GITHUB_SHA": "c" * 40})
+    assert all("target_commitish" not in r.body.decode(errors="replace") for r in fake.writes())
+    assert fake.release_by_tag("v1.37.0-1")[0].target_commitish == "main"
+
+
+def test_dry_run_without_token_plans_from_dist_alone(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    out = run(fake, clock, dist, dry_run=True, env={"GITHUB_API_URL": fake.url, "GITHUB_SHA": "d" * 40})
+    assert fake.requests == []
+    assert "no token in GH_TOKEN or GITHUB_TOKEN" in out and "GitHub was not asked" in out
+    for name, (_, sha) in expected(dist).items():
+        assert f"{name} (" in out and sha in out
+    assert f"at commit {'d' * 40}" in out
+    assert "could not know without GitHub" in out and "refused (pass --replace" in out
+    assert "nothing was written" in out
+
+
+def test_dry_run_offline_with_a_token_asks_nothing(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    cfg = Config(release=ReleaseSection(repo=None), options=Options(dist=dist, offline=True))
+    out = io.StringIO()
+    assert publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, draft=True, replace=True,
+                                dry_run=True, out=out) == 0
+    assert fake.requests == []
+    text = out.getvalue()
+    assert "--offline" in text and "repository unknown" in text and "leave it a draft" in text
+    assert "replaced (--replace)" in text
+
+
+def test_offline_publish_is_refused_before_any_request(fake: FakeGitHub, dist: Path) -> None:
+    cfg = Config(release=ReleaseSection(repo=fake.repo), options=Options(dist=dist, offline=True))
+    with pytest.raises(ConfigError, match=r"--offline.*--dry-run"):
+        publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, draft=False, replace=False,
+                             dry_run=False)
+    assert fake.requests == []
+
+
+def test_dry_run_without_token_still_checks_dist(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
+    (dist / "kubernetes-windows-node-v1.37.0-1.intoto.json").write_text("{}")
+    with pytest.raises(VerifyError):
+        run(fake, clock, dist, dry_run=True, env={})
+
+
+def test_cli_dry_run_offline_no_token_no_repo(dist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    for key in ("GH_TOKEN", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_SHA"):
+        monkeypatch.delenv(key, raising=False)
+    assert cli.main(["publish", "--dist", str(dist), "--dry-run", "--target-commitish", "e" * 40]) == 0
+    out = capsys.readouterr().out
+    assert "GitHub was not asked" in out and "kubernetes-windows-node-v1.37.0-1.zip" in out
+    assert cli.main(["publish", "--dist", str(dist), "--target-commitish", "x..y"]) == 2
+
+
+# --------------------------------------------------------------------------- the workflow's own publish steps
+
+
+def _workflow_step(name: str) -> dict[str, Any]:
+    import yaml
+
+    workflow = yaml.safe_load((Path(__file__).parent.parent / ".github/workflows/release.yml").read_text())
+    return next(s for s in workflow["jobs"]["publish"]["steps"] if s.get("name") == name)
+
+
+def test_the_workflows_publish_steps_replayed(fake: FakeGitHub, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `run:` text of the workflow's publish job, run by bash as the runner would, with the tool
+    installed as a command (a shim for `python -m builder`), against the fake GitHub: first run,
+    re-run, and a new tool version refused, then replaced with the `replace` input."""
+    import os
+    import subprocess
+    import sys
+
+    shim = tmp_path / "bin" / "k8s-windows-bundle"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m builder "$@"\n')
+    shim.chmod(0o755)
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    base = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN", "GITHUB_TOKEN")}
+    base.update(PATH=f"{shim.parent}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(Path(__file__).parent.parent),
+                GITHUB_API_URL=fake.url, GITHUB_REPOSITORY=fake.repo, GITHUB_SHA=sha)
+
+    def step(name: str, workdir: Path, replace: str = "false") -> subprocess.CompletedProcess[str]:
+        spec = _workflow_step(name)
+        env = dict(base)
+        for key, value in (spec.get("env") or {}).items():  # the step's own env, expressions filled in
+            env[key] = {"${{ secrets.GITHUB_TOKEN }}": CANARY, "${{ needs.plan.outputs.replace }}": replace}[value]
+        done = subprocess.run(["bash", "-e", "-c", spec["run"]], cwd=workdir, env=env, capture_output=True,
+                              text=True, timeout=300, check=False)
+        CAPTURED.extend([done.stdout, done.stderr])
+        return done
+
+    first = tmp_path / "run1"
+    make_dist(first / "dist", versions=("v1.37.0",))
+    plan = step("Plan (dry run, no token)", first)
+    assert plan.returncode == 0 and "GitHub was not asked" in plan.stdout
+    assert fake.requests == []
+    done = step("Publish", first)
+    assert done.returncode == 0, done.stderr
+    assert_complete(fake, first / "dist")
+    assert fake.release_by_tag("v1.37.0-1")[0].target_commitish == sha
+
+    writes = len(fake.writes())
+    assert step("Publish", first).returncode == 0  # re-run
+    assert len(fake.writes()) == writes
+
+    from builder.bundle import pack
+    monkeypatch.setattr(pack, "__version__", "9.9.9")
+    changed = tmp_path / "run2"
+    make_dist(changed / "dist", versions=("v1.37.0",))
+    refused = step("Publish", changed)
+    assert refused.returncode == 9 and "--replace" in refused.stderr
+    assert len(fake.writes()) == writes
+    assert step("Publish", changed, replace="true").returncode == 0
+    assert_complete(fake, changed / "dist")

@@ -6,6 +6,15 @@ must not be changed: an immutable published release, or a different asset in a p
 release without --replace. Then act, one write at a time: create the release as a draft,
 delete leftovers, upload, check every asset against the local file, and publish last, so a
 release is never public with missing or wrong assets.
+
+Each release carries its own bundle's files and `<stem>.SHA256SUMS` over them, never a checksum
+list shared by several releases: publishing another version later, or the same one again, leaves
+the others' releases as they are. A bundle whose files changed (a new tool version rewrites the
+SBOM) is refused on a published release unless --replace; `--revision N` at bundle time makes a
+new release instead.
+
+`--dry-run` with no token (or with --offline) plans from dist/ alone and says what it could not
+know; with a token it also reads GitHub, and writes nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ import json
 import logging
 import re
 import sys
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,9 +33,11 @@ from typing import Any, TextIO
 import requests
 
 from ..bundle import verify
+from ..bundle.manifest import sums_text
 from ..config import Config
 from ..config.model import TAG_RE
 from ..errors import ConfigError, PublishError, VerifyError
+from ..fsutil import atomic_write
 from ..hashing import sha256_file
 from ..http import ProgressBar, RetryPolicy, clean_text
 from . import github
@@ -34,8 +46,9 @@ from .github import GitHubClient, Json, Secret
 log = logging.getLogger(__name__)
 
 MANIFEST = "k/manifest.json"
-SUMS = "SHA256SUMS"
 SIDECARS = (".zip", ".zip.sha256", ".spdx.json", ".intoto.json")
+SUMS_SUFFIX = ".SHA256SUMS"  # <stem>.SHA256SUMS: this bundle's files only, written by publish
+_COMMITISH_RE = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64}|[A-Za-z0-9][A-Za-z0-9._/-]{0,199})$")
 _UPLOAD_ROUNDS = 3  # an upload met by leftovers of its own earlier attempts: delete them and try again
 
 
@@ -80,6 +93,7 @@ class Plan:
     release: Json | None
     steps: list[Step]
     publish: bool
+    target: str | None = None  # commit for a tag that does not exist yet
     refusals: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -100,9 +114,19 @@ def publish_dist(
     out: TextIO | None = None,
     progress_stream: TextIO | None = None,
     sigstore: bool = False,
+    target_commitish: str | None = None,
 ) -> int:
-    """Publish every bundle in dist/ as its own release; return 0 when each one is complete."""
+    """Publish every bundle in dist/ as its own release; return 0 when each one is complete.
+
+    `target_commitish` (else $GITHUB_SHA) is the commit a new release's tag is made at.
+    """
     out = out or sys.stdout
+    target = read_target(target_commitish, env)
+    if dry_run and (cfg.options.offline or not _token_given(env)):
+        return plan_offline(cfg, target, out, draft=draft or cfg.release.draft, replace=replace)
+    if cfg.options.offline:
+        msg = "--offline never touches the network, and publishing is all network: drop --offline, or add --dry-run"
+        raise ConfigError(msg)
     token = read_token(env)
     repo = cfg.release.repo
     if not repo:
@@ -116,23 +140,50 @@ def publish_dist(
 
         if sign_zips(sorted(cfg.options.dist.glob("*.zip")), env):
             write_dist_sums(cfg.options.dist)
-    bundles = read_bundles(cfg)
-    client = GitHubClient(endpoints, repo, token, policy or RetryPolicy(), session=session, read_only=dry_run)
-    try:
-        plans = [plan_bundle(client, b, draft=draft or cfg.release.draft, replace=replace) for b in bundles]
-        _print_plan(plans, out, repo, dry_run=dry_run)
-        refusals = [r for p in plans for r in p.refusals]
-        if refusals:
-            msg = "nothing was uploaded:\n  " + "\n  ".join(refusals)
-            raise PublishError(msg)
-        if dry_run:
-            return 0
-        for plan in plans:  # each summary as soon as its release is complete
-            done = carry_out(client, plan, cfg.release.prerelease, progress_stream or sys.stderr)
-            _print_summary(plan, *done, out)
-    finally:
-        client.close()
+    with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
+        bundles = read_bundles(cfg, Path(work))
+        client = GitHubClient(endpoints, repo, token, policy or RetryPolicy(), session=session,
+                              read_only=dry_run)
+        try:
+            return _publish(client, cfg, bundles, target, out, progress_stream, draft=draft, replace=replace,
+                            dry_run=dry_run)
+        finally:
+            client.close()
+
+
+def _publish(client: GitHubClient, cfg: Config, bundles: list[Bundle], target: str | None, out: TextIO,
+             progress_stream: TextIO | None, *, draft: bool, replace: bool, dry_run: bool) -> int:
+    repo = client.repo
+    plans = [plan_bundle(client, b, draft=draft or cfg.release.draft, replace=replace, target=target)
+             for b in bundles]
+    _print_plan(plans, out, repo, dry_run=dry_run)
+    refusals = [r for p in plans for r in p.refusals]
+    if refusals:
+        msg = "nothing was uploaded:\n  " + "\n  ".join(refusals)
+        raise PublishError(msg)
+    if dry_run:
+        return 0
+    for plan in plans:  # each summary as soon as its release is complete
+        done = carry_out(client, plan, cfg.release.prerelease, progress_stream or sys.stderr)
+        _print_summary(plan, *done, out)
     return 0
+
+
+def _token_given(env: Mapping[str, str]) -> bool:
+    return any(env.get(key, "").strip() for key in ("GH_TOKEN", "GITHUB_TOKEN"))
+
+
+def read_target(option: str | None, env: Mapping[str, str]) -> str | None:
+    """The commit (or branch) a new release's tag is created at: --target-commitish, else $GITHUB_SHA."""
+    source, value = ("--target-commitish", option) if option else ("GITHUB_SHA", env.get("GITHUB_SHA", ""))
+    value = value.strip()
+    if not value:
+        return None
+    if not _COMMITISH_RE.match(value) or ".." in value or value.endswith((".lock", "/", ".")):
+        msg = (f"{source}={value!r} is neither a full commit id (40 hex digits) nor a branch name; "
+               "give the commit the bundles were built from")
+        raise ConfigError(msg)
+    return value
 
 
 def read_token(env: Mapping[str, str]) -> Secret:
@@ -160,14 +211,14 @@ def check_dist(dist: Path) -> None:
 # --------------------------------------------------------------------------- reading dist/
 
 
-def read_bundles(cfg: Config) -> list[Bundle]:
+def read_bundles(cfg: Config, work: Path) -> list[Bundle]:
+    """Every bundle in dist/, each with `<stem>.SHA256SUMS` over its own files written into `work`."""
     dist = cfg.options.dist
     zips = sorted(dist.glob("*.zip"))
     if not zips:
         msg = f"no bundle in {dist}: run `nox -s bundle` first"
         raise PublishError(msg)
-    sums = _local(dist / SUMS, SUMS)
-    bundles = [_bundle(z, cfg.release.tag, sums) for z in zips]
+    bundles = [_bundle(z, cfg.release.tag, work) for z in zips]
     tags = [b.tag for b in bundles]
     if cfg.release.tag and len(bundles) > 1:
         msg = (f"release.tag {cfg.release.tag!r} names one release, but {dist} holds {len(bundles)} bundles; "
@@ -179,7 +230,7 @@ def read_bundles(cfg: Config) -> list[Bundle]:
     return bundles
 
 
-def _bundle(zip_path: Path, tag: str | None, sums: LocalAsset) -> Bundle:
+def _bundle(zip_path: Path, tag: str | None, work: Path) -> Bundle:
     manifest = read_manifest(zip_path)
     stem = zip_path.name[: -len(".zip")]
     git_version = _field(manifest, zip_path, "kubernetes", "gitVersion")
@@ -190,7 +241,10 @@ def _bundle(zip_path: Path, tag: str | None, sums: LocalAsset) -> Bundle:
         raise PublishError(msg)
     dist = zip_path.parent
     suffixes = SIDECARS + ((".zip.sigstore.json",) if (dist / f"{stem}.zip.sigstore.json").is_file() else ())
-    assets = (*(_local(dist / f"{stem}{suffix}", f"{stem}{suffix}") for suffix in suffixes), sums)
+    files = tuple(_local(dist / f"{stem}{suffix}", f"{stem}{suffix}") for suffix in suffixes)
+    sums_name = f"{stem}{SUMS_SUFFIX}"
+    atomic_write(work / sums_name, sums_text((a.name, a.sha256) for a in files))
+    assets = (*files, _local(work / sums_name, sums_name))
     title = f"{_field(manifest, zip_path, 'bundle', 'name')} {git_version} (revision {revision})"
     return Bundle(stem, tag, title, release_notes(manifest, assets), assets)
 
@@ -258,8 +312,8 @@ def release_notes(manifest: Mapping[str, Any], assets: tuple[LocalAsset, ...]) -
         *(f"{a.sha256}  {a.name}" for a in assets),
         "```",
         "",
-        "Check a download with `sha256sum -c --ignore-missing SHA256SUMS`; after unpacking, `k/manifest.json` "
-        "lists every file's sha256.",
+        f"Check a download with `sha256sum -c --ignore-missing {_cell(assets[-1].name)}`; after unpacking, "
+        "`k/manifest.json` lists every file's sha256.",
     ]
     if exes:
         lines += ["", "## Executables (sha256)", "", "```",
@@ -270,19 +324,21 @@ def release_notes(manifest: Mapping[str, Any], assets: tuple[LocalAsset, ...]) -
 # --------------------------------------------------------------------------- planning (reads only)
 
 
-def plan_bundle(client: GitHubClient, bundle: Bundle, *, draft: bool, replace: bool) -> Plan:
+def plan_bundle(client: GitHubClient, bundle: Bundle, *, draft: bool, replace: bool,
+                target: str | None = None) -> Plan:
     release = client.find_release(bundle.tag)
     remote = {str(a.get("name")): a for a in client.list_assets(int(release["id"]))} if release else {}
     published = release is not None and not release.get("draft", False)
     immutable = published and release is not None and release.get("immutable") is True
     steps = [_step(a, remote.get(a.name), published=published, replace=replace) for a in bundle.assets]
-    plan = Plan(bundle, release, steps, publish=not draft and not published)
+    # A published release's tag exists already: GitHub would ignore a target, so none is sent.
+    plan = Plan(bundle, release, steps, publish=not draft and not published, target=None if published else target)
     changes = [s for s in steps if s.kind != "skip"]
     if immutable and changes:
         plan.refusals.append(
             f"{plan.label} is published and immutable: its assets can no longer change, and "
             f"{', '.join(s.asset.name for s in changes)} would have to; publish the bundle under a new revision "
-            "(bundle.revision or --revision)")
+            "(bundle again with --revision N, or bundle.revision)")
     elif immutable:
         plan.notes.append(f"{plan.label} is published and immutable; every asset already matches")
     plan.refusals += [f"{plan.label}: {s.why}" for s in steps if s.kind == "refuse"]
@@ -306,7 +362,7 @@ def _step(local: LocalAsset, remote: Json | None, *, published: bool, replace: b
         return Step("replace", local, remote, f"{why}; --replace given")
     return Step("refuse", local, remote,
                 f"{local.name} on the published release differs from the local file ({why}); "
-                "pass --replace to replace it, or publish under a new revision")
+                "pass --replace to replace it, or bundle again with --revision N for a new release")
 
 
 def compare(remote: Json, local: LocalAsset) -> tuple[str, str]:
@@ -335,9 +391,11 @@ class Done:
 
 def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, progress_stream: TextIO) -> tuple[Json, list[Done]]:
     bundle = plan.bundle
-    release = plan.release or client.create_release({
-        "tag_name": bundle.tag, "name": bundle.title, "body": bundle.notes, "draft": True, "prerelease": prerelease,
-    })
+    fields: dict[str, Any] = {"tag_name": bundle.tag, "name": bundle.title, "body": bundle.notes, "draft": True,
+                              "prerelease": prerelease}
+    if plan.target:
+        fields["target_commitish"] = plan.target
+    release = plan.release or client.create_release(fields)
     if plan.release is None:
         log.info("created draft %s (id %s)", plan.label, release.get("id"))
     done: list[Done] = []
@@ -359,12 +417,18 @@ def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, progress_strea
         done.append(Done(step.asset.name, how, str(asset.get("browser_download_url", ""))))
     _check_all(client, release, bundle)
     if plan.publish:
-        release = client.update_release(int(release["id"]), {
-            "draft": False, "name": bundle.title, "body": bundle.notes, "prerelease": prerelease,
-        })
+        # A draft's tag is only made when it is published: the target goes with this request too.
+        publish_fields: dict[str, Any] = {"draft": False, "name": bundle.title, "body": bundle.notes,
+                                          "prerelease": prerelease}
+        if plan.target:
+            publish_fields["target_commitish"] = plan.target
+        release = client.update_release(int(release["id"]), publish_fields)
         if release.get("draft", True):
             msg = f"{plan.label}: GitHub did not publish the release; run publish again"
             raise PublishError(msg)
+    elif any(d.how == "replaced" for d in done) and release.get("body") != bundle.notes:
+        # The notes list every asset's checksum: replaced assets need the new ones.
+        release = client.update_release(int(release["id"]), {"body": bundle.notes})
     return release, done
 
 
@@ -430,8 +494,10 @@ def _print_plan(plans: list[Plan], out: TextIO, repo: str, *, dry_run: bool) -> 
     would = "would " if dry_run else ""
     for plan in plans:
         rel = plan.release
+        at = f" at commit {plan.target}" if plan.target else ""
         if rel is None:
-            print(f"{plan.label} in {repo}: {would}create it as a draft, named {plan.bundle.title!r}", file=out)
+            print(f"{plan.label} in {repo}: {would}create it as a draft{at}, named {plan.bundle.title!r}",
+                  file=out)
         else:
             state = "draft" if rel.get("draft") else "published"
             print(f"{plan.label} in {repo}: found ({state}, id {rel.get('id')})", file=out)
@@ -451,3 +517,30 @@ def _print_summary(plan: Plan, release: Json, assets: list[Done], out: TextIO) -
     print(f"{plan.label} ({state}): {clean_text(str(release.get('html_url', '')))}", file=out)
     for d in assets:
         print(f"  {d.how:<9} {d.name}  {clean_text(d.url)}", file=out)
+
+
+# --------------------------------------------------------------------------- a dry run without GitHub
+
+
+def plan_offline(cfg: Config, target: str | None, out: TextIO, *, draft: bool, replace: bool) -> int:
+    """`publish --dry-run` with no token or --offline: what dist/ would become, and what only GitHub can tell."""
+    why = "--offline" if cfg.options.offline else "no token in GH_TOKEN or GITHUB_TOKEN"
+    repo = cfg.release.repo or "(repository unknown: set release.repo or GITHUB_REPOSITORY)"
+    check_dist(cfg.options.dist)
+    with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
+        bundles = read_bundles(cfg, Path(work))
+    print(f"dry run from {cfg.options.dist} alone ({why}): GitHub was not asked", file=out)
+    at = f" at commit {target}" if target else ""
+    for b in bundles:
+        print(f"release {b.tag} in {repo}: if it does not exist, would create it as a draft{at}, named "
+              f"{b.title!r}", file=out)
+        for a in b.assets:
+            print(f"  would upload (unless already there) {a.name} ({a.size} bytes, sha256 {a.sha256})", file=out)
+        print(f"  would {'leave it a draft' if draft else f'publish release {b.tag}'}", file=out)
+    print("could not know without GitHub: whether each release exists (draft, published or immutable), which "
+          "assets it holds and whether they match these; so which uploads would be skipped or redone, and "
+          "whether a published release with different assets would be "
+          + ("replaced (--replace)" if replace else "refused (pass --replace, or bundle with --revision N)"),
+          file=out)
+    print("dry run: nothing was written", file=out)
+    return 0

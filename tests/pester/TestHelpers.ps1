@@ -1,0 +1,71 @@
+# Helpers the Pester tests dot-source: the variants to test, and copies of the bundle to run in.
+# ($env:BUNDLE_ROOT: the expanded bundle's k\ folder; $env:RENDER_ROOT: render-variants.sh's output.)
+
+function Get-BundleVariant {
+    # The bundle as built, then every <mode>__<runtime> folder render-variants.sh wrote.
+    $manifest = Get-Content -LiteralPath (Join-Path $env:BUNDLE_ROOT 'manifest.json') -Raw | ConvertFrom-Json
+    $variants = @(@{
+            Label = 'bundle as built'; Mode = [string]$manifest.config.network.mode
+            Runtime = [string]$manifest.config.node.runtime; Dir = ''
+        })
+    if ($env:RENDER_ROOT) {
+        foreach ($dir in @(Get-ChildItem -LiteralPath $env:RENDER_ROOT -Directory)) {
+            $mode, $runtime = $dir.Name -split '__', 2
+            $variants += @{ Label = $dir.Name; Mode = $mode; Runtime = $runtime; Dir = $dir.FullName }
+        }
+    }
+    return $variants
+}
+
+function New-BundleCopy([string] $Parent, [string] $VariantDir) {
+    # A copy of the bundle with the variant's rendered files laid over it, and an empty file for
+    # each binary a mode needs that the bundle lacks (nothing runs a binary in these tests).
+    $root = Join-Path $Parent ('k-' + [guid]::NewGuid().ToString('N'))
+    Copy-Item -LiteralPath $env:BUNDLE_ROOT -Destination $root -Recurse
+    if ($VariantDir) {
+        Get-ChildItem -LiteralPath $VariantDir -Force | Copy-Item -Destination $root -Recurse -Force
+    }
+    foreach ($exe in @('cni\wincni.exe', 'cni\win-bridge.exe', 'cni\win-overlay.exe', 'cni\host-local.exe',
+            'flanneld.exe')) {
+        $path = Join-Path $root $exe
+        if (-not (Test-Path -LiteralPath $path)) {
+            New-Item -ItemType File -Force -Path $path | Out-Null
+        }
+    }
+    return $root
+}
+
+function Update-BundleManifest([string] $Root) {
+    # Re-seal a copy whose files were changed on purpose: manifest.json lists every file again
+    # with its size and SHA256, and SHA256SUMS (optional for install.ps1) goes.
+    $manifestPath = Join-Path $Root 'manifest.json'
+    $manifest = Get-Content -LiteralPath $manifestPath -Raw | ConvertFrom-Json
+    $prefix = [System.IO.Path]::GetFullPath($Root).TrimEnd('\').Length + 1
+    $entries = foreach ($file in @(Get-ChildItem -LiteralPath $Root -Recurse -File -Force)) {
+        $rel = $file.FullName.Substring($prefix).Replace('\', '/')
+        if ($rel -in @('manifest.json', 'SHA256SUMS')) { continue }
+        [pscustomobject]@{
+            path = 'k/' + $rel; size = $file.Length; mode = '0644'; origin = 'generated'
+            sha256 = (Get-FileHash -LiteralPath $file.FullName -Algorithm SHA256).Hash.ToLowerInvariant()
+        }
+    }
+    $manifest.files = @($entries)
+    Remove-Item -LiteralPath (Join-Path $Root 'SHA256SUMS') -Force -ErrorAction SilentlyContinue
+    [System.IO.File]::WriteAllText($manifestPath, ($manifest | ConvertTo-Json -Depth 30), [System.Text.Encoding]::ASCII)
+}
+
+function Reset-HnsState {
+    $global:HnsCalls = [System.Collections.Generic.List[object]]::new()
+    $global:HnsNetworks = [System.Collections.Generic.List[object]]::new()
+    $global:HnsEndpoints = [System.Collections.Generic.List[object]]::new()
+}
+
+function Get-ScriptDefault([string] $Path, [string] $Parameter) {
+    # The default value of one Param() entry of a generated script, read from its syntax tree.
+    $tokens = $null
+    $errors = $null
+    $ast = [System.Management.Automation.Language.Parser]::ParseFile($Path, [ref]$tokens, [ref]$errors)
+    $param = @($ast.ParamBlock.Parameters | Where-Object { $_.Name.VariablePath.UserPath -eq $Parameter })
+    if ($param.Count -ne 1) { throw "$Path has no parameter -$Parameter" }
+    return $param[0].DefaultValue.SafeGetValue()
+}
