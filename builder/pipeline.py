@@ -1,22 +1,32 @@
-"""The pipeline: build -> fetch -> render -> pack, the commands around it, and many versions in one run."""
+"""The pipeline: preflight -> fetch -> build -> render -> pack, the commands around it, many versions in one run.
+
+Fail fast: `preflight` checks in seconds everything that would otherwise stop a run after the long
+build (every version-dependent configuration rule, dist/ and the cache, the commands the build
+runs, the tree's shape), and the pinned inputs are fetched and verified before `make` starts.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import requests
+
 from . import errors
 from .artifacts import BuildResult, RenderedFile
 from .config import Config
-from .errors import BuilderError
+from .errors import BuilderError, BuildError, ConfigError, FetchError
 from .http import Net
 
 if TYPE_CHECKING:
     from .bundle import verify as verify_mod
+    from .sources.kit import Inputs
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +36,10 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     if command == "bundle":
         bundle(cfg, env)
         return 0
+    if command == "check":
+        return check(cfg, env)
     if command == "build":
+        preflight(cfg, env, writes_dist=False)
         result = build_stage(cfg, env)
         for b in result.binaries:
             log.info("%s  %s", b.sha256, b.path)
@@ -40,6 +53,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
 
                 release_pins.update_pins(cfg)
             return kit.update_pins(cfg, _known_version(cfg))
+        preflight(cfg, env, writes_dist=False, builds=False)
         fetched = kit.fetch_all(cfg, _known_version(cfg))
         for f in fetched.sdn.files:
             log.info("%s  %s", f.sha256, f.dest)
@@ -50,6 +64,8 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .node import render
 
         out = args.out or (cfg.options.dist / "render")
+        preflight(cfg, env, writes_dist=False, builds=False, uses_cache=False)
+        folder_problem("--out", Path(out))
         render.write_files(render_stage(cfg, _known_version(cfg)), Path(out))
         log.info("scripts written to %s", out)
         return 0
@@ -87,8 +103,9 @@ def render_stage(cfg: Config, git_version: str | None) -> list[RenderedFile]:
     from .node import render
 
     if git_version is None:
-        msg = "cannot render without a Kubernetes version: set kubernetes.version or give a tree"
-        raise BuilderError(msg)
+        msg = ("cannot render without a Kubernetes version: set kubernetes.version, pass --kube-version vX.Y.Z, "
+               "or give a tree (--kube-root)")
+        raise ConfigError(msg)
     return render.render_bundle(cfg, git_version)
 
 
@@ -112,18 +129,177 @@ def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
 
 
 def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
+    """preflight -> fetch (seconds) -> build (minutes) -> render -> pack: what can fail fast goes first."""
     from .bundle import pack, sign
     from .sources import kit
 
+    preflight(cfg, env)
     signer = sign.prepare(cfg, env)  # the tool and the key are checked before the long work
-    # Every pinned input first: a bad pin or a missing file stops the run before a long build.
-    fetched = kit.fetch_all(cfg, _known_version(cfg), net=net)
+    fetched = fetch_inputs(cfg, net=net)
     built = build_stage(cfg, env, net=net)
     inputs = kit.finish(cfg, fetched, env)
     rendered = render_stage(cfg, built.git_version)
     zip_path = pack.pack(cfg, built, fetched.sdn, rendered, signer=signer, inputs=inputs)
     log.info("bundle: %s", zip_path)
     return zip_path
+
+
+def fetch_inputs(cfg: Config, *, net: Net | None = None) -> Inputs:
+    """The pinned inputs (SDN and the node kit this bundle needs), fetched and verified: seconds, so
+    before the build. With several versions, the inputs of every one of them."""
+    from .sources import kit
+
+    return kit.fetch_all(cfg, _known_version(cfg), net=net)
+
+
+# --------------------------------------------------------------------------- preflight
+
+# Commands the tree's own build runs: its Makefile (make), hack/*.sh (bash), rsync to place outputs.
+BUILD_COMMANDS = ("make", "bash", "rsync")
+# What every Kubernetes tree has had since 1.0; a Makefile alone could be any project's.
+KUBE_TREE_MARKERS = ("hack/lib/version.sh", "cmd/kubelet")
+CMD_COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
+
+
+def preflight(cfg: Config, env: Mapping[str, str], *, writes_dist: bool = True, builds: bool = True,
+              uses_cache: bool = True) -> list[str]:
+    """Check, in seconds and writing nothing, what would otherwise stop the run after the long work.
+
+    Returns the Kubernetes versions checked. Raises ConfigError (or BuildError for a missing
+    command) naming the key or option to change.
+    """
+    kube = cfg.kubernetes
+    from_tree = kube.source == "build" and kube.root is not None
+    if from_tree and builds:
+        assert kube.root is not None
+        commands_present(kube.root, env)
+        tree_problem(kube.root, kube.components)
+    if writes_dist:
+        folder_problem("--dist", cfg.options.dist)
+    if uses_cache:
+        folder_problem("--cache-dir", cfg.options.cache_dir)
+    versions = known_versions(cfg)
+    for version in versions:
+        check_version_rules(cfg, version)
+    return versions
+
+
+def known_versions(cfg: Config) -> list[str]:
+    """Every version this run bundles that can be known before any build: configured, or the tree's."""
+    kube = cfg.kubernetes
+    if kube.versions:
+        return list(dict.fromkeys(kube.versions))
+    if kube.source == "build" and kube.root is not None:
+        from .sources import build
+
+        return [build.detect_version(kube.root, kube.version).git_version]
+    return [kube.version] if kube.version else []
+
+
+def check_version_rules(cfg: Config, git_version: str) -> None:
+    """The configuration rules that depend on the Kubernetes version (render checks them again)."""
+    from .config import runtime_for
+    from .kversion import KubeVersion
+    from .node import render
+
+    try:
+        version = KubeVersion.parse(git_version)
+    except ValueError as err:
+        msg = f"kubernetes.version: {git_version!r} is not usable: {err}"
+        raise ConfigError(msg) from err
+    render.check_config(cfg, version, runtime_for(cfg.node, version))
+
+
+def commands_present(root: Path, env: Mapping[str, str]) -> None:
+    needed = [*BUILD_COMMANDS, *(("git",) if (root / ".git").exists() else ())]
+    missing = [c for c in needed if shutil.which(c, path=env.get("PATH")) is None]
+    if missing:
+        msg = (f"the Kubernetes build needs {', '.join(missing)}, not found on PATH; install "
+               f"{'it' if len(missing) == 1 else 'them'} (Debian/Ubuntu: sudo apt-get install {' '.join(missing)})")
+        raise BuildError(msg)
+
+
+def tree_problem(root: Path, components: Sequence[str] = ()) -> None:
+    """Refuse a folder that is not a Kubernetes tree, or lacks a component, before its Makefile runs."""
+    missing = [m for m in KUBE_TREE_MARKERS if not (root / m).exists()]
+    if missing:
+        msg = (f"kubernetes.root (--kube-root): {root} does not look like a Kubernetes source tree "
+               f"(no {' or '.join(missing)}), so its Makefile is not run; point it at the top folder of a "
+               "kubernetes/kubernetes checkout")
+        raise ConfigError(msg)
+    # The components every tree builds from cmd/<name> (others may live elsewhere, e.g. staging/).
+    absent = [c for c in components if c in CMD_COMPONENTS and not (root / "cmd" / c).is_dir()]
+    if absent:
+        msg = (f"kubernetes.components: the tree {root} has no {', '.join(f'cmd/{c}' for c in absent)}; "
+               "remove the component or use a tree that has it")
+        raise ConfigError(msg)
+
+
+def folder_problem(option: str, folder: Path) -> None:
+    """A folder this run will write to: a writable folder, or one that can be created."""
+    probe = folder
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        what = "is a file" if probe == folder else f"is inside {probe}, which is a file"
+        msg = f"{option}: {folder} {what}, not a folder; pass {option} with a folder (it is created if missing)"
+        raise ConfigError(msg)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        where = "" if probe == folder else f" (its nearest existing folder {probe} is read-only)"
+        msg = f"{option}: {folder} is not writable{where}; pass {option} with a folder you can write to"
+        raise ConfigError(msg)
+
+
+def check(cfg: Config, env: Mapping[str, str]) -> int:
+    """`check`: the configuration (already loaded), the preflight, and the pinned inputs, without a build."""
+    versions = preflight(cfg, env, builds=cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None)
+    fetched = fetch_inputs(cfg)
+    log.info("check: configuration ok%s", f" for {', '.join(versions)}" if versions else "")
+    log.info("check: dist %s and cache %s usable", cfg.options.dist, cfg.options.cache_dir)
+    if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
+        log.info("check: %s looks like a Kubernetes tree; make, bash, rsync present", cfg.kubernetes.root)
+    else:
+        log.info("check: %s", release_reachable(cfg, versions))
+    log.info("check: SDN %s@%s: %d files verified", fetched.sdn.repo, fetched.sdn.commit[:12],
+             len(fetched.sdn.files))
+    for i in fetched.kit:
+        log.info("check: %s %s verified (%s)", i.spec.name, i.spec.version, i.h1 or f"sha256 {i.archive_sha256}")
+    return 0
+
+
+def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
+    """Each component's binary is published there (HEAD only: nothing is downloaded)."""
+    from . import http
+    from .sources import binaries
+
+    if cfg.options.offline:
+        return "official binaries: not checked (--offline; bundle uses the cache)"
+    missing: list[str] = []
+    session = http.make_session()
+    try:
+        for version in versions:
+            for name in cfg.kubernetes.components:
+                url = binaries.binary_url(cfg, version, name)
+                local = http.local_path(url)
+                if local is not None:
+                    if not local.is_file():
+                        missing.append(f"{url}: no such file")
+                    continue
+                try:
+                    status = session.head(url, allow_redirects=True, timeout=(10, 30)).status_code
+                except requests.RequestException as err:
+                    missing.append(f"{http.redact_url(url)}: {type(err).__name__}")
+                    continue
+                if status != 200:
+                    missing.append(f"{http.redact_url(url)}: HTTP {status}")
+    finally:
+        session.close()
+    if missing:
+        msg = ("kubernetes.release_url: these binaries cannot be reached "
+               "(check the version and release_url, or the network):\n  " + "\n  ".join(missing))
+        raise FetchError(msg)
+    count = len(versions) * len(cfg.kubernetes.components)
+    return f"official binaries: all {count} are published at {cfg.kubernetes.release_url}"
 
 
 def verify_paths(zips: list[Path], sig: verify_mod.SignatureOptions | None = None) -> int:
@@ -162,6 +338,8 @@ def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) 
 
     sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
     versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
+    preflight(cfg, env)
+    fetch_inputs(cfg, net=net)  # once, before the downloads: the same pinned inputs go into every bundle
     failed = binaries.prefetch(cfg, versions, net=net)
     outcomes: list[Outcome] = []
     for version in versions:

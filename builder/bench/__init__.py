@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 # Each benchmark is `run(cfg, env) -> tuple[bool, list[str]]`: whether its goals were met, and
 # report lines, each naming the comparison it made.
 Bench = Callable[[Config, Mapping[str, str]], tuple[bool, list[str]]]
-BENCHMARKS = ("build", "fetch", "pack")
+BENCHMARKS = ("build", "fetch", "pack", "nox")
 
 
 def _bench(name: str) -> Bench:
@@ -25,6 +25,10 @@ def _bench(name: str) -> Bench:
         from . import fetch_bench
 
         return fetch_bench.run
+    if name == "nox":
+        from . import nox_bench
+
+        return nox_bench.run
     from . import pack_bench
 
     return pack_bench.run

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import VerifyError
+from ..errors import ConfigError, VerifyError
 from ..hashing import sha256_file
 from ..pe import pe_problem
 from ..zipdir import directory_problem
@@ -89,8 +89,26 @@ def check_zip(path: Path, sig: SignatureOptions | None = None) -> ZipReport:
         check_signatures(path, manifest, members, report.problems, sig or SignatureOptions())
     for m in members.values():
         report.problems.extend(m.problems)
+    report.problems.sort(key=_rank)  # stable: within a rank, the order the checks found them
     report.problems[:] = [f"{path.name}: {p}" for p in report.problems]
     return report
+
+
+def _rank(problem: str) -> int:
+    """What matters first: content that differs from its pin, then what is missing, then the rest,
+    and last the entries that are only noise (directory and symlink entries)."""
+    if "does not match" in problem or "cannot be read back" in problem:
+        return 0
+    if "is missing" in problem or "which is missing" in problem:
+        return 1
+    if "is a directory or symlink entry" in problem:
+        return 3
+    return 2
+
+
+def _entry_only(m: Member) -> bool:
+    """A directory or symlink entry: reported once as such, not again as unlisted in every list."""
+    return m.info.is_dir() or stat.S_ISLNK(m.info.external_attr >> 16)
 
 
 def _read_members(zf: zipfile.ZipFile, problems: list[str]) -> dict[str, Member]:
@@ -133,7 +151,8 @@ def _read_member(zf: zipfile.ZipFile, m: Member) -> None:
 def _check_layout(members: Mapping[str, Member], problems: list[str]) -> None:
     folded: dict[str, str] = {}
     for name in members:
-        problem = mf.name_problem(name)
+        # A directory entry is reported as such; its name is checked without the trailing '/'.
+        problem = None if name == f"{mf.TOP}/" else mf.name_problem(name.removesuffix("/"))
         if problem:
             problems.append(f"unsafe or misplaced member: {problem}")
         if name.lower() in folded:
@@ -165,7 +184,8 @@ def _check_sums_member(members: Mapping[str, Member], problems: list[str]) -> No
         return
     sums, bad = mf.parse_sums(_member_text(m), mf.SUMS)
     problems.extend(bad)
-    _compare(sums, {n.removeprefix(f"{mf.TOP}/"): x.sha256 for n, x in members.items() if n != mf.SUMS},
+    _compare(sums, {n.removeprefix(f"{mf.TOP}/"): x.sha256 for n, x in members.items()
+                    if n != mf.SUMS and not _entry_only(x)},
              mf.SUMS, problems)
 
 
@@ -197,7 +217,7 @@ def _check_manifest(manifest: dict[str, Any], members: Mapping[str, Member], pat
         problems.append(f"the file name does not match its manifest, which names it {stem}.zip")
     if not digest_ok:
         problems.append(f"{mf.MANIFEST}: configDigest does not match its config")
-    payload = {n: m for n, m in members.items() if n not in (mf.MANIFEST, mf.SUMS)}
+    payload = {n: m for n, m in members.items() if n not in (mf.MANIFEST, mf.SUMS) and not _entry_only(m)}
     _compare({n: str(f.get("sha256")) for n, f in files.items()}, {n: m.sha256 for n, m in payload.items()},
              mf.MANIFEST, problems)
     for name in sorted(set(files) & set(payload)):
@@ -413,17 +433,21 @@ def _report(problems: list[str], what: str) -> int:
 
 def verify_zips(paths: list[Path], sig: SignatureOptions | None = None) -> int:
     """Check the given zips, and the files beside each one that are there (a lone download has none)."""
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        msg = f"no such bundle: {', '.join(missing)}; give the path of a bundle zip (or none for every zip in dist/)"
+        raise ConfigError(msg)
     problems: list[str] = []
     for path in paths:
-        if not path.is_file():
-            problems.append(f"{path} does not exist")
-            continue
         beside = path.with_name(f"{path.name}.sha256").exists()
         problems += _zip_problems(path, sidecars=beside, sig=sig)
     return _report(problems, ", ".join(p.name for p in paths))
 
 
 def verify_dist(dist: Path, sig: SignatureOptions | None = None) -> int:
+    if not dist.is_dir():
+        msg = f"--dist: {dist} does not exist or is not a folder; run `nox -s bundle` first, or pass --dist DIR"
+        raise ConfigError(msg)
     return _report(check_dist(dist, sig), str(dist))
 
 

@@ -9,7 +9,16 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..kversion import KubeVersion
-from .model import DEFAULT_CONFIG, INPUT_SECTIONS, Config, KubernetesSection, NodeSection, Options, runtime_problem
+from .model import (
+    DEFAULT_CONFIG,
+    INPUT_SECTIONS,
+    BundleSection,
+    Config,
+    KubernetesSection,
+    NodeSection,
+    Options,
+    runtime_problem,
+)
 from .signing import resolve_identity, section_signing
 from .validate import (
     Problems,
@@ -42,6 +51,9 @@ class Overrides:
     kube_versions: tuple[str, ...] = ()
     # False for commands that only read dist/ (verify, publish): no tree or version is needed.
     needs_source: bool = True
+    # True for commands that need a version but no build (render, fetch): a tree is used when
+    # given, and its absence is not a problem.
+    tree_optional: bool = False
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -72,6 +84,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     kit = {name: section_input(probs, name, doc.data.get(name)) for name in INPUT_SECTIONS}
     signing = section_signing(probs, doc.data.get("signing"), path.parent if path is not None else cwd)
 
+    bundle = _source_date_epoch_from_env(probs, bundle, env)
     if overrides.revision is not None:
         if overrides.revision < 1:
             probs.items.append(f"--revision: {overrides.revision} must be >= 1")
@@ -110,6 +123,18 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
                   signing=signing, options=options, **kit)
 
 
+def _source_date_epoch_from_env(probs: Problems, bundle: BundleSection, env: Mapping[str, str]) -> BundleSection:
+    """SOURCE_DATE_EPOCH in the environment wins over bundle.source_date_epoch (reproducible-builds.org)."""
+    raw = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return bundle
+    if not raw.isdigit() or not raw.isascii():
+        probs.items.append(f"SOURCE_DATE_EPOCH: {raw!r} (environment) must be a Unix time in whole seconds, "
+                           "like 1700000000; unset it to use bundle.source_date_epoch or the tree's time")
+        return bundle
+    return dataclasses.replace(bundle, source_date_epoch=int(raw))
+
+
 def _resolve_source(probs: Problems, kube: KubernetesSection, overrides: Overrides, env: Mapping[str, str],
                     cwd: Path) -> KubernetesSection:
     """Find and check the tree for source: build; check a version is given for source: release."""
@@ -124,6 +149,8 @@ def _resolve_source(probs: Problems, kube: KubernetesSection, overrides: Overrid
         root = Path(env["KUBE_ROOT"])
     if root is None and env.get("GOPATH"):
         root = Path(env["GOPATH"].split(":")[0]) / "src" / "k8s.io" / "kubernetes"
+    if root is None and overrides.tree_optional:
+        return kube
     if root is None:
         probs.add("kubernetes.root", "no Kubernetes tree given: set kubernetes.root, $KUBE_ROOT, "
                   "or --kube-root DIR (or $GOPATH/src/k8s.io/kubernetes)")

@@ -271,7 +271,12 @@ class Config:
         data["kubernetes"]["release_url"] = redact_url(data["kubernetes"]["release_url"])
         data["sdn"]["url"] = redact_url(data["sdn"]["url"])
         for name in INPUT_SECTIONS:
-            data[name]["url"] = redact_url(data[name]["url"]) if data[name]["url"] else ""
+            kit = data[name]
+            kit["url"] = redact_url(kit["url"]) if kit["url"] else ""
+            # As bundle.yaml writes it: the section is its name, and only cni has a build source.
+            del kit["name"]
+            if "build" not in INPUT_DEFAULTS[name][1]:
+                del kit["source"], kit["h1"]
         if self.signing.enabled:  # absent when off, so unsigned bundles keep their digest
             data["signing"] = self.signing.public()
         return data

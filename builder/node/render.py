@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib.resources
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -27,7 +28,9 @@ from ..fsutil import atomic_write
 from ..kversion import KubeVersion
 from . import cni, flags, images, pslit, samples, signcheck
 
-TEMPLATES = Path(__file__).resolve().parent.parent.parent / "ps_templates"
+# Installed (pip install, pipx): package data builder/_templates; in a checkout: the top-level folder.
+_PACKAGED = Path(str(importlib.resources.files("builder").joinpath("_templates")))
+TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent.parent / "ps_templates"
 KUBEADM_PORT = 6443
 ArgsFn = Callable[..., list[flags.Arg]]
 

@@ -1,11 +1,13 @@
 """Build stage: the tree's own `make`, once for every component, then check what it made.
 
-Contract (the tree's build/root/Makefile and hack/make-rules): in the tree root,
-`make WHAT="cmd/kubelet ..." KUBE_BUILD_PLATFORMS=windows/amd64` writes `_output/local/bin/windows/amd64/<name>.exe`.
+Contract (the tree's build/root/Makefile and hack/make-rules):
+`make WHAT="cmd/kubelet ..." KUBE_BUILD_PLATFORMS=windows/amd64` in the tree root writes
+`_output/local/bin/windows/amd64/<name>.exe`.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -13,7 +15,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,27 +81,69 @@ def detect_version(root: Path, configured: str | None) -> TreeVersion:
     return TreeVersion(version, commit, "dirty" if dirty else "clean", commit_time)
 
 
+# What the Kubernetes build itself writes inside the tree: its outputs and code generation
+# (`make` runs generators that write zz_generated.* next to the sources, bindata.go under
+# generated/, and keeps stamps in .make/ and scratch in _tmp/). None of it is an input of the
+# build: the no-op key and the tree's time leave it out, so a build does not invalidate itself.
+GENERATED_DIRS = frozenset({"_output", "_tmp", ".make", ".git"})
+GENERATED_NAMES = ("zz_generated.*", "bindata.go", "*.generated_files")
+
+
+def generated(rel: str) -> bool:
+    """Whether a path (relative to the tree, '/'-separated) is something the tree's build writes."""
+    parts = rel.split("/")
+    if any(p in GENERATED_DIRS for p in parts[:-1]):
+        return True
+    return any(fnmatch.fnmatchcase(parts[-1], pat) for pat in GENERATED_NAMES)
+
+
+def source_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every file of a tree without git, sorted, with what its build generates left out."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if d not in GENERATED_DIRS)
+        for name in sorted(filenames):
+            rel = (base / name).relative_to(root).as_posix()
+            if not generated(rel):
+                yield rel, base / name
+
+
+def tree_time(root: Path) -> int | None:
+    """The time of a tree without git: the newest modification time among its source files.
+
+    Unpacking a source archive (tar, unzip, `git archive` output) keeps the files' times, and the
+    tree's own build writes only what `generated` leaves out, so the time stays the same from one
+    build to the next: that is what makes two builds of the same tree byte-identical.
+    """
+    newest = None
+    for _rel, path in source_files(root):
+        mtime = int(path.lstat().st_mtime)
+        newest = mtime if newest is None else max(newest, mtime)
+    return newest
+
+
 def tree_fingerprint(root: Path) -> str:
-    """A digest of the tree's content: commit plus uncommitted changes, or every file without git."""
+    """A digest of the tree's content: commit plus uncommitted changes, or every file without git.
+
+    What the build generates inside the tree (`generated`) is left out either way.
+    """
     h = hashlib.sha256()
     if (root / ".git").exists():
         h.update(_git(root, "rev-parse", "HEAD").encode())
         status = call(["git", "-C", str(root), "status", "--porcelain=v1", "-z", "--untracked-files=all"],
                       error=BuildError, what="git status")
+        status = "\0".join(e for e in status.split("\0") if not (e.startswith("?? ") and generated(e[3:])))
         h.update(status.encode())
         if status:
             h.update(call(["git", "-C", str(root), "diff", "HEAD", "--binary"], error=BuildError,
                           what="git diff").encode())
             for entry in status.split("\0"):
-                if entry.startswith("?? "):
+                if entry.startswith("?? ") and not generated(entry[3:]):
                     _hash_file(h, root / entry[3:])
         return h.hexdigest()
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not (Path(dirpath) == root and d == "_output"))
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            h.update(str(path.relative_to(root)).encode() + b"\0")
-            _hash_file(h, path)
+    for rel, path in source_files(root):
+        h.update(rel.encode() + b"\0")
+        _hash_file(h, path)
     return h.hexdigest()
 
 
@@ -155,7 +199,7 @@ def build(cfg: Config, env: Mapping[str, str]) -> BuildResult:
     assert kube.root is not None  # config.load guarantees a tree for source: build
     root = kube.root
     tree = detect_version(root, kube.version)
-    sde = cfg.bundle.source_date_epoch if cfg.bundle.source_date_epoch is not None else tree.commit_time
+    sde = source_date_epoch(cfg, root, tree)
     go = provision(requirement(root, kube.go_version), cfg.options.cache_dir, env, cfg.options.offline)
     names = list(targets(kube, root))
     args = make_args(kube, root)
@@ -186,6 +230,16 @@ def build(cfg: Config, env: Mapping[str, str]) -> BuildResult:
         binaries=binaries,
         reused=reused is not None,
     )
+
+
+def source_date_epoch(cfg: Config, root: Path, tree: TreeVersion) -> int | None:
+    """SOURCE_DATE_EPOCH (config.load puts the environment's in bundle.source_date_epoch), else the
+    commit time of a git tree, else `tree_time` of a tree without git."""
+    if cfg.bundle.source_date_epoch is not None:
+        return cfg.bundle.source_date_epoch
+    if tree.commit_time is not None:
+        return tree.commit_time
+    return tree_time(root)
 
 
 def _stamp_key(root: Path, go: Toolchain, kube: KubernetesSection, tree: TreeVersion,

@@ -1,0 +1,93 @@
+"""The command line as users meet it: --version, help per command, and commands that need no tree."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from sdn_fixture import write_sdn_archive
+
+from builder import __version__, cli
+
+REPO = Path(__file__).resolve().parent.parent
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def help_of(*argv: str) -> str:
+    res = subprocess.run([sys.executable, "-m", "builder", *argv, "--help"], capture_output=True, text=True,
+                         cwd=REPO, check=True)
+    return res.stdout
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"k8s-windows-bundle {__version__}"
+
+
+def test_top_help_describes_commands_environment_and_exit_codes() -> None:
+    text = help_of()
+    for part in ("turns a Windows Server machine into a Kubernetes node", "check ", "schema ", "examples:",
+                 "SOURCE_DATE_EPOCH", "GH_TOKEN", "exit codes:", "2  configuration", "8  bundle verification"):
+        assert part in text, part
+
+
+@pytest.mark.parametrize(("command", "has", "lacks"), [
+    ("verify", ["--dist", "zips"], ["--kube-root", "--offline", "--revision", "--force", "--config"]),
+    ("render", ["--kube-version", "--out", "--kube-root"], ["--offline", "--force", "--revision", "--draft"]),
+    ("publish", ["--draft", "--replace", "--dry-run", "--dist"], ["--kube-root", "--kube-version", "--offline"]),
+    ("fetch", ["--update-pins", "--offline", "--allow-unpinned"], ["--force", "--revision", "--draft", "--out"]),
+    ("bundle", ["--kube-root", "--kube-version", "--revision", "--force", "--offline"], ["--draft", "--out"]),
+    ("check", ["--kube-root", "--kube-version", "--dist"], ["--force", "--draft"]),
+])
+def test_each_command_lists_only_its_options(command: str, has: list[str], lacks: list[str]) -> None:
+    text = help_of(command)
+    for opt in has:
+        assert opt in text, opt
+    for opt in lacks:
+        assert opt not in text, opt
+    assert "examples:" in text and "exit codes:" in text
+
+
+def test_render_needs_no_tree_when_the_version_is_configured(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("KUBE_ROOT", "GOPATH"):
+        monkeypatch.delenv(key, raising=False)
+    (tmp_path / "bundle.yaml").write_text("kubernetes:\n  version: v1.32.4\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["render", "--out", "out"]) == 0
+    assert "v1.32.4" in (tmp_path / "out/README.txt").read_text()
+    assert cli.main(["render", "--kube-version", "v1.30.0", "--out", "out2"]) == 0
+    assert (tmp_path / "out2/start-kubelet.ps1").is_file()
+
+
+def test_render_without_any_version_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    for key in ("KUBE_ROOT", "GOPATH"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["render"]) == 2
+    assert "--kube-version" in caplog.text
+
+
+def test_fetch_needs_no_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("KUBE_ROOT", "GOPATH"):
+        monkeypatch.delenv(key, raising=False)
+    _archive, sdn = write_sdn_archive(tmp_path, COMMIT)
+    (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({"sdn": sdn}))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["fetch", "--cache-dir", "cache"]) == 0
+    assert (tmp_path / "cache/sdn" / COMMIT).is_dir()
+
+
+def test_bundle_still_needs_a_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                   caplog: pytest.LogCaptureFixture) -> None:
+    for key in ("KUBE_ROOT", "GOPATH"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["bundle"]) == 2
+    assert "no Kubernetes tree given" in caplog.text
