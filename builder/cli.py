@@ -74,7 +74,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "generate the node scripts only, for review",
         "Generate the node scripts, CNI config, samples and README.txt for one Kubernetes version. "
         "Needs no tree when the version is known (--kube-version or kubernetes.version).",
-        "  %(prog)s --kube-version v1.37.0 --out /tmp/scripts",
+        "  %(prog)s --kube-version v1.37.0 --out review/",
     ),
     "verify": (
         "verify bundles in dist/ (or the given zips)",
