@@ -66,6 +66,13 @@ INPUT_DEFAULTS: dict[str, tuple[str, dict[str, str]]] = {
     }),
 }
 INPUT_SECTIONS = tuple(INPUT_DEFAULTS)
+# Content digests known for a default version, so that the default bundle builds without a first
+# `--update-pins`. containernetworking/plugins v1.9.1 is commit adc3e6b5b581638afbd194cf2e9319ecbb0151a1;
+# its tree has no .gitattributes (the archive holds every file) and no symlink. The digest was
+# computed over the tag's 1988 files (Go dirhash Hash1 below the archive's top folder).
+DEFAULT_H1: dict[tuple[str, str], str] = {
+    ("cni", "v1.9.1"): "h1:p8Tyl5eca6tIvl1kwL2ZQhHdqOtRQl7qK/Uqhf9a6b4=",
+}
 
 # Windows Server versions this tool can target, and their build numbers.
 WINDOWS_BUILDS: dict[str, int] = {
@@ -158,7 +165,8 @@ class InputSection:
 
 def default_input(name: str) -> InputSection:
     version, urls = INPUT_DEFAULTS[name]
-    return InputSection(name=name, version=version, source="build" if "build" in urls else "release")
+    return InputSection(name=name, version=version, source="build" if "build" in urls else "release",
+                        h1=DEFAULT_H1.get((name, version), ""))
 
 
 @dataclass(frozen=True)
