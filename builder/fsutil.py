@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from .errors import FetchError
 
 
 def temp_prefix(name: str) -> str:
@@ -44,3 +46,17 @@ def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object], *, mode
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+@contextlib.contextmanager
+def cache_workdir(root: Path) -> Iterator[Path]:
+    """A fresh temporary folder inside a cache folder, so that finished entries are renamed into
+    place, never copied; removed with everything in it on the way out."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        work = tempfile.TemporaryDirectory(prefix=".tmp-", dir=root)
+    except OSError as err:
+        msg = f"cannot write to the cache folder {root}: {err.strerror or err}; pass --cache-dir DIR"
+        raise FetchError(msg) from err
+    with work as tmp:
+        yield Path(tmp)

@@ -181,7 +181,10 @@ def clean_text(text: str, limit: int = MESSAGE_LIMIT) -> str:
 
 
 def is_loopback(url: str) -> bool:
-    host = urllib.parse.urlsplit(url).hostname or ""
+    return is_loopback_host(urllib.parse.urlsplit(url).hostname or "")
+
+
+def is_loopback_host(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -10,7 +10,6 @@ asks of integrations, through the policy's injected clock and sleep.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +26,7 @@ from ..http import (
     READ_TIMEOUT,
     RetryPolicy,
     clean_text,
+    is_loopback_host,
     is_retryable_status,
     make_session,
     short_reason,
@@ -108,14 +108,6 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
 
 def endpoints_for(api_base: str) -> Endpoints:
     """The API and uploads endpoints for `GITHUB_API_URL` (github.com, GitHub Enterprise, or a local test API)."""
@@ -123,7 +115,7 @@ def endpoints_for(api_base: str) -> Endpoints:
     host = (parts.hostname or "").lower()
     path = parts.path.rstrip("/")
     api = f"{parts.scheme}://{parts.netloc}{path}"
-    if parts.scheme != "https" and not (parts.scheme == "http" and _is_loopback(host)):
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
         msg = f"GITHUB_API_URL={api_base!r} must be an https:// URL (plain http only for a loopback test API)"
         raise ConfigError(msg)
     if parts.query or parts.fragment or parts.username or parts.password:
@@ -133,7 +125,7 @@ def endpoints_for(api_base: str) -> Endpoints:
         return Endpoints(api, "https://uploads.github.com", "/")
     if path.endswith("/api/v3"):
         return Endpoints(api, _origin(api), path[: -len("/v3")] + "/uploads/")
-    if _is_loopback(host):
+    if is_loopback_host(host):
         return Endpoints(api, _origin(api), path + "/")
     msg = (f"GITHUB_API_URL={api_base!r} is neither https://api.github.com nor a GitHub Enterprise API "
            "base (https://HOST/api/v3); set it to one of those")

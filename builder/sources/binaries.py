@@ -33,6 +33,7 @@ from ..artifacts import Binary, BuildResult
 from ..config import Config
 from ..errors import BuilderError, ConfigError, FetchError
 from ..fsutil import atomic_write
+from ..hashing import parse_checksum
 from ..http import Net
 from ..kversion import KubeVersion
 from ..pe import file_contains, file_pe_problem
@@ -40,7 +41,6 @@ from ..pe import file_contains, file_pe_problem
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ("sha512", "sha256")  # the published checksum files, preferred first
-_HEX_LENGTH = {"sha512": 128, "sha256": 64}
 MAX_PARALLEL = 3  # versions downloading at once: enough to fill a link, few enough to be polite
 _NOT_THERE = (404, 410)
 
@@ -158,7 +158,7 @@ def _from_cache(folder: Path, name: str, origin: str, pin: str | None) -> tuple[
     algo, expected = str(record.get("algorithm")), str(record.get("published"))
     sums = folder / f"{name}.exe.{algo}"
     try:
-        published = _parse_checksum(sums.read_bytes(), algo, str(sums)) if algo in ALGORITHMS else None
+        published = parse_checksum(sums.read_bytes(), algo, str(sums)) if algo in ALGORITHMS else None
     except (FetchError, OSError) as err:
         log.warning("release: %s; downloading again", err)
         return None
@@ -245,22 +245,13 @@ def _published_checksum(url: str, exe: Path, net: Net, session: requests.Session
     for algo in ALGORITHMS:
         dest = exe.with_name(f"{exe.name}.{algo}")
         if _get(f"{url}.{algo}", dest, net, session, max_bytes=http.MAX_CHECKSUM) is not None:
-            return algo, _parse_checksum(dest.read_bytes(), algo, http.redact_url(f"{url}.{algo}"))
+            return algo, parse_checksum(dest.read_bytes(), algo, http.redact_url(f"{url}.{algo}"))
     shown = http.redact_url(url)
     tried = " nor ".join(f"{shown}.{a}" for a in ALGORITHMS)
     msg = (f"{shown}: no published checksum beside it: neither {tried} exists; the binary cannot be "
            "verified, so it was not used. If kubernetes.release_url is a mirror, copy the checksum files too")
     raise FetchError(msg)
 
-
-def _parse_checksum(data: bytes, algo: str, where: str) -> str:
-    """The hex digest of a checksum file: the bare hash (as dl.k8s.io writes it) or `<hash>  <name>`."""
-    words = data.decode("ascii", "replace").split()
-    digest = words[0].lower() if words else ""
-    if len(digest) != _HEX_LENGTH[algo] or any(c not in "0123456789abcdef" for c in digest):
-        msg = f"{where}: not a {algo} checksum file (it should start with {_HEX_LENGTH[algo]} hex digits)"
-        raise FetchError(msg)
-    return digest
 
 
 def _hashes(path: Path) -> dict[str, str]:

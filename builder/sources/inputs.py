@@ -31,9 +31,7 @@ import json
 import logging
 import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +41,8 @@ import requests
 from .. import http
 from ..config import parse_yaml
 from ..errors import ConfigError, FetchError
-from ..hashing import sha256_file
+from ..fsutil import cache_workdir
+from ..hashing import parse_checksum, sha256_file
 from ..http import Net
 from .safetar import SafeTar
 from .safezip import Limits, MiB, SafeZip
@@ -52,7 +51,6 @@ log = logging.getLogger(__name__)
 
 META = "input.json"
 KINDS = ("zip", "tar.gz", "file")
-_HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _NOT_THERE = (404, 410)
 # Release executables are large (containerd.exe is tens of MiB); the ratio limit still stops bombs.
 LIMITS = Limits(max_archive=1024 * MiB, max_member=192 * MiB, max_read=768 * MiB)
@@ -130,15 +128,6 @@ def tree_digests(root: Path) -> dict[str, str]:
             out[path.relative_to(root).as_posix()] = sha256_file(path)
     return out
 
-
-def parse_checksum(data: bytes, algo: str, where: str) -> str:
-    """The hex digest of a checksum file: the bare hash, or `<hash>  <name>` (sha256sum's format)."""
-    words = data.decode("ascii", "replace").split()
-    digest = words[0].lower() if words else ""
-    if len(digest) != _HEX_LENGTH[algo] or any(c not in "0123456789abcdef" for c in digest):
-        msg = f"{where}: not a {algo} checksum file (it should start with {_HEX_LENGTH[algo]} hex digits)"
-        raise FetchError(msg)
-    return digest
 
 
 def _algo(suffix: str) -> str:
@@ -249,18 +238,6 @@ def _from_cache(spec: InputSpec, cache_dir: Path) -> Fetched | None:
                    dict(meta.get("members") or {}))
 
 
-@contextmanager
-def _workdir(spec: InputSpec, cache_dir: Path) -> Iterator[Path]:
-    root = cache_dir / "inputs" / spec.name
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        work = tempfile.TemporaryDirectory(prefix=".tmp-", dir=root)
-    except OSError as err:
-        msg = f"cannot write to the cache folder {root}: {err.strerror or err}; pass --cache-dir DIR"
-        raise FetchError(msg) from err
-    with work as tmp:
-        yield Path(tmp)
-
 
 def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str | None = None) -> str | None:
     """Download to `dest`; its sha256, or None when the server has no such file."""
@@ -279,7 +256,7 @@ def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str |
 
 def _download(spec: InputSpec, cache_dir: Path, net: Net, session: requests.Session, *,
               check_pins: bool = True) -> Fetched:
-    with _workdir(spec, cache_dir) as tmp:
+    with cache_workdir(cache_dir / "inputs" / spec.name) as tmp:
         archive = tmp / "download"
         log.info("inputs: fetching %s %s from %s", spec.name, spec.version, spec.shown)
         if _get(spec.url, archive, net, session, f"{spec.name} {spec.version}") is None:

@@ -15,9 +15,7 @@ import logging
 import os
 import re
 import sys
-import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -27,7 +25,7 @@ from ..artifacts import FetchedFile, SdnResult
 from ..config import Config, SdnFile, parse_yaml
 from ..config.model import HEX40_RE
 from ..errors import ConfigError, FetchError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, cache_workdir
 from ..hashing import sha256_file
 from ..http import Net
 from .safezip import SafeZip
@@ -149,19 +147,6 @@ def _offline_message(cfg: Config, missing: Sequence[str]) -> str:
             "with network access (or copy the cache folder from a machine that has it)")
 
 
-@contextmanager
-def _workdir(cfg: Config) -> Iterator[Path]:
-    """A fresh temporary folder inside the cache, so that finished entries are renamed, not copied."""
-    root = cfg.options.cache_dir / "sdn"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        work = tempfile.TemporaryDirectory(prefix=".tmp-", dir=root)
-    except OSError as err:
-        msg = f"cannot write to the cache folder {root}: {err.strerror or err}; pass --cache-dir DIR"
-        raise FetchError(msg) from err
-    with work as tmp:
-        yield Path(tmp)
-
 
 def _store(cfg: Config, archive: _Archive, *, files: Sequence[SdnFile] | None = None) -> SdnResult:
     files = cfg.sdn.files if files is None else files
@@ -171,7 +156,7 @@ def _store(cfg: Config, archive: _Archive, *, files: Sequence[SdnFile] | None = 
         log.warning("sdn: the archive of commit %s now has sha256 %s (was %s); every file matches its pin, "
                     "so only the archive's packing changed (GitHub has regenerated archives before)",
                     archive.commit, archive.sha256, old.get("archive_sha256"))
-    with _workdir(cfg) as tmp:
+    with cache_workdir(cfg.options.cache_dir / "sdn") as tmp:
         staging = tmp / "entry"
         for f in files:
             target = staging / "files" / f.path
@@ -209,7 +194,7 @@ def _download_archive(cfg: Config, net: Net) -> _Archive:
     shown = http.redact_url(url)
     session = net.session or http.make_session()
     try:
-        with _workdir(cfg) as tmp:
+        with cache_workdir(cfg.options.cache_dir / "sdn") as tmp:
             zip_path = tmp / "archive.zip"
             log.info("sdn: fetching %s", shown)
             sha = http.download(url, zip_path, session=session, policy=net.policy or http.RetryPolicy(),
