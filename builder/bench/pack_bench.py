@@ -10,7 +10,7 @@ std test binaries (`go test -c`) inside it with go:embed, since std alone links 
 program near kubelet's size. It is built once into the cache dir and reused.
 
 Each candidate compressor packs the payload through the real `pack.pack` stage in a child
-process, timed from outside (interpreter start included) with its peak RSS read from `wait4`,
+process (`pack_child`, which imports only the stage), timed from outside (interpreter start included) with its peak RSS read from `wait4`,
 side by side with Info-ZIP in the same run; the best of ROUNDS counts for each. The goals
 (issue 12): at least 4x faster than Info-ZIP, output no larger, peak memory at most 200 MB.
 Every candidate is held to them, so the table shows why the pinned one was chosen.
@@ -27,17 +27,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from .. import run as runner
-from ..artifacts import Binary, BuildResult, RenderedFile, SdnResult
+from ..artifacts import RenderedFile
 from ..bundle import pack, verify
 from ..config import Config
 from ..errors import BuildError, PackError
 from ..fsutil import atomic_write
 from ..hashing import sha256_file
 from ..node import render
+from . import pack_child
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +58,6 @@ SMALL = {"cni/host-local": "gofmt", "cni/win-bridge": "objdump", "cni/win-overla
 LARGE = {"kubelet": 100, "kubectl": 46, "kubeadm": 42, "kube-proxy": 40, "containerd/containerd": 36,
          "flanneld": 32, "crictl": 28}
 LAUNCHER_MB = 2  # the launcher's own code (fmt, os/exec, embed)
-CANDIDATES: dict[str, Callable[[], pack.Codec]] = {
-    "zlib-6": lambda: pack.codec_zlib(6),
-    "zlib-ng-6": lambda: pack.codec_zlib_ng(6),
-    "isal-2": lambda: pack.codec_isal(2),
-    "libdeflate-5": lambda: pack.codec_libdeflate(5),
-    "libdeflate-6": lambda: pack.codec_libdeflate(6),
-}
 
 MULTITOOL = """// Command multitool carries Go's tools and runs the one named by its first argument.
 package main
@@ -234,35 +228,18 @@ def _infozip(stage: Path, out: Path, env: Mapping[str, str]) -> Measure:
     return Measure(seconds, out.stat().st_size, rss, cpu)
 
 
-CHILD = """
-import json, sys
-from pathlib import Path
-from builder.bench import pack_bench
-pack_bench.child(sys.argv[1], json.loads(Path(sys.argv[2]).read_text()), Path(sys.argv[3]))
-"""
-
-
-def child(candidate: str, files: Mapping[str, Mapping[str, object]], dist: Path) -> None:
-    """Run in the timed child: the whole pack stage (zip, manifest, checks, sidecars) on the payload."""
-    binaries = tuple(Binary(name, Path(str(f["path"])), str(f["sha256"]), "bench: go build")
-                     for name, f in sorted(files.items()))
-    built = BuildResult("v1.37.0", None, "archive", "build", None, 1_700_000_000, binaries)
-    sdn = SdnResult("microsoft/SDN", "0" * 40, "https://example.invalid/sdn.zip", "0" * 64, ())
-    cfg = dataclasses.replace(Config(), options=dataclasses.replace(Config().options, dist=dist, force=True))
-    pack.pack(cfg, built, sdn, scripts(), codec=CANDIDATES[candidate]())
-
-
 def _ours(candidate: str, spec: Path, dist: Path, env: Mapping[str, str]) -> Measure:
     shutil.rmtree(dist, ignore_errors=True)
     repo = str(Path(__file__).resolve().parents[2])
     cenv = {**env, "PYTHONPATH": repo + os.pathsep + env.get("PYTHONPATH", "")}
-    seconds, rss, cpu = _timed([sys.executable, "-c", CHILD, candidate, str(spec), str(dist)], dist.parent, cenv)
+    args = [sys.executable, "-m", "builder.bench.pack_child", candidate, str(spec), str(dist)]
+    seconds, rss, cpu = _timed(args, dist.parent, cenv)
     (zip_path,) = dist.glob("*.zip")
     return Measure(seconds, zip_path.stat().st_size, rss, cpu)
 
 
-def _stage(files: Mapping[str, Mapping[str, object]], stage: Path) -> None:
-    """The same files under k/ for Info-ZIP, as hard links (copies across file systems)."""
+def _stage(files: Mapping[str, Mapping[str, object]], stage: Path) -> dict[str, str]:
+    """The same files under k/ for Info-ZIP, as hard links (copies across file systems); {script: path}."""
     for name, f in files.items():
         target = stage / "k" / f"{name}.exe"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -270,9 +247,13 @@ def _stage(files: Mapping[str, Mapping[str, object]], stage: Path) -> None:
             os.link(str(f["path"]), target)
         except OSError:
             shutil.copyfile(str(f["path"]), target)
+    written = {}
     for script in scripts():
-        (stage / "k" / script.dest).parent.mkdir(parents=True, exist_ok=True)
-        (stage / "k" / script.dest).write_bytes(script.data)
+        target = stage / "k" / script.dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(script.data)
+        written[script.dest] = str(target)
+    return written
 
 
 def run(cfg: Config, env: Mapping[str, str]) -> tuple[bool, list[str]]:
@@ -288,7 +269,7 @@ def run(cfg: Config, env: Mapping[str, str]) -> tuple[bool, list[str]]:
 def _installed() -> list[str]:
     """The candidates whose library is installed (only the pinned one is a dependency of the tool)."""
     names = []
-    for name, make in CANDIDATES.items():
+    for name, make in pack_child.CANDIDATES.items():
         try:
             make()
         except (ImportError, PackError):
@@ -299,9 +280,8 @@ def _installed() -> list[str]:
 
 
 def _compare(files: Mapping[str, Mapping[str, object]], work: Path, env: Mapping[str, str]) -> tuple[bool, list[str]]:
-    spec = work / "files.json"
-    spec.write_text(json.dumps(files))
-    _stage(files, work / "stage")
+    spec = work / "payload.json"
+    spec.write_text(json.dumps({"binaries": files, "scripts": _stage(files, work / "stage")}))
     for f in files.values():  # warm the page cache so the first contender is not charged for disk reads
         sha256_file(Path(str(f["path"])))
     load_before = os.getloadavg()
