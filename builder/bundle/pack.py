@@ -141,8 +141,7 @@ def codec_libdeflate(level: int = 6) -> Codec:
 # is faster but only 0.1% under Info-ZIP here, and the issue measured level 6 at 0.998x on a real
 # v1.20.2 payload, where level 5 (0.7% larger than 6 here) would be over. The kubelet compresses
 # alone (the memory goal leaves no room beside it), which caps two cores at about 1.5x one.
-#
-#
+# A peak of 35 MB is the floor the benchmark can see (its own RSS when it starts a child).
 # libdeflate: each member whole, members in parallel threads (the `deflate` binding releases the
 # GIL). It is the only candidate that meets every goal (>= 4x Info-ZIP's speed, no larger, <= 200 MB
 # peak), and the only one whose output is promised the same on every CPU: its author says it "is
