@@ -1,15 +1,20 @@
-"""Packing speed, size and memory against Info-ZIP `zip -6 -X -r` on the same real Windows executables.
+"""Packing speed, size and memory against Info-ZIP `zip -6 -X -r` on a payload shaped like a real bundle.
 
-The payload is compiled here with Go for windows/amd64 (stripped, as release binaries are):
-a dozen of Go's own commands, and `multitool.exe`, a real launcher program that carries
-those commands inside it with go:embed, so that one member is about 100 MB of real machine
-code and data as a kubelet is. It is built once into the cache dir and reused.
+The payload has the shape of a bundle with every input of issue 12 (about 340 MB): one dominant
+member (kubelet.exe, about 100 MB), six of 28 to 46 MB (kubectl, kubeadm, kube-proxy, containerd,
+flanneld, crictl), four CNI plugins of 3 to 5 MB, and the scripts, README and samples the render stage
+makes by default. Every executable is real machine code compiled here with Go for windows/amd64
+(stripped, as release binaries are), never padding: the small members are Go's own commands,
+and each large one is a launcher program that carries a different set of Go's commands and of
+std test binaries (`go test -c`) inside it with go:embed, since std alone links no single
+program near kubelet's size. It is built once into the cache dir and reused.
 
 Each candidate compressor packs the payload through the real `pack.pack` stage in a child
-process, timed from outside (interpreter start included) with its peak RSS read from
-`wait4`, side by side with Info-ZIP in the same run; the best of ROUNDS counts for each.
-Goals for the pinned compressor: at least 3x faster than Info-ZIP, output at most 2% larger,
-peak memory at most 256 MB.
+process (`pack_child`, which imports only the stage), timed from outside (interpreter start
+included) with its peak RSS read from `wait4`, side by side with Info-ZIP in the same run, the
+payload read into the page cache before each; the best of ROUNDS counts for each. The goals
+(issue 12): at least 4x faster than Info-ZIP, output no larger, peak memory at most 200 MB.
+Every candidate is held to them, so the table shows why the pinned one was chosen.
 """
 
 from __future__ import annotations
@@ -18,37 +23,43 @@ import dataclasses
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from .. import run as runner
-from ..artifacts import Binary, BuildResult, SdnResult
+from ..artifacts import RenderedFile
 from ..bundle import pack, verify
 from ..config import Config
 from ..errors import BuildError, PackError
 from ..fsutil import atomic_write
 from ..hashing import sha256_file
+from ..node import render
+from . import pack_child
 
 log = logging.getLogger(__name__)
 
-ROUNDS = 3  # best of: the 2 cores are shared, and other work must not decide the result
-SPEEDUP_GOAL = 3.0
-SIZE_GOAL = 1.02
-MEMORY_GOAL_MB = 256
-MIN_PAYLOAD_MB = 150
-TOOLS = ("go", "compile", "link", "vet", "pprof", "trace", "asm", "cgo", "objdump", "nm", "pack", "covdata",
-         "fix", "buildid", "test2json", "doc")
-CANDIDATES: dict[str, Callable[[], pack.Codec]] = {
-    "zlib-6": lambda: pack.codec_zlib(6),
-    "zlib-ng-6": lambda: pack.codec_zlib_ng(6),
-    "isal-2": lambda: pack.codec_isal(2),
-    "libdeflate-6": lambda: pack.codec_libdeflate(6),
-}
+ROUNDS = 5  # best of: the 2 cores are shared, and other work must not decide the result
+SPEEDUP_GOAL = 4.0
+SIZE_GOAL = 1.00
+MEMORY_GOAL_MB = 200
+PAYLOAD_MB = (250, 350)
+MB = 1_000_000
+# Go's commands (built as they are) and std test binaries: the real programs the payload is made of.
+TOOLS = ("addr2line", "asm", "buildid", "cgo", "compile", "covdata", "cover", "dist", "distpack", "doc", "fix",
+         "go", "gofmt", "link", "nm", "objdump", "pack", "pprof", "preprofile", "test2json", "trace", "vet")
+TESTS = ("cmd/go", "cmd/compile/internal/ssa", "net/http", "runtime", "crypto/tls", "go/types", "net", "os")
+# Members that are one of Go's commands as it is: the CNI plugins' size (3 to 7 MB).
+SMALL = {"cni/host-local": "gofmt", "cni/win-bridge": "objdump", "cni/win-overlay": "cover", "cni/wincni": "nm"}
+# Members that are a launcher carrying programs, with the size (MB) to reach: a real bundle's.
+LARGE = {"kubelet": 100, "kubectl": 46, "kubeadm": 42, "kube-proxy": 40, "containerd/containerd": 36,
+         "flanneld": 32, "crictl": 28}
+LAUNCHER_MB = 2  # the launcher's own code (fmt, os/exec, embed)
 
 MULTITOOL = """// Command multitool carries Go's tools and runs the one named by its first argument.
 package main
@@ -109,36 +120,80 @@ def find_go(env: Mapping[str, str]) -> Path:
 
 
 def build_payload(cache: Path, env: Mapping[str, str]) -> dict[str, dict[str, object]]:
-    """{name: {path, sha256, size}} of the compiled executables; built once, then read from the cache."""
+    """{member name without .exe: {path, sha256, size}}; built once, then read from the cache."""
     stamp = cache / "payload.json"
     go = find_go(env)
     go_version = runner.call([go, "env", "GOVERSION"], what="go env").strip()
+    recipe = json.loads(json.dumps({"go": go_version, "tools": TOOLS, "tests": TESTS, "small": SMALL,
+                                    "large": LARGE}))
     if stamp.is_file():
         data = json.loads(stamp.read_text())
-        same = data.get("go") == go_version and data.get("tools") == list(TOOLS)
-        if same and all(Path(str(f["path"])).is_file() for f in data["files"].values()):
+        if data.get("recipe") == recipe and all(Path(str(f["path"])).is_file() for f in data["files"].values()):
             return dict(data["files"])
-    out = cache / "bin"
-    out.mkdir(parents=True, exist_ok=True)
     genv = {**env, "GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"}
+    programs = _build_programs(go, cache / "programs", genv)
+    paths = {name: programs[tool] for name, tool in SMALL.items()}
+    pool = sorted(programs.values(), key=lambda p: (-p.stat().st_size, p.name))
+    for i, (name, mb) in enumerate(LARGE.items()):
+        carried = _fill(pool[i:] + pool[:i], (mb - LAUNCHER_MB) * MB)
+        paths[name] = _launcher(go, cache / "members", name, carried, genv)
+    files = {name: {"path": str(p), "sha256": sha256_file(p), "size": p.stat().st_size}
+             for name, p in sorted(paths.items())}
+    atomic_write(stamp, json.dumps({"recipe": recipe, "files": files}, indent=2).encode())
+    return files
+
+
+def _build_programs(go: Path, out: Path, genv: Mapping[str, str]) -> dict[str, Path]:
+    """Go's commands and std test binaries for windows/amd64: {name: exe}."""
+    out.mkdir(parents=True, exist_ok=True)
     flags = ["-trimpath", "-ldflags=-s -w"]
-    for tool in TOOLS:
-        runner.call([go, "build", *flags, "-o", out / f"{tool}.exe", f"cmd/{tool}"], env=genv, error=BuildError,
-                 what=f"building cmd/{tool} for the pack benchmark")
-    src = cache / "multitool"
+    runner.call([go, "build", *flags, "-o", f"{out}{os.sep}", *(f"cmd/{t}" for t in TOOLS)], env=genv,
+                error=BuildError, what="building Go's commands for the pack benchmark")
+    programs = {t: out / f"{t}.exe" for t in TOOLS}
+    for pkg in TESTS:
+        exe = out / f"test-{pkg.replace('/', '-')}.exe"
+        runner.call([go, "test", "-c", *flags, "-o", exe, pkg], env=genv, error=BuildError,
+                    what=f"building the {pkg} test binary for the pack benchmark")
+        programs[exe.stem] = exe
+    return programs
+
+
+def _fill(pool: list[Path], target: int) -> list[Path]:
+    """Programs from `pool`, in its order, whose sizes add up to about `target` bytes."""
+    chosen: list[Path] = []
+    total = 0
+    for p in pool:
+        size = p.stat().st_size
+        if total + size <= target + MB:
+            chosen.append(p)
+            total += size
+        if total >= target - MB:
+            break
+    return chosen
+
+
+def _launcher(go: Path, out: Path, name: str, carried: list[Path], genv: Mapping[str, str]) -> Path:
+    """`name`.exe: the launcher program with `carried` embedded."""
+    src = out / f"src-{name.replace('/', '-')}"
     shutil.rmtree(src, ignore_errors=True)
     (src / "tools").mkdir(parents=True)
-    for tool in TOOLS:
-        shutil.copyfile(out / f"{tool}.exe", src / "tools" / f"{tool}.exe")
-    (src / "go.mod").write_text("module multitool\n\ngo 1.21\n", encoding="utf-8")
+    for p in carried:
+        shutil.copyfile(p, src / "tools" / p.name)
+    (src / "go.mod").write_text(f"module {name.rsplit('/', 1)[-1]}\n\ngo 1.21\n", encoding="utf-8")
     (src / "main.go").write_text(MULTITOOL, encoding="utf-8")
-    runner.call([go, "build", *flags, "-o", out / "multitool.exe", "."], cwd=src, env=genv, error=BuildError,
-             what="building multitool for the pack benchmark")
+    exe = out / f"{name}.exe"
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    runner.call([go, "build", "-trimpath", "-ldflags=-s -w", "-o", exe, "."], cwd=src, env=genv,
+                error=BuildError, what=f"building {name}.exe for the pack benchmark")
     shutil.rmtree(src)
-    files = {p.stem: {"path": str(p), "sha256": sha256_file(p), "size": p.stat().st_size}
-             for p in sorted(out.glob("*.exe"))}
-    atomic_write(stamp, json.dumps({"go": go_version, "tools": list(TOOLS), "files": files}, indent=2).encode())
-    return files
+    return exe
+
+
+def scripts() -> list[RenderedFile]:
+    """The small members: the node scripts, README and samples as the render stage makes them by default."""
+    cfg = Config()
+    cfg = dataclasses.replace(cfg, network=dataclasses.replace(cfg.network, network_name="l2bridge"))  # as loaded
+    return render.render_bundle(cfg, "v1.37.0")
 
 
 # --------------------------------------------------------------------------- measuring
@@ -175,42 +230,32 @@ def _infozip(stage: Path, out: Path, env: Mapping[str, str]) -> Measure:
     return Measure(seconds, out.stat().st_size, rss, cpu)
 
 
-CHILD = """
-import json, sys
-from pathlib import Path
-from builder.bench import pack_bench
-pack_bench.child(sys.argv[1], json.loads(Path(sys.argv[2]).read_text()), Path(sys.argv[3]))
-"""
-
-
-def child(candidate: str, files: Mapping[str, Mapping[str, object]], dist: Path) -> None:
-    """Run in the timed child: the whole pack stage (zip, manifest, checks, sidecars) on the payload."""
-    binaries = tuple(Binary(name, Path(str(f["path"])), str(f["sha256"]), "bench: go build")
-                     for name, f in sorted(files.items()))
-    built = BuildResult("v1.37.0", None, "archive", "build", None, 1_700_000_000, binaries)
-    sdn = SdnResult("microsoft/SDN", "0" * 40, "https://example.invalid/sdn.zip", "0" * 64, ())
-    cfg = dataclasses.replace(Config(), options=dataclasses.replace(Config().options, dist=dist, force=True))
-    pack.pack(cfg, built, sdn, [], codec=CANDIDATES[candidate]())
-
-
 def _ours(candidate: str, spec: Path, dist: Path, env: Mapping[str, str]) -> Measure:
     shutil.rmtree(dist, ignore_errors=True)
     repo = str(Path(__file__).resolve().parents[2])
     cenv = {**env, "PYTHONPATH": repo + os.pathsep + env.get("PYTHONPATH", "")}
-    seconds, rss, cpu = _timed([sys.executable, "-c", CHILD, candidate, str(spec), str(dist)], dist.parent, cenv)
+    args = [sys.executable, "-m", "builder.bench.pack_child", candidate, str(spec), str(dist)]
+    seconds, rss, cpu = _timed(args, dist.parent, cenv)
     (zip_path,) = dist.glob("*.zip")
     return Measure(seconds, zip_path.stat().st_size, rss, cpu)
 
 
-def _stage(files: Mapping[str, Mapping[str, object]], stage: Path) -> None:
-    """The same files under k/ for Info-ZIP, as hard links (copies across file systems)."""
-    (stage / "k").mkdir(parents=True)
+def _stage(files: Mapping[str, Mapping[str, object]], stage: Path) -> dict[str, str]:
+    """The same files under k/ for Info-ZIP, as hard links (copies across file systems); {script: path}."""
     for name, f in files.items():
         target = stage / "k" / f"{name}.exe"
+        target.parent.mkdir(parents=True, exist_ok=True)
         try:
             os.link(str(f["path"]), target)
         except OSError:
             shutil.copyfile(str(f["path"]), target)
+    written = {}
+    for script in scripts():
+        target = stage / "k" / script.dest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(script.data)
+        written[script.dest] = str(target)
+    return written
 
 
 def run(cfg: Config, env: Mapping[str, str]) -> tuple[bool, list[str]]:
@@ -226,7 +271,7 @@ def run(cfg: Config, env: Mapping[str, str]) -> tuple[bool, list[str]]:
 def _installed() -> list[str]:
     """The candidates whose library is installed (only the pinned one is a dependency of the tool)."""
     names = []
-    for name, make in CANDIDATES.items():
+    for name, make in pack_child.CANDIDATES.items():
         try:
             make()
         except (ImportError, PackError):
@@ -237,46 +282,68 @@ def _installed() -> list[str]:
 
 
 def _compare(files: Mapping[str, Mapping[str, object]], work: Path, env: Mapping[str, str]) -> tuple[bool, list[str]]:
-    spec = work / "files.json"
-    spec.write_text(json.dumps(files))
-    _stage(files, work / "stage")
-    for f in files.values():  # warm the page cache so the first contender is not charged for disk reads
-        sha256_file(Path(str(f["path"])))
+    spec = work / "payload.json"
+    spec.write_text(json.dumps({"binaries": files, "scripts": _stage(files, work / "stage")}))
+    load_before = os.getloadavg()
     best: dict[str, Measure] = {}
     for _ in range(ROUNDS):
-        results = {"Info-ZIP zip -6": _infozip(work / "stage", work / "infozip.zip", env)}
-        results |= {name: _ours(name, spec, work / f"dist-{name}", env) for name in _installed()}
+        _warm(files)
+        results = {INFOZIP: _infozip(work / "stage", work / "infozip.zip", env)}
+        for name in _installed():
+            _warm(files)
+            results[name] = _ours(name, spec, work / f"dist-{name}", env)
         for name, m in results.items():
             if name not in best or m.seconds < best[name].seconds:
                 best[name] = dataclasses.replace(m, max_rss_mb=max(m.max_rss_mb, best.get(name, m).max_rss_mb))
+    load = (load_before, os.getloadavg())
     chosen = pack.default_codec()
     problems = verify.check_zip(next((work / f"dist-{chosen.name}-{chosen.level}").glob("*.zip"))).problems
-    return _report(files, best, problems)
+    return _report(files, best, problems, load)
 
 
-def _report(files: Mapping[str, Mapping[str, object]], best: Mapping[str, Measure],
-            problems: list[str]) -> tuple[bool, list[str]]:
+INFOZIP = "Info-ZIP zip -6"
+
+
+def _warm(files: Mapping[str, Mapping[str, object]]) -> None:
+    """Read the payload into the page cache before each timed run. Measured here: other work on the
+    machine evicts it within minutes, and a cold 100 MB read takes 1 to 3 s, charged to whichever
+    packer came next."""
+    for f in files.values():
+        sha256_file(Path(str(f["path"])))
+
+
+def goals(m: Measure, base: Measure) -> dict[str, bool]:
+    """Each goal of issue 12 for one packer against Info-ZIP in the same run."""
+    return {f"speed >= {SPEEDUP_GOAL:g}x": base.seconds / m.seconds >= SPEEDUP_GOAL,
+            f"size <= {SIZE_GOAL:.2f}x": m.size <= base.size * SIZE_GOAL,
+            f"peak <= {MEMORY_GOAL_MB} MB": m.max_rss_mb <= MEMORY_GOAL_MB}
+
+
+def _report(files: Mapping[str, Mapping[str, object]], best: Mapping[str, Measure], problems: list[str],
+            load: tuple[tuple[float, ...], tuple[float, ...]]) -> tuple[bool, list[str]]:
     total = sum(int(str(f["size"])) for f in files.values())
-    biggest = max(files.items(), key=lambda kv: int(str(kv[1]["size"])))
-    base = best["Info-ZIP zip -6"]
+    total += sum(len(s.data) for s in scripts())
+    sizes = sorted((int(str(f["size"])) / MB for f in files.values()), reverse=True)
+    base = best[INFOZIP]
     chosen = pack.default_codec()
     chosen_key = f"{chosen.name}-{chosen.level}"
-    lines = [f"payload: {len(files)} windows/amd64 executables, {total / 1e6:.1f} MB "
-             f"(largest {biggest[0]}.exe {int(str(biggest[1]['size'])) / 1e6:.1f} MB); best of {ROUNDS} runs",
-             f"{'packer':<18}{'seconds':>9}{'speedup':>9}{'CPU s':>8}{'size MB':>10}{'vs zip':>9}{'peak RSS MB':>13}"]
+    lines = [f"payload: {total / MB:.1f} MB, {len(files)} windows/amd64 executables of "
+             f"{', '.join(f'{s:.0f}' for s in sizes)} MB and {len(scripts())} scripts; best of {ROUNDS} runs; "
+             f"load average {load[0][0]:.2f} before, {load[1][0]:.2f} after",
+             f"{'packer':<16}{'seconds':>8}{'speed':>8}{'CPU s':>7}{'size MB':>9}{'size':>8}{'peak MB':>8}  goals"]
     for name, m in best.items():
+        met = goals(m, base)
+        verdict = "" if name == INFOZIP else ("all met" if all(met.values()) else
+                                              "missed " + ", ".join(g for g, ok in met.items() if not ok))
         mark = "  <- pinned" if name == chosen_key else ""
-        lines.append(f"{name:<18}{m.seconds:>9.2f}{base.seconds / m.seconds:>8.2f}x{m.cpu_seconds:>8.2f}"
-                     f"{m.size / 1e6:>10.2f}"
-                     f"{(m.size / base.size - 1) * 100:>+8.2f}%{m.max_rss_mb:>13.0f}{mark}")
-    ours = best[chosen_key]
-    checks = {
-        f"payload >= {MIN_PAYLOAD_MB} MB": total >= MIN_PAYLOAD_MB * 1e6,
-        f"speed >= {SPEEDUP_GOAL}x Info-ZIP": base.seconds / ours.seconds >= SPEEDUP_GOAL,
-        f"size <= {(SIZE_GOAL - 1) * 100:.0f}% over Info-ZIP": ours.size <= base.size * SIZE_GOAL,
-        f"peak memory <= {MEMORY_GOAL_MB} MB": ours.max_rss_mb <= MEMORY_GOAL_MB,
-        "its bundle verifies" + "".join(f"\n    {p}" for p in problems): not problems,
-    }
+        lines.append(f"{name:<16}{m.seconds:>8.2f}{base.seconds / m.seconds:>7.2f}x{m.cpu_seconds:>7.1f}"
+                     f"{m.size / MB:>9.2f}{m.size / base.size:>7.3f}x{m.max_rss_mb:>8.0f}  {verdict}{mark}")
+    checks = {f"payload {PAYLOAD_MB[0]} to {PAYLOAD_MB[1]} MB": PAYLOAD_MB[0] * MB <= total <= PAYLOAD_MB[1] * MB,
+              **goals(best[chosen_key], base),
+              "its bundle verifies" + "".join(f"\n    {p}" for p in problems): not problems}
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    lines.append(f"(peak MB never reads below this benchmark's own {own:.0f} MB: Linux keeps the high-water mark "
+                 "of the forking process across exec, so Info-ZIP's real peak is a few MB)")
     lines += [f"goal {'met' if ok else 'MISSED'}: {what} ({chosen_key} {chosen.version})"
               for what, ok in checks.items()]
     return all(checks.values()), lines

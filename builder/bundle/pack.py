@@ -1,11 +1,13 @@
 """Pack the bundle: one reproducible zip under `k/`, with its checksums, SBOM and provenance beside it.
 
 The zip is written by hand rather than with `zipfile` so that every byte is ours to fix
-(sorted entries, fixed times and modes, no extra fields) and so that one large member can
-be compressed on every core: it is cut into 1 MiB pieces, each compressed as raw deflate
-primed with the 32 KiB before it and ended with a sync flush, and the pieces are joined into
-one ordinary deflate stream. The pieces do not depend on how many threads ran, so the bytes
-depend only on the inputs and the pinned compressor.
+(sorted entries, fixed times and modes, no extra fields) and so that members are compressed
+on every core. The pinned compressor, libdeflate, compresses each member whole, and members
+are compressed in parallel threads under a memory budget; the zlib-like benchmark candidates
+instead cut a member into 1 MiB pieces, each compressed as raw deflate primed with the 32 KiB
+before it and ended with a sync flush, joined into one ordinary deflate stream. Either way no
+output depends on how many threads ran, so the bytes depend only on the inputs and the pinned
+compressor.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ import struct
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
@@ -101,22 +103,57 @@ def codec_isal(level: int = 2) -> Codec:
     return Codec("isal", version("isal"), level, True, _zlib_like(isal_zlib, level))
 
 
+# The libdeflate each release of the `deflate` package compiles in (its CHANGELOG): recorded in
+# manifest.json, since libdeflate's output is fixed per libdeflate version.
+BUNDLED_LIBDEFLATE = {"0.9.0": "1.25"}
+
+
 def codec_libdeflate(level: int = 6) -> Codec:
+    from importlib.metadata import version
+
     import deflate
 
     def compress(data: bytes, window: bytes, last: bool) -> bytes:
         # A bytearray; file.write takes it as it is, and copying 100 MB to bytes would cost memory.
         return cast(bytes, deflate.deflate_compress(data, level))
 
-    return Codec("libdeflate", str(deflate.__version__), level, False, compress)
+    installed = version("deflate")
+    bundled = BUNDLED_LIBDEFLATE.get(installed)
+    described = f"{installed} (libdeflate {bundled})" if bundled else installed
+    return Codec("libdeflate", described, level, False, compress)
 
 
-# Chosen by measurement (`builder/bench/pack_bench.py`): zlib-ng level 6 in parallel 1 MiB pieces.
-# It compresses about 2.2x faster per core than zlib, uses both cores even on one large member,
-# and keeps memory flat (about 35 MB) whatever the member size. libdeflate is faster per core and
-# 0.85% smaller but must hold a whole member and its output in memory (about 210 MB for a
-# 112 MB member), and isal is fastest but 10% larger than Info-ZIP.
-PINNED = ("zlib-ng", "1.1.0")
+# Chosen by measurement: `nox -s bench -- --only pack` (builder/bench/pack_bench.py) on a payload of
+# a real bundle's shape, 340 MB of real windows/amd64 executables (one of 100 MB, six of 28 to 46 MB,
+# four of 3 to 5 MB) and the rendered scripts, against Info-ZIP `zip -6 -X -r`.
+# Best of 5 runs, 2 shared cores, load average 1.8 before and 2.9 after (07:08 UTC, 2026-12-03):
+#
+#   packer           seconds   speed  CPU s  size MB    size  peak MB  goals
+#   Info-ZIP zip -6    16.98   1.00x   17.0   133.02  1.000x    (a few)
+#   zlib-6              9.27   1.83x   17.5   132.76  0.998x      35   missed speed
+#   zlib-ng-6           3.58   4.74x    6.6   135.46  1.018x      35   missed size
+#   isal-2              1.37  12.37x    1.9   147.51  1.109x      35   missed size
+#   libdeflate-5        3.45   4.92x    4.7   132.82  0.999x     162   all met
+#   libdeflate-6        3.85   4.41x    5.4   131.94  0.992x     162   all met  <- pinned
+#
+# Speed depends on the machine's load: three earlier runs at load 2.5 to 7 gave libdeflate-6
+# 3.1x to 3.5x (and libdeflate-5 3.5x to 4.4x), since two threads lose more to other work than
+# Info-ZIP's one; sizes and peaks were the same in every run. libdeflate-6 rather than -5: level 5
+# is faster but only 0.1% under Info-ZIP here, and the issue measured level 6 at 0.998x on a real
+# v1.20.2 payload, where level 5 (0.7% larger than 6 here) would be over. The kubelet compresses
+# alone (the memory goal leaves no room beside it), which caps two cores at about 1.5x one.
+# A peak of 35 MB is the floor the benchmark can see (its own RSS when it starts a child).
+# libdeflate: each member whole, members in parallel threads (the `deflate` binding releases the
+# GIL). It is the only candidate that meets every goal (>= 4x Info-ZIP's speed, no larger, <= 200 MB
+# peak), and the only one whose output is promised the same on every CPU: its author says it "is
+# deterministic for a particular version" (ebiggers/libdeflate#400), while zlib-ng does not guarantee
+# bit-identical output across platforms (zlib-ng/zlib-ng#795). The level is fixed here, never
+# derived from the machine (core count, memory), so the bytes are the same everywhere.
+# libdeflate cannot continue a stream or be primed with a dictionary (the binding exposes only
+# one-shot calls), so a member cannot be cut into pieces: its input and output are held while it is
+# compressed, and MEMORY_BUDGET bounds what the threads hold at once.
+PINNED = ("deflate", "0.9.0")
+LEVEL = 6
 
 
 def default_codec() -> Codec:
@@ -125,7 +162,7 @@ def default_codec() -> Codec:
 
     try:
         installed = version(PINNED[0])
-        codec = codec_zlib_ng(6)
+        codec = codec_libdeflate(LEVEL)
     except (ImportError, PackageNotFoundError) as err:
         msg = f"the bundle's compressor {PINNED[0]} is not installed: pip install '{PINNED[0]}=={PINNED[1]}'"
         raise PackError(msg) from err
@@ -287,11 +324,11 @@ def _chunks(source: Path | bytes, size: int) -> Iterator[bytes]:
         raise PackError(msg) from err
 
 
-def _pieces(member: Member, chunked: bool) -> Iterator[tuple[bytes, bytes, bool]]:
+def _pieces(member: Member, piece: int) -> Generator[tuple[bytes, bytes, bool]]:
     """(data, window, last) for each piece of a member; an empty member is one empty piece."""
     window = b""
     pending: bytes | None = None
-    for data in _chunks(member.source, CHUNK if chunked else max(member.size, 1)):
+    for data in _chunks(member.source, piece):
         if pending is not None:
             yield pending, window, False
             window = pending[-WINDOW:]
@@ -299,40 +336,109 @@ def _pieces(member: Member, chunked: bool) -> Iterator[tuple[bytes, bytes, bool]
     yield (pending or b""), window, True
 
 
-Job = tuple[Member, "Future[bytes]", bool, bool]  # member, compressed piece, first, last
+# What compression may allocate at once, in bytes: a piece's input and output buffer while it is
+# compressed (libdeflate's buffer is the input's size plus a little; RSS counts only what it
+# writes there, about 40% for executables), then its output until written. A piece larger than
+# this runs with nothing else held. The budget only decides when a piece starts, never what it
+# becomes, so the bytes do not depend on it. 175 MB is the 200 MB peak goal less the interpreter's
+# 25 MB, so even members that do not compress stay within it; members of 28 to 46 MB compress two
+# at a time, and a 100 MB kubelet.exe compresses alone (162 MB peak measured).
+MEMORY_BUDGET = 175_000_000
+
+
+def _estimate(size: int) -> int:
+    return 2 * size
+
+
+@dataclass(frozen=True)
+class _Job:
+    member: Member
+    future: Future[bytes]
+    first: bool
+    last: bool
+    estimate: int  # what it holds until compressed
+
+    def held(self) -> int:
+        """What it holds now: its estimate while compressing, its output once compressed."""
+        f = self.future
+        return len(f.result()) if f.done() and not f.cancelled() and f.exception() is None else self.estimate
+
+
+class _InFlight:
+    """Pieces submitted and not yet written, oldest first, within a job count and the memory budget."""
+
+    def __init__(self, writer: ZipWriter, digests: dict[str, Digests], max_jobs: int, budget: int) -> None:
+        self.writer, self.digests = writer, digests
+        self.max_jobs, self.budget = max_jobs, budget
+        self.jobs: collections.deque[_Job] = collections.deque()
+
+    def make_room(self, need: int) -> None:
+        """Write or wait for pieces until one more piece holding `need` bytes fits."""
+        while self.jobs and (len(self.jobs) >= self.max_jobs
+                             or sum(j.held() for j in self.jobs) + need > self.budget):
+            if self.jobs[0].future.done() or len(self.jobs) >= self.max_jobs:
+                self._write_oldest()
+            else:  # a later piece finishing frees its input too
+                wait([j.future for j in self.jobs if not j.future.done()], return_when=FIRST_COMPLETED)
+
+    def add(self, job: _Job) -> None:
+        self.jobs.append(job)
+
+    def drain(self) -> None:
+        while self.jobs:
+            self._write_oldest()
+
+    def _write_oldest(self) -> None:
+        job = self.jobs[0]
+        data = job.future.result()
+        self.jobs.popleft()
+        if job.first:
+            self.writer.begin(job.member.path)
+        self.writer.write(data)
+        if job.last:
+            d = self.digests[job.member.path]
+            self.writer.end(job.member.mode, d.crc, d.size)
 
 
 def write_members(out: BinaryIO, members: Sequence[Member], codec: Codec, epoch: int,
-                  workers: int | None = None) -> dict[str, Digests]:
+                  workers: int | None = None, budget: int = MEMORY_BUDGET) -> dict[str, Digests]:
     """Write the whole zip to `out`; return what was read of each member."""
+    workers = workers or default_workers()
     writer = ZipWriter(out, epoch)
-    digests: dict[str, Digests] = {}
-    in_flight = (workers or default_workers()) * (2 if codec.chunked else 1)
-    queue: collections.deque[Job] = collections.deque()
-    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
+    digests = {m.path: Digests() for m in members}
+    flight = _InFlight(writer, digests, 2 * workers, budget)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         for member in members:
-            d = digests[member.path] = Digests()
-            first = True
-            for data, window, last in _pieces(member, codec.chunked):
-                d.update(data)
-                queue.append((member, pool.submit(codec.compress, data, window, last), first, last))
-                first = False
-                while len(queue) > in_flight:
-                    _drain_one(writer, queue, digests)
-        while queue:
-            _drain_one(writer, queue, digests)
+            if codec.chunked:
+                _submit_pieces(pool, flight, member, codec)
+            else:  # read, hashed and compressed in one worker thread, so the main thread never waits on it
+                flight.make_room(_estimate(member.size))
+                future = pool.submit(_whole, member, digests[member.path], codec)
+                flight.add(_Job(member, future, True, True, _estimate(member.size)))
+        flight.drain()
     writer.finish()
     return digests
 
 
-def _drain_one(writer: ZipWriter, queue: collections.deque[Job], digests: dict[str, Digests]) -> None:
-    member, future, first, last = queue.popleft()
-    if first:
-        writer.begin(member.path)
-    writer.write(future.result())
-    if last:
-        d = digests[member.path]
-        writer.end(member.mode, d.crc, d.size)
+def _whole(member: Member, digests: Digests, codec: Codec) -> bytes:
+    data = b"".join(_chunks(member.source, max(member.size, 1)))  # one read, unless the file grew
+    digests.update(data)
+    return codec.compress(data, b"", True)
+
+
+def _submit_pieces(pool: ThreadPoolExecutor, flight: _InFlight, member: Member, codec: Codec) -> None:
+    """A member in pieces: read and hashed here in order, each piece compressed in the pool."""
+    pieces = _pieces(member, CHUNK)
+    first = True
+    last = False
+    while not last:
+        flight.make_room(_estimate(min(CHUNK, member.size)))  # before the piece is read
+        data, window, last = next(pieces)
+        flight.digests[member.path].update(data)
+        flight.add(_Job(member, pool.submit(codec.compress, data, window, last), first, last,
+                        _estimate(len(data))))
+        first = False
+    pieces.close()
 
 
 # --------------------------------------------------------------------------- files in dist/
