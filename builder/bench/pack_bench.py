@@ -124,7 +124,7 @@ def build_payload(cache: Path, env: Mapping[str, str]) -> dict[str, dict[str, ob
     stamp = cache / "payload.json"
     go = find_go(env)
     go_version = runner.call([go, "env", "GOVERSION"], what="go env").strip()
-    recipe = json.loads(json.dumps({"go": go_version, "tools": TOOLS, "tests": TESTS, "small": SMALL,
+    recipe = json.loads(json.dumps({"go": go_version, "tools": TOOLS, "std_test_binaries": TESTS, "small": SMALL,
                                     "large": LARGE}))
     if stamp.is_file():
         data = json.loads(stamp.read_text())
