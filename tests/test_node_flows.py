@@ -312,3 +312,47 @@ def test_version_dependent_choices() -> None:
     assert render.join_config_api((1, 21)) == "kubeadm.k8s.io/v1beta2"
     assert flags.uses_log_runner((1, 26)) and not flags.uses_log_runner((1, 25))
     assert KubeVersion(1, 30, 0).minor_key == (1, 30)
+
+
+# --------------------------------------------------------------------------- review: the services flow
+
+
+def _register_services(install: str) -> str:
+    start = install.index("function Register-NodeServices {")
+    return install[start:install.index("\n}\n", start)]
+
+
+@pytest.mark.parametrize("mode", ["host-gw", "overlay", "flannel-vxlan", "flannel-host-gw"])
+def test_register_services_sets_up_the_network_it_needs(mode: str) -> None:
+    # The documented services flow: with flannel the pod network exists only once flanneld runs,
+    # and flanneld (the task) is registered by -RegisterServices itself, so a start-kubelet.ps1
+    # -NetworkOnly run before it could only time out. -RegisterServices runs it after the task.
+    files = bundle(mode, kubeadm=False)
+    body = _register_services(text(files, "install.ps1"))
+    network = body.index("& (Join-Path $target 'start-kubelet.ps1') @networkArgs")
+    assert "NetworkOnly = $true" in body
+    assert network < body.index("Register-NodeService 'kubelet'")
+    if mode.startswith("flannel"):
+        assert body.index("Register-FlanneldTask $target") < network
+    if mode in flags.OVERLAY_MODES:
+        prepare = body.index("& (Join-Path $target 'start-kubeproxy.ps1') @prepareArgs")
+        assert "PrepareOnly = $true" in body
+        assert network < prepare < body.index("Register-NodeService 'kube-proxy'")
+    else:
+        assert "@prepareArgs" not in body
+    assert "does not exist yet: run start-kubelet.ps1 -NetworkOnly once" not in body
+    # The guide's services flow no longer asks for -NetworkOnly before install.ps1.
+    readme = text(files, "README.txt")
+    flow = readme[readme.index("As services, without kubeadm:"):]
+    assert flow.split("\n")[1].strip() == ".\\install.ps1 -RegisterServices"
+
+
+def test_bundled_containerd_running_in_place_is_not_refused() -> None:
+    # A second install.ps1 run (for example with -RegisterServices) in the unpacked folder finds the
+    # bundle's own containerd running; it copies nothing and restarts containerd itself.
+    install = text(bundle(minor=30, bundled=True), "install.ps1")
+    check = install[install.index("function Test-NotRunning {"):install.index("Write-Host 'checking this host'")]
+    assert "$names = @('kubelet', 'kube-proxy')" in check
+    assert "if (-not $inPlace) { $names += 'containerd' }" in check
+    assert "'containerd'))" not in check
+    assert "Restart-Service -Name 'containerd' -ErrorAction Stop" in install

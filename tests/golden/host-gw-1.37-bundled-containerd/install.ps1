@@ -23,8 +23,8 @@
     A kubeconfig file to copy into the install folder (as the name the scripts expect).
 .PARAMETER RegisterServices
     Register kubelet, then kube-proxy (which depends on it) as Windows
-    services. Run start-kubelet.ps1 -NetworkOnly once before: it sets up the pod network and this
-    node's CNI config.
+    services. First, unless done before, it sets up the pod network and this node's CNI config
+    (start-kubelet.ps1 -NetworkOnly).
 .EXAMPLE
     .\install.ps1 -KubeconfigSource C:\Users\admin\Downloads\config
 #>
@@ -282,7 +282,12 @@ function Test-Kubeconfig {
 
 function Test-NotRunning {
     # Copying over a running kubelet.exe fails half-way; stop first.
-    foreach ($name in @('kubelet', 'kube-proxy', 'containerd')) {
+    $names = @('kubelet', 'kube-proxy')
+    # containerd.exe is only copied when the bundle is not unpacked in the install folder; in place,
+    # install.ps1 restarts the running service with the new config itself.
+    $inPlace = [System.IO.Path]::GetFullPath($BundleDir).TrimEnd('\') -eq [System.IO.Path]::GetFullPath($InstallDir).TrimEnd('\')
+    if (-not $inPlace) { $names += 'containerd' }
+    foreach ($name in $names) {
         if (Get-Process -Name $name -ErrorAction SilentlyContinue) {
             Add-Failure "$name is running: stop it (Stop-Service $name, Stop-ScheduledTask $name, or close its window) before installing"
         }
@@ -489,7 +494,12 @@ function Register-NodeServices {
     $CniConfDir = Join-Path $target 'cni\conf'
     $cniConfig = Join-Path $CniConfDir ($NetworkName + '.conf')
     if (-not (Test-Path -LiteralPath $cniConfig -PathType Leaf)) {
-        Stop-Install "the CNI config $cniConfig does not exist yet: run start-kubelet.ps1 -NetworkOnly once (it sets up the pod network and writes it), then install.ps1 -RegisterServices again"
+        # The pod network and this node's CNI config first (start-kubelet.ps1 -NetworkOnly); it stops this script on failure.
+        $networkArgs = @{ InstallDir = $target; NodeName = $NodeName; KubeconfigPath = $KubeconfigPath; NetworkOnly = $true }
+        & (Join-Path $target 'start-kubelet.ps1') @networkArgs
+        if (-not (Test-Path -LiteralPath $cniConfig -PathType Leaf)) {
+            Stop-Install "start-kubelet.ps1 -NetworkOnly did not write the CNI config ${cniConfig}: see its messages above"
+        }
     }
     $NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
     $kubeletArgs = @(

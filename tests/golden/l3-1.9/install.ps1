@@ -23,8 +23,8 @@
     A kubeconfig file to copy into the install folder (as the name the scripts expect).
 .PARAMETER RegisterServices
     Register kubelet, then kube-proxy (which depends on it) as Windows
-    services. Run start-kubelet.ps1 -NetworkOnly once before: it sets up the pod network and this
-    node's CNI config.
+    services. First, unless done before, it sets up the pod network and this node's CNI config
+    (start-kubelet.ps1 -NetworkOnly).
 .EXAMPLE
     .\install.ps1 -KubeconfigSource C:\Users\admin\Downloads\config
 #>
@@ -230,7 +230,8 @@ function Test-Kubeconfig {
 
 function Test-NotRunning {
     # Copying over a running kubelet.exe fails half-way; stop first.
-    foreach ($name in @('kubelet', 'kube-proxy')) {
+    $names = @('kubelet', 'kube-proxy')
+    foreach ($name in $names) {
         if (Get-Process -Name $name -ErrorAction SilentlyContinue) {
             Add-Failure "$name is running: stop it (Stop-Service $name, Stop-ScheduledTask $name, or close its window) before installing"
         }

@@ -23,8 +23,8 @@
     A kubeconfig file to copy into the install folder (as the name the scripts expect).
 .PARAMETER RegisterServices
     Register kubelet, then kube-proxy (which depends on it) as Windows
-    services. Run start-kubelet.ps1 -NetworkOnly once before: it sets up the pod network and this
-    node's CNI config.
+    services. First, unless done before, it sets up the pod network and this node's CNI config
+    (start-kubelet.ps1 -NetworkOnly) and reserves kube-proxy's source VIP (start-kubeproxy.ps1 -PrepareOnly).
 .EXAMPLE
     .\install.ps1 -KubeconfigSource C:\Users\admin\Downloads\config
 #>
@@ -231,7 +231,8 @@ function Test-Kubeconfig {
 
 function Test-NotRunning {
     # Copying over a running kubelet.exe fails half-way; stop first.
-    foreach ($name in @('kubelet', 'kube-proxy')) {
+    $names = @('kubelet', 'kube-proxy')
+    foreach ($name in $names) {
         if (Get-Process -Name $name -ErrorAction SilentlyContinue) {
             Add-Failure "$name is running: stop it (Stop-Service $name, Stop-ScheduledTask $name, or close its window) before installing"
         }
@@ -411,7 +412,12 @@ function Register-NodeServices {
     $CniConfDir = Join-Path $target 'cni\conf'
     $cniConfig = Join-Path $CniConfDir ($NetworkName + '.conf')
     if (-not (Test-Path -LiteralPath $cniConfig -PathType Leaf)) {
-        Stop-Install "the CNI config $cniConfig does not exist yet: run start-kubelet.ps1 -NetworkOnly once (it sets up the pod network and writes it), then install.ps1 -RegisterServices again"
+        # The pod network and this node's CNI config first (start-kubelet.ps1 -NetworkOnly); it stops this script on failure.
+        $networkArgs = @{ InstallDir = $target; NodeName = $NodeName; KubeconfigPath = $KubeconfigPath; NetworkOnly = $true }
+        & (Join-Path $target 'start-kubelet.ps1') @networkArgs
+        if (-not (Test-Path -LiteralPath $cniConfig -PathType Leaf)) {
+            Stop-Install "start-kubelet.ps1 -NetworkOnly did not write the CNI config ${cniConfig}: see its messages above"
+        }
     }
     $NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
     # start-kubeproxy.ps1 reserves the source VIP once and keeps it in state\sourceVip.json.
@@ -420,7 +426,12 @@ function Register-NodeServices {
         $SourceVip = [string](Get-Content -Raw -LiteralPath $savedVip | ConvertFrom-Json).address
     }
     if (-not $SourceVip) {
-        Stop-Install "kube-proxy needs its source VIP on an overlay network: run start-kubeproxy.ps1 -PrepareOnly once (it keeps it in $savedVip), or pass -SourceVip"
+        $prepareArgs = @{ InstallDir = $target; NodeName = $NodeName; KubeconfigPath = $KubeconfigPath; PrepareOnly = $true }
+        & (Join-Path $target 'start-kubeproxy.ps1') @prepareArgs
+        if (Test-Path -LiteralPath $savedVip) { $SourceVip = [string](Get-Content -Raw -LiteralPath $savedVip | ConvertFrom-Json).address }
+    }
+    if (-not $SourceVip) {
+        Stop-Install "kube-proxy needs its source VIP on an overlay network: start-kubeproxy.ps1 -PrepareOnly reserves it (kept in $savedVip), or pass -SourceVip"
     }
     $kubeletArgs = @(
         '--v=2'
