@@ -356,3 +356,18 @@ def test_bundled_containerd_running_in_place_is_not_refused() -> None:
     assert "if (-not $inPlace) { $names += 'containerd' }" in check
     assert "'containerd'))" not in check
     assert "Restart-Service -Name 'containerd' -ErrorAction Stop" in install
+
+
+@pytest.mark.parametrize("minor", [22, 37])
+def test_flanneld_task_starts_flanneld_again_when_it_stops(minor: int) -> None:
+    # The task runs powershell.exe once: when flanneld exits (at boot, before the API server
+    # answers) or the adapter has no address yet, nothing would start it again until a reboot.
+    files = bundle("flannel-vxlan", minor=minor, kubeadm=True)
+    flannel = text(files, "start-flanneld.ps1")
+    assert "[switch] $KeepRunning" in flannel
+    loop = flannel[flannel.index("while ($true) {"):]
+    assert loop.index("New-SwitchNetwork $InterfaceName") < loop.index("$code = $LASTEXITCODE")
+    assert "if (-not $KeepRunning) { throw }" in loop and "if (-not $KeepRunning) { exit $code }" in loop
+    assert "Start-Sleep -Seconds 10" in loop
+    for script in ("install.ps1", "join-node.ps1"):
+        assert "'-KubeconfigPath', $KubeconfigFile, '-KeepRunning')" in text(files, script), script

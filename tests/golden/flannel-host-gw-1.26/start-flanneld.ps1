@@ -13,6 +13,9 @@
     default: -Kubeconfig inside -InstallDir.
 .PARAMETER LogFile
     Write flanneld's output to this file (through kube-log-runner.exe) instead of the console.
+.PARAMETER KeepRunning
+    Start flanneld again 10 s after it stops or cannot start (the scheduled task runs it so: the
+    task's own restart-on-failure covers only a task that fails to launch, not a program that exits).
 #>
 [CmdletBinding()]
 Param(
@@ -21,7 +24,8 @@ Param(
     [ValidateNotNullOrEmpty()] [string] $Kubeconfig = 'kubeconfig',
     [string] $KubeconfigPath = '',
     [string] $LogFile = '',
-    [string] $NodeName = ''
+    [string] $NodeName = '',
+    [switch] $KeepRunning
 )
 
 Set-StrictMode -Version Latest
@@ -93,24 +97,35 @@ function New-SwitchNetwork([string] $InterfaceName) {
     Wait-VirtualAdapter $InterfaceName
 }
 
-# The vSwitch first, so that flanneld's own connection is not cut when it creates its network.
-New-SwitchNetwork $InterfaceName
-$NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
+while ($true) {
+    try {
+        # The vSwitch first, so that flanneld's own connection is not cut when it creates its network.
+        New-SwitchNetwork $InterfaceName
+        $NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
 
-$flannelArgs = @(
-    '--kube-subnet-mgr',
-    ('--kubeconfig-file=' + $KubeconfigPath),
-    ('--net-config-path=' + $NetConf),
-    ('--iface=' + $NodeIp)
-)
-$env:NODE_NAME = $NodeName
-Write-Host ("starting flanneld on node $NodeName ($NodeIp), network mode " + 'flannel-host-gw')
-if ($LogFile) {
-    $runner = Join-Path $InstallDir 'kube-log-runner.exe'
-    Assert-FilesExist @($runner) 'kube-log-runner.exe is missing: run install.ps1 again'
-    $runnerArgs = @(('-log-file=' + $LogFile), $FlanneldExe) + $flannelArgs
-    & $runner @runnerArgs
-    exit $LASTEXITCODE
+        $flannelArgs = @(
+            '--kube-subnet-mgr',
+            ('--kubeconfig-file=' + $KubeconfigPath),
+            ('--net-config-path=' + $NetConf),
+            ('--iface=' + $NodeIp)
+        )
+        $env:NODE_NAME = $NodeName
+        Write-Host ("starting flanneld on node $NodeName ($NodeIp), network mode " + 'flannel-host-gw')
+        if ($LogFile) {
+            $runner = Join-Path $InstallDir 'kube-log-runner.exe'
+            Assert-FilesExist @($runner) 'kube-log-runner.exe is missing: run install.ps1 again'
+            $runnerArgs = @(('-log-file=' + $LogFile), $FlanneldExe) + $flannelArgs
+            & $runner @runnerArgs
+        } else {
+            & $FlanneldExe @flannelArgs
+        }
+        $code = $LASTEXITCODE
+    } catch {
+        # At boot the adapter may have no address yet, or HNS may not answer yet.
+        if (-not $KeepRunning) { throw }
+        $code = $_.Exception.Message
+    }
+    if (-not $KeepRunning) { exit $code }
+    Write-Host "flanneld stopped ($code); starting it again in 10 s"
+    Start-Sleep -Seconds 10
 }
-& $FlanneldExe @flannelArgs
-exit $LASTEXITCODE

@@ -11,6 +11,9 @@
 .PARAMETER KubeconfigPath
     A kubeconfig with the rights of this node (with kubeadm: C:\etc\kubernetes\kubelet.conf);
     default: -Kubeconfig inside -InstallDir.
+.PARAMETER KeepRunning
+    Start flanneld again 10 s after it stops or cannot start (the scheduled task runs it so: the
+    task's own restart-on-failure covers only a task that fails to launch, not a program that exits).
 #>
 [CmdletBinding()]
 Param(
@@ -18,7 +21,8 @@ Param(
     [ValidateNotNullOrEmpty()] [string] $InterfaceName = 'Ethernet 2',
     [ValidateNotNullOrEmpty()] [string] $Kubeconfig = 'kubeconfig',
     [string] $KubeconfigPath = '',
-    [string] $NodeName = ''
+    [string] $NodeName = '',
+    [switch] $KeepRunning
 )
 
 Set-StrictMode -Version Latest
@@ -90,17 +94,28 @@ function New-SwitchNetwork([string] $InterfaceName) {
     Wait-VirtualAdapter $InterfaceName
 }
 
-# The vSwitch first, so that flanneld's own connection is not cut when it creates its network.
-New-SwitchNetwork $InterfaceName
-$NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
+while ($true) {
+    try {
+        # The vSwitch first, so that flanneld's own connection is not cut when it creates its network.
+        New-SwitchNetwork $InterfaceName
+        $NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
 
-$flannelArgs = @(
-    '--kube-subnet-mgr',
-    ('--kubeconfig-file=' + $KubeconfigPath),
-    ('--net-config-path=' + $NetConf),
-    ('--iface=' + $NodeIp)
-)
-$env:NODE_NAME = $NodeName
-Write-Host ("starting flanneld on node $NodeName ($NodeIp), network mode " + 'flannel-vxlan')
-& $FlanneldExe @flannelArgs
-exit $LASTEXITCODE
+        $flannelArgs = @(
+            '--kube-subnet-mgr',
+            ('--kubeconfig-file=' + $KubeconfigPath),
+            ('--net-config-path=' + $NetConf),
+            ('--iface=' + $NodeIp)
+        )
+        $env:NODE_NAME = $NodeName
+        Write-Host ("starting flanneld on node $NodeName ($NodeIp), network mode " + 'flannel-vxlan')
+        & $FlanneldExe @flannelArgs
+        $code = $LASTEXITCODE
+    } catch {
+        # At boot the adapter may have no address yet, or HNS may not answer yet.
+        if (-not $KeepRunning) { throw }
+        $code = $_.Exception.Message
+    }
+    if (-not $KeepRunning) { exit $code }
+    Write-Host "flanneld stopped ($code); starting it again in 10 s"
+    Start-Sleep -Seconds 10
+}

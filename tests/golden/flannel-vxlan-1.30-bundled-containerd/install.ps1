@@ -485,10 +485,11 @@ function Set-ServiceCommand([string] $Name, [string] $BinaryPath) {
 function Register-FlanneldTask([string] $Dir, [string] $Node, [string] $KubeconfigFile) {
     # flanneld has no Windows service support (no --windows-service): a service that never reports
     # to the service control manager is stopped after 30 s. A scheduled task at startup, as SYSTEM,
-    # restarted on failure, runs start-flanneld.ps1 instead (it sets NODE_NAME, then runs flanneld).
+    # runs start-flanneld.ps1 -KeepRunning instead (it sets NODE_NAME, runs flanneld and starts it
+    # again when it stops: the task's restart-on-failure only covers a task that fails to launch).
     $script = Join-Path $Dir 'start-flanneld.ps1'
     $taskArgs = @('-NoProfile', '-ExecutionPolicy', 'Bypass', '-File', $script, '-InstallDir', $Dir, '-NodeName', $Node,
-        '-KubeconfigPath', $KubeconfigFile)
+        '-KubeconfigPath', $KubeconfigFile, '-KeepRunning')
     $taskArgs += @('-LogFile', (Join-Path $LogDir 'flanneld.log'))
     $action = New-ScheduledTaskAction -Execute 'powershell.exe' -Argument (ConvertTo-CommandLine $taskArgs)
     $trigger = New-ScheduledTaskTrigger -AtStartup
