@@ -320,7 +320,7 @@ def test_join_node_takes_secrets_only_at_run_time() -> None:
     assert "'--token'" not in script and "--discovery-token-ca-cert-hash" not in script
     assert "token = $Token" in script and "caCertHashes = @($CaCertHash)" in script
     assert "$CriSocket = 'npipe:////./pipe/containerd-containerd'" in script
-    no_cp = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubeadm")))
+    no_cp = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubectl", "kubeadm")))
     files = {f.dest: f for f in render.render_bundle(no_cp, "v1.23.0")}
     mandatory = "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $ControlPlane,\n"
     assert mandatory in text(files["join-node.ps1"])
