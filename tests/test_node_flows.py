@@ -380,3 +380,15 @@ def test_a_bundle_without_kubectl_is_refused_before_the_build() -> None:
     cfg = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubeadm")))
     with pytest.raises(ConfigError, match=r"kubernetes\.components: the node scripts need kubectl"):
         render.check_config(cfg, KubeVersion(1, 37, 0), "containerd")
+
+
+@pytest.mark.parametrize("minor", [23, 37])
+def test_kubeadm_warnings_on_stderr_do_not_stop_the_join(minor: int) -> None:
+    # In a remote session Windows PowerShell turns a native command's stderr lines into error
+    # records; with 'Stop' kubeadm's first warning would end join-node.ps1 half-way through.
+    join = text(bundle(minor=minor), "join-node.ps1")
+    call = join.index("& $Kubeadm @joinArgs")
+    assert join.rindex("$ErrorActionPreference = 'Continue'", 0, call) > join.rindex("try {", 0, call)
+    after = join[call:]
+    restored = after.index("$ErrorActionPreference = 'Stop'")
+    assert after.index("$code = $LASTEXITCODE") < restored < after.index("} finally {")

@@ -221,8 +221,13 @@ try {
     Write-Host "kubeadm $KubernetesVersion join $ControlPlane as $NodeName (token and CA hash in a private config file)"
     # Only flags kubeadm allows beside --config.
     $joinArgs = @('join', '--config', $configFile)
+    # kubeadm writes its warnings to stderr; in a remote session (Enter-PSSession) or the ISE
+    # Windows PowerShell makes each line an error record, which 'Stop' would turn into a failure
+    # half-way through the join. Its exit code is what tells.
+    $ErrorActionPreference = 'Continue'
     & $Kubeadm @joinArgs
     $code = $LASTEXITCODE
+    $ErrorActionPreference = 'Stop'
 } finally {
     Remove-Item -LiteralPath $configDir -Recurse -Force -ErrorAction SilentlyContinue
 }
