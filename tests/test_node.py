@@ -314,7 +314,7 @@ def test_join_node_takes_secrets_only_at_run_time() -> None:
     assert "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $Token,\n" in script
     assert "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $CaCertHash,\n" in script
     assert "$ControlPlane = '192.168.10.5:6443'" in script
-    assert "& $Kubeadm @joinArgs" in script
+    assert "& $kubeadmExe @joinArgs" in script
     # The token reaches kubeadm in a private file, never on its command line (issue 16).
     assert "$joinArgs = @('join', '--config', $configFile)" in script
     assert "'--token'" not in script and "--discovery-token-ca-cert-hash" not in script

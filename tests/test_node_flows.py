@@ -115,7 +115,7 @@ def test_join_token_never_reaches_a_command_line() -> None:
     # Owner-only file, removed afterwards.
     assert "$acl.SetAccessRuleProtection($true, $false)" in join
     assert join.index("New-PrivateFile $configFile") < join.index("WriteAllText($configFile")
-    assert "} finally {\n    Remove-Item -LiteralPath $configDir -Recurse -Force" in join
+    assert "} finally {\n    Pop-Location\n    Remove-Item -LiteralPath $configDir -Recurse -Force" in join
 
 
 def test_kubeadm_contract_flags_are_in_the_table() -> None:
@@ -387,8 +387,20 @@ def test_kubeadm_warnings_on_stderr_do_not_stop_the_join(minor: int) -> None:
     # In a remote session Windows PowerShell turns a native command's stderr lines into error
     # records; with 'Stop' kubeadm's first warning would end join-node.ps1 half-way through.
     join = text(bundle(minor=minor), "join-node.ps1")
-    call = join.index("& $Kubeadm @joinArgs")
+    call = join.index("& $kubeadmExe @joinArgs")
     assert join.rindex("$ErrorActionPreference = 'Continue'", 0, call) > join.rindex("try {", 0, call)
     after = join[call:]
     restored = after.index("$ErrorActionPreference = 'Stop'")
     assert after.index("$code = $LASTEXITCODE") < restored < after.index("} finally {")
+
+
+def test_kubeadm_runs_from_the_drive_of_its_windows_paths() -> None:
+    # kubeadm resolves /etc/kubernetes and /var/lib/kubelet on its working folder's drive: run from
+    # D:\k (with -InstallDir D:\k) it would write D:\etc\kubernetes\bootstrap-kubelet.conf while the
+    # kubelet service waits for C:\etc\kubernetes\... and the join times out.
+    join = text(bundle(minor=37), "join-node.ps1")
+    assert "$KubeletConfigFile = 'C:\\var\\lib\\kubelet\\config.yaml'" in join
+    push = join.index("Push-Location -LiteralPath ((Split-Path -Qualifier $KubeletConfigFile) + '\\')")
+    call = join.index("& $kubeadmExe @joinArgs")
+    assert join.index("$kubeadmExe = (Resolve-Path -LiteralPath $Kubeadm).ProviderPath") < push < call
+    assert call < join.index("} finally {\n    Pop-Location", call)

@@ -227,6 +227,10 @@ $joinConfig = [ordered]@{
 $configDir = Join-Path $env:TEMP ('kubeadm-join-' + [guid]::NewGuid().ToString('N'))
 New-Item -ItemType Directory -Path $configDir | Out-Null
 $configFile = Join-Path $configDir 'join.json'
+# kubeadm writes its drive-less paths (/etc/kubernetes, /var/lib/kubelet) on the drive of its
+# working folder; the kubelet service and these scripts use them on the system drive. Run it from there.
+$kubeadmExe = (Resolve-Path -LiteralPath $Kubeadm).ProviderPath
+Push-Location -LiteralPath ((Split-Path -Qualifier $KubeletConfigFile) + '\')
 try {
     New-PrivateFile $configFile
     # JSON is YAML: kubeadm reads it as its config file. ASCII: no byte order mark.
@@ -238,10 +242,11 @@ try {
     # Windows PowerShell makes each line an error record, which 'Stop' would turn into a failure
     # half-way through the join. Its exit code is what tells.
     $ErrorActionPreference = 'Continue'
-    & $Kubeadm @joinArgs
+    & $kubeadmExe @joinArgs
     $code = $LASTEXITCODE
     $ErrorActionPreference = 'Stop'
 } finally {
+    Pop-Location
     Remove-Item -LiteralPath $configDir -Recurse -Force -ErrorAction SilentlyContinue
 }
 if ($code -ne 0) {
