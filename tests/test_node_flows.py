@@ -345,6 +345,8 @@ def test_register_services_sets_up_the_network_it_needs(mode: str) -> None:
     readme = text(files, "README.txt")
     flow = readme[readme.index("As services, without kubeadm:"):]
     assert flow.split("\n")[1].strip() == ".\\install.ps1 -RegisterServices"
+    # host-gw: nothing else routes to the other nodes' pod subnets.
+    assert (".\\AddRoutes.ps1" in flow[:flow.index("\ninstall.ps1 -RegisterServices ")]) == (mode == "host-gw")
 
 
 def test_bundled_containerd_running_in_place_is_not_refused() -> None:
