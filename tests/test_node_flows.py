@@ -406,3 +406,17 @@ def test_kubeadm_runs_from_the_drive_of_its_windows_paths() -> None:
     call = join.index("& $kubeadmExe @joinArgs")
     assert join.index("$kubeadmExe = (Resolve-Path -LiteralPath $Kubeadm).ProviderPath") < push < call
     assert call < join.index("} finally {\n    Pop-Location", call)
+
+
+@pytest.mark.parametrize("mode", ["flannel-vxlan", "flannel-host-gw"])
+def test_node_address_survives_the_flanneld_task_making_the_vswitch(mode: str) -> None:
+    # -RegisterServices and join-node.ps1 start the flanneld task (which creates the first HNS
+    # network, moving the host's address to a new virtual adapter) and right away run
+    # start-kubelet.ps1, whose first step reads that address: it must wait out the move.
+    files = bundle(mode)
+    for name in ("start-kubelet.ps1", "install.ps1", "join-node.ps1", "start-flanneld.ps1"):
+        script = text(files, name)
+        body = script[script.index("function Get-NodeAddress("):]
+        body = body[:body.index("\n}\n")]
+        assert "for ($try = 0; $try -lt 30; $try++) {" in body, name
+        assert body.index("if ($ip) { return $ip }") < body.index("Start-Sleep -Seconds 2") < body.index("throw"), name

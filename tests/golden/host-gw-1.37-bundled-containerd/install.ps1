@@ -449,12 +449,17 @@ function ConvertTo-CommandLine([string[]] $Arguments) {
     return ($quoted -join ' ')
 }
 function Get-NodeAddress([string] $InterfaceName) {
-    foreach ($alias in @("vEthernet ($InterfaceName)", $InterfaceName)) {
-        $ip = Get-NetIPAddress -AddressFamily IPv4 -InterfaceAlias $alias -ErrorAction SilentlyContinue |
-            Where-Object { $_.PrefixOrigin -ne 'WellKnown' } | Select-Object -First 1
-        if ($ip) { return $ip }
+    # While an HNS network is being created on the NIC (the flanneld task's first network, for one)
+    # the address moves to the new virtual adapter and is on neither for some seconds: look again.
+    for ($try = 0; $try -lt 30; $try++) {
+        foreach ($alias in @("vEthernet ($InterfaceName)", $InterfaceName)) {
+            $ip = Get-NetIPAddress -AddressFamily IPv4 -InterfaceAlias $alias -ErrorAction SilentlyContinue |
+                Where-Object { $_.PrefixOrigin -ne 'WellKnown' } | Select-Object -First 1
+            if ($ip) { return $ip }
+        }
+        Start-Sleep -Seconds 2
     }
-    throw "no IPv4 address on the network adapter '$InterfaceName' (nor on 'vEthernet ($InterfaceName)'): pass -InterfaceName with the name Get-NetAdapter shows for the host's NIC"
+    throw "no IPv4 address on the network adapter '$InterfaceName' (nor on 'vEthernet ($InterfaceName)') for 60 s: pass -InterfaceName with the name Get-NetAdapter shows for the host's NIC"
 }
 function New-ServiceCommand([string] $Exe, [string[]] $Arguments, [string] $Name) {
     # The service's binary path.
