@@ -314,6 +314,7 @@ def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> No
     assert check_firewall(b) == []
     assert check_arguments_defined(b) == []
     assert check_install_strict(b) == []
+    assert check_script_calls(b) == []
 
 
 def hns_calls(script: str) -> list[tuple[str, str, list[str]]]:
@@ -388,4 +389,30 @@ def check_install_strict(b: Bundle) -> list[str]:
         at = install.find(later, acl + 1)
         if later in install and (acl < 0 or at < acl):
             problems.append(f"install.ps1: {later.strip()} before the install folder's ACL")
+    return problems
+
+
+def script_params(script: str) -> set[str]:
+    block = script[script.index("Param(") + 6:]
+    return set(re.findall(r"\] \$(\w+)", block[:block.index("\n)\n")]))
+
+
+def check_script_calls(b: Bundle) -> list[str]:
+    """A script run by another (install.ps1 -RegisterServices and join-node.ps1 run start-kubelet.ps1
+    -NetworkOnly, start-kubeproxy.ps1 -PrepareOnly) gets only parameters it has: an unknown one stops
+    the caller half-way through."""
+    problems = []
+    for name, script in b.scripts.items():
+        for call in re.finditer(r"& \(Join-Path \$\w+ '([\w-]+\.ps1)'\) @(\w+)", script):
+            target, var = call.groups()
+            if target not in b.scripts:
+                problems.append(f"{name}: runs {target}, which is not in this bundle")
+                continue
+            table = re.search(rf"\${var} = @\{{ (.*) \}}\n", script[:call.start()])
+            if table is None:
+                problems.append(f"{name}: cannot read the parameters it passes to {target} (${var})")
+                continue
+            keys = {kv.split(" = ")[0] for kv in table.group(1).split("; ")}
+            problems += [f"{name}: passes -{k} to {target}, which has no such parameter"
+                         for k in sorted(keys - script_params(b.scripts[target]))]
     return problems
