@@ -513,7 +513,7 @@ def test_update_pins_downloads_verifies_and_writes_what_later_runs_check(tmp_pat
     url = publish(srv, V2, exe)
     path = tmp_path / "bundle.yaml"
     path.write_text(f"kubernetes:\n  source: release\n  version: {V2}\n  release_url: {url}\n"
-                    "  components: [kubelet, kube-proxy]\n")
+                    "  components: [kubelet, kube-proxy, kubectl]\n")
     from builder import config as cfgmod
 
     # without a kubernetes.pins key nothing is downloaded (refreshing the SDN pins stays quick)
@@ -526,7 +526,7 @@ def test_update_pins_downloads_verifies_and_writes_what_later_runs_check(tmp_pat
     assert release_pins.update_pins(cfg, net=net, out=out) == 0
     pinned = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
     assert set(pinned.kubernetes.pins) == {(V2, n, digest("sha256", exe))
-                                           for n in ("kubelet", "kube-proxy", "kube-log-runner")}
+                                           for n in ("kubelet", "kube-proxy", "kubectl", "kube-log-runner")}
     assert "v1.37.0 kubelet: none -> " in out.getvalue()
     # the pins now hold: a server that starts serving another (validly checksummed) build is refused
     other = exe[:-16] + b"rebuilt-bytes..."

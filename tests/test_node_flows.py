@@ -375,13 +375,14 @@ def test_flanneld_task_starts_flanneld_again_when_it_stops(minor: int) -> None:
         assert "'-KubeconfigPath', $KubeconfigFile, '-KeepRunning')" in text(files, script), script
 
 
-def test_a_bundle_without_kubectl_is_refused_before_the_build() -> None:
-    # kubectl is optional in the configuration, but start-kubelet.ps1 stops without kubectl.exe
+def test_a_bundle_without_kubectl_is_refused_before_the_build(tmp_path: Path) -> None:
+    # kubectl was optional in the configuration, but start-kubelet.ps1 stops without kubectl.exe
     # (it reads the node's podCIDR with it), also when join-node.ps1 runs it.
     assert "$KubectlExe = Join-Path $InstallDir 'kubectl.exe'" in text(bundle(kubeadm=True), "start-kubelet.ps1")
-    cfg = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubeadm")))
-    with pytest.raises(ConfigError, match=r"kubernetes\.components: the node scripts need kubectl"):
-        render.check_config(cfg, KubeVersion(1, 37, 0), "containerd")
+    path = tmp_path / "bundle.yaml"
+    path.write_text("kubernetes:\n  components: [kubelet, kube-proxy, kubeadm]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"kubernetes\.components.*must include kubectl"):
+        config.load(config.Overrides(config=path), {}, tmp_path)
 
 
 @pytest.mark.parametrize("minor", [23, 37])

@@ -20,7 +20,7 @@ from ..kversion import KubeVersion
 
 DEFAULT_CONFIG = "bundle.yaml"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
-REQUIRED_COMPONENTS = ("kubelet", "kube-proxy")
+REQUIRED_COMPONENTS = ("kubelet", "kube-proxy", "kubectl")  # start-kubelet.ps1 reads podCIDRs with kubectl
 NETWORK_MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
 FLANNEL_MODES = ("flannel-vxlan", "flannel-host-gw")
 RUNTIMES = ("docker", "containerd")

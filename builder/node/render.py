@@ -119,11 +119,6 @@ def check_config(cfg: Config, version: KubeVersion, runtime: str) -> None:
                        "outside kubelet.kubernetes.io and node.kubernetes.io; use your own prefix "
                        "(example.com/role) or set it with kubectl label")
                 raise ConfigError(msg)
-    if "kubectl" not in cfg.kubernetes.components:
-        # start-kubelet.ps1 (every flow, join-node.ps1 too) reads the node's podCIDR with kubectl.exe.
-        msg = ("kubernetes.components: the node scripts need kubectl (start-kubelet.ps1 reads the node's podCIDR "
-               "with it, AddRoutes.ps1 the other nodes'): add kubectl to the list")
-        raise ConfigError(msg)
     flags.check_extra_args("kubelet", cfg.node.kubelet_extra_args, minor, runtime, "node.kubelet_extra_args")
     flags.check_extra_args("kube-proxy", cfg.node.kubeproxy_extra_args, minor, runtime,
                            "node.kubeproxy_extra_args")
