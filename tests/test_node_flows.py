@@ -421,3 +421,19 @@ def test_node_address_survives_the_flanneld_task_making_the_vswitch(mode: str) -
         body = body[:body.index("\n}\n")]
         assert "for ($try = 0; $try -lt 30; $try++) {" in body, name
         assert body.index("if ($ip) { return $ip }") < body.index("Start-Sleep -Seconds 2") < body.index("throw"), name
+
+
+@pytest.mark.parametrize(("minor", "bundled", "needs"), [(26, False, True), (30, True, True), (31, False, False),
+                                                         (37, True, False)])
+def test_kubeadm_before_1_31_finds_crictl(minor: int, bundled: bool, needs: bool) -> None:
+    # kubeadm until 1.30 runs crictl.exe for a CRI runtime; its join preflight stops without it
+    # (FileExisting-crictl). The bundled runtime ships crictl.exe in the install folder, not on PATH.
+    join = text(bundle(minor=minor, bundled=bundled), "join-node.ps1")
+    on_path = "$env:Path = (Resolve-Path -LiteralPath $InstallDir).ProviderPath + ';' + $env:Path"
+    check = "if (-not (Get-Command -Name 'crictl.exe' -ErrorAction SilentlyContinue)) {"
+    assert (on_path in join) == (needs and bundled)
+    assert (check in join) == (needs and not bundled)
+    if needs:
+        first = join.index(on_path if bundled else check)
+        assert first < join.index("Register-NodeService 'kubelet'") < join.index("& $kubeadmExe @joinArgs")
+    assert "crictl" not in text(bundle(minor=23, runtime="docker"), "join-node.ps1")

@@ -288,6 +288,8 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
         "runtime_dirs": list(RUNTIME_DIRS),
         "control_plane_endpoint": f"{cp}:{KUBEADM_PORT}" if cp else "",
         "join_config_api": join_config_api(minor),
+        # kubeadm shells out to crictl for a CRI runtime until 1.31 (kubernetes/kubernetes#124685).
+        "kubeadm_needs_crictl": kubeadm and runtime == "containerd" and minor < (1, 31),
         **KUBEADM_PATHS,
         "images": dataclasses.asdict(images.images_for(cfg.node.windows_version)),
         "sample_files": list(samples.samples(cfg, version)),

@@ -188,6 +188,11 @@ if ($ControlPlane -notmatch '^[A-Za-z0-9.:\[\]-]+:[0-9]{1,5}$') {
     throw "-ControlPlane '$ControlPlane' must be address:port, like 10.0.0.10:6443"
 }
 Assert-FilesExist @($Kubeadm, (Join-Path $InstallDir 'kubelet.exe'), (Join-Path $InstallDir 'kube-proxy.exe')) 'run install.ps1 from the bundle first'
+# kubeadm before 1.31 checks a CRI runtime through crictl.exe, found on PATH (its preflight stops
+# with FileExisting-crictl otherwise).
+if (-not (Get-Command -Name 'crictl.exe' -ErrorAction SilentlyContinue)) {
+    throw "kubeadm $KubernetesVersion runs crictl.exe (kubernetes-sigs/cri-tools) to check containerd, and none is on PATH: install it and add its folder to PATH, or use a bundle built with node.bundle_runtime: true (it ships crictl.exe)"
+}
 foreach ($name in @('kubelet', 'kube-proxy')) {
     if (Get-Service -Name $name -ErrorAction SilentlyContinue) {
         throw "a service named $name exists already (install.ps1 -RegisterServices, or an earlier join): remove it (Stop-Service $name; sc.exe delete $name) and run 'kubeadm reset' before joining again"
