@@ -437,3 +437,14 @@ def test_kubeadm_before_1_31_finds_crictl(minor: int, bundled: bool, needs: bool
         first = join.index(on_path if bundled else check)
         assert first < join.index("Register-NodeService 'kubelet'") < join.index("& $kubeadmExe @joinArgs")
     assert "crictl" not in text(bundle(minor=23, runtime="docker"), "join-node.ps1")
+
+
+def test_register_services_without_a_kubeconfig_stops_in_preflight() -> None:
+    # A kubeadm bundle needs no kubeconfig for join-node.ps1, but -RegisterServices does: without one
+    # it failed only after registering the flanneld task, inside start-kubelet.ps1 -NetworkOnly.
+    install = text(bundle("flannel-vxlan", kubeadm=True), "install.ps1")
+    check = install[install.index("function Test-Kubeconfig {"):install.index("function Test-NotRunning {")]
+    assert "if ($RegisterServices) {" in check
+    refused = check.index("Add-Failure \"no kubeconfig at ${target}: -RegisterServices needs")
+    assert refused < check.index("Write-Warning")
+    assert install.index("\nTest-Kubeconfig\n") < install.index("\n$Copied = $true\n")

@@ -224,7 +224,12 @@ function Test-Kubeconfig {
     } elseif (Test-Path -LiteralPath $target -PathType Leaf) {
         Write-Host "  ok   kubeconfig $target"
     } else {
-        Write-Warning "no kubeconfig at ${target}: join with join-node.ps1 (it needs none), or copy the cluster's kubeconfig there (or pass -KubeconfigSource FILE)"
+        if ($RegisterServices) {
+            # The services (and the pod network set up first) run with this kubeconfig; join-node.ps1 needs none.
+            Add-Failure "no kubeconfig at ${target}: -RegisterServices needs the cluster's kubeconfig there (pass -KubeconfigSource FILE), or join with join-node.ps1 instead"
+        } else {
+            Write-Warning "no kubeconfig at ${target}: join with join-node.ps1 (it needs none), or copy the cluster's kubeconfig there (or pass -KubeconfigSource FILE)"
+        }
     }
 }
 
