@@ -448,3 +448,15 @@ def test_register_services_without_a_kubeconfig_stops_in_preflight() -> None:
     refused = check.index("Add-Failure \"no kubeconfig at ${target}: -RegisterServices needs")
     assert refused < check.index("Write-Warning")
     assert install.index("\nTest-Kubeconfig\n") < install.index("\n$Copied = $true\n")
+
+
+@pytest.mark.parametrize("mode", ["overlay", "flannel-vxlan"])
+def test_source_vip_is_reserved_in_the_runtimes_ipam_store(mode: str) -> None:
+    # host-local's store (/var/lib/cni/networks) is on the drive of its working folder: run from
+    # D:\k it would reserve the VIP in D:\var\lib\cni while pods are given addresses from C:'s store.
+    proxy = text(bundle(mode), "start-kubeproxy.ps1")
+    vip = proxy[proxy.index("function Get-SourceVip("):]
+    push = vip.index("Push-Location -LiteralPath ($env:SystemDrive + '\\')")
+    call = vip.index("& $ipam")
+    assert vip.index("$ipam = (Resolve-Path -LiteralPath $ipam).ProviderPath") < push < call
+    assert call < vip.index("} finally {\n        Pop-Location")

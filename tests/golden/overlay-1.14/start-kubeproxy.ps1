@@ -107,10 +107,16 @@ function Get-SourceVip($Network) {
     $env:CNI_CONTAINERID = 'kube-proxy-source-vip'
     $env:CNI_NETNS = 'none'
     $env:CNI_IFNAME = 'source-vip'
-    $env:CNI_PATH = $CniBinDir
+    $env:CNI_PATH = (Resolve-Path -LiteralPath $CniBinDir).ProviderPath
+    $ipam = (Resolve-Path -LiteralPath $ipam).ProviderPath
+    # host-local keeps its reservations under the drive-less /var/lib/cni/networks, on the drive of
+    # its working folder; the runtime (a service) runs it from the system drive: reserve there too,
+    # or a pod can be given the source VIP.
+    Push-Location -LiteralPath ($env:SystemDrive + '\')
     try {
         $result = ($request | ConvertTo-Json -Depth 5) | & $ipam | Out-String | ConvertFrom-Json
     } finally {
+        Pop-Location
         foreach ($name in @('CNI_COMMAND', 'CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH')) {
             Remove-Item -Path ('Env:' + $name) -ErrorAction SilentlyContinue
         }
