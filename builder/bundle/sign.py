@@ -31,7 +31,7 @@ from ..config import Config, SigningSection
 from ..config.signing import kind, password, resolve_identity
 from ..errors import PackError
 from ..hashing import sha256_file
-from ..run import call, format_cmd
+from ..run import call, child_env, format_cmd
 from .pack import Member, Signed
 
 log = logging.getLogger(__name__)
@@ -195,9 +195,11 @@ def _without_pe_checksum(path: Path) -> str:
 
 def _run(tool: str, args: list[str]) -> tuple[int, str]:
     """Exit code and whole output: here a non-zero exit is an answer (not signed, not valid), not an
-    error, and the lines that say why may be anywhere in the output, so `run.call` does not fit."""
+    error, and the lines that say why may be anywhere in the output, so `run.call` does not fit; the child
+    still gets `run.child_env`, like every other."""
     log.debug("$ %s", format_cmd([tool, *args]))
-    proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace", check=False)
+    proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace", check=False,
+                          env=child_env())
     return proc.returncode, proc.stdout + proc.stderr
 
 
