@@ -299,7 +299,7 @@ def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
                "(check the version and release_url, or the network):\n  " + "\n  ".join(missing))
         raise FetchError(msg)
     count = len(versions) * len(cfg.kubernetes.components)
-    return f"official binaries: all {count} are published at {cfg.kubernetes.release_url}"
+    return f"official binaries: all {count} are published at {http.redact_url(cfg.kubernetes.release_url)}"
 
 
 def verify_paths(zips: list[Path], sig: verify_mod.SignatureOptions | None = None) -> int:
