@@ -56,7 +56,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "check the configuration, the machine and the inputs; build nothing",
         "Load and validate the configuration with every rule of the Kubernetes version(s) it names "
         "(or the tree's), check dist/ and the cache are usable, that the build's commands are present "
-        "and the tree looks like Kubernetes, and fetch and verify the pinned inputs. No build, no bundle.",
+        "and the tree looks like Kubernetes, that osslsigncode and the signing key work (when signing is on), and "
+        "fetch and verify the pinned inputs. No build, no bundle.",
         "  %(prog)s --kube-root ~/src/kubernetes\n  %(prog)s --config my-cluster.yaml --kube-version v1.37.0",
     ),
     "build": (

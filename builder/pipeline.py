@@ -252,10 +252,15 @@ def folder_problem(option: str, folder: Path) -> None:
 
 def check(cfg: Config, env: Mapping[str, str]) -> int:
     """`check`: the configuration (already loaded), the preflight, and the pinned inputs, without a build."""
+    from .bundle import sign
+
     versions = preflight(cfg, env, builds=cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None)
+    signer = sign.prepare(cfg, env)  # what `bundle` checks before its long work, checked here too
     fetched = fetch_inputs(cfg)
     log.info("check: configuration ok%s", f" for {', '.join(versions)}" if versions else "")
     log.info("check: dist %s and cache %s usable", cfg.options.dist, cfg.options.cache_dir)
+    if signer is not None:
+        log.info("check: signing as %s with %s", signer.section.subject, signer.version)
     if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
         log.info("check: %s looks like a Kubernetes tree; make, bash, rsync present", cfg.kubernetes.root)
     else:
@@ -336,9 +341,9 @@ def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) 
     from .bundle import sign
     from .sources import binaries
 
-    sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
     versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
     preflight(cfg, env)
+    sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
     fetch_inputs(cfg, net=net)  # once, before the downloads: the same pinned inputs go into every bundle
     failed = binaries.prefetch(cfg, versions, net=net)
     outcomes: list[Outcome] = []
