@@ -33,7 +33,7 @@ from ..artifacts import Binary, BuildResult
 from ..config import Config
 from ..errors import BuilderError, ConfigError, FetchError
 from ..fsutil import atomic_write
-from ..hashing import parse_checksum
+from ..hashing import parse_checksum, sha256_sha512_file
 from ..http import Net
 from ..kversion import KubeVersion
 from ..pe import file_contains, file_pe_problem
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 ALGORITHMS = ("sha512", "sha256")  # the published checksum files, preferred first
 MAX_PARALLEL = 3  # versions downloading at once: enough to fill a link, few enough to be polite
 _NOT_THERE = (404, 410)
-
 
 
 # --------------------------------------------------------------------------- one version
@@ -162,7 +161,7 @@ def _from_cache(folder: Path, name: str, origin: str, pin: str | None) -> tuple[
     except (FetchError, OSError) as err:
         log.warning("release: %s; downloading again", err)
         return None
-    hashes = _hashes(exe)
+    hashes = sha256_sha512_file(exe)
     if published != expected or hashes.get(algo) != expected or hashes["sha256"] != record.get("sha256"):
         log.warning("release: cached %s is not the file verified from %s; downloading again", exe, origin)
         return None
@@ -208,7 +207,7 @@ def _download_verified(url: str, folder: Path, name: str, version: str, net: Net
                    "version and kubernetes.release_url")
             raise FetchError(msg)
         algo, expected = _published_checksum(url, tmp / f"{name}.exe", net, session)
-        hashes = _hashes(exe)
+        hashes = sha256_sha512_file(exe)
         if hashes[algo] != expected:
             msg = (f"{shown}: {algo} {hashes[algo]} does not match the published {expected} "
                    f"({shown}.{algo}); the download is corrupt or the mirror is wrong; it was not kept")
@@ -251,17 +250,6 @@ def _published_checksum(url: str, exe: Path, net: Net, session: requests.Session
     msg = (f"{shown}: no published checksum beside it: neither {tried} exists; the binary cannot be "
            "verified, so it was not used. If kubernetes.release_url is a mirror, copy the checksum files too")
     raise FetchError(msg)
-
-
-
-def _hashes(path: Path) -> dict[str, str]:
-    """sha256 and sha512 in one read: the manifest records the one, the release publishes the other."""
-    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
-    with path.open("rb") as f:
-        while chunk := f.read(http.CHUNK):
-            sha256.update(chunk)
-            sha512.update(chunk)
-    return {"sha256": sha256.hexdigest(), "sha512": sha512.hexdigest()}
 
 
 def _check_exe(path: Path, version: str, shown: str) -> None:

@@ -42,7 +42,7 @@ from .. import http
 from ..config import parse_yaml
 from ..errors import ConfigError, FetchError
 from ..fsutil import cache_workdir
-from ..hashing import parse_checksum, sha256_file
+from ..hashing import parse_checksum, sha256_file, sha256_sha512_file
 from ..http import Net
 from .safetar import SafeTar
 from .safezip import Limits, MiB, SafeZip
@@ -129,18 +129,8 @@ def tree_digests(root: Path) -> dict[str, str]:
     return out
 
 
-
 def _algo(suffix: str) -> str:
     return "sha512" if "512" in suffix else "sha256"
-
-
-def _file_hashes(path: Path) -> dict[str, str]:
-    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
-    with path.open("rb") as f:
-        while chunk := f.read(http.CHUNK):
-            sha256.update(chunk)
-            sha512.update(chunk)
-    return {"sha256": sha256.hexdigest(), "sha512": sha512.hexdigest()}
 
 
 # --------------------------------------------------------------------------- fetching
@@ -238,7 +228,6 @@ def _from_cache(spec: InputSpec, cache_dir: Path) -> Fetched | None:
                    dict(meta.get("members") or {}))
 
 
-
 def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str | None = None) -> str | None:
     """Download to `dest`; its sha256, or None when the server has no such file."""
     local = http.local_path(url)
@@ -263,7 +252,7 @@ def _download(spec: InputSpec, cache_dir: Path, net: Net, session: requests.Sess
             msg = (f"{spec.key}: {spec.name} {spec.version} is not at {spec.shown} (HTTP 404): check "
                    f"{spec.key}.version and {spec.key}.url")
             raise FetchError(msg)
-        hashes = _file_hashes(archive)
+        hashes = sha256_sha512_file(archive)
         published = _published(spec, hashes, tmp, net, session)
         if check_pins and spec.sha256 and hashes["sha256"] != spec.sha256:
             raise FetchError(_mismatch(spec, "the download itself", hashes["sha256"], spec.sha256))
