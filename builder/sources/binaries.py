@@ -32,7 +32,7 @@ from .. import http
 from ..artifacts import Binary, BuildResult
 from ..config import Config
 from ..errors import BuilderError, ConfigError, FetchError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, read_json_object
 from ..hashing import parse_checksum, sha256_sha512_file
 from ..http import Net
 from ..kversion import KubeVersion
@@ -150,7 +150,7 @@ def _from_cache(folder: Path, name: str, origin: str, pin: str | None) -> tuple[
     exe = folder / f"{name}.exe"
     if not exe.is_file():
         return None
-    record = _read_record(folder / f"{name}.exe.verified")
+    record = read_json_object(folder / f"{name}.exe.verified")
     if record is None or record.get("origin") != origin:
         log.warning("release: cached %s has no record of being verified from %s; downloading again", exe, origin)
         return None
@@ -169,14 +169,6 @@ def _from_cache(folder: Path, name: str, origin: str, pin: str | None) -> tuple[
         log.warning("release: cached %s has sha256 %s, not its pin %s; downloading again", exe, hashes["sha256"], pin)
         return None
     return algo, expected, hashes["sha256"]
-
-
-def _read_record(path: Path) -> dict[str, object] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _write_record(folder: Path, name: str, origin: str, algo: str, published: str, sha256: str) -> None:

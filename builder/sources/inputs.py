@@ -34,14 +34,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from .. import http
 from ..config import parse_yaml
 from ..errors import ConfigError, FetchError
-from ..fsutil import cache_workdir
+from ..fsutil import cache_workdir, read_json_object
 from ..hashing import parse_checksum, sha256_file, sha256_sha512_file
 from ..http import Net
 from .safetar import SafeTar
@@ -186,18 +185,10 @@ def _entry(spec: InputSpec, cache_dir: Path) -> Path:
     return cache_dir / "inputs" / spec.name / f"{spec.version}-{key}"
 
 
-def _read_meta(entry: Path) -> dict[str, Any] | None:
-    try:
-        meta = json.loads((entry / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return meta if isinstance(meta, dict) else None
-
-
 def _from_cache(spec: InputSpec, cache_dir: Path) -> Fetched | None:
     """The cached input when it is whole and still matches its pins (or its recorded digests)."""
     entry = _entry(spec, cache_dir)
-    meta = _read_meta(entry)
+    meta = read_json_object(entry / META)
     if meta is None or meta.get("url") != spec.shown:
         return None
     if (spec.sha256 and meta.get("archive_sha256") != spec.sha256) or (spec.h1 and meta.get("h1") != spec.h1):

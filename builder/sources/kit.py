@@ -26,7 +26,7 @@ from .. import http
 from ..artifacts import FetchedFile, FetchedInput, SdnResult
 from ..config import FLANNEL_MODES, Config, InputSection, runtime_for
 from ..errors import BuildError, ConfigError, FetchError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, read_json_object
 from ..hashing import sha256_file
 from ..http import Net
 from ..kversion import KubeVersion
@@ -246,11 +246,8 @@ def build_cni(cfg: Config, f: Fetched, env: Mapping[str, str]) -> FetchedInput:
 
 
 def _reuse(stamp: Path, key: str, out_dir: Path) -> dict[str, str] | None:
-    try:
-        data = json.loads(stamp.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if data.get("key") != key:
+    data = read_json_object(stamp)
+    if data is None or data.get("key") != key:
         return None
     outputs: dict[str, str] = data.get("outputs") or {}
     for name, _ in CNI_PLUGINS:

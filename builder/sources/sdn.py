@@ -18,14 +18,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from .. import http
 from ..artifacts import FetchedFile, SdnResult
 from ..config import Config, SdnFile, parse_yaml
 from ..config.model import HEX40_RE
 from ..errors import ConfigError, FetchError
-from ..fsutil import atomic_write, cache_workdir
+from ..fsutil import atomic_write, cache_workdir, read_json_object
 from ..hashing import sha256_file
 from ..http import Net
 from .safezip import SafeZip
@@ -106,7 +106,7 @@ def _entry(cfg: Config, commit: str) -> Path:
 def _from_cache(cfg: Config, commit: str) -> tuple[SdnResult | None, list[str]]:
     """The cached result when every listed file is there with its pinned hash; else what is missing."""
     entry = _entry(cfg, commit)
-    meta = _read_meta(entry)
+    meta = read_json_object(entry / META)
     if meta is None:
         return None, [f.path for f in cfg.sdn.files]
     files: list[FetchedFile] = []
@@ -129,14 +129,6 @@ def _from_cache(cfg: Config, commit: str) -> tuple[SdnResult | None, list[str]]:
     return result, []
 
 
-def _read_meta(entry: Path) -> dict[str, Any] | None:
-    try:
-        meta = json.loads((entry / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return meta if isinstance(meta, dict) else None
-
-
 def _offline_message(cfg: Config, missing: Sequence[str]) -> str:
     sdn = cfg.sdn
     if not sdn.pinned:
@@ -151,7 +143,7 @@ def _offline_message(cfg: Config, missing: Sequence[str]) -> str:
 def _store(cfg: Config, archive: _Archive, *, files: Sequence[SdnFile] | None = None) -> SdnResult:
     files = cfg.sdn.files if files is None else files
     final = _entry(cfg, archive.commit)
-    old = _read_meta(final)
+    old = read_json_object(final / META)
     if old is not None and old.get("archive_sha256") not in (None, archive.sha256):
         log.warning("sdn: the archive of commit %s now has sha256 %s (was %s); every file matches its pin, "
                     "so only the archive's packing changed (GitHub has regenerated archives before)",
