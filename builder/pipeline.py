@@ -48,6 +48,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .sources import kit
 
         if getattr(args, "update_pins", False):
+            kit.check_update_pins(cfg)  # before the official binaries below are downloaded
             if cfg.kubernetes.source == "release":
                 from .sources import release_pins
 

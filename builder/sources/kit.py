@@ -137,16 +137,19 @@ def fetch_all(cfg: Config, git_version: str | None, *, net: Net | None = None) -
     return Inputs(sdn_result, tuple(kit))
 
 
-def update_pins(cfg: Config, git_version: str | None, *, net: Net | None = None, out: TextIO | None = None) -> int:
-    """Refresh the pins of SDN and of every kit input this configuration uses, in the config file."""
-    out = out if out is not None else sys.stdout
-    path = cfg.options.config_path
-    if path is None:
-        msg = "--update-pins needs a configuration file to rewrite: create bundle.yaml or pass --config FILE"
-        raise ConfigError(msg)
+def check_update_pins(cfg: Config) -> Path:
+    """What `--update-pins` needs before it downloads anything: a file to rewrite and the network."""
+    path = cfg.options.pins_file()
     if cfg.options.offline:
         msg = "--update-pins must download every input and cannot run with --offline"
         raise FetchError(msg)
+    return path
+
+
+def update_pins(cfg: Config, git_version: str | None, *, net: Net | None = None, out: TextIO | None = None) -> int:
+    """Refresh the pins of SDN and of every kit input this configuration uses, in the config file."""
+    out = out if out is not None else sys.stdout
+    path = check_update_pins(cfg)
     sdn.update_pins(cfg, net=net, out=out)
     specs = kit_specs(cfg, git_version)
     fetched = fresh_pins(specs, cfg.options.cache_dir, net=net)

@@ -63,10 +63,7 @@ def fetch_sdn(cfg: Config, *, net: Net | None = None) -> SdnResult:
 def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = None) -> int:
     """Fetch sdn.commit, hash each listed file and rewrite the pins in the config file, keeping its comments."""
     out = out if out is not None else sys.stdout
-    path = cfg.options.config_path
-    if path is None:
-        msg = "--update-pins needs a configuration file to rewrite: create bundle.yaml or pass --config FILE"
-        raise ConfigError(msg)
+    path = cfg.options.pins_file()
     if cfg.options.offline and http.local_path(_source_url(cfg)) is None:
         msg = "--update-pins must download sdn.commit's archive and cannot run with --offline"
         raise FetchError(msg)
