@@ -32,7 +32,7 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
@@ -49,7 +49,6 @@ from .safezip import Limits, MiB, SafeZip
 log = logging.getLogger(__name__)
 
 META = "input.json"
-KINDS = ("zip", "tar.gz", "file")
 _NOT_THERE = (404, 410)
 # Release executables are large (containerd.exe is tens of MiB); the ratio limit still stops bombs.
 LIMITS = Limits(max_archive=1024 * MiB, max_member=192 * MiB, max_read=768 * MiB)
@@ -97,7 +96,6 @@ class Fetched:
     h1: str | None = None
     tree: Path | None = None  # the source tree, for a source archive
     published: tuple[tuple[str, str], ...] = ()  # (checksum file URL, hex)
-    member_sha256: dict[str, str] = field(default_factory=dict)  # path in the archive -> sha256
 
 
 def kind_of(url: str, default: str) -> str:
@@ -215,8 +213,7 @@ def _from_cache(spec: InputSpec, cache_dir: Path) -> Fetched | None:
         log.warning("inputs: %s %s has no pin; it was verified only by its published checksum file. "
                     "Pin it: nox -s fetch -- --update-pins", spec.name, spec.version)
     published = tuple((str(u), str(h)) for u, h in meta.get("published", []))
-    return Fetched(spec, str(meta.get("archive_sha256", "")), files, meta.get("h1"), tree, published,
-                   dict(meta.get("members") or {}))
+    return Fetched(spec, str(meta.get("archive_sha256", "")), files, meta.get("h1"), tree, published)
 
 
 def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str | None = None) -> str | None:
@@ -354,7 +351,7 @@ def _store(spec: InputSpec, cache_dir: Path, tmp: Path, archive_sha: str, data: 
         target.write_bytes(blob)
     meta = {"name": spec.name, "version": spec.version, "url": spec.shown, "kind": spec.kind,
             "archive_sha256": archive_sha, "h1": h1, "published": [list(p) for p in published],
-            "files": files, "members": member_sha}
+            "files": files}
     staging.mkdir(parents=True, exist_ok=True)
     (staging / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     try:
@@ -365,7 +362,7 @@ def _store(spec: InputSpec, cache_dir: Path, tmp: Path, archive_sha: str, data: 
         msg = f"cannot store {spec.name} in the cache {final}: {err.strerror or err}"
         raise FetchError(msg) from err
     return Fetched(spec, archive_sha, {d: (final / "files" / d, s) for d, s in files.items()}, h1,
-                   (final / "tree") if spec.tree else None, published, member_sha)
+                   (final / "tree") if spec.tree else None, published)
 
 
 # --------------------------------------------------------------------------- --update-pins
