@@ -195,6 +195,7 @@ def overrides_from(args: argparse.Namespace) -> cfgmod.Overrides:
         # verify and publish read dist/ only; the benchmarks make their own trees.
         needs_source=args.command not in ("verify", "publish", "bench"),
         tree_optional=args.command in ("render", "fetch"),
+        fetches_sdn=args.command in ("bundle", "check", "fetch"),
     )
 
 

@@ -65,6 +65,22 @@ def test_render_needs_no_tree_when_the_version_is_configured(tmp_path: Path,
     assert (tmp_path / "out2/start-kubelet.ps1").is_file()
 
 
+def test_an_unpinned_sdn_commit_stops_only_the_commands_that_fetch_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """render, build and publish have no --allow-unpinned, so they must not ask for it."""
+    for key in ("KUBE_ROOT", "GOPATH"):
+        monkeypatch.delenv(key, raising=False)
+    (tmp_path / "bundle.yaml").write_text("kubernetes:\n  source: release\n  version: v1.32.4\n"
+                                          "sdn:\n  commit: master\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["render", "--out", "out"]) == 0
+    assert (tmp_path / "out/start-kubelet.ps1").is_file()
+    assert "--allow-unpinned" not in caplog.text
+    assert cli.main(["check", "--offline"]) == 2
+    assert "sdn.commit: 'master' is a branch or tag" in caplog.text and "--allow-unpinned" in caplog.text
+
+
 def test_render_without_any_version_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     for key in ("KUBE_ROOT", "GOPATH"):

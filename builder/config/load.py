@@ -55,6 +55,9 @@ class Overrides:
     # True for commands that need a version but no build (render, fetch): a tree is used when
     # given, and its absence is not a problem.
     tree_optional: bool = False
+    # False for commands that never fetch SDN (build, render, publish, bench): an unpinned sdn.commit
+    # is no problem of theirs, and they have no --allow-unpinned to accept it with.
+    fetches_sdn: bool = True
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -116,7 +119,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         allow_unpinned=overrides.allow_unpinned,
         allow_insecure_http=overrides.allow_insecure_http,
     )
-    if not sdn.pinned and not options.allow_unpinned:
+    if overrides.fetches_sdn and not sdn.pinned and not options.allow_unpinned:
         msg = (f"{probs.where('sdn.commit')}: sdn.commit: {sdn.commit!r} is a branch or tag, not a pinned "
                "40-hex commit; pin a commit, or pass --allow-unpinned to take what the ref points at now")
         raise ConfigError(msg)
