@@ -81,6 +81,20 @@ def test_an_unpinned_sdn_commit_stops_only_the_commands_that_fetch_it(tmp_path: 
     assert "sdn.commit: 'master' is a branch or tag" in caplog.text and "--allow-unpinned" in caplog.text
 
 
+def test_a_plain_http_mirror_does_not_stop_the_commands_that_download_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """publish has no --allow-insecure-http, so it must not ask for it; bundle still does."""
+    (tmp_path / "bundle.yaml").write_text("kubernetes:\n  source: release\n  version: v1.32.4\n"
+                                          "  release_url: http://mirror.example/k8s\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["publish", "--dry-run"]) == 8  # past the configuration, to its check of an empty dist/
+    assert "failed verification, so nothing was published" in caplog.text
+    assert "--allow-insecure-http" not in caplog.text
+    caplog.clear()
+    assert cli.main(["bundle", "--offline"]) == 2
+    assert "kubernetes.release_url: http://mirror.example/k8s is plain http" in caplog.text
+
+
 def test_render_without_any_version_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     for key in ("KUBE_ROOT", "GOPATH"):

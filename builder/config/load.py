@@ -106,7 +106,10 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     if overrides.needs_source:
         kube = _resolve_source(probs, kube, overrides, env, cwd)
     _check_runtime(probs, node, kube)
-    check_source_urls(probs, kube.release_url, sdn.url, allow_insecure_http=overrides.allow_insecure_http,
+    # Plain http matters where something is downloaded; verify, publish and bench download none of
+    # these and have no --allow-insecure-http to accept it with (credentials are refused everywhere).
+    insecure_ok = overrides.allow_insecure_http or not overrides.needs_source
+    check_source_urls(probs, kube.release_url, sdn.url, allow_insecure_http=insecure_ok,
                       more=[(f"{name}.url", section.url) for name, section in kit.items() if section.url])
     probs.raise_if_any()
 
