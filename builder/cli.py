@@ -122,10 +122,11 @@ _OFFLINE = _opt("--offline", action="store_true", help="use cached downloads onl
 _FORCE = _opt("--force", action="store_true", help="replace an existing, different bundle in dist/")
 _UNPINNED = _opt("--allow-unpinned", action="store_true", help="accept a branch or tag as sdn.commit")
 _INSECURE = _opt("--allow-insecure-http", action="store_true",
-                 help="accept plain http:// for release_url and sdn.url (127.0.0.1 and ::1 always are)")
+                 help="accept plain http:// for release_url, sdn.url and the node kit's url "
+                      "(127.0.0.1 and ::1 always are)")
 _PINS = _opt("--update-pins", action="store_true",
-             help="fetch sdn.commit and rewrite the sdn pins in the config file (and kubernetes.pins, when the "
-                  "file has that key)")
+             help="fetch sdn.commit and every node-kit input this configuration uses and rewrite their pins in "
+                  "the config file (and kubernetes.pins, when the file has that key)")
 _OUT = _opt("--out", type=Path, metavar="DIR", help="folder to write the scripts to (default: dist/render)")
 _ZIPS = _opt("zips", nargs="*", type=Path, help="bundles to verify (default: every zip in dist/)")
 _DRAFT = _opt("--draft", action="store_true", help="leave the release as a draft")
