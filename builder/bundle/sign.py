@@ -30,6 +30,7 @@ from pathlib import Path
 from ..config import Config, SigningSection
 from ..config.signing import kind, password, resolve_identity
 from ..errors import PackError
+from ..fsutil import cache_workdir
 from ..hashing import sha256_file
 from ..run import call, child_env, format_cmd
 from .pack import Member, Signed
@@ -117,12 +118,11 @@ class Signer:
         dest = folder / m.path.rsplit("/", 1)[-1]
         if dest.is_file() and s.timestamp_url is None:
             return dest
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".sign.") as tmp:
-            src = m.source if isinstance(m.source, Path) else Path(tmp) / dest.name
+        with cache_workdir(folder) as tmp:
+            src = m.source if isinstance(m.source, Path) else tmp / dest.name
             if isinstance(m.source, bytes):
                 src.write_bytes(m.source)
-            out = Path(tmp) / ("signed-" + dest.name)
+            out = tmp / ("signed-" + dest.name)
             args = [self.tool, "sign", *self.key_args(), "-h", "sha256", "-n", DESCRIPTION, "-time", str(when)]
             if s.timestamp_url:
                 args += ["-ts", s.timestamp_url]

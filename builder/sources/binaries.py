@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -32,7 +31,7 @@ from .. import http
 from ..artifacts import Binary, BuildResult
 from ..config import Config
 from ..errors import BuilderError, ConfigError, FetchError
-from ..fsutil import atomic_write, read_json_object
+from ..fsutil import atomic_write, cache_workdir, read_json_object
 from ..hashing import parse_checksum, sha256_sha512_file
 from ..http import Net
 from ..kversion import KubeVersion
@@ -187,9 +186,7 @@ def _check_pin(sha256: str, pin: str | None, version: str, name: str, shown: str
 def _download_verified(url: str, folder: Path, name: str, version: str, net: Net, session: requests.Session,
                        progress: bool, pin: str | None) -> tuple[str, str, str]:
     shown = http.redact_url(url)
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=folder) as tmp_name:
-        tmp = Path(tmp_name)
+    with cache_workdir(folder) as tmp:
         exe = tmp / f"{name}.exe"
         log.info("release: downloading %s", shown)
         bar = http.ProgressBar.for_terminal(f"{name}.exe {version}") if progress else None
