@@ -130,15 +130,16 @@ def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
 
 
 def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
-    """preflight -> fetch (seconds) -> build (minutes) -> render -> pack: what can fail fast goes first."""
+    """preflight -> signer -> fetch (seconds) -> node-kit build -> build (minutes) -> render -> pack:
+    what can fail fast goes first."""
     from .bundle import pack, sign
     from .sources import kit
 
     preflight(cfg, env)
     signer = sign.prepare(cfg, env)  # the tool and the key are checked before the long work
     fetched = fetch_inputs(cfg, net=net)
+    inputs = kit.finish(cfg, fetched, env)  # the CNI build (seconds, or a reused stamp) before make (minutes)
     built = build_stage(cfg, env, net=net)
-    inputs = kit.finish(cfg, fetched, env)
     rendered = render_stage(cfg, built.git_version)
     zip_path = pack.pack(cfg, built, fetched.sdn, rendered, signer=signer, inputs=inputs)
     log.info("bundle: %s", zip_path)
