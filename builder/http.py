@@ -225,6 +225,14 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + query
 
 
+def append_path(url: str, tail: str) -> str:
+    """`url` + tail (`.sha256`, `/v1.37.0/...`), keeping a query string (a signed mirror URL) after the path."""
+    if local_path(url) is None and "?" in url:
+        path, query = url.split("?", 1)
+        return f"{path}{tail}?{query}"
+    return url + tail
+
+
 def local_path(url: str) -> Path | None:
     """The file a `file:` URL or a plain path names; None for http(s)."""
     parts = urllib.parse.urlsplit(url)

@@ -49,7 +49,7 @@ _NOT_THERE = (404, 410)
 
 def binary_url(cfg: Config, version: str, name: str) -> str:
     """Where the release publishes `<name>.exe` of `version` for the configured platform."""
-    return f"{_release_url(cfg)}/{version}/bin/{cfg.kubernetes.platform}/{name}.exe"
+    return http.append_path(_release_url(cfg), f"/{version}/bin/{cfg.kubernetes.platform}/{name}.exe")
 
 
 LOG_RUNNER = "kube-log-runner"
@@ -198,8 +198,9 @@ def _download_verified(url: str, folder: Path, name: str, version: str, net: Net
         algo, expected = _published_checksum(url, tmp / f"{name}.exe", net, session)
         hashes = sha256_sha512_file(exe)
         if hashes[algo] != expected:
+            published = http.redact_url(http.append_path(url, f".{algo}"))
             msg = (f"{shown}: {algo} {hashes[algo]} does not match the published {expected} "
-                   f"({shown}.{algo}); the download is corrupt or the mirror is wrong; it was not kept")
+                   f"({published}); the download is corrupt or the mirror is wrong; it was not kept")
             raise FetchError(msg)
         _check_exe(exe, version, shown)
         _check_pin(hashes["sha256"], pin, version, name, shown)
@@ -232,10 +233,11 @@ def _published_checksum(url: str, exe: Path, net: Net, session: requests.Session
     """(algorithm, hex) from the first checksum file published beside `url`, saved beside `exe`."""
     for algo in ALGORITHMS:
         dest = exe.with_name(f"{exe.name}.{algo}")
-        if _get(f"{url}.{algo}", dest, net, session, max_bytes=http.MAX_CHECKSUM) is not None:
-            return algo, parse_checksum(dest.read_bytes(), algo, http.redact_url(f"{url}.{algo}"))
+        beside = http.append_path(url, f".{algo}")
+        if _get(beside, dest, net, session, max_bytes=http.MAX_CHECKSUM) is not None:
+            return algo, parse_checksum(dest.read_bytes(), algo, http.redact_url(beside))
     shown = http.redact_url(url)
-    tried = " nor ".join(f"{shown}.{a}" for a in ALGORITHMS)
+    tried = " nor ".join(http.redact_url(http.append_path(url, f".{a}")) for a in ALGORITHMS)
     msg = (f"{shown}: no published checksum beside it: neither {tried} exists; the binary cannot be "
            "verified, so it was not used. If kubernetes.release_url is a mirror, copy the checksum files too")
     raise FetchError(msg)

@@ -272,7 +272,7 @@ def _published(spec: InputSpec, hashes: Mapping[str, str], tmp: Path, net: Net,
     for suffix in spec.checksums:
         algo = _algo(suffix)
         dest = tmp / f"checksum{suffix}"
-        url = _beside(spec.url, suffix)
+        url = http.append_path(spec.url, suffix)
         shown = http.redact_url(url)
         if _get(url, dest, net, session) is None:
             continue
@@ -287,14 +287,6 @@ def _published(spec: InputSpec, hashes: Mapping[str, str], tmp: Path, net: Net,
     msg = (f"{spec.key}: {spec.name} {spec.version}: no published checksum beside it: neither {tried} exists; "
            "it cannot be verified, so it was not used. If the url is a mirror, copy the checksum files too")
     raise FetchError(msg)
-
-
-def _beside(url: str, suffix: str) -> str:
-    """`url` + suffix, keeping a query string (a signed mirror URL) after the path."""
-    if http.local_path(url) is None and "?" in url:
-        path, query = url.split("?", 1)
-        return f"{path}{suffix}?{query}"
-    return url + suffix
 
 
 def _mismatch(spec: InputSpec, member: str, have: str, pin: str) -> str:
