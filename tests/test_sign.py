@@ -406,6 +406,8 @@ def test_signing_section_loads_and_resolves(tmp_path: Path, pki: Pki) -> None:
     ("  certificate: c.pem", "give exactly one of pkcs12"),
     ("  pkcs12: x.p12", "a PKCS#12 file needs a password"),
     ("  timestamp_url: ftp://tsa", "must be an http(s) URL"),
+    ("  timestamp_url: 'https://user:" + CANARY + "@tsa.example/'", "carries credentials (user:password@)"),
+    ("  timestamp_url: 'ftp://tsa/?key=" + CANARY + "'", "'ftp://tsa/?...' must be an http(s) URL"),
 ])
 def test_signing_section_refusals(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
