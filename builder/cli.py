@@ -37,6 +37,7 @@ environment:
   SOURCE_DATE_EPOCH     the time stamped into the binaries and the zip (else bundle.source_date_epoch,
                         else the tree's commit time)
   XDG_CACHE_HOME        the cache folder's parent (default ~/.cache)
+  K8SWB_MAX_DOWNLOAD    the largest download accepted (default 1GiB; e.g. 2GiB, 700MiB)
   GITHUB_REPOSITORY     release.repo when bundle.yaml has none
   GH_TOKEN, GITHUB_TOKEN, GITHUB_API_URL   publishing (the token is never taken from the command line)
   CI                    the tests: under CI=true a skipped test fails the run"""
