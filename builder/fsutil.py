@@ -49,6 +49,15 @@ def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object], *, mode
         raise
 
 
+def swap_dir(staging: Path, final: Path, trash: Path) -> None:
+    """Put the finished folder `staging` at `final`, an older `final` moved to `trash` (inside a
+    `cache_workdir`, so removed with it). Two renames: a reader finds the old entry, none, or the new
+    one, never a half-written one. Raises OSError for the caller to name."""
+    if final.exists():
+        os.replace(final, trash)
+    os.replace(staging, final)
+
+
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """A JSON object this tool wrote (a cache record or stamp); None when it is missing, unreadable or
     not an object, which every caller treats as "not cached"."""

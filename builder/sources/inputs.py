@@ -40,7 +40,7 @@ import requests
 from .. import http
 from ..config import parse_yaml
 from ..errors import ConfigError, FetchError
-from ..fsutil import cache_workdir, read_json_object
+from ..fsutil import cache_workdir, read_json_object, swap_dir
 from ..hashing import parse_checksum, sha256_file, sha256_sha512_file
 from ..http import Net
 from .safetar import SafeTar
@@ -347,9 +347,7 @@ def _store(spec: InputSpec, cache_dir: Path, tmp: Path, archive_sha: str, data: 
     staging.mkdir(parents=True, exist_ok=True)
     (staging / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     try:
-        if final.exists():
-            os.replace(final, tmp / "old")  # removed with the temporary folder
-        os.replace(staging, final)
+        swap_dir(staging, final, tmp / "old")
     except OSError as err:
         msg = f"cannot store {spec.name} in the cache {final}: {err.strerror or err}"
         raise FetchError(msg) from err

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from ..artifacts import FetchedFile, SdnResult
 from ..config import Config, SdnFile, parse_yaml
 from ..config.model import HEX40_RE
 from ..errors import ConfigError, FetchError
-from ..fsutil import atomic_write, cache_workdir, read_json_object
+from ..fsutil import atomic_write, cache_workdir, read_json_object, swap_dir
 from ..hashing import sha256_file
 from ..http import Net
 from .safezip import SafeZip
@@ -155,9 +154,7 @@ def _store(cfg: Config, archive: _Archive, *, files: Sequence[SdnFile] | None = 
                 "archive_sha256": archive.sha256, "files": {f.path: f.sha256 for f in files}}
         (staging / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         try:
-            if final.exists():
-                os.replace(final, tmp / "old")  # removed with the temporary folder
-            os.replace(staging, final)
+            swap_dir(staging, final, tmp / "old")
         except OSError as err:
             # Another run may have put the same entry in place a moment ago: use it if it is whole.
             wanted = dataclasses.replace(cfg, sdn=dataclasses.replace(cfg.sdn, files=tuple(files)))
