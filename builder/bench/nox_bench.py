@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from ..config import Config
+from ..errors import BuilderError
 from . import fetch_bench
 from .tree import write_tree
 
@@ -58,7 +59,7 @@ def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     elapsed = time.perf_counter() - start
     if res.returncode != 0:
         msg = f"{' '.join(argv[:6])} ... failed ({res.returncode}):\n{res.stdout[-2000:]}{res.stderr[-2000:]}"
-        raise RuntimeError(msg)
+        raise BuilderError(msg)  # a named failure (exit 1), not a traceback
     return elapsed
 
 
