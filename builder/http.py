@@ -296,6 +296,23 @@ def download(
     return digest
 
 
+NOT_THERE = (404, 410)  # the answers that mean "no such file" (a release without it, a mirror lacking it)
+
+
+def download_if_present(url: str, dest: Path, net: Net, session: requests.Session, *,
+                        progress: ProgressBar | None = None, key: str = "", max_bytes: int | None = None) -> str | None:
+    """`download`, but None when there is no such file (404/410, or a local path that does not exist)."""
+    local = local_path(url)
+    if local is not None and not local.is_file():
+        return None
+    try:
+        return download(url, dest, session=session, policy=net.policy or RetryPolicy(), timeout=net.timeout,
+                        progress=progress, key=key, max_bytes=max_bytes)
+    except HTTPStatusError as err:
+        if err.status in NOT_THERE:
+            return None
+        raise
+
 def _too_big(shown: str, limit: int) -> FetchError:
     return FetchError(f"{shown} is larger than the limit of {limit} bytes; it was not kept. If it is "
                       f"really that large, raise {MAX_DOWNLOAD_ENV} (e.g. {MAX_DOWNLOAD_ENV}=2GiB)")

@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 
 ALGORITHMS = ("sha512", "sha256")  # the published checksum files, preferred first
 MAX_PARALLEL = 3  # versions downloading at once: enough to fill a link, few enough to be polite
-_NOT_THERE = (404, 410)
 
 
 # --------------------------------------------------------------------------- one version
@@ -216,17 +215,8 @@ def _download_verified(url: str, folder: Path, name: str, version: str, net: Net
 def _get(url: str, dest: Path, net: Net, session: requests.Session,
          progress: http.ProgressBar | None = None, max_bytes: int | None = None) -> str | None:
     """Download `url` to `dest` and return its sha256, or None when the release has no such file."""
-    local = http.local_path(url)
-    if local is not None and not local.is_file():
-        return None
-    try:
-        return http.download(url, dest, session=session, policy=net.policy or http.RetryPolicy(),
-                             timeout=net.timeout, progress=progress, key="kubernetes.release_url",
-                             max_bytes=max_bytes)
-    except http.HTTPStatusError as err:
-        if err.status in _NOT_THERE:
-            return None
-        raise
+    return http.download_if_present(url, dest, net, session, progress=progress, key="kubernetes.release_url",
+                                    max_bytes=max_bytes)
 
 
 def _published_checksum(url: str, exe: Path, net: Net, session: requests.Session) -> tuple[str, str]:

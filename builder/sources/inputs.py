@@ -49,7 +49,6 @@ from .safezip import Limits, MiB, SafeZip
 log = logging.getLogger(__name__)
 
 META = "input.json"
-_NOT_THERE = (404, 410)
 # Release executables are large (containerd.exe is tens of MiB); the ratio limit still stops bombs.
 LIMITS = Limits(max_archive=1024 * MiB, max_member=192 * MiB, max_read=768 * MiB)
 
@@ -216,19 +215,11 @@ def _from_cache(spec: InputSpec, cache_dir: Path) -> Fetched | None:
     return Fetched(spec, str(meta.get("archive_sha256", "")), files, meta.get("h1"), tree, published)
 
 
-def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str | None = None) -> str | None:
+def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str | None = None,
+         max_bytes: int | None = None) -> str | None:
     """Download to `dest`; its sha256, or None when the server has no such file."""
-    local = http.local_path(url)
-    if local is not None and not local.is_file():
-        return None
     progress = http.ProgressBar.for_terminal(label) if label else None
-    try:
-        return http.download(url, dest, session=session, policy=net.policy or http.RetryPolicy(),
-                             timeout=net.timeout, progress=progress)
-    except http.HTTPStatusError as err:
-        if err.status in _NOT_THERE:
-            return None
-        raise
+    return http.download_if_present(url, dest, net, session, progress=progress, max_bytes=max_bytes)
 
 
 def _download(spec: InputSpec, cache_dir: Path, net: Net, session: requests.Session, *,
@@ -274,7 +265,7 @@ def _published(spec: InputSpec, hashes: Mapping[str, str], tmp: Path, net: Net,
         dest = tmp / f"checksum{suffix}"
         url = http.append_path(spec.url, suffix)
         shown = http.redact_url(url)
-        if _get(url, dest, net, session) is None:
+        if _get(url, dest, net, session, max_bytes=http.MAX_CHECKSUM) is None:
             continue
         expected = parse_checksum(dest.read_bytes(), algo, f"{spec.key}: {shown}")
         if hashes[algo] != expected:
