@@ -68,9 +68,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  %(prog)s --kube-root ~/src/kubernetes",
     ),
     "fetch": (
-        "fetch and verify the pinned inputs (the SDN scripts) only",
+        "fetch and verify the pinned inputs (SDN and the node kit) only",
         "Fetch the pinned inputs into the cache and verify every file against its pin. Needs no tree.",
-        "  %(prog)s\n  %(prog)s --update-pins        # after changing sdn.commit",
+        "  %(prog)s\n  %(prog)s --update-pins        # after changing sdn.commit or a node-kit version",
     ),
     "render": (
         "generate the node scripts only, for review",
