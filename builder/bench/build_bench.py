@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Config
+from ..run import child_env
 from ..sources import build
 from ..sources.toolchain import provision, requirement
 from .tree import commit_and_tag, write_tree
@@ -89,7 +90,7 @@ def _measure(cfg: Config, env: Mapping[str, str], work: Path) -> tuple[bool, lis
     for _ in range(ROUNDS):
         _fresh(root, gocache)
         start = time.perf_counter()
-        subprocess.run(args, cwd=root, env=make_env, check=True, capture_output=True)
+        subprocess.run(args, cwd=root, env=child_env(make_env), check=True, capture_output=True)  # as the stage's
         by_hand.append(time.perf_counter() - start)
 
         _fresh(root, gocache)

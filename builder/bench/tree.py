@@ -13,6 +13,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from ..run import child_env
+
 GO_VERSION = "1.25.5"
 TAG = "v1.37.0"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
@@ -126,4 +128,4 @@ def commit_and_tag(dest: Path) -> None:
            "GIT_COMMITTER_EMAIL": "b@b", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
            "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"], ["tag", TAG]):
-        subprocess.run(["git", "-C", str(dest), *args], check=True, env=env, capture_output=True)
+        subprocess.run(["git", "-C", str(dest), *args], check=True, env=child_env(env), capture_output=True)
