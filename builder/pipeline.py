@@ -39,6 +39,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     if command == "check":
         return check(cfg, env)
     if command == "build":
+        _one_version(cfg, command)
         preflight(cfg, env, writes_dist=False)
         result = build_stage(cfg, env)
         for b in result.binaries:
@@ -64,6 +65,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     if command == "render":
         from .node import render
 
+        _one_version(cfg, command)
         out = args.out or (cfg.options.dist / "render")
         preflight(cfg, env, writes_dist=False, builds=False, uses_cache=False)
         folder_problem("--out", Path(out))
@@ -88,6 +90,15 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         return bench.main(cfg, env, only=args.only)
     msg = f"unknown command {command!r}"
     raise BuilderError(msg)
+
+
+def _one_version(cfg: Config, command: str) -> None:
+    """build and render work on one version; several would otherwise be told to give one."""
+    versions = list(dict.fromkeys(cfg.kubernetes.versions))
+    if len(versions) > 1:
+        msg = (f"{command} takes one Kubernetes version, not {len(versions)} ({', '.join(versions)}): pass "
+               "--kube-version once (bundle makes one bundle per version)")
+        raise ConfigError(msg)
 
 
 def build_stage(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> BuildResult:

@@ -121,3 +121,13 @@ def test_bundle_still_needs_a_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     assert cli.main(["bundle"]) == 2
     assert "no Kubernetes tree given" in caplog.text
+
+
+def test_build_and_render_name_their_one_version_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Two --kube-version to build or render: said so, not "pass --kube-version"."""
+    monkeypatch.chdir(tmp_path)
+    for command in ("build", "render"):
+        caplog.clear()
+        assert cli.main([command, "--kube-version", "v1.36.0", "--kube-version", "v1.37.0"]) == 2
+        assert f"{command} takes one Kubernetes version, not 2 (v1.36.0, v1.37.0)" in caplog.text
