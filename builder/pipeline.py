@@ -124,8 +124,9 @@ def render_stage(cfg: Config, git_version: str | None) -> list[RenderedFile]:
 def _known_version(cfg: Config) -> str | None:
     if cfg.kubernetes.version:
         return cfg.kubernetes.version
-    if len(cfg.kubernetes.versions) == 1:
-        return cfg.kubernetes.versions[0]
+    versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is one version
+    if len(versions) == 1:
+        return versions[0]
     if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
         from .sources import build
 

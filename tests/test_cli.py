@@ -131,3 +131,5 @@ def test_build_and_render_name_their_one_version_limit(tmp_path: Path, monkeypat
         caplog.clear()
         assert cli.main([command, "--kube-version", "v1.36.0", "--kube-version", "v1.37.0"]) == 2
         assert f"{command} takes one Kubernetes version, not 2 (v1.36.0, v1.37.0)" in caplog.text
+    assert cli.main(["render", "--kube-version", "v1.37.0", "--kube-version", "v1.37.0", "--out", "o"]) == 0
+    assert (tmp_path / "o/start-kubelet.ps1").is_file()
