@@ -37,6 +37,7 @@ environment:
   SOURCE_DATE_EPOCH     the time stamped into the binaries and the zip (else bundle.source_date_epoch,
                         else the tree's commit time)
   XDG_CACHE_HOME        the cache folder's parent (default ~/.cache)
+  K8SWB_MAX_DOWNLOAD    the largest download accepted (default 1GiB; e.g. 2GiB, 700MiB)
   GITHUB_REPOSITORY     release.repo when bundle.yaml has none
   GH_TOKEN, GITHUB_TOKEN, GITHUB_API_URL   publishing (the token is never taken from the command line)
   CI                    the tests: under CI=true a skipped test fails the run"""
@@ -56,7 +57,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "check the configuration, the machine and the inputs; build nothing",
         "Load and validate the configuration with every rule of the Kubernetes version(s) it names "
         "(or the tree's), check dist/ and the cache are usable, that the build's commands are present "
-        "and the tree looks like Kubernetes, and fetch and verify the pinned inputs. No build, no bundle.",
+        "and the tree looks like Kubernetes, that osslsigncode and the signing key work (when signing is on), and "
+        "fetch and verify the pinned inputs. No build, no bundle.",
         "  %(prog)s --kube-root ~/src/kubernetes\n  %(prog)s --config my-cluster.yaml --kube-version v1.37.0",
     ),
     "build": (
@@ -66,9 +68,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "  %(prog)s --kube-root ~/src/kubernetes",
     ),
     "fetch": (
-        "fetch and verify the pinned inputs (the SDN scripts) only",
+        "fetch and verify the pinned inputs (SDN and the node kit) only",
         "Fetch the pinned inputs into the cache and verify every file against its pin. Needs no tree.",
-        "  %(prog)s\n  %(prog)s --update-pins        # after changing sdn.commit",
+        "  %(prog)s\n  %(prog)s --update-pins        # after changing sdn.commit or a node-kit version",
     ),
     "render": (
         "generate the node scripts only, for review",
@@ -121,10 +123,11 @@ _OFFLINE = _opt("--offline", action="store_true", help="use cached downloads onl
 _FORCE = _opt("--force", action="store_true", help="replace an existing, different bundle in dist/")
 _UNPINNED = _opt("--allow-unpinned", action="store_true", help="accept a branch or tag as sdn.commit")
 _INSECURE = _opt("--allow-insecure-http", action="store_true",
-                 help="accept plain http:// for release_url and sdn.url (127.0.0.1 and ::1 always are)")
+                 help="accept plain http:// for release_url, sdn.url and the node kit's url "
+                      "(127.0.0.1 and ::1 always are)")
 _PINS = _opt("--update-pins", action="store_true",
-             help="fetch sdn.commit and rewrite the sdn pins in the config file (and kubernetes.pins, when the "
-                  "file has that key)")
+             help="fetch sdn.commit and every node-kit input this configuration uses and rewrite their pins in "
+                  "the config file (and kubernetes.pins, when the file has that key)")
 _OUT = _opt("--out", type=Path, metavar="DIR", help="folder to write the scripts to (default: dist/render)")
 _ZIPS = _opt("zips", nargs="*", type=Path, help="bundles to verify (default: every zip in dist/)")
 _DRAFT = _opt("--draft", action="store_true", help="leave the release as a draft")
@@ -194,6 +197,7 @@ def overrides_from(args: argparse.Namespace) -> cfgmod.Overrides:
         # verify and publish read dist/ only; the benchmarks make their own trees.
         needs_source=args.command not in ("verify", "publish", "bench"),
         tree_optional=args.command in ("render", "fetch"),
+        fetches_sdn=args.command in ("bundle", "check", "fetch"),
     )
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import FetchError
 
@@ -46,6 +47,25 @@ def atomic_write(path: Path, data: bytes | Callable[[BinaryIO], object], *, mode
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def swap_dir(staging: Path, final: Path, trash: Path) -> None:
+    """Put the finished folder `staging` at `final`, an older `final` moved to `trash` (inside a
+    `cache_workdir`, so removed with it). Two renames: a reader finds the old entry, none, or the new
+    one, never a half-written one. Raises OSError for the caller to name."""
+    if final.exists():
+        os.replace(final, trash)
+    os.replace(staging, final)
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object this tool wrote (a cache record or stamp); None when it is missing, unreadable or
+    not an object, which every caller treats as "not cached"."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @contextlib.contextmanager

@@ -8,12 +8,23 @@ from pathlib import Path
 from .errors import FetchError
 
 HEX_LENGTH = {"sha256": 64, "sha512": 128}
+_CHUNK = 256 * 1024
 
 
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in chunks (hashlib picks the buffer size)."""
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def sha256_sha512_file(path: Path) -> dict[str, str]:
+    """sha256 and sha512 of a file in one read: the manifest records the one, a release may publish the other."""
+    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            sha256.update(chunk)
+            sha512.update(chunk)
+    return {"sha256": sha256.hexdigest(), "sha512": sha512.hexdigest()}
 
 
 def parse_checksum(data: bytes, algo: str, where: str) -> str:

@@ -225,6 +225,14 @@ def redact_url(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", "")) + query
 
 
+def append_path(url: str, tail: str) -> str:
+    """`url` + tail (`.sha256`, `/v1.37.0/...`), keeping a query string (a signed mirror URL) after the path."""
+    if local_path(url) is None and "?" in url:
+        path, query = url.split("?", 1)
+        return f"{path}{tail}?{query}"
+    return url + tail
+
+
 def local_path(url: str) -> Path | None:
     """The file a `file:` URL or a plain path names; None for http(s)."""
     parts = urllib.parse.urlsplit(url)
@@ -287,6 +295,23 @@ def download(
         tmp.unlink(missing_ok=True)
     return digest
 
+
+NOT_THERE = (404, 410)  # the answers that mean "no such file" (a release without it, a mirror lacking it)
+
+
+def download_if_present(url: str, dest: Path, net: Net, session: requests.Session, *,
+                        progress: ProgressBar | None = None, key: str = "", max_bytes: int | None = None) -> str | None:
+    """`download`, but None when there is no such file (404/410, or a local path that does not exist)."""
+    local = local_path(url)
+    if local is not None and not local.is_file():
+        return None
+    try:
+        return download(url, dest, session=session, policy=net.policy or RetryPolicy(), timeout=net.timeout,
+                        progress=progress, key=key, max_bytes=max_bytes)
+    except HTTPStatusError as err:
+        if err.status in NOT_THERE:
+            return None
+        raise
 
 def _too_big(shown: str, limit: int) -> FetchError:
     return FetchError(f"{shown} is larger than the limit of {limit} bytes; it was not kept. If it is "

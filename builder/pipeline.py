@@ -39,6 +39,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     if command == "check":
         return check(cfg, env)
     if command == "build":
+        _one_version(cfg, command)
         preflight(cfg, env, writes_dist=False)
         result = build_stage(cfg, env)
         for b in result.binaries:
@@ -48,6 +49,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
         from .sources import kit
 
         if getattr(args, "update_pins", False):
+            kit.check_update_pins(cfg)  # before the official binaries below are downloaded
             if cfg.kubernetes.source == "release":
                 from .sources import release_pins
 
@@ -63,6 +65,7 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     if command == "render":
         from .node import render
 
+        _one_version(cfg, command)
         out = args.out or (cfg.options.dist / "render")
         preflight(cfg, env, writes_dist=False, builds=False, uses_cache=False)
         folder_problem("--out", Path(out))
@@ -89,6 +92,15 @@ def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, s
     raise BuilderError(msg)
 
 
+def _one_version(cfg: Config, command: str) -> None:
+    """build and render work on one version; several would otherwise be told to give one."""
+    versions = list(dict.fromkeys(cfg.kubernetes.versions))
+    if len(versions) > 1:
+        msg = (f"{command} takes one Kubernetes version, not {len(versions)} ({', '.join(versions)}): pass "
+               "--kube-version once (bundle makes one bundle per version)")
+        raise ConfigError(msg)
+
+
 def build_stage(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> BuildResult:
     if cfg.kubernetes.source == "release":
         from .sources import binaries
@@ -112,8 +124,9 @@ def render_stage(cfg: Config, git_version: str | None) -> list[RenderedFile]:
 def _known_version(cfg: Config) -> str | None:
     if cfg.kubernetes.version:
         return cfg.kubernetes.version
-    if len(cfg.kubernetes.versions) == 1:
-        return cfg.kubernetes.versions[0]
+    versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is one version
+    if len(versions) == 1:
+        return versions[0]
     if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
         from .sources import build
 
@@ -129,15 +142,16 @@ def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
 
 
 def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
-    """preflight -> fetch (seconds) -> build (minutes) -> render -> pack: what can fail fast goes first."""
+    """preflight -> signer -> fetch (seconds) -> node-kit build -> build (minutes) -> render -> pack:
+    what can fail fast goes first."""
     from .bundle import pack, sign
     from .sources import kit
 
     preflight(cfg, env)
     signer = sign.prepare(cfg, env)  # the tool and the key are checked before the long work
     fetched = fetch_inputs(cfg, net=net)
+    inputs = kit.finish(cfg, fetched, env)  # the CNI build (seconds, or a reused stamp) before make (minutes)
     built = build_stage(cfg, env, net=net)
-    inputs = kit.finish(cfg, fetched, env)
     rendered = render_stage(cfg, built.git_version)
     zip_path = pack.pack(cfg, built, fetched.sdn, rendered, signer=signer, inputs=inputs)
     log.info("bundle: %s", zip_path)
@@ -252,10 +266,15 @@ def folder_problem(option: str, folder: Path) -> None:
 
 def check(cfg: Config, env: Mapping[str, str]) -> int:
     """`check`: the configuration (already loaded), the preflight, and the pinned inputs, without a build."""
+    from .bundle import sign
+
     versions = preflight(cfg, env, builds=cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None)
+    signer = sign.prepare(cfg, env)  # what `bundle` checks before its long work, checked here too
     fetched = fetch_inputs(cfg)
     log.info("check: configuration ok%s", f" for {', '.join(versions)}" if versions else "")
     log.info("check: dist %s and cache %s usable", cfg.options.dist, cfg.options.cache_dir)
+    if signer is not None:
+        log.info("check: signing as %s with %s", signer.section.subject, signer.version)
     if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
         log.info("check: %s looks like a Kubernetes tree; make, bash, rsync present", cfg.kubernetes.root)
     else:
@@ -299,7 +318,7 @@ def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
                "(check the version and release_url, or the network):\n  " + "\n  ".join(missing))
         raise FetchError(msg)
     count = len(versions) * len(cfg.kubernetes.components)
-    return f"official binaries: all {count} are published at {cfg.kubernetes.release_url}"
+    return f"official binaries: all {count} are published at {http.redact_url(cfg.kubernetes.release_url)}"
 
 
 def verify_paths(zips: list[Path], sig: verify_mod.SignatureOptions | None = None) -> int:
@@ -336,9 +355,9 @@ def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) 
     from .bundle import sign
     from .sources import binaries
 
-    sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
     versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
     preflight(cfg, env)
+    sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
     fetch_inputs(cfg, net=net)  # once, before the downloads: the same pinned inputs go into every bundle
     failed = binaries.prefetch(cfg, versions, net=net)
     outcomes: list[Outcome] = []

@@ -26,7 +26,7 @@ TAIL_LINES = 40
 # upper-cased; `hide_env` adds the names a configuration points at (e.g. a signing password).
 _SECRET_NAME_RE = re.compile(
     r"^(GH_TOKEN|GITHUB_TOKEN|GH_ENTERPRISE_TOKEN|GITHUB_ENTERPRISE_TOKEN|ACTIONS_.*TOKEN.*|ACTIONS_RUNTIME_.*"
-    r"|.*_PASSWORD|.*_PASS|.*_PASSPHRASE|.*_SECRET|.*_SECRET_KEY|.*_API_KEY|.*_PRIVATE_KEY)$"
+    r"|.*_TOKEN|.*_PASSWORD|.*_PASS|.*_PASSPHRASE|.*_SECRET|.*_SECRET_KEY|.*_API_KEY|.*_PRIVATE_KEY)$"
 )
 _hidden_names: set[str] = set()
 

@@ -1,6 +1,6 @@
 """A fake GitHub Releases API: a real HTTP server on 127.0.0.1, started by the tests.
 
-It implements the endpoints `builder.github` uses and GitHub's behaviours that matter for
+It implements the endpoints `builder.publish.github` uses and GitHub's behaviours that matter for
 publishing: a draft answers 404 by tag (only listing finds it), an asset name that exists
 answers 422 already_exists, an upload can fail with a 502 after leaving an asset in state
 `starter`, rate limits answer 429/403 with retry-after or x-ratelimit-remaining: 0, a published

@@ -5,7 +5,7 @@
   (paths relative to the top folder; default `DEFAULT_FILES`: helper.psm1, hns.psm1,
   cni/wincni.exe under Kubernetes/windows/ plus a few others) and the commit as zip comment.
 - `sdn_config(commit, url, files=None) -> dict`: the `sdn:` section (repo, commit, url, files with
-  sha256 and the default dests of builder/config.py) for the three taken files of `files`.
+  sha256 and the default dests of builder/config/model.py) for the three taken files of `files`.
 - `write_sdn_archive(folder, commit) -> (path, sdn dict)`: both at once, for a local archive.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 from builder.config import SDN_FILES_DEFAULT
 
-# (path inside the archive below the top folder, dest in the bundle), as builder/config.py has them.
+# (path inside the archive below the top folder, dest in the bundle), as builder/config/model.py has them.
 TAKEN: tuple[tuple[str, str], ...] = tuple((path, dest) for path, _sha, dest in SDN_FILES_DEFAULT)
 
 def pe_stub() -> bytes:

@@ -534,3 +534,28 @@ def test_update_pins_downloads_verifies_and_writes_what_later_runs_check(tmp_pat
     fresh = dataclasses.replace(pinned.options, cache_dir=tmp_path / "fresh")  # so it is really downloaded
     with pytest.raises(FetchError, match="does not match its pin"):
         binaries.download_binaries(dataclasses.replace(pinned, options=fresh), net=net)
+
+
+def test_update_pins_offline_is_refused_before_any_binary_is_downloaded(tmp_path, srv, exes, caplog):
+    """`fetch --update-pins --offline` with kubernetes.pins: refused at once, not after the binaries."""
+    exe = exes.get(V2)
+    url = publish(srv, V2, exe)
+    path = tmp_path / "bundle.yaml"
+    text = (f"kubernetes:\n  source: release\n  version: {V2}\n  release_url: {url}\n"
+            "  components: [kubelet, kube-proxy]\n  pins: {}\n")
+    path.write_text(text)
+    argv = ["fetch", "--update-pins", "--offline", "--config", str(path), "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(argv) == 5
+    assert "--update-pins must download every input and cannot run with --offline" in caplog.text
+    assert srv.hits(exe_path(V2, "kubelet")) == 0
+    assert path.read_text() == text
+
+
+def test_a_signed_mirror_url_keeps_its_query_string_after_each_path(tmp_path):
+    """release_url with a query (a signed mirror): the binary's path and the checksum suffix go before it."""
+    cfg = Config(kubernetes=KubernetesSection(source="release", version=V2,
+                                              release_url="https://mirror.example/k8s?sig=abc"))
+    url = binaries.binary_url(cfg, V2, "kubelet")
+    assert url == f"https://mirror.example/k8s/{V2}/bin/windows/amd64/kubelet.exe?sig=abc"
+    assert http.append_path(url, ".sha512") == f"https://mirror.example/k8s/{V2}/bin/windows/amd64/kubelet.exe.sha512?sig=abc"
+    assert http.append_path(str(tmp_path / "a?b"), ".sha256") == str(tmp_path / "a?b") + ".sha256"  # a local path

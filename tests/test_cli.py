@@ -65,6 +65,36 @@ def test_render_needs_no_tree_when_the_version_is_configured(tmp_path: Path,
     assert (tmp_path / "out2/start-kubelet.ps1").is_file()
 
 
+def test_an_unpinned_sdn_commit_stops_only_the_commands_that_fetch_it(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """render, build and publish have no --allow-unpinned, so they must not ask for it."""
+    for key in ("KUBE_ROOT", "GOPATH"):
+        monkeypatch.delenv(key, raising=False)
+    (tmp_path / "bundle.yaml").write_text("kubernetes:\n  source: release\n  version: v1.32.4\n"
+                                          "sdn:\n  commit: master\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["render", "--out", "out"]) == 0
+    assert (tmp_path / "out/start-kubelet.ps1").is_file()
+    assert "--allow-unpinned" not in caplog.text
+    assert cli.main(["check", "--offline"]) == 2
+    assert "sdn.commit: 'master' is a branch or tag" in caplog.text and "--allow-unpinned" in caplog.text
+
+
+def test_a_plain_http_mirror_does_not_stop_the_commands_that_download_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """publish has no --allow-insecure-http, so it must not ask for it; bundle still does."""
+    (tmp_path / "bundle.yaml").write_text("kubernetes:\n  source: release\n  version: v1.32.4\n"
+                                          "  release_url: http://mirror.example/k8s\n")
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["publish", "--dry-run"]) == 8  # past the configuration, to its check of an empty dist/
+    assert "failed verification, so nothing was published" in caplog.text
+    assert "--allow-insecure-http" not in caplog.text
+    caplog.clear()
+    assert cli.main(["bundle", "--offline"]) == 2
+    assert "kubernetes.release_url: http://mirror.example/k8s is plain http" in caplog.text
+
+
 def test_render_without_any_version_is_a_configuration_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              caplog: pytest.LogCaptureFixture) -> None:
     for key in ("KUBE_ROOT", "GOPATH"):
@@ -91,3 +121,15 @@ def test_bundle_still_needs_a_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     assert cli.main(["bundle"]) == 2
     assert "no Kubernetes tree given" in caplog.text
+
+
+def test_build_and_render_name_their_one_version_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Two --kube-version to build or render: said so, not "pass --kube-version"."""
+    monkeypatch.chdir(tmp_path)
+    for command in ("build", "render"):
+        caplog.clear()
+        assert cli.main([command, "--kube-version", "v1.36.0", "--kube-version", "v1.37.0"]) == 2
+        assert f"{command} takes one Kubernetes version, not 2 (v1.36.0, v1.37.0)" in caplog.text
+    assert cli.main(["render", "--kube-version", "v1.37.0", "--kube-version", "v1.37.0", "--out", "o"]) == 0
+    assert (tmp_path / "o/start-kubelet.ps1").is_file()

@@ -1,4 +1,4 @@
-"""builder.fetch: the SDN scripts over a real loopback HTTP server, the cache, offline runs, pin updates."""
+"""builder.sources.sdn: the SDN scripts over a real loopback HTTP server, the cache, offline runs, pin updates."""
 
 from __future__ import annotations
 

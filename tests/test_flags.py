@@ -1,6 +1,6 @@
 """The flag table, minor by minor (1.9 to 1.37), against the facts of FIELD-NOTES section 4.
 
-The expectations are written out here independently of builder/flags.py's table, one rule per
+The expectations are written out here independently of builder/node/flags.py's table, one rule per
 fact, so that a wrong range in the table fails a test for the minors it gets wrong.
 """
 

@@ -400,3 +400,13 @@ def test_kit_urls_follow_the_source_url_rules(tmp_path):
     signed = load(tmp_path, {}, "kubernetes:\n  source: release\n  version: v1.36.0\n"
                   "crictl:\n  url: https://mirror.example/{version}/crictl.tar.gz?sig=TOKEN\n")
     assert "TOKEN" not in str(signed.to_dict())
+
+
+def test_a_kit_url_template_problem_does_not_echo_its_query_string(tmp_path):
+    text = ("kubernetes:\n  source: release\n  version: v1.36.0\n"
+            "cni:\n  url: https://mirror.example/{tag}.tgz?sig=s3cr3t-token\n")
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, {}, text)
+    msg = str(err.value)
+    assert "cni.url: 'https://mirror.example/{tag}.tgz?...' may use only {version}" in msg
+    assert "s3cr3t" not in msg

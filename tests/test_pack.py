@@ -379,3 +379,15 @@ def test_stale_temps_of_dead_runs_are_removed(inputs: Inputs) -> None:
     do_pack(inputs)
     assert not dead.exists()
     assert mine.exists()
+
+
+def test_a_failing_sbom_leaves_dist_as_it_was(inputs: Inputs, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SBOM and provenance are made before the zip is moved into place: no zip without its sidecars."""
+    def broken(*_args: object, **_kw: object) -> object:
+        msg = "SBOM generation failed"
+        raise PackError(msg)
+
+    monkeypatch.setattr(mf, "build_sbom", broken)
+    with pytest.raises(PackError, match="SBOM generation failed"):
+        do_pack(inputs)
+    assert sorted(p.name for p in inputs.cfg.options.dist.iterdir() if p.name != ".gitkeep") == []

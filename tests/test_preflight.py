@@ -16,7 +16,7 @@ import pytest
 import yaml
 from fake_dlk8s import publish
 from httpserver import serve
-from kit_fixture import local_cni_release
+from kit_fixture import CNI_TREE, dirhash_by_sha256sum, local_cni_release, source_targz
 from kube_tree import build_env, make_tree
 from sdn_fixture import write_sdn_archive
 
@@ -218,3 +218,22 @@ def test_check_asks_the_release_for_each_binary_without_downloading(tmp_path: Pa
     assert "kubernetes.release_url: these binaries cannot be reached" in caplog.text
     assert "/release/v1.36.1/bin/windows/amd64/kubelet.exe: HTTP 404" in caplog.text
     assert not (tmp_path / "cache/release").exists()
+
+
+def test_a_cni_source_that_cannot_be_built_stops_the_run_before_make(tmp_path: Path, tree: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """The node kit's build (seconds) runs before the tree's make (minutes), so its problem costs no make."""
+    src = tmp_path / "cni-src"
+    shutil.copytree(CNI_TREE, src, ignore=shutil.ignore_patterns("vendor"))
+    archive = tmp_path / "plugins-v1.9.1.tar.gz"
+    archive.write_bytes(source_targz("v1.9.1", src))
+    write_config(tmp_path)
+    path = tmp_path / "bundle.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["cni"] = {"source": "build", "version": "v1.9.1", "url": str(archive), "h1": dirhash_by_sha256sum(src)}
+    path.write_text(yaml.safe_dump(data))
+    assert run(tmp_path, tree, monkeypatch=monkeypatch) == 3
+    assert "has no vendor/modules.txt" in caplog.text
+    assert_no_make(tree)
+    assert not (tmp_path / "dist").exists()

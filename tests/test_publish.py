@@ -896,3 +896,16 @@ def test_the_workflows_publish_steps_replayed(fake: FakeGitHub, tmp_path: Path,
     assert len(fake.writes()) == writes
     assert step("Publish", changed, replace="true").returncode == 0
     assert_complete(fake, changed / "dist")
+
+
+def test_sigstore_outside_github_actions_is_refused_before_dist_is_verified(fake: FakeGitHub, dist: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """--sigstore without an OIDC identity is known at once: refused before the (long) verification of dist/."""
+    checked: list[Path] = []
+    monkeypatch.setattr(publish, "check_dist", checked.append)
+    cfg = Config(release=ReleaseSection(repo=fake.repo), options=Options(dist=dist))
+    with pytest.raises(PublishError, match="id-token: write"):
+        publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, draft=False, replace=False,
+                             dry_run=False, sigstore=True, out=io.StringIO())
+    assert checked == []
+    assert fake.requests == []

@@ -1,4 +1,4 @@
-"""builder.safezip: every unsafe archive is refused, never rewritten; only asked-for members are read."""
+"""builder.sources.safezip: every unsafe archive is refused, never rewritten; only asked-for members are read."""
 
 from __future__ import annotations
 

@@ -15,6 +15,7 @@ CANARY = "canary-7f3a9c"
 SECRETS = {
     "GH_TOKEN": CANARY, "GITHUB_TOKEN": CANARY, "ACTIONS_RUNTIME_TOKEN": CANARY,
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN": CANARY, "COSIGN_PASSWORD": CANARY, "SIGN_PASS": CANARY,
+    "KUBEADM_JOIN_TOKEN": CANARY, "VAULT_TOKEN": CANARY,
 }
 
 
@@ -46,3 +47,24 @@ def test_every_child_gets_the_scrubbed_environment(tmp_path: Path, monkeypatch: 
     run.call_logged(["env"], log_path=tmp_path / "env.log", env={**os.environ, "OTHER": "kept"})
     logged = (tmp_path / "env.log").read_text()
     assert CANARY not in logged and "OTHER=kept" in logged
+
+
+def test_the_signature_checks_child_gets_the_scrubbed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`verify`'s osslsigncode calls run outside run.call (a non-zero exit is an answer there), yet scrubbed too."""
+    from builder.bundle import sign
+
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    code, out = sign._run("env", [])
+    assert code == 0 and "PATH=" in out
+    assert CANARY not in out
+
+
+def test_the_configured_signing_password_variable_is_kept_from_children(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A password_env whose name looks like nothing secret (no _PASSWORD suffix) is still scrubbed."""
+    (tmp_path / "bundle.yaml").write_text("signing:\n  password_env: CODESIGN_PIN\n")
+    monkeypatch.setenv("CODESIGN_PIN", CANARY)
+    config.load(config.Overrides(needs_source=False), dict(os.environ), tmp_path)
+    out = run.call(["env"])
+    assert "PATH=" in out and CANARY not in out

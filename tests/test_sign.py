@@ -344,6 +344,19 @@ def test_missing_or_old_osslsigncode_names_the_install_command(tmp_path: Path, m
         sign.prepare(cfg, ENV)
 
 
+def test_check_command_checks_the_signer_before_fetching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          pki: Pki) -> None:
+    """`check` stops where `bundle` would: at the missing osslsigncode, before any input is fetched
+    (offline with an empty cache, a fetch would fail with FetchError instead)."""
+    from builder import pipeline
+
+    cfg = config.Config(signing=signing_section(pki), options=config.Options(
+        cache_dir=tmp_path / "cache", dist=tmp_path / "dist", offline=True))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(PackError, match="apt-get install osslsigncode"):
+        pipeline.check(cfg, ENV)
+
+
 def test_wrong_password_fails_before_the_build_without_showing_it(pki: Pki) -> None:
     s = config.SigningSection(enabled=True, pkcs12=pki.p12, password_env="SIGNING_PASSWORD")
     with pytest.raises(ConfigError) as err:
@@ -393,6 +406,8 @@ def test_signing_section_loads_and_resolves(tmp_path: Path, pki: Pki) -> None:
     ("  certificate: c.pem", "give exactly one of pkcs12"),
     ("  pkcs12: x.p12", "a PKCS#12 file needs a password"),
     ("  timestamp_url: ftp://tsa", "must be an http(s) URL"),
+    ("  timestamp_url: 'https://user:" + CANARY + "@tsa.example/'", "carries credentials (user:password@)"),
+    ("  timestamp_url: 'ftp://tsa/?key=" + CANARY + "'", "'ftp://tsa/?...' must be an http(s) URL"),
 ])
 def test_signing_section_refusals(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:

@@ -8,7 +8,6 @@ stage overhead at most 5% of make by hand; a no-op rebuild at most 5% of a cold 
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import statistics
 import subprocess
@@ -18,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..config import Config
+from ..run import child_env
 from ..sources import build
 from ..sources.toolchain import provision, requirement
-from .tree import write_tree
+from .tree import commit_and_tag, write_tree
 
 PACKAGES = 60
 FUNCS = 250
@@ -52,10 +52,7 @@ def make_tree(dest: Path) -> Path:
         imports.append(f'\t_ "k8s.io/kubernetes/pkg/generated/p{p:03d}"')
     (dest / "pkg" / "node" / "generated.go").write_text(
         "package node\n\nimport (\n" + "\n".join(imports) + "\n)\n", encoding="utf-8")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@b"}
-    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "bench"], ["tag", "v1.37.0"]):
-        subprocess.run(["git", "-C", str(dest), *args], check=True, env=env, capture_output=True)
+    commit_and_tag(dest)
     return dest
 
 
@@ -93,7 +90,7 @@ def _measure(cfg: Config, env: Mapping[str, str], work: Path) -> tuple[bool, lis
     for _ in range(ROUNDS):
         _fresh(root, gocache)
         start = time.perf_counter()
-        subprocess.run(args, cwd=root, env=make_env, check=True, capture_output=True)
+        subprocess.run(args, cwd=root, env=child_env(make_env), check=True, capture_output=True)  # as the stage's
         by_hand.append(time.perf_counter() - start)
 
         _fresh(root, gocache)

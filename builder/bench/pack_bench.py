@@ -212,7 +212,7 @@ def _timed(args: list[str], cwd: Path, env: Mapping[str, str]) -> tuple[float, f
     the peak memory of exactly this child."""
     with tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(args, cwd=cwd, env=dict(env), stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(args, cwd=cwd, env=runner.child_env(env), stdout=subprocess.DEVNULL, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)

@@ -13,6 +13,8 @@ import os
 import subprocess
 from pathlib import Path
 
+from ..run import child_env
+
 GO_VERSION = "1.25.5"
 TAG = "v1.37.0"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
@@ -116,9 +118,14 @@ def write_tree(dest: Path, *, git: bool = True) -> Path:
         if rel.endswith(".sh"):
             path.chmod(0o755)
     if git:
-        env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-               "GIT_COMMITTER_EMAIL": "b@b", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-               "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
-        for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"], ["tag", TAG]):
-            subprocess.run(["git", "-C", str(dest), *args], check=True, env=env, capture_output=True)
+        commit_and_tag(dest)
     return dest
+
+
+def commit_and_tag(dest: Path) -> None:
+    """Make `dest` a git repository with everything in it committed and tagged TAG (what `git describe` reads)."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
+           "GIT_COMMITTER_EMAIL": "b@b", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+           "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"], ["tag", TAG]):
+        subprocess.run(["git", "-C", str(dest), *args], check=True, env=child_env(env), capture_output=True)

@@ -494,22 +494,20 @@ def write_dist_sums(dist: Path, known: dict[str, str] | None = None) -> None:
                  mf.sums_text((p.name, known.get(p.name) or sha256_file(p)) for p in mf.dist_files(dist)))
 
 
-def _place(tmp: Path, final: Path, force: bool) -> str:
-    """Move the new zip into place; return its sha256. Same bytes: keep the old file untouched.
+def _place(tmp: Path, final: Path, force: bool, new: str) -> None:
+    """Move the new zip (sha256 `new`) into place. Same bytes: keep the old file untouched.
 
     The caller removes `tmp` when it was not moved."""
-    new = sha256_file(tmp)
     if final.exists():
         if sha256_file(final) == new:
             log.info("%s is unchanged", final.name)
-            return new
+            return
         if not force:
             msg = (f"{final} already exists with different content; pass --force to replace it, "
                    "or raise bundle.revision (--revision N) to keep both")
             raise PackError(msg)
         log.info("replacing %s (--force)", final.name)
     os.replace(tmp, final)
-    return new
 
 
 # --------------------------------------------------------------------------- the stage
@@ -541,11 +539,16 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
     tmp, digests = write_temp(dist, final.name, lambda f: write_members(f, members, codec, epoch))
     try:
         _check_read(members, digests)
-        zip_sha = _place(tmp, final, cfg.options.force)
+        zip_sha = sha256_file(tmp)
+        entries = [dataclasses.replace(e, sha1=digests[e.path].sha1.hexdigest()) for e in entries]
+        # Made before the zip is moved into place: a failure here leaves dist/ as it was.
+        sidecars = sidecar_files(stem, manifest, entries, zip_sha, epoch)
+        _place(tmp, final, cfg.options.force, zip_sha)
     finally:
         tmp.unlink(missing_ok=True)  # gone already once moved into place
-    entries = [dataclasses.replace(e, sha1=digests[e.path].sha1.hexdigest()) for e in entries]
-    write_sidecars(dist, stem, manifest, entries, zip_sha, epoch)
+    for name, data in sidecars.items():
+        atomic_write(dist / name, data)
+    write_dist_sums(dist, {final.name: zip_sha})
     return final
 
 
@@ -563,12 +566,12 @@ def _check_read(members: Sequence[Member], digests: dict[str, Digests]) -> None:
         raise PackError(msg)
 
 
-def write_sidecars(dist: Path, stem: str, manifest: dict[str, Any], entries: Sequence[mf.FileEntry],
-                   zip_sha: str, epoch: int) -> None:
+def sidecar_files(stem: str, manifest: dict[str, Any], entries: Sequence[mf.FileEntry],
+                  zip_sha: str, epoch: int) -> dict[str, bytes]:
+    """The files written beside `<stem>.zip`: its checksum, SBOM and provenance, by name."""
     name = f"{stem}.zip"
-    atomic_write(dist / f"{name}.sha256", mf.sums_text([(name, zip_sha)]))
-    atomic_write(dist / f"{stem}.spdx.json",
-                 mf.json_bytes(mf.build_sbom(manifest, entries, name, zip_sha, epoch, __version__)))
-    atomic_write(dist / f"{stem}.intoto.json",
-                 mf.json_bytes(mf.build_provenance(manifest, name, zip_sha, __version__, epoch)))
-    write_dist_sums(dist, {name: zip_sha})
+    return {
+        f"{name}.sha256": mf.sums_text([(name, zip_sha)]),
+        f"{stem}.spdx.json": mf.json_bytes(mf.build_sbom(manifest, entries, name, zip_sha, epoch, __version__)),
+        f"{stem}.intoto.json": mf.json_bytes(mf.build_provenance(manifest, name, zip_sha, __version__, epoch)),
+    }

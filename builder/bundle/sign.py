@@ -30,8 +30,9 @@ from pathlib import Path
 from ..config import Config, SigningSection
 from ..config.signing import kind, password, resolve_identity
 from ..errors import PackError
+from ..fsutil import cache_workdir
 from ..hashing import sha256_file
-from ..run import call, format_cmd
+from ..run import call, child_env, format_cmd
 from .pack import Member, Signed
 
 log = logging.getLogger(__name__)
@@ -117,12 +118,11 @@ class Signer:
         dest = folder / m.path.rsplit("/", 1)[-1]
         if dest.is_file() and s.timestamp_url is None:
             return dest
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=folder, prefix=".sign.") as tmp:
-            src = m.source if isinstance(m.source, Path) else Path(tmp) / dest.name
+        with cache_workdir(folder) as tmp:
+            src = m.source if isinstance(m.source, Path) else tmp / dest.name
             if isinstance(m.source, bytes):
                 src.write_bytes(m.source)
-            out = Path(tmp) / ("signed-" + dest.name)
+            out = tmp / ("signed-" + dest.name)
             args = [self.tool, "sign", *self.key_args(), "-h", "sha256", "-n", DESCRIPTION, "-time", str(when)]
             if s.timestamp_url:
                 args += ["-ts", s.timestamp_url]
@@ -195,9 +195,11 @@ def _without_pe_checksum(path: Path) -> str:
 
 def _run(tool: str, args: list[str]) -> tuple[int, str]:
     """Exit code and whole output: here a non-zero exit is an answer (not signed, not valid), not an
-    error, and the lines that say why may be anywhere in the output, so `run.call` does not fit."""
+    error, and the lines that say why may be anywhere in the output, so `run.call` does not fit; the child
+    still gets `run.child_env`, like every other."""
     log.debug("$ %s", format_cmd([tool, *args]))
-    proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace", check=False)
+    proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace", check=False,
+                          env=child_env())
     return proc.returncode, proc.stdout + proc.stderr
 
 

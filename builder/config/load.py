@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..kversion import KubeVersion
+from ..run import hide_env
 from .model import (
     DEFAULT_CONFIG,
     INPUT_SECTIONS,
@@ -54,6 +55,9 @@ class Overrides:
     # True for commands that need a version but no build (render, fetch): a tree is used when
     # given, and its absence is not a problem.
     tree_optional: bool = False
+    # False for commands that never fetch SDN (build, render, publish, bench): an unpinned sdn.commit
+    # is no problem of theirs, and they have no --allow-unpinned to accept it with.
+    fetches_sdn: bool = True
 
 
 def default_cache_dir(env: Mapping[str, str]) -> Path:
@@ -83,6 +87,8 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     release = section_release(probs, doc.data.get("release"), env)
     kit = {name: section_input(probs, name, doc.data.get(name)) for name in INPUT_SECTIONS}
     signing = section_signing(probs, doc.data.get("signing"), path.parent if path is not None else cwd)
+    if signing.password_env:  # its name need not look secret (CODESIGN_PIN): no child process gets it either
+        hide_env(signing.password_env)
 
     bundle = _source_date_epoch_from_env(probs, bundle, env)
     if overrides.revision is not None:
@@ -100,7 +106,10 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     if overrides.needs_source:
         kube = _resolve_source(probs, kube, overrides, env, cwd)
     _check_runtime(probs, node, kube)
-    check_source_urls(probs, kube.release_url, sdn.url, allow_insecure_http=overrides.allow_insecure_http,
+    # Plain http matters where something is downloaded; verify, publish and bench download none of
+    # these and have no --allow-insecure-http to accept it with (credentials are refused everywhere).
+    insecure_ok = overrides.allow_insecure_http or not overrides.needs_source
+    check_source_urls(probs, kube.release_url, sdn.url, allow_insecure_http=insecure_ok,
                       more=[(f"{name}.url", section.url) for name, section in kit.items() if section.url])
     probs.raise_if_any()
 
@@ -113,7 +122,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         allow_unpinned=overrides.allow_unpinned,
         allow_insecure_http=overrides.allow_insecure_http,
     )
-    if not sdn.pinned and not options.allow_unpinned:
+    if overrides.fetches_sdn and not sdn.pinned and not options.allow_unpinned:
         msg = (f"{probs.where('sdn.commit')}: sdn.commit: {sdn.commit!r} is a branch or tag, not a pinned "
                "40-hex commit; pin a commit, or pass --allow-unpinned to take what the ref points at now")
         raise ConfigError(msg)

@@ -245,6 +245,13 @@ class Options:
     allow_unpinned: bool = False
     allow_insecure_http: bool = False
 
+    def pins_file(self) -> Path:
+        """The configuration file `--update-pins` rewrites (SDN, node kit and Kubernetes pins alike)."""
+        if self.config_path is None:
+            msg = "--update-pins needs a configuration file to rewrite: create bundle.yaml or pass --config FILE"
+            raise ConfigError(msg)
+        return self.config_path
+
 
 @dataclass(frozen=True)
 class Config:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..http import redact_url, url_problem
 from .model import SigningSection
 from .validate import Problems, Section, _url_problem, check
 
@@ -63,8 +64,11 @@ def section_signing(probs: Problems, raw: Any, base: Path) -> SigningSection:
         uri = None
     check(probs, "signing.pkcs11_uri", uri, lambda v: None if v.startswith("pkcs11:") else "must start with pkcs11:")
     url = s.text("timestamp_url", None, "an http(s) URL")
+    # Plain http is usual for a timestamp authority (its answer is signed); credentials are refused as in
+    # any URL here, since osslsigncode's command line, and so the log, carries it.
     check(probs, "signing.timestamp_url", url,
-          lambda v: None if re.match(r"^https?://", v) and not _url_problem(v) else f"{v!r} must be an http(s) URL")
+          lambda v: (url_problem(v, allow_insecure_http=True) if re.match(r"^https?://", v) and not _url_problem(v)
+                     else f"{redact_url(v)!r} must be an http(s) URL"))
     when = s.get("signing_time", int, None, "a Unix time (seconds)")
     check(probs, "signing.signing_time", when, lambda v: None if v >= 0 else "must be >= 0")
     section = SigningSection(

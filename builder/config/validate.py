@@ -470,7 +470,7 @@ def section_input(probs: Problems, name: str, raw: Any) -> InputSection:
         try:
             url.format(version=version, bare_version=version)
         except (KeyError, IndexError, ValueError) as err:
-            probs.add(f"{name}.url", f"{url!r} may use only {{version}} and {{bare_version}} ({err})")
+            probs.add(f"{name}.url", f"{redact_url(url)!r} may use only {{version}} and {{bare_version}} ({err})")
             url = ""
     sha = s.text("sha256", "", "64 lower-case hex digits")
     check(probs, f"{name}.sha256", sha or None, lambda v: None if HEX64_RE.match(v) else

@@ -133,6 +133,10 @@ def publish_dist(
         msg = "no target repository: set release.repo: owner/name in bundle.yaml, or GITHUB_REPOSITORY"
         raise ConfigError(msg)
     endpoints = github.endpoints_for(env.get("GITHUB_API_URL") or github.DEFAULT_API)
+    if sigstore and not dry_run:
+        from .sigstore_sign import check_ready
+
+        check_ready(sorted(cfg.options.dist.glob("*.zip")), env)  # refused before the verification, not after
     check_dist(cfg.options.dist)
     if sigstore and not dry_run:  # signs what was just verified; the .sigstore.json is uploaded beside the zip
         from ..bundle.pack import write_dist_sums

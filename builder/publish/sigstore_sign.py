@@ -25,8 +25,9 @@ def bundle_path(zip_path: Path) -> Path:
     return zip_path.with_name(zip_path.name + SUFFIX)
 
 
-def sign_zips(zips: list[Path], env: Mapping[str, str]) -> list[Path]:
-    """Sign each zip that has no `.sigstore.json` yet (a rerun keeps the first signature); return the new ones."""
+def check_ready(zips: list[Path], env: Mapping[str, str]) -> list[Path]:
+    """The zips still to sign; when there are any, refuse now (before dist/ is verified) if this is
+    no GitHub Actions job with an OIDC identity, or the sigstore package is missing."""
     todo = [z for z in zips if not bundle_path(z).is_file()]
     if not todo:
         return []
@@ -35,13 +36,23 @@ def sign_zips(zips: list[Path], env: Mapping[str, str]) -> list[Path]:
                "`permissions: id-token: write` (ACTIONS_ID_TOKEN_REQUEST_URL is not set here)")
         raise PublishError(msg)
     try:
-        from sigstore.errors import Error as SigstoreError
-        from sigstore.models import ClientTrustConfig
-        from sigstore.oidc import IdentityToken, detect_credential
-        from sigstore.sign import SigningContext
+        import sigstore.sign  # noqa: F401
     except ImportError as err:
         msg = "--sigstore needs the sigstore package: pip install 'k8s-windows-bundle[sign]'"
         raise PublishError(msg) from err
+    return todo
+
+
+def sign_zips(zips: list[Path], env: Mapping[str, str]) -> list[Path]:
+    """Sign each zip that has no `.sigstore.json` yet (a rerun keeps the first signature); return the new ones."""
+    todo = check_ready(zips, env)
+    if not todo:
+        return []
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import ClientTrustConfig
+    from sigstore.oidc import IdentityToken, detect_credential
+    from sigstore.sign import SigningContext
+
     written = []
     try:
         credential = detect_credential()

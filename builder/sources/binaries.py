@@ -21,7 +21,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
@@ -32,8 +31,8 @@ from .. import http
 from ..artifacts import Binary, BuildResult
 from ..config import Config
 from ..errors import BuilderError, ConfigError, FetchError
-from ..fsutil import atomic_write
-from ..hashing import parse_checksum
+from ..fsutil import atomic_write, cache_workdir, read_json_object
+from ..hashing import parse_checksum, sha256_sha512_file
 from ..http import Net
 from ..kversion import KubeVersion
 from ..pe import file_contains, file_pe_problem
@@ -42,8 +41,6 @@ log = logging.getLogger(__name__)
 
 ALGORITHMS = ("sha512", "sha256")  # the published checksum files, preferred first
 MAX_PARALLEL = 3  # versions downloading at once: enough to fill a link, few enough to be polite
-_NOT_THERE = (404, 410)
-
 
 
 # --------------------------------------------------------------------------- one version
@@ -51,7 +48,7 @@ _NOT_THERE = (404, 410)
 
 def binary_url(cfg: Config, version: str, name: str) -> str:
     """Where the release publishes `<name>.exe` of `version` for the configured platform."""
-    return f"{_release_url(cfg)}/{version}/bin/{cfg.kubernetes.platform}/{name}.exe"
+    return http.append_path(_release_url(cfg), f"/{version}/bin/{cfg.kubernetes.platform}/{name}.exe")
 
 
 LOG_RUNNER = "kube-log-runner"
@@ -151,7 +148,7 @@ def _from_cache(folder: Path, name: str, origin: str, pin: str | None) -> tuple[
     exe = folder / f"{name}.exe"
     if not exe.is_file():
         return None
-    record = _read_record(folder / f"{name}.exe.verified")
+    record = read_json_object(folder / f"{name}.exe.verified")
     if record is None or record.get("origin") != origin:
         log.warning("release: cached %s has no record of being verified from %s; downloading again", exe, origin)
         return None
@@ -162,7 +159,7 @@ def _from_cache(folder: Path, name: str, origin: str, pin: str | None) -> tuple[
     except (FetchError, OSError) as err:
         log.warning("release: %s; downloading again", err)
         return None
-    hashes = _hashes(exe)
+    hashes = sha256_sha512_file(exe)
     if published != expected or hashes.get(algo) != expected or hashes["sha256"] != record.get("sha256"):
         log.warning("release: cached %s is not the file verified from %s; downloading again", exe, origin)
         return None
@@ -170,14 +167,6 @@ def _from_cache(folder: Path, name: str, origin: str, pin: str | None) -> tuple[
         log.warning("release: cached %s has sha256 %s, not its pin %s; downloading again", exe, hashes["sha256"], pin)
         return None
     return algo, expected, hashes["sha256"]
-
-
-def _read_record(path: Path) -> dict[str, object] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _write_record(folder: Path, name: str, origin: str, algo: str, published: str, sha256: str) -> None:
@@ -196,9 +185,7 @@ def _check_pin(sha256: str, pin: str | None, version: str, name: str, shown: str
 def _download_verified(url: str, folder: Path, name: str, version: str, net: Net, session: requests.Session,
                        progress: bool, pin: str | None) -> tuple[str, str, str]:
     shown = http.redact_url(url)
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=folder) as tmp_name:
-        tmp = Path(tmp_name)
+    with cache_workdir(folder) as tmp:
         exe = tmp / f"{name}.exe"
         log.info("release: downloading %s", shown)
         bar = http.ProgressBar.for_terminal(f"{name}.exe {version}") if progress else None
@@ -208,10 +195,11 @@ def _download_verified(url: str, folder: Path, name: str, version: str, net: Net
                    "version and kubernetes.release_url")
             raise FetchError(msg)
         algo, expected = _published_checksum(url, tmp / f"{name}.exe", net, session)
-        hashes = _hashes(exe)
+        hashes = sha256_sha512_file(exe)
         if hashes[algo] != expected:
+            published = http.redact_url(http.append_path(url, f".{algo}"))
             msg = (f"{shown}: {algo} {hashes[algo]} does not match the published {expected} "
-                   f"({shown}.{algo}); the download is corrupt or the mirror is wrong; it was not kept")
+                   f"({published}); the download is corrupt or the mirror is wrong; it was not kept")
             raise FetchError(msg)
         _check_exe(exe, version, shown)
         _check_pin(hashes["sha256"], pin, version, name, shown)
@@ -227,41 +215,22 @@ def _download_verified(url: str, folder: Path, name: str, version: str, net: Net
 def _get(url: str, dest: Path, net: Net, session: requests.Session,
          progress: http.ProgressBar | None = None, max_bytes: int | None = None) -> str | None:
     """Download `url` to `dest` and return its sha256, or None when the release has no such file."""
-    local = http.local_path(url)
-    if local is not None and not local.is_file():
-        return None
-    try:
-        return http.download(url, dest, session=session, policy=net.policy or http.RetryPolicy(),
-                             timeout=net.timeout, progress=progress, key="kubernetes.release_url",
-                             max_bytes=max_bytes)
-    except http.HTTPStatusError as err:
-        if err.status in _NOT_THERE:
-            return None
-        raise
+    return http.download_if_present(url, dest, net, session, progress=progress, key="kubernetes.release_url",
+                                    max_bytes=max_bytes)
 
 
 def _published_checksum(url: str, exe: Path, net: Net, session: requests.Session) -> tuple[str, str]:
     """(algorithm, hex) from the first checksum file published beside `url`, saved beside `exe`."""
     for algo in ALGORITHMS:
         dest = exe.with_name(f"{exe.name}.{algo}")
-        if _get(f"{url}.{algo}", dest, net, session, max_bytes=http.MAX_CHECKSUM) is not None:
-            return algo, parse_checksum(dest.read_bytes(), algo, http.redact_url(f"{url}.{algo}"))
+        beside = http.append_path(url, f".{algo}")
+        if _get(beside, dest, net, session, max_bytes=http.MAX_CHECKSUM) is not None:
+            return algo, parse_checksum(dest.read_bytes(), algo, http.redact_url(beside))
     shown = http.redact_url(url)
-    tried = " nor ".join(f"{shown}.{a}" for a in ALGORITHMS)
+    tried = " nor ".join(http.redact_url(http.append_path(url, f".{a}")) for a in ALGORITHMS)
     msg = (f"{shown}: no published checksum beside it: neither {tried} exists; the binary cannot be "
            "verified, so it was not used. If kubernetes.release_url is a mirror, copy the checksum files too")
     raise FetchError(msg)
-
-
-
-def _hashes(path: Path) -> dict[str, str]:
-    """sha256 and sha512 in one read: the manifest records the one, the release publishes the other."""
-    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
-    with path.open("rb") as f:
-        while chunk := f.read(http.CHUNK):
-            sha256.update(chunk)
-            sha512.update(chunk)
-    return {"sha256": sha256.hexdigest(), "sha512": sha512.hexdigest()}
 
 
 def _check_exe(path: Path, version: str, shown: str) -> None:

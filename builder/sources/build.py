@@ -22,7 +22,7 @@ from pathlib import Path
 from ..artifacts import Binary, BuildResult
 from ..config import Config, KubernetesSection
 from ..errors import BuildError, ConfigError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, read_json_object
 from ..hashing import sha256_file
 from ..kversion import KubeVersion, from_git_describe
 from ..pe import file_contains, file_pe_problem
@@ -262,11 +262,8 @@ def _stamp_key(root: Path, go: Toolchain, kube: KubernetesSection, tree: TreeVer
 def _reuse(stamp_path: Path, key: str, root: Path, kube: KubernetesSection,
            names: list[str]) -> dict[str, tuple[Path, str]] | None:
     """The last build's outputs when its key matches and every output still has its recorded hash."""
-    try:
-        stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if stamp.get("key") != key or sorted(stamp.get("outputs", {})) != sorted(names):
+    stamp = read_json_object(stamp_path)
+    if stamp is None or stamp.get("key") != key or sorted(stamp.get("outputs", {})) != sorted(names):
         return None
     out: dict[str, tuple[Path, str]] = {}
     for name in names:

@@ -32,17 +32,16 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import requests
 
 from .. import http
 from ..config import parse_yaml
 from ..errors import ConfigError, FetchError
-from ..fsutil import cache_workdir
-from ..hashing import parse_checksum, sha256_file
+from ..fsutil import cache_workdir, read_json_object, swap_dir
+from ..hashing import parse_checksum, sha256_file, sha256_sha512_file
 from ..http import Net
 from .safetar import SafeTar
 from .safezip import Limits, MiB, SafeZip
@@ -50,8 +49,6 @@ from .safezip import Limits, MiB, SafeZip
 log = logging.getLogger(__name__)
 
 META = "input.json"
-KINDS = ("zip", "tar.gz", "file")
-_NOT_THERE = (404, 410)
 # Release executables are large (containerd.exe is tens of MiB); the ratio limit still stops bombs.
 LIMITS = Limits(max_archive=1024 * MiB, max_member=192 * MiB, max_read=768 * MiB)
 
@@ -98,7 +95,6 @@ class Fetched:
     h1: str | None = None
     tree: Path | None = None  # the source tree, for a source archive
     published: tuple[tuple[str, str], ...] = ()  # (checksum file URL, hex)
-    member_sha256: dict[str, str] = field(default_factory=dict)  # path in the archive -> sha256
 
 
 def kind_of(url: str, default: str) -> str:
@@ -129,18 +125,8 @@ def tree_digests(root: Path) -> dict[str, str]:
     return out
 
 
-
 def _algo(suffix: str) -> str:
     return "sha512" if "512" in suffix else "sha256"
-
-
-def _file_hashes(path: Path) -> dict[str, str]:
-    sha256, sha512 = hashlib.sha256(), hashlib.sha512()
-    with path.open("rb") as f:
-        while chunk := f.read(http.CHUNK):
-            sha256.update(chunk)
-            sha512.update(chunk)
-    return {"sha256": sha256.hexdigest(), "sha512": sha512.hexdigest()}
 
 
 # --------------------------------------------------------------------------- fetching
@@ -196,18 +182,10 @@ def _entry(spec: InputSpec, cache_dir: Path) -> Path:
     return cache_dir / "inputs" / spec.name / f"{spec.version}-{key}"
 
 
-def _read_meta(entry: Path) -> dict[str, Any] | None:
-    try:
-        meta = json.loads((entry / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return meta if isinstance(meta, dict) else None
-
-
 def _from_cache(spec: InputSpec, cache_dir: Path) -> Fetched | None:
     """The cached input when it is whole and still matches its pins (or its recorded digests)."""
     entry = _entry(spec, cache_dir)
-    meta = _read_meta(entry)
+    meta = read_json_object(entry / META)
     if meta is None or meta.get("url") != spec.shown:
         return None
     if (spec.sha256 and meta.get("archive_sha256") != spec.sha256) or (spec.h1 and meta.get("h1") != spec.h1):
@@ -234,24 +212,14 @@ def _from_cache(spec: InputSpec, cache_dir: Path) -> Fetched | None:
         log.warning("inputs: %s %s has no pin; it was verified only by its published checksum file. "
                     "Pin it: nox -s fetch -- --update-pins", spec.name, spec.version)
     published = tuple((str(u), str(h)) for u, h in meta.get("published", []))
-    return Fetched(spec, str(meta.get("archive_sha256", "")), files, meta.get("h1"), tree, published,
-                   dict(meta.get("members") or {}))
+    return Fetched(spec, str(meta.get("archive_sha256", "")), files, meta.get("h1"), tree, published)
 
 
-
-def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str | None = None) -> str | None:
+def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str | None = None,
+         max_bytes: int | None = None) -> str | None:
     """Download to `dest`; its sha256, or None when the server has no such file."""
-    local = http.local_path(url)
-    if local is not None and not local.is_file():
-        return None
     progress = http.ProgressBar.for_terminal(label) if label else None
-    try:
-        return http.download(url, dest, session=session, policy=net.policy or http.RetryPolicy(),
-                             timeout=net.timeout, progress=progress)
-    except http.HTTPStatusError as err:
-        if err.status in _NOT_THERE:
-            return None
-        raise
+    return http.download_if_present(url, dest, net, session, progress=progress, max_bytes=max_bytes)
 
 
 def _download(spec: InputSpec, cache_dir: Path, net: Net, session: requests.Session, *,
@@ -263,7 +231,7 @@ def _download(spec: InputSpec, cache_dir: Path, net: Net, session: requests.Sess
             msg = (f"{spec.key}: {spec.name} {spec.version} is not at {spec.shown} (HTTP 404): check "
                    f"{spec.key}.version and {spec.key}.url")
             raise FetchError(msg)
-        hashes = _file_hashes(archive)
+        hashes = sha256_sha512_file(archive)
         published = _published(spec, hashes, tmp, net, session)
         if check_pins and spec.sha256 and hashes["sha256"] != spec.sha256:
             raise FetchError(_mismatch(spec, "the download itself", hashes["sha256"], spec.sha256))
@@ -295,9 +263,9 @@ def _published(spec: InputSpec, hashes: Mapping[str, str], tmp: Path, net: Net,
     for suffix in spec.checksums:
         algo = _algo(suffix)
         dest = tmp / f"checksum{suffix}"
-        url = _beside(spec.url, suffix)
+        url = http.append_path(spec.url, suffix)
         shown = http.redact_url(url)
-        if _get(url, dest, net, session) is None:
+        if _get(url, dest, net, session, max_bytes=http.MAX_CHECKSUM) is None:
             continue
         expected = parse_checksum(dest.read_bytes(), algo, f"{spec.key}: {shown}")
         if hashes[algo] != expected:
@@ -310,14 +278,6 @@ def _published(spec: InputSpec, hashes: Mapping[str, str], tmp: Path, net: Net,
     msg = (f"{spec.key}: {spec.name} {spec.version}: no published checksum beside it: neither {tried} exists; "
            "it cannot be verified, so it was not used. If the url is a mirror, copy the checksum files too")
     raise FetchError(msg)
-
-
-def _beside(url: str, suffix: str) -> str:
-    """`url` + suffix, keeping a query string (a signed mirror URL) after the path."""
-    if http.local_path(url) is None and "?" in url:
-        path, query = url.split("?", 1)
-        return f"{path}{suffix}?{query}"
-    return url + suffix
 
 
 def _mismatch(spec: InputSpec, member: str, have: str, pin: str) -> str:
@@ -374,18 +334,16 @@ def _store(spec: InputSpec, cache_dir: Path, tmp: Path, archive_sha: str, data: 
         target.write_bytes(blob)
     meta = {"name": spec.name, "version": spec.version, "url": spec.shown, "kind": spec.kind,
             "archive_sha256": archive_sha, "h1": h1, "published": [list(p) for p in published],
-            "files": files, "members": member_sha}
+            "files": files}
     staging.mkdir(parents=True, exist_ok=True)
     (staging / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     try:
-        if final.exists():
-            os.replace(final, tmp / "old")  # removed with the temporary folder
-        os.replace(staging, final)
+        swap_dir(staging, final, tmp / "old")
     except OSError as err:
         msg = f"cannot store {spec.name} in the cache {final}: {err.strerror or err}"
         raise FetchError(msg) from err
     return Fetched(spec, archive_sha, {d: (final / "files" / d, s) for d, s in files.items()}, h1,
-                   (final / "tree") if spec.tree else None, published, member_sha)
+                   (final / "tree") if spec.tree else None, published)
 
 
 # --------------------------------------------------------------------------- --update-pins

@@ -26,7 +26,7 @@ from .. import http
 from ..artifacts import FetchedFile, FetchedInput, SdnResult
 from ..config import FLANNEL_MODES, Config, InputSection, runtime_for
 from ..errors import BuildError, ConfigError, FetchError
-from ..fsutil import atomic_write
+from ..fsutil import atomic_write, read_json_object
 from ..hashing import sha256_file
 from ..http import Net
 from ..kversion import KubeVersion
@@ -137,16 +137,19 @@ def fetch_all(cfg: Config, git_version: str | None, *, net: Net | None = None) -
     return Inputs(sdn_result, tuple(kit))
 
 
-def update_pins(cfg: Config, git_version: str | None, *, net: Net | None = None, out: TextIO | None = None) -> int:
-    """Refresh the pins of SDN and of every kit input this configuration uses, in the config file."""
-    out = out if out is not None else sys.stdout
-    path = cfg.options.config_path
-    if path is None:
-        msg = "--update-pins needs a configuration file to rewrite: create bundle.yaml or pass --config FILE"
-        raise ConfigError(msg)
+def check_update_pins(cfg: Config) -> Path:
+    """What `--update-pins` needs before it downloads anything: a file to rewrite and the network."""
+    path = cfg.options.pins_file()
     if cfg.options.offline:
         msg = "--update-pins must download every input and cannot run with --offline"
         raise FetchError(msg)
+    return path
+
+
+def update_pins(cfg: Config, git_version: str | None, *, net: Net | None = None, out: TextIO | None = None) -> int:
+    """Refresh the pins of SDN and of every kit input this configuration uses, in the config file."""
+    out = out if out is not None else sys.stdout
+    path = check_update_pins(cfg)
     sdn.update_pins(cfg, net=net, out=out)
     specs = kit_specs(cfg, git_version)
     fetched = fresh_pins(specs, cfg.options.cache_dir, net=net)
@@ -246,11 +249,8 @@ def build_cni(cfg: Config, f: Fetched, env: Mapping[str, str]) -> FetchedInput:
 
 
 def _reuse(stamp: Path, key: str, out_dir: Path) -> dict[str, str] | None:
-    try:
-        data = json.loads(stamp.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if data.get("key") != key:
+    data = read_json_object(stamp)
+    if data is None or data.get("key") != key:
         return None
     outputs: dict[str, str] = data.get("outputs") or {}
     for name, _ in CNI_PLUGINS:

@@ -26,10 +26,7 @@ Pins = dict[str, dict[str, str]]
 def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = None) -> int:
     """Download and verify the configured versions' binaries; write their sha256 into kubernetes.pins."""
     out = out if out is not None else sys.stdout
-    path = cfg.options.config_path
-    if path is None:
-        msg = "--update-pins needs a configuration file to rewrite: create bundle.yaml or pass --config FILE"
-        raise ConfigError(msg)
+    path = cfg.options.pins_file()
     text = path.read_text(encoding="utf-8")
     if "kubernetes.pins" not in parse_yaml(text, str(path)).lines:
         return 0

@@ -12,20 +12,19 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from .. import http
 from ..artifacts import FetchedFile, SdnResult
 from ..config import Config, SdnFile, parse_yaml
 from ..config.model import HEX40_RE
 from ..errors import ConfigError, FetchError
-from ..fsutil import atomic_write, cache_workdir
+from ..fsutil import atomic_write, cache_workdir, read_json_object, swap_dir
 from ..hashing import sha256_file
 from ..http import Net
 from .safezip import SafeZip
@@ -63,10 +62,7 @@ def fetch_sdn(cfg: Config, *, net: Net | None = None) -> SdnResult:
 def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = None) -> int:
     """Fetch sdn.commit, hash each listed file and rewrite the pins in the config file, keeping its comments."""
     out = out if out is not None else sys.stdout
-    path = cfg.options.config_path
-    if path is None:
-        msg = "--update-pins needs a configuration file to rewrite: create bundle.yaml or pass --config FILE"
-        raise ConfigError(msg)
+    path = cfg.options.pins_file()
     if cfg.options.offline and http.local_path(_source_url(cfg)) is None:
         msg = "--update-pins must download sdn.commit's archive and cannot run with --offline"
         raise FetchError(msg)
@@ -106,7 +102,7 @@ def _entry(cfg: Config, commit: str) -> Path:
 def _from_cache(cfg: Config, commit: str) -> tuple[SdnResult | None, list[str]]:
     """The cached result when every listed file is there with its pinned hash; else what is missing."""
     entry = _entry(cfg, commit)
-    meta = _read_meta(entry)
+    meta = read_json_object(entry / META)
     if meta is None:
         return None, [f.path for f in cfg.sdn.files]
     files: list[FetchedFile] = []
@@ -129,14 +125,6 @@ def _from_cache(cfg: Config, commit: str) -> tuple[SdnResult | None, list[str]]:
     return result, []
 
 
-def _read_meta(entry: Path) -> dict[str, Any] | None:
-    try:
-        meta = json.loads((entry / META).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return meta if isinstance(meta, dict) else None
-
-
 def _offline_message(cfg: Config, missing: Sequence[str]) -> str:
     sdn = cfg.sdn
     if not sdn.pinned:
@@ -151,7 +139,7 @@ def _offline_message(cfg: Config, missing: Sequence[str]) -> str:
 def _store(cfg: Config, archive: _Archive, *, files: Sequence[SdnFile] | None = None) -> SdnResult:
     files = cfg.sdn.files if files is None else files
     final = _entry(cfg, archive.commit)
-    old = _read_meta(final)
+    old = read_json_object(final / META)
     if old is not None and old.get("archive_sha256") not in (None, archive.sha256):
         log.warning("sdn: the archive of commit %s now has sha256 %s (was %s); every file matches its pin, "
                     "so only the archive's packing changed (GitHub has regenerated archives before)",
@@ -166,9 +154,7 @@ def _store(cfg: Config, archive: _Archive, *, files: Sequence[SdnFile] | None = 
                 "archive_sha256": archive.sha256, "files": {f.path: f.sha256 for f in files}}
         (staging / META).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         try:
-            if final.exists():
-                os.replace(final, tmp / "old")  # removed with the temporary folder
-            os.replace(staging, final)
+            swap_dir(staging, final, tmp / "old")
         except OSError as err:
             # Another run may have put the same entry in place a moment ago: use it if it is whole.
             wanted = dataclasses.replace(cfg, sdn=dataclasses.replace(cfg.sdn, files=tuple(files)))
