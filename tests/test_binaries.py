@@ -542,7 +542,7 @@ def test_update_pins_offline_is_refused_before_any_binary_is_downloaded(tmp_path
     url = publish(srv, V2, exe)
     path = tmp_path / "bundle.yaml"
     text = (f"kubernetes:\n  source: release\n  version: {V2}\n  release_url: {url}\n"
-            "  components: [kubelet, kube-proxy]\n  pins: {}\n")
+            "  components: [kubelet, kube-proxy, kubectl]\n  pins: {}\n")
     path.write_text(text)
     argv = ["fetch", "--update-pins", "--offline", "--config", str(path), "--cache-dir", str(tmp_path / "cache")]
     assert cli.main(argv) == 5
