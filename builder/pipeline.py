@@ -147,9 +147,9 @@ def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -
     from .bundle import pack, sign
     from .sources import kit
 
-    preflight(cfg, env)
+    versions = preflight(cfg, env)
     signer = sign.prepare(cfg, env)  # the tool and the key are checked before the long work
-    fetched = fetch_inputs(cfg, net=net)
+    fetched = fetch_inputs(cfg, versions, net=net)
     inputs = kit.finish(cfg, fetched, env)  # the CNI build (seconds, or a reused stamp) before make (minutes)
     built = build_stage(cfg, env, net=net)
     rendered = render_stage(cfg, built.git_version)
@@ -158,12 +158,13 @@ def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -
     return zip_path
 
 
-def fetch_inputs(cfg: Config, *, net: Net | None = None) -> Inputs:
+def fetch_inputs(cfg: Config, versions: Sequence[str], *, net: Net | None = None) -> Inputs:
     """The pinned inputs (SDN and the node kit this bundle needs), fetched and verified: seconds, so
-    before the build. With several versions, the inputs of every one of them."""
+    before the build. `versions` are the preflight's (the tree's version is detected once, there);
+    with several, the inputs of every one of them."""
     from .sources import kit
 
-    return kit.fetch_all(cfg, _known_version(cfg), net=net)
+    return kit.fetch_all(cfg, versions[0] if len(versions) == 1 else None, net=net)
 
 
 # --------------------------------------------------------------------------- preflight
@@ -270,7 +271,7 @@ def check(cfg: Config, env: Mapping[str, str]) -> int:
 
     versions = preflight(cfg, env, builds=cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None)
     signer = sign.prepare(cfg, env)  # what `bundle` checks before its long work, checked here too
-    fetched = fetch_inputs(cfg)
+    fetched = fetch_inputs(cfg, versions)
     log.info("check: configuration ok%s", f" for {', '.join(versions)}" if versions else "")
     log.info("check: dist %s and cache %s usable", cfg.options.dist, cfg.options.cache_dir)
     if signer is not None:
@@ -356,9 +357,9 @@ def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) 
     from .sources import binaries
 
     versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
-    preflight(cfg, env)
+    known = preflight(cfg, env)
     sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
-    fetch_inputs(cfg, net=net)  # once, before the downloads: the same pinned inputs go into every bundle
+    fetch_inputs(cfg, known, net=net)  # once, before the downloads: the same pinned inputs go into every bundle
     failed = binaries.prefetch(cfg, versions, net=net)
     outcomes: list[Outcome] = []
     for version in versions:
