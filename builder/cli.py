@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
-from . import __version__
+from . import __version__, http
 from . import config as cfgmod
 from .errors import BuilderError, ConfigError
+from .http import Net
+from .options import (
+    BenchOptions,
+    Context,
+    FetchOptions,
+    PublishOptions,
+    RenderOptions,
+    Run,
+    SchemaOptions,
+    VerifyOptions,
+    secret_names,
+)
+from .report import Reporter
 
-log = logging.getLogger("builder")
 PROG = "k8s-windows-bundle"
 
 DESCRIPTION = """\
@@ -182,56 +194,197 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def overrides_from(args: argparse.Namespace) -> cfgmod.Overrides:
-    return cfgmod.Overrides(
-        config=getattr(args, "config", None),
-        kube_root=getattr(args, "kube_root", None),
-        revision=getattr(args, "revision", None),
-        dist=getattr(args, "dist", None),
-        cache_dir=getattr(args, "cache_dir", None),
-        offline=getattr(args, "offline", False),
-        force=getattr(args, "force", False),
-        allow_unpinned=getattr(args, "allow_unpinned", False),
-        allow_insecure_http=getattr(args, "allow_insecure_http", False),
-        kube_versions=tuple(getattr(args, "kube_version", ())),
-        # verify and publish read dist/ only; the benchmarks make their own trees.
-        needs_source=args.command not in ("verify", "publish", "bench"),
-        tree_optional=args.command in ("render", "fetch"),
-        fetches_sdn=args.command in ("bundle", "check", "fetch"),
-    )
+# The options that override the configuration: argparse's names for fields of config.Overrides.
+OVERRIDES = ("config", "kube_root", "revision", "dist", "cache_dir", "offline", "force", "allow_unpinned",
+             "allow_insecure_http")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(message)s",
-        stream=sys.stderr,
-    )
-    try:
-        return _dispatch(args)
-    except BuilderError as err:
-        log.error("error: %s", err)
-        return err.exit_code
-    except KeyboardInterrupt:
-        log.error("interrupted")
-        return 130
+@dataclass(frozen=True)
+class CommandLine:
+    """argv, parsed and typed: the command, what it overrides in the configuration, and every other
+    option (with its default where a command has none). The argparse namespace goes no further than
+    `parse`."""
+
+    command: str
+    overrides: cfgmod.Overrides
+    verbose: bool = False
+    update_pins: bool = False
+    out: Path | None = None
+    zips: tuple[Path, ...] = ()
+    draft: bool = False
+    replace: bool = False
+    dry_run: bool = False
+    target_commitish: str | None = None
+    token: str | None = None
+    sigstore: bool = False
+    trust_ca: Path | None = None
+    sigstore_identity: str | None = None
+    sigstore_issuer: str | None = None
+    sigstore_trusted_root: Path | None = None
+    only: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, argv: Sequence[str] | None) -> CommandLine:
+        given = vars(build_parser().parse_args(argv))
+        command = given["command"]
+        overrides = cfgmod.Overrides(
+            **{key: given.pop(key) for key in OVERRIDES if key in given},
+            kube_versions=tuple(given.pop("kube_version", ())),
+            # verify and publish read dist/ only; the benchmarks make their own trees.
+            needs_source=command not in ("verify", "publish", "bench"),
+            tree_optional=command in ("render", "fetch"),
+            fetches_sdn=command in ("bundle", "check", "fetch"),
+        )
+        for key in ("zips", "only"):  # argparse's lists, as tuples
+            given[key] = tuple(given.get(key) or ())
+        return cls(overrides=overrides, **given)
 
 
-def _dispatch(args: argparse.Namespace) -> int:
-    # Imported here so that `--help` and config errors stay fast.
+# --------------------------------------------------------------------------- resolving, once
+
+
+def context(reporter: Reporter, env: Mapping[str, str], cfg: cfgmod.Config | None = None, *,
+            downloads: bool = False) -> Context:
+    """The run's shared part: the names no child may see come from the configuration; for a command
+    that downloads, the size limit from the environment (K8SWB_MAX_DOWNLOAD, refused here when it is
+    not a size) and the reporter's progress meters."""
+    hidden = secret_names(cfg) if cfg is not None else frozenset()
+    net = Net(max_download=http.max_download(env), meters=reporter.meter) if downloads else Net()
+    return Context(reporter=reporter, env=env, hidden=hidden, net=net)
+
+
+# Commands that build from a tree when there is one: the tree is checked before its version is read.
+BUILDS = ("bundle", "check", "build")
+# Commands that work on exactly one Kubernetes version.
+ONE_VERSION = ("build", "render")
+
+
+def resolve(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> Run:
+    """The configuration (file, environment, command line) and the run's versions, each once."""
     from . import pipeline
 
-    if args.command == "schema":
-        from .config import schema
+    wanted = line.overrides
+    cfg = cfgmod.load(wanted, env, Path.cwd())
+    ctx = context(reporter, env, cfg, downloads=wanted.needs_source)
+    if not wanted.needs_source:
+        return Run(ctx, cfg)
+    versions, tree = pipeline.resolve_versions(cfg, ctx.child_env(), checks_tree=line.command in BUILDS)
+    if line.command in ONE_VERSION and len(versions) > 1:
+        msg = (f"{line.command} takes one Kubernetes version, not {len(versions)} ({', '.join(versions)}): pass "
+               "--kube-version once (bundle makes one bundle per version)")
+        raise ConfigError(msg)
+    return Run(ctx, cfg, versions, tree)
 
-        return schema.write(args.out)
-    if args.command == "publish" and args.token:
+
+def _bundle(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import pipeline
+
+    pipeline.bundle(resolve(line, reporter, env))
+    return 0
+
+
+def _check(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import pipeline
+
+    pipeline.check(resolve(line, reporter, env))
+    return 0
+
+
+def _build(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import pipeline
+
+    pipeline.build(resolve(line, reporter, env))
+    return 0
+
+
+def _fetch(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import pipeline
+
+    pipeline.fetch(FetchOptions(resolve(line, reporter, env), update_pins=line.update_pins))
+    return 0
+
+
+def _render(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import pipeline
+
+    run = resolve(line, reporter, env)
+    pipeline.render(RenderOptions(run, out=line.out or (run.cfg.options.dist / "render")))
+    return 0
+
+
+def _verify(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import pipeline
+    from .bundle.verify import SignatureOptions
+
+    if line.zips:
+        ctx, dist = context(reporter, env), None
+    else:  # every bundle in dist/: --dist, or the configuration's
+        run = resolve(line, reporter, env)
+        ctx, dist = run.ctx, run.cfg.options.dist
+    signatures = SignatureOptions(trust_ca=line.trust_ca, sigstore_identity=line.sigstore_identity,
+                                  sigstore_issuer=line.sigstore_issuer,
+                                  sigstore_trusted_root=line.sigstore_trusted_root, env=ctx.child_env())
+    pipeline.verify(VerifyOptions(ctx, signatures, zips=line.zips, dist=dist))
+    return 0
+
+
+def _publish(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import pipeline
+    from .publish.publish import PublishFlags
+
+    if line.token:
         msg = ("--token is refused: a token on the command line ends up in shell history and process "
                "lists; set GH_TOKEN or GITHUB_TOKEN in the environment instead")
         raise ConfigError(msg)
-    if args.command == "verify" and args.zips:
-        return pipeline.verify_paths([Path(z) for z in args.zips], pipeline.signature_options(args))
-    env = dict(os.environ)
-    cfg = cfgmod.load(overrides_from(args), env, Path.cwd())
-    return pipeline.run(args.command, cfg, args, env)
+    run = resolve(line, reporter, env)
+    flags = PublishFlags.resolve(run.cfg, env, draft=line.draft, replace=line.replace, dry_run=line.dry_run,
+                                 sigstore=line.sigstore, target_commitish=line.target_commitish)
+    pipeline.publish(PublishOptions(run, flags))
+    return 0
+
+
+def _bench(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import bench
+
+    opts = BenchOptions(resolve(line, reporter, env), only=line.only)
+    return bench.main(opts.run.cfg, opts.run.ctx.child_env(), only=opts.only)
+
+
+def _schema(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from .config import schema
+
+    opts = SchemaOptions(reporter, out=line.out)
+    schema.write(opts.out, opts.reporter)
+    return 0
+
+
+# The one dispatch table: each command resolves its own options from the command line and the
+# environment (the configuration loaded once, inside), then runs. Stages are imported when used,
+# so that `--help` and configuration errors stay fast.
+DISPATCH: dict[str, Callable[[CommandLine, Reporter, Mapping[str, str]], int]] = {
+    "bundle": _bundle,
+    "check": _check,
+    "build": _build,
+    "fetch": _fetch,
+    "render": _render,
+    "verify": _verify,
+    "publish": _publish,
+    "bench": _bench,
+    "schema": _schema,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; the one place an error becomes an exit code."""
+    line = CommandLine.parse(argv)
+    reporter = Reporter()
+    env = MappingProxyType(dict(os.environ))  # read here, once: nothing below reads os.environ
+    with reporter.attach(verbose=line.verbose):
+        try:
+            return DISPATCH[line.command](line, reporter, env)
+        except BuilderError as err:
+            reporter.error(f"error: {err}")
+            return err.exit_code
+        except KeyboardInterrupt:
+            reporter.error("interrupted")
+            return 130

@@ -16,7 +16,6 @@ import os
 import random
 import re
 import socket
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -24,7 +23,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TextIO
+from typing import BinaryIO, Protocol
 
 import requests
 import urllib3
@@ -37,13 +36,27 @@ CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 60.0
 
 
+class Meter(Protocol):
+    """A transfer's byte counter (the reporter's: a bar on a terminal, nothing in a log)."""
+
+    def update(self, done: int, total: int | None) -> None: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class Net:
-    """How to reach the network; tests pass short timeouts and a policy whose sleep only records."""
+    """How to reach the network and how a download is shown; tests pass short timeouts and a policy
+    whose sleep only records. `max_download` and `meters` are resolved once, in `cli`."""
 
     session: requests.Session | None = None
     policy: RetryPolicy | None = None
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)
+    max_download: int = field(default_factory=lambda: MAX_DOWNLOAD)  # the cap of one download (K8SWB_MAX_DOWNLOAD)
+    meters: Callable[[str], Meter] | None = None  # the reporter's meter for a label; None: no progress shown
+
+    def meter(self, label: str) -> Meter | None:
+        return self.meters(label) if self.meters is not None else None
 
 
 def make_session() -> requests.Session:
@@ -108,7 +121,7 @@ MESSAGE_LIMIT = 300  # characters of a server's error body shown to the user
 GiB = 2**30
 # The most any download may be (an executable, an archive): far above a kubelet.exe (~120 MiB) or
 # the SDN archive, far below a full disk. K8SWB_MAX_DOWNLOAD (bytes, or with a MiB/GiB suffix) sets it.
-MAX_DOWNLOAD = 1 * GiB
+MAX_DOWNLOAD: int = 1 * GiB
 MAX_DOWNLOAD_ENV = "K8SWB_MAX_DOWNLOAD"
 MAX_CHECKSUM = 16 * 1024  # a checksum file: one hex digest and a name
 
@@ -129,42 +142,11 @@ class HTTPStatusError(FetchError):
         self.status = status
 
 
-class ProgressBar:
-    """A one-line byte counter on a terminal. `for_terminal` gives None when the stream is not one."""
+def max_download(env: Mapping[str, str]) -> int:
+    """The size cap of a download: K8SWB_MAX_DOWNLOAD when set (e.g. `2GiB`, `700MiB`, bytes), else 1 GiB.
 
-    def __init__(self, label: str, stream: TextIO) -> None:
-        self.label = label
-        self.stream = stream
-        self._last = -1.0
-
-    @classmethod
-    def for_terminal(cls, label: str, stream: TextIO | None = None) -> ProgressBar | None:
-        stream = stream if stream is not None else sys.stderr
-        return cls(label, stream) if stream.isatty() else None
-
-    def update(self, done: int, total: int | None) -> None:
-        now = time.monotonic()
-        if now - self._last < 0.1 and done != total:
-            return  # redrawing on every chunk would cost more than the download
-        self._last = now
-        if total:
-            width = 30
-            filled = width * done // total
-            bar = "#" * filled + "-" * (width - filled)
-            text = f"{self.label} [{bar}] {done / 2**20:.1f}/{total / 2**20:.1f} MiB"
-        else:
-            text = f"{self.label} {done / 2**20:.1f} MiB"
-        self.stream.write(f"\r\x1b[K{text}")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\r\x1b[K")
-        self.stream.flush()
-
-
-def max_download(env: Mapping[str, str] | None = None) -> int:
-    """The size cap of a download: K8SWB_MAX_DOWNLOAD when set (e.g. `2GiB`, `700MiB`, bytes), else 1 GiB."""
-    raw = (os.environ if env is None else env).get(MAX_DOWNLOAD_ENV, "").strip()
+    Read once, at the edge (`cli`); the downloads get it through `Net.max_download`."""
+    raw = env.get(MAX_DOWNLOAD_ENV, "").strip()
     if not raw:
         return MAX_DOWNLOAD
     m = re.fullmatch(r"(\d+)\s*(GiB|MiB|KiB|)", raw)
@@ -259,7 +241,7 @@ def download(
     session: requests.Session,
     policy: RetryPolicy,
     expected_size: int | None = None,
-    progress: ProgressBar | None = None,
+    progress: Meter | None = None,
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
     max_bytes: int | None = None,
     key: str = "",
@@ -270,10 +252,10 @@ def download(
     when the transfer is complete (and, with `expected_size`, of that size). Transient failures
     are retried per `policy`; a broken transfer resumes with `Range` where the server answers 206.
     `file:` URLs and local paths are copied the same way, without retries. More than `max_bytes`
-    (default: `max_download()`) is refused while it streams. `key` is the configuration key the
+    (default: MAX_DOWNLOAD) is refused while it streams. `key` is the configuration key the
     URL comes from, named in the hint of an error.
     """
-    limit = max_bytes if max_bytes is not None else max_download()
+    limit = max_bytes if max_bytes is not None else MAX_DOWNLOAD
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -300,14 +282,17 @@ NOT_THERE = (404, 410)  # the answers that mean "no such file" (a release withou
 
 
 def download_if_present(url: str, dest: Path, net: Net, session: requests.Session, *,
-                        progress: ProgressBar | None = None, key: str = "", max_bytes: int | None = None) -> str | None:
-    """`download`, but None when there is no such file (404/410, or a local path that does not exist)."""
+                        progress: Meter | None = None, key: str = "", max_bytes: int | None = None) -> str | None:
+    """`download`, but None when there is no such file (404/410, or a local path that does not exist).
+
+    The cap is `max_bytes` when given (a checksum file's), else `net.max_download`."""
     local = local_path(url)
     if local is not None and not local.is_file():
         return None
     try:
         return download(url, dest, session=session, policy=net.policy or RetryPolicy(), timeout=net.timeout,
-                        progress=progress, key=key, max_bytes=max_bytes)
+                        progress=progress, key=key,
+                        max_bytes=max_bytes if max_bytes is not None else net.max_download)
     except HTTPStatusError as err:
         if err.status in NOT_THERE:
             return None
@@ -339,7 +324,7 @@ class _Transfer:
     """One download over HTTP: the attempts, the resume state and the running hash."""
 
     def __init__(self, url: str, out: BinaryIO, session: requests.Session, policy: RetryPolicy, *,
-                 timeout: tuple[float, float], progress: ProgressBar | None, limit: int = MAX_DOWNLOAD,
+                 timeout: tuple[float, float], progress: Meter | None, limit: int = MAX_DOWNLOAD,
                  key: str = "") -> None:
         self.url = url
         self.limit = limit

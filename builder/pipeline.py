@@ -1,13 +1,15 @@
 """The pipeline: preflight -> fetch -> build -> render -> pack, the commands around it, many versions in one run.
 
-Fail fast: `preflight` checks in seconds everything that would otherwise stop a run after the long
-build (every version-dependent configuration rule, dist/ and the cache, the commands the build
-runs, the tree's shape), and the pinned inputs are fetched and verified before `make` starts.
+Each command takes the one value `cli` resolved for it (`builder.options`): the configuration,
+the versions (the tree's detected once), the environment and what children may see of it, the
+network and the reporter. Fail fast: the tree is checked when the run is resolved, `preflight`
+checks in seconds what else would stop a run after the long build (every version-dependent
+configuration rule, dist/ and the cache), and the pinned inputs are fetched and verified once,
+for every version, before `make` starts.
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shutil
@@ -19,152 +21,194 @@ from typing import TYPE_CHECKING
 import requests
 
 from . import errors
-from .artifacts import BuildResult, RenderedFile
+from .artifacts import BuildResult, FetchedInput, RenderedFile, SdnResult
+from .bundle import sign
 from .config import Config
 from .errors import BuilderError, BuildError, ConfigError, FetchError
-from .http import Net
+from .options import FetchOptions, PublishOptions, RenderOptions, Run, VerifyOptions
 
 if TYPE_CHECKING:
-    from .bundle import verify as verify_mod
+    from .sources.build import TreeVersion
     from .sources.kit import Inputs
 
 log = logging.getLogger(__name__)
 
 
-def run(command: str, cfg: Config, args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Carry out one command of the CLI with a resolved configuration."""
-    if command == "bundle":
-        bundle(cfg, env)
-        return 0
-    if command == "check":
-        return check(cfg, env)
-    if command == "build":
-        _one_version(cfg, command)
-        preflight(cfg, env, writes_dist=False)
-        result = build_stage(cfg, env)
-        for b in result.binaries:
-            log.info("%s  %s", b.sha256, b.path)
-        return 0
-    if command == "fetch":
+# --------------------------------------------------------------------------- the commands
+
+
+def bundle(run: Run) -> list[Path]:
+    """`bundle`: one bundle per Kubernetes version of the run; the zips written to dist/.
+
+    preflight and signer -> fetch (seconds) -> node-kit build -> then per version: build (minutes)
+    -> render -> pack. What can fail fast goes first, and once, however many versions follow. Each
+    part is a step of the reporter's (a fold group in CI, a line in the summary).
+    """
+    cfg, ctx = run.cfg, run.ctx
+    with ctx.reporter.step("preflight"):
+        preflight(run)
+        signer = sign.prepare(cfg, ctx.env, ctx.child_env())  # the tool and the key, before the long work
+    shared = prepare(run, signer)
+    if cfg.kubernetes.versions:
+        return bundle_many(run, shared)
+    return [bundle_one(run, shared)]
+
+
+@dataclass(frozen=True)
+class Shared:
+    """What every bundle of a run takes alike, made once before the first: the signer, the SDN
+    files, and each node-kit input (with the section it is for) as the bundle takes it."""
+
+    signer: sign.Signer | None
+    sdn: SdnResult
+    kit: tuple[tuple[str, FetchedInput], ...]
+
+    def kit_for(self, cfg: Config, version: str | None) -> tuple[FetchedInput, ...]:
+        """The node-kit inputs one version's bundle needs (by its runtime: a docker-era one takes no CNI)."""
         from .sources import kit
 
-        if getattr(args, "update_pins", False):
-            kit.check_update_pins(cfg)  # before the official binaries below are downloaded
-            if cfg.kubernetes.source == "release":
-                from .sources import release_pins
-
-                release_pins.update_pins(cfg)
-            return kit.update_pins(cfg, _known_version(cfg))
-        preflight(cfg, env, writes_dist=False, builds=False)
-        fetched = kit.fetch_all(cfg, _known_version(cfg))
-        for f in fetched.sdn.files:
-            log.info("%s  %s", f.sha256, f.dest)
-        for i in fetched.kit:
-            log.info("%s  %s %s (%s)", i.archive_sha256, i.spec.name, i.spec.version, i.h1 or "archive")
-        return 0
-    if command == "render":
-        from .node import render
-
-        _one_version(cfg, command)
-        out = args.out or (cfg.options.dist / "render")
-        preflight(cfg, env, writes_dist=False, builds=False, uses_cache=False)
-        folder_problem("--out", Path(out))
-        render.write_files(render_stage(cfg, _known_version(cfg)), Path(out))
-        log.info("scripts written to %s", out)
-        return 0
-    if command == "verify":
-        from .bundle import verify
-
-        return verify.verify_dist(cfg.options.dist, signature_options(args))
-    if command == "publish":
-        from .publish import publish
-
-        return publish.publish_dist(
-            cfg, env, draft=args.draft, replace=args.replace, dry_run=args.dry_run,
-            sigstore=getattr(args, "sigstore", False),
-            target_commitish=args.target_commitish,
-        )
-    if command == "bench":
-        from . import bench
-
-        return bench.main(cfg, env, only=args.only)
-    msg = f"unknown command {command!r}"
-    raise BuilderError(msg)
+        wanted = set(kit.wanted_sections(cfg, version))
+        return tuple(f for section, f in self.kit if section in wanted)
 
 
-def _one_version(cfg: Config, command: str) -> None:
-    """build and render work on one version; several would otherwise be told to give one."""
-    versions = list(dict.fromkeys(cfg.kubernetes.versions))
-    if len(versions) > 1:
-        msg = (f"{command} takes one Kubernetes version, not {len(versions)} ({', '.join(versions)}): pass "
-               "--kube-version once (bundle makes one bundle per version)")
-        raise ConfigError(msg)
+def prepare(run: Run, signer: sign.Signer | None) -> Shared:
+    """Every pinned input of every version, fetched and verified, then the node kit finished (the
+    CNI build: seconds, or a reused stamp): all before make."""
+    from .sources import kit
+
+    reporter = run.ctx.reporter
+    with reporter.step("fetch"):
+        fetched = fetch_inputs(run)
+    with reporter.step("node kit"):
+        finished = kit.finish(run.cfg, fetched, run.ctx.child_env())
+    return Shared(signer, fetched.sdn, tuple(zip((f.spec.key for f in fetched.kit), finished, strict=True)))
 
 
-def build_stage(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> BuildResult:
+def bundle_one(run: Run, shared: Shared) -> Path:
+    """The bundle of one version: build (or download) -> render -> pack."""
+    from .bundle import pack
+
+    cfg, reporter = run.cfg, run.ctx.reporter
+    of = f" {run.version}" if run.version else ""
+    with reporter.step(f"build{of}"):
+        built = build_stage(run)
+    with reporter.step(f"render{of}"):
+        rendered = render_stage(cfg, built.git_version)
+    with reporter.step(f"pack{of}"):
+        zip_path = pack.pack(cfg, built, shared.sdn, rendered, signer=shared.signer,
+                             inputs=shared.kit_for(cfg, built.git_version))
+    log.info("bundle: %s", zip_path)
+    return zip_path
+
+
+def check(run: Run) -> None:
+    """`check`: the configuration (already loaded), the preflight, and the pinned inputs, without a build."""
+    cfg, ctx = run.cfg, run.ctx
+    preflight(run)
+    signer = sign.prepare(cfg, ctx.env, ctx.child_env())  # what `bundle` checks before its long work
+    fetched = fetch_inputs(run)
+    versions = run.versions
+    log.info("check: configuration ok%s", f" for {', '.join(versions)}" if versions else "")
+    log.info("check: dist %s and cache %s usable", cfg.options.dist, cfg.options.cache_dir)
+    if signer is not None:
+        log.info("check: signing as %s with %s", signer.section.subject, signer.version)
+    if from_tree(cfg):
+        log.info("check: %s looks like a Kubernetes tree; make, bash, rsync present", cfg.kubernetes.root)
+    else:
+        log.info("check: %s", release_reachable(cfg, versions))
+    log.info("check: SDN %s@%s: %d files verified", fetched.sdn.repo, fetched.sdn.commit[:12],
+             len(fetched.sdn.files))
+    for i in fetched.kit:
+        log.info("check: %s %s verified (%s)", i.spec.name, i.spec.version, i.h1 or f"sha256 {i.archive_sha256}")
+
+
+def build(run: Run) -> None:
+    """`build`: the binaries only, each with its sha256."""
+    preflight(run, writes_dist=False)
+    for b in build_stage(run).binaries:
+        log.info("%s  %s", b.sha256, b.path)
+
+
+def fetch(opts: FetchOptions) -> None:
+    """`fetch`: the pinned inputs into the cache, verified; with --update-pins, their pins rewritten."""
+    from .sources import kit
+
+    run = opts.run
+    cfg, ctx = run.cfg, run.ctx
+    if opts.update_pins:
+        kit.check_update_pins(cfg)  # before the official binaries below are downloaded
+        if cfg.kubernetes.source == "release":
+            from .sources import release_pins
+
+            release_pins.update_pins(cfg, net=ctx.net, reporter=ctx.reporter)
+        kit.update_pins(cfg, run.version, net=ctx.net, reporter=ctx.reporter)
+        return
+    preflight(run, writes_dist=False)
+    fetched = fetch_inputs(run)
+    for f in fetched.sdn.files:
+        log.info("%s  %s", f.sha256, f.dest)
+    for i in fetched.kit:
+        log.info("%s  %s %s (%s)", i.archive_sha256, i.spec.name, i.spec.version, i.h1 or "archive")
+
+
+def render(opts: RenderOptions) -> None:
+    """`render`: the node scripts of the run's one version, written to a folder for review."""
+    from .node import render as render_mod
+
+    run = opts.run
+    preflight(run, writes_dist=False, uses_cache=False)
+    folder_problem("--out", opts.out)
+    render_mod.write_files(render_stage(run.cfg, run.version), opts.out)
+    log.info("scripts written to %s", opts.out)
+
+
+def verify(opts: VerifyOptions) -> None:
+    """`verify`: the named zips, or every bundle in dist/; VerifyError when any has a problem."""
+    from .bundle import verify as verify_mod
+
+    if opts.zips:
+        verify_mod.verify_zips(list(opts.zips), opts.signatures, reporter=opts.ctx.reporter)
+        return
+    assert opts.dist is not None
+    verify_mod.verify_dist(opts.dist, opts.signatures, reporter=opts.ctx.reporter)
+
+
+def publish(opts: PublishOptions) -> None:
+    """`publish`: every bundle in dist/ to its GitHub release."""
+    from .publish import publish as publish_mod
+
+    ctx = opts.run.ctx
+    publish_mod.publish_dist(opts.run.cfg, ctx.env, opts.flags, reporter=ctx.reporter, child_env=ctx.child_env())
+
+
+def build_stage(run: Run) -> BuildResult:
+    """The binaries of the run's one version: the tree's own make, or the verified official binaries."""
+    cfg, ctx = run.cfg, run.ctx
     if cfg.kubernetes.source == "release":
         from .sources import binaries
 
-        return binaries.download_binaries(cfg, net=net)
-    from .sources import build
+        return binaries.download_binaries(cfg, net=ctx.net)
+    from .sources import build as build_mod
 
-    return build.build(cfg, env)
+    return build_mod.build(cfg, ctx.child_env(), tree=run.tree, reporter=ctx.reporter)
 
 
 def render_stage(cfg: Config, git_version: str | None) -> list[RenderedFile]:
-    from .node import render
+    from .node import render as render_mod
 
     if git_version is None:
         msg = ("cannot render without a Kubernetes version: set kubernetes.version, pass --kube-version vX.Y.Z, "
                "or give a tree (--kube-root)")
         raise ConfigError(msg)
-    return render.render_bundle(cfg, git_version)
+    return render_mod.render_bundle(cfg, git_version)
 
 
-def _known_version(cfg: Config) -> str | None:
-    if cfg.kubernetes.version:
-        return cfg.kubernetes.version
-    versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is one version
-    if len(versions) == 1:
-        return versions[0]
-    if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
-        from .sources import build
-
-        return build.detect_version(cfg.kubernetes.root, cfg.kubernetes.version).git_version
-    return None
-
-
-def bundle(cfg: Config, env: Mapping[str, str]) -> list[Path]:
-    """Build one bundle per Kubernetes version; return the zips written to dist/."""
-    if cfg.kubernetes.versions:
-        return bundle_many(cfg, env)
-    return [bundle_one(cfg, env)]
-
-
-def bundle_one(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> Path:
-    """preflight -> signer -> fetch (seconds) -> node-kit build -> build (minutes) -> render -> pack:
-    what can fail fast goes first."""
-    from .bundle import pack, sign
+def fetch_inputs(run: Run) -> Inputs:
+    """The pinned inputs (SDN and the node kit), fetched and verified: seconds, so before the build.
+    With several versions, the inputs of every one of them."""
     from .sources import kit
 
-    versions = preflight(cfg, env)
-    signer = sign.prepare(cfg, env)  # the tool and the key are checked before the long work
-    fetched = fetch_inputs(cfg, versions, net=net)
-    inputs = kit.finish(cfg, fetched, env)  # the CNI build (seconds, or a reused stamp) before make (minutes)
-    built = build_stage(cfg, env, net=net)
-    rendered = render_stage(cfg, built.git_version)
-    zip_path = pack.pack(cfg, built, fetched.sdn, rendered, signer=signer, inputs=inputs)
-    log.info("bundle: %s", zip_path)
-    return zip_path
-
-
-def fetch_inputs(cfg: Config, versions: Sequence[str], *, net: Net | None = None) -> Inputs:
-    """The pinned inputs (SDN and the node kit this bundle needs), fetched and verified: seconds, so
-    before the build. `versions` are the preflight's (the tree's version is detected once, there);
-    with several, the inputs of every one of them."""
-    from .sources import kit
-
-    return kit.fetch_all(cfg, versions[0] if len(versions) == 1 else None, net=net)
+    return kit.fetch_all(run.cfg, run.version, net=run.ctx.net)
 
 
 # --------------------------------------------------------------------------- preflight
@@ -176,39 +220,43 @@ KUBE_TREE_MARKERS = ("hack/lib/version.sh", "cmd/kubelet")
 CMD_COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
 
 
-def preflight(cfg: Config, env: Mapping[str, str], *, writes_dist: bool = True, builds: bool = True,
-              uses_cache: bool = True) -> list[str]:
+def from_tree(cfg: Config) -> bool:
+    return cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None
+
+
+def resolve_versions(cfg: Config, env: Mapping[str, str], *,
+                     checks_tree: bool) -> tuple[tuple[str, ...], TreeVersion | None]:
+    """Every Kubernetes version the run is for, each once, known before any build: configured, or
+    the tree's own, detected here (the one time a run asks git). With `checks_tree` (a command that
+    builds), a tree that cannot be built is refused first, naming why. `env` is git's environment."""
+    kube = cfg.kubernetes
+    if kube.versions:
+        return tuple(dict.fromkeys(kube.versions)), None  # a version given twice is one version
+    if from_tree(cfg):
+        from .sources import build as build_mod
+
+        assert kube.root is not None
+        if checks_tree:
+            commands_present(kube.root, env)
+            tree_problem(kube.root, kube.components)
+        tree = build_mod.detect_version(kube.root, kube.version, env)
+        return (tree.git_version,), tree
+    return ((kube.version,) if kube.version else ()), None
+
+
+def preflight(run: Run, *, writes_dist: bool = True, uses_cache: bool = True) -> None:
     """Check, in seconds and writing nothing, what would otherwise stop the run after the long work.
 
-    Returns the Kubernetes versions checked. Raises ConfigError (or BuildError for a missing
-    command) naming the key or option to change.
+    The tree was checked when the run was resolved (`resolve_versions`). Raises ConfigError
+    naming the key or option to change.
     """
-    kube = cfg.kubernetes
-    from_tree = kube.source == "build" and kube.root is not None
-    if from_tree and builds:
-        assert kube.root is not None
-        commands_present(kube.root, env)
-        tree_problem(kube.root, kube.components)
+    cfg = run.cfg
     if writes_dist:
         folder_problem("--dist", cfg.options.dist)
     if uses_cache:
         folder_problem("--cache-dir", cfg.options.cache_dir)
-    versions = known_versions(cfg)
-    for version in versions:
+    for version in run.versions:
         check_version_rules(cfg, version)
-    return versions
-
-
-def known_versions(cfg: Config) -> list[str]:
-    """Every version this run bundles that can be known before any build: configured, or the tree's."""
-    kube = cfg.kubernetes
-    if kube.versions:
-        return list(dict.fromkeys(kube.versions))
-    if kube.source == "build" and kube.root is not None:
-        from .sources import build
-
-        return [build.detect_version(kube.root, kube.version).git_version]
-    return [kube.version] if kube.version else []
 
 
 def check_version_rules(cfg: Config, git_version: str) -> None:
@@ -265,28 +313,6 @@ def folder_problem(option: str, folder: Path) -> None:
         raise ConfigError(msg)
 
 
-def check(cfg: Config, env: Mapping[str, str]) -> int:
-    """`check`: the configuration (already loaded), the preflight, and the pinned inputs, without a build."""
-    from .bundle import sign
-
-    versions = preflight(cfg, env, builds=cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None)
-    signer = sign.prepare(cfg, env)  # what `bundle` checks before its long work, checked here too
-    fetched = fetch_inputs(cfg, versions)
-    log.info("check: configuration ok%s", f" for {', '.join(versions)}" if versions else "")
-    log.info("check: dist %s and cache %s usable", cfg.options.dist, cfg.options.cache_dir)
-    if signer is not None:
-        log.info("check: signing as %s with %s", signer.section.subject, signer.version)
-    if cfg.kubernetes.source == "build" and cfg.kubernetes.root is not None:
-        log.info("check: %s looks like a Kubernetes tree; make, bash, rsync present", cfg.kubernetes.root)
-    else:
-        log.info("check: %s", release_reachable(cfg, versions))
-    log.info("check: SDN %s@%s: %d files verified", fetched.sdn.repo, fetched.sdn.commit[:12],
-             len(fetched.sdn.files))
-    for i in fetched.kit:
-        log.info("check: %s %s verified (%s)", i.spec.name, i.spec.version, i.h1 or f"sha256 {i.archive_sha256}")
-    return 0
-
-
 def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
     """Each component's binary is published there (HEAD only: nothing is downloaded)."""
     from . import http
@@ -322,21 +348,6 @@ def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
     return f"official binaries: all {count} are published at {http.redact_url(cfg.kubernetes.release_url)}"
 
 
-def verify_paths(zips: list[Path], sig: verify_mod.SignatureOptions | None = None) -> int:
-    from .bundle import verify
-
-    return verify.verify_zips(zips, sig)
-
-
-def signature_options(args: argparse.Namespace) -> verify_mod.SignatureOptions:
-    from .bundle import verify
-
-    return verify.SignatureOptions(
-        trust_ca=getattr(args, "trust_ca", None), sigstore_identity=getattr(args, "sigstore_identity", None),
-        sigstore_issuer=getattr(args, "sigstore_issuer", None),
-        sigstore_trusted_root=getattr(args, "sigstore_trusted_root", None))
-
-
 # --------------------------------------------------------------------------- many versions
 
 
@@ -347,32 +358,27 @@ class Outcome:
     error: BuilderError | None = None
 
 
-def bundle_many(cfg: Config, env: Mapping[str, str], *, net: Net | None = None) -> list[Path]:
+def bundle_many(run: Run, shared: Shared) -> list[Path]:
     """One bundle per version of `kubernetes.versions`: downloads in parallel, then packs one by one.
 
     A version that fails is reported and skipped; the others are still bundled. The summary lists
     every version; if any failed, a BuilderError follows it.
     """
-    from .bundle import sign
     from .sources import binaries
 
-    versions = list(dict.fromkeys(cfg.kubernetes.versions))  # a version given twice is bundled once
-    known = preflight(cfg, env)
-    sign.prepare(cfg, env)  # osslsigncode and the key are checked before any download
-    fetch_inputs(cfg, known, net=net)  # once, before the downloads: the same pinned inputs go into every bundle
-    failed = binaries.prefetch(cfg, versions, net=net)
+    with run.ctx.reporter.step("download"):
+        failed = binaries.prefetch(run.cfg, run.versions, net=run.ctx.net)
     outcomes: list[Outcome] = []
-    for version in versions:
+    for version in run.versions:
         if version in failed:
             outcomes.append(Outcome(version, error=failed[version]))
             continue
         try:
-            outcomes.append(Outcome(version, zip_path=bundle_one(cfg.for_version(version), env, net=net)))
+            outcomes.append(Outcome(version, zip_path=bundle_one(run.for_version(version), shared)))
         except BuilderError as err:
             log.error("%s: %s", version, err)
             outcomes.append(Outcome(version, error=err))
-    for line in summary(outcomes):
-        log.info("%s", line)
+    run.ctx.reporter.summary(summary(outcomes))
     problems = [o for o in outcomes if o.error is not None]
     if problems:
         msg = (f"{len(problems)} of {len(outcomes)} Kubernetes versions failed "

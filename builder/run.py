@@ -8,12 +8,8 @@ import os
 import re
 import shlex
 import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
 
 from .errors import BuilderError
 
@@ -23,28 +19,23 @@ TAIL_LINES = 40
 
 # Variables no child process gets: a Kubernetes tree's Makefile, go, pip and git run code we did
 # not write, and none of them needs a GitHub token or a signing password. Matched on the name,
-# upper-cased; `hide_env` adds the names a configuration points at (e.g. a signing password).
+# upper-cased; `hidden` adds the names a configuration points at (e.g. a signing password), which
+# the run resolves once in `cli` and hands down with the environment.
 _SECRET_NAME_RE = re.compile(
     r"^(GH_TOKEN|GITHUB_TOKEN|GH_ENTERPRISE_TOKEN|GITHUB_ENTERPRISE_TOKEN|ACTIONS_.*TOKEN.*|ACTIONS_RUNTIME_.*"
     r"|.*_TOKEN|.*_PASSWORD|.*_PASS|.*_PASSPHRASE|.*_SECRET|.*_SECRET_KEY|.*_API_KEY|.*_PRIVATE_KEY)$"
 )
-_hidden_names: set[str] = set()
 
 
-def hide_env(*names: str) -> None:
-    """Keep these variables from every child process too (names a configuration gives for secrets)."""
-    _hidden_names.update(n.upper() for n in names if n)
-
-
-def is_secret_name(name: str) -> bool:
+def is_secret_name(name: str, hidden: Collection[str] = ()) -> bool:
     upper = name.upper()
-    return upper in _hidden_names or _SECRET_NAME_RE.match(upper) is not None
+    return upper in hidden or _SECRET_NAME_RE.match(upper) is not None
 
 
-def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`env` (default: this process's environment) without any secret: what every child gets."""
-    base = os.environ if env is None else env
-    return {k: v for k, v in base.items() if not is_secret_name(k)}
+def child_env(env: Mapping[str, str], *, hidden: Collection[str] = ()) -> dict[str, str]:
+    """`env` without any secret: what every child gets. `hidden` names more variables to keep out."""
+    names = frozenset(n.upper() for n in hidden if n)
+    return {k: v for k, v in env.items() if not is_secret_name(k, names)}
 
 
 def format_cmd(args: Sequence[str | os.PathLike[str]]) -> str:
@@ -54,15 +45,17 @@ def format_cmd(args: Sequence[str | os.PathLike[str]]) -> str:
 def call(
     args: Sequence[str | os.PathLike[str]],
     *,
+    env: Mapping[str, str],
     cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
     error: type[BuilderError] = BuilderError,
     what: str = "",
     stdin: str | None = None,
 ) -> str:
     """Run a short command and return its stdout; on failure raise `error` with its output's tail.
 
-    `stdin` is how a secret reaches a command: never on its command line, which is logged."""
+    `env` is the child's environment (the run's, without the names it hides; secret-looking names
+    are dropped here again). `stdin` is how a secret reaches a command: never on its command line,
+    which is logged."""
     log.debug("$ %s", format_cmd(args))
     try:
         proc = subprocess.run(
@@ -88,8 +81,8 @@ def call_logged(
     args: Sequence[str | os.PathLike[str]],
     *,
     log_path: Path,
+    env: Mapping[str, str],
     cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
     error: type[BuilderError] = BuilderError,
     what: str = "",
     on_line: Callable[[str], None] | None = None,
@@ -133,42 +126,3 @@ def call_logged(
             f"--- last {len(tail)} lines ---\n{shown}\n--- full log: {log_path}"
         )
         raise error(msg)
-
-
-class Progress:
-    """One status line on a terminal (phase and elapsed time); silent when not a terminal."""
-
-    def __init__(self, title: str, *, stream: TextIO | None = None, enabled: bool | None = None) -> None:
-        self.title = title
-        self.stream: TextIO = stream if stream is not None else sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.phase = "starting"
-        self.start = time.monotonic()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def set_phase(self, phase: str) -> None:
-        self.phase = phase[:60]
-
-    def _draw(self) -> None:
-        elapsed = time.monotonic() - self.start
-        text = f"\r\x1b[K{self.title}: {self.phase} [{elapsed:5.0f}s]"
-        self.stream.write(text)
-        self.stream.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(0.5):
-            self._draw()
-
-    def __enter__(self) -> Progress:
-        if self.enabled:
-            self._thread = threading.Thread(target=self._loop, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()

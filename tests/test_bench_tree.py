@@ -15,7 +15,7 @@ pytestmark = pytest.mark.go
 
 
 def test_bench_tree_builds_with_the_build_stage(tmp_path: Path) -> None:
-    root = tree.write_tree(tmp_path / "kubernetes")
+    root = tree.write_tree(tmp_path / "kubernetes", build_env())
     assert (root / "hack/lib/version.sh").is_file() and (root / "cmd/kubelet").is_dir()
     cfg = config.load(config.Overrides(kube_root=root, cache_dir=tmp_path / "cache", dist=tmp_path / "dist"),
                       build_env(), tmp_path)

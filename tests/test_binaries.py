@@ -13,7 +13,7 @@ import logging
 import random
 import subprocess
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,8 @@ from builder.config import Config, InputSection, KubernetesSection, Options, Sdn
 from builder.errors import BuilderError, FetchError
 from builder.hashing import sha256_file
 from builder.http import Net
+from builder.options import Context, Run
+from builder.report import Reporter
 from builder.sources import binaries, release_pins
 
 V1, V2 = "v1.36.2", "v1.37.0"
@@ -327,10 +329,16 @@ def write_plain_config(tmp_path: Path, url: str) -> Path:
 # --------------------------------------------------------------------------- many versions
 
 
-def fake_bundle_one(cfg: Config, env: Mapping[str, str], *, net: object = None) -> Path:
+def resolved(cfg: Config, net: Net) -> Run:
+    """The run `cli` resolves for this configuration: its versions, each once."""
+    versions, tree = pipeline.resolve_versions(cfg, {}, checks_tree=False)
+    return Run(Context(net=net), cfg, versions, tree)
+
+
+def fake_bundle_one(run: Run, shared: pipeline.Shared) -> Path:
     """Packs what the build stage gives (from the cache now) into a small zip, as the pipeline would."""
-    built = pipeline.build_stage(cfg, env)
-    out = cfg.options.dist / f"test-{built.git_version}.zip"
+    built = pipeline.build_stage(run)
+    out = run.cfg.options.dist / f"test-{built.git_version}.zip"
     out.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(out, "w") as zf:
         for b in built.binaries:
@@ -346,7 +354,7 @@ def test_many_versions_one_failure_leaves_the_others_complete(tmp_path, srv, net
     cfg = make_cfg(tmp_path, url, None, versions=versions)
     caplog.set_level(logging.INFO, logger="builder")
     with pytest.raises(FetchError) as err:
-        pipeline.bundle_many(cfg, {}, net=net)
+        pipeline.bundle(resolved(cfg, net))
     assert f"1 of 3 Kubernetes versions failed ({UNPUBLISHED})" in str(err.value)
     assert sorted(p.name for p in (tmp_path / "dist").iterdir()) == [f"test-{V1}.zip", f"test-{V2}.zip"]
     for v in (V1, V2):
@@ -367,20 +375,50 @@ def test_many_versions_all_ok_returns_every_zip_in_order(tmp_path, srv, net, exe
     url = publish(srv, V1, exes.get(V1))
     publish(srv, V2, exes.get(V2))
     cfg = make_cfg(tmp_path, url, None, versions=(V2, V1, V2))
-    zips = pipeline.bundle_many(cfg, {}, net=net)
+    zips = pipeline.bundle(resolved(cfg, net))
     assert [z.name for z in zips] == [f"test-{V2}.zip", f"test-{V1}.zip"]  # the repeated version once
 
 
 def test_failures_of_different_kinds_exit_with_the_general_code(tmp_path, srv, net, exes, monkeypatch):
     url = publish(srv, V1, exes.get(V1))
 
-    def failing_pack(cfg: Config, env: Mapping[str, str], *, net: object = None) -> Path:
+    def failing_pack(run: Run, shared: pipeline.Shared) -> Path:
         raise BuilderError("pack exploded")
 
     monkeypatch.setattr(pipeline, "bundle_one", failing_pack)
     with pytest.raises(BuilderError) as err:
-        pipeline.bundle_many(make_cfg(tmp_path, url, None, versions=(V1, UNPUBLISHED)), {}, net=net)
+        pipeline.bundle(resolved(make_cfg(tmp_path, url, None, versions=(V1, UNPUBLISHED)), net))
     assert type(err.value) is BuilderError and err.value.exit_code == 1
+
+
+def test_many_versions_check_sign_and_fetch_once_for_all(tmp_path, srv, net, exes, monkeypatch):
+    """The preflight, the signer and the pinned inputs are the same for every version: done once, first."""
+    from builder.bundle import sign
+    from builder.sources import kit
+
+    calls: list[str] = []
+
+    def counted(name: str, real: Callable[..., object]) -> Callable[..., object]:
+        def wrapper(*args: object, **kw: object) -> object:
+            calls.append(name)
+            return real(*args, **kw)
+        return wrapper
+
+    monkeypatch.setattr(pipeline, "preflight", counted("preflight", pipeline.preflight))
+    monkeypatch.setattr(sign, "prepare", counted("signer", sign.prepare))
+    monkeypatch.setattr(kit, "fetch_all", counted("fetch", kit.fetch_all))
+    monkeypatch.setattr(binaries, "prefetch", counted("prefetch", binaries.prefetch))
+    docker_era = "v1.23.17"  # runs docker by default: its bundle takes no CNI plugins, V2's does
+    url = publish(srv, docker_era, exes.get(docker_era))
+    publish(srv, V2, exes.get(V2))
+    zips = pipeline.bundle(resolved(make_cfg(tmp_path, url, None, versions=(docker_era, V2)), net))
+    assert [z.name for z in zips] == [f"kubernetes-windows-node-{v}-1.zip" for v in (docker_era, V2)]
+    assert calls == ["preflight", "signer", "fetch", "prefetch"]
+    plugins = []
+    for z in zips:
+        with zipfile.ZipFile(z) as zf:
+            plugins.append(any(n.endswith("cni/win-bridge.exe") for n in zf.namelist()))
+    assert plugins == [False, True]
 
 
 def test_prefetch_runs_at_most_a_few_at_a_time(tmp_path, srv, net, exes, monkeypatch):
@@ -518,12 +556,12 @@ def test_update_pins_downloads_verifies_and_writes_what_later_runs_check(tmp_pat
 
     # without a kubernetes.pins key nothing is downloaded (refreshing the SDN pins stays quick)
     unasked = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
-    assert release_pins.update_pins(unasked, net=net, out=io.StringIO()) == 0
+    assert release_pins.update_pins(unasked, net=net, reporter=Reporter(out=io.StringIO())) == 0
     assert srv.hits(exe_path(V2, "kubelet")) == 0
     path.write_text(path.read_text() + "  pins: {}   # filled by fetch --update-pins\n")
     cfg = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
     out = io.StringIO()
-    assert release_pins.update_pins(cfg, net=net, out=out) == 0
+    assert release_pins.update_pins(cfg, net=net, reporter=Reporter(out=out)) == 0
     pinned = cfgmod.load(cfgmod.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
     assert set(pinned.kubernetes.pins) == {(V2, n, digest("sha256", exe))
                                            for n in ("kubelet", "kube-proxy", "kubectl", "kube-log-runner")}

@@ -17,6 +17,7 @@ from sdn_fixture import make_sdn_archive, sdn_config
 
 from builder import cli
 from builder.pe import pe_problem
+from builder.sources import build
 
 pytestmark = pytest.mark.go
 
@@ -51,7 +52,7 @@ def run_bundle(tmp_path: Path, tree: Path, *more: str) -> int:
         os.environ.update(old)
 
 
-def test_bundle_end_to_end(tmp_path: Path) -> None:
+def test_bundle_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tree = make_tree(tmp_path / "kubernetes")
     routes = {f"/microsoft/SDN/archive/{COMMIT}.zip": make_sdn_archive(COMMIT), CNI_SRC: source_targz("v1.9.1")}
     with serve(routes) as srv:
@@ -86,9 +87,14 @@ def test_bundle_end_to_end(tmp_path: Path) -> None:
     # verify needs no tree and no configuration: only what is in dist/.
     assert cli.main(["verify", str(zip_path)]) == 0
 
-    # Second run: no network (the server is gone), no make, and the very same bytes.
+    # Second run: no network (the server is gone), no make, and the very same bytes; the tree's
+    # version is read once (when the run is resolved), not again by the preflight or the build.
     (tmp_path / "cache/logs/make.log").unlink()
+    detected: list[str] = []
+    real_detect = build.detect_version
+    monkeypatch.setattr(build, "detect_version", lambda *a: detected.append(str(a[0])) or real_detect(*a))
     assert run_bundle(tmp_path, tree, "--offline") == 0
+    assert detected == [str(tree)]
     assert not (tmp_path / "cache/logs/make.log").exists()
     assert zip_path.read_bytes() == first
     assert not [p for p in (tmp_path / "dist").iterdir() if p.name.startswith(".")], "temp files left in dist/"

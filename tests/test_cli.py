@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kube_tree import TAG, make_tree
 from sdn_fixture import write_sdn_archive
 
 from builder import __version__, cli
+from builder.sources import build
 
 REPO = Path(__file__).resolve().parent.parent
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -102,6 +104,17 @@ def test_render_without_any_version_is_a_configuration_error(tmp_path: Path, mon
     monkeypatch.chdir(tmp_path)
     assert cli.main(["render"]) == 2
     assert "--kube-version" in caplog.text
+
+
+def test_render_reads_the_trees_version_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = make_tree(tmp_path / "kubernetes")
+    detected: list[str] = []
+    real_detect = build.detect_version
+    monkeypatch.setattr(build, "detect_version", lambda *a: detected.append(str(a[0])) or real_detect(*a))
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["render", "--kube-root", str(tree), "--out", "out"]) == 0
+    assert detected == [str(tree)]
+    assert TAG in (tmp_path / "out/README.txt").read_text()
 
 
 def test_fetch_needs_no_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from sdn_fixture import DEFAULT_FILES, make_sdn_archive, sdn_config, sha256, wri
 
 from builder import config, http
 from builder.errors import ConfigError, FetchError
+from builder.report import Reporter
 from builder.sources import sdn as fetch
 
 COMMIT = "242fb0c3190dbb08d7f9406727be18322218e537"
@@ -254,7 +255,7 @@ def test_update_pins_rewrites_only_the_hashes_and_keeps_comments(tmp_path, net):
     path = write_config(tmp_path, YAML_WITH_FILES.format(commit=COMMIT, url=archive, zero=WRONG, good=good))
     cfg = config.load(config.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
     out = io.StringIO()
-    assert fetch.update_pins(cfg, net=net, out=out) == 0
+    assert fetch.update_pins(cfg, net=net, reporter=Reporter(out=out)) == 0
     text = path.read_text(encoding="utf-8")
     helper = sha256(DEFAULT_FILES["Kubernetes/windows/helper.psm1"])
     hns = sha256(DEFAULT_FILES["Kubernetes/windows/hns.psm1"])
@@ -268,7 +269,7 @@ def test_update_pins_rewrites_only_the_hashes_and_keeps_comments(tmp_path, net):
     cfg = config.load(config.Overrides(config=path, cache_dir=tmp_path / "cache2"), {}, tmp_path)
     assert [f.sha256 for f in fetch.fetch_sdn(cfg, net=net).files] == [helper, hns, good]
     out = io.StringIO()
-    fetch.update_pins(cfg, net=net, out=out)
+    fetch.update_pins(cfg, net=net, reporter=Reporter(out=out))
     assert "nothing to change" in out.getvalue()
     assert path.read_text(encoding="utf-8") == expected
 
@@ -279,7 +280,7 @@ def test_update_pins_adds_a_files_block_when_the_defaults_are_in_use(tmp_path, n
     path = write_config(tmp_path, text)
     cfg = config.load(config.Overrides(config=path, cache_dir=tmp_path / "cache", kube_versions=("v1.30.0",)),
                       {}, tmp_path)
-    fetch.update_pins(cfg, net=net, out=io.StringIO())
+    fetch.update_pins(cfg, net=net, reporter=Reporter(out=io.StringIO()))
     new = path.read_text(encoding="utf-8")
     assert new.startswith(f"# lab\nsdn:\n    commit: {COMMIT}\n    url: {archive}\n    files:\n      - path: Kub")
     assert new.endswith("\n\n# the network\nnetwork:\n    mode: l3\n")
@@ -293,7 +294,7 @@ def test_update_pins_appends_an_sdn_section_when_there_is_none(tmp_path, net):
     path = write_config(tmp_path, "kubernetes:\n  source: release\n  version: v1.30.0")
     cfg = config.load(config.Overrides(config=path, cache_dir=tmp_path / "cache"), {}, tmp_path)
     cfg = dataclasses.replace(cfg, sdn=dataclasses.replace(cfg.sdn, url=str(archive)))
-    fetch.update_pins(cfg, net=net, out=io.StringIO())
+    fetch.update_pins(cfg, net=net, reporter=Reporter(out=io.StringIO()))
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert data["kubernetes"]["version"] == "v1.30.0"
     assert [f["dest"] for f in data["sdn"]["files"]] == ["helper.psm1", "hns.psm1", "cni/wincni.exe"]
@@ -306,7 +307,7 @@ def test_update_pins_resolves_an_unpinned_commit_in_the_file(tmp_path, net):
     path = write_config(tmp_path, text)
     cfg = config.load(config.Overrides(config=path, cache_dir=tmp_path / "c", allow_unpinned=True), {}, tmp_path)
     out = io.StringIO()
-    fetch.update_pins(cfg, net=net, out=out)
+    fetch.update_pins(cfg, net=net, reporter=Reporter(out=out))
     assert f"  commit: {OTHER} # moving\n" in path.read_text(encoding="utf-8")
     assert f"commit: master -> {OTHER}" in out.getvalue()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import logging
@@ -15,8 +16,9 @@ import pytest
 import requests
 from httpserver import Fail, Reply, serve
 
-from builder import http
+from builder import cli, http
 from builder.errors import FetchError
+from builder.report import Reporter
 
 DATA = random.Random(7).randbytes(300_000)
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -199,17 +201,18 @@ def test_file_url_and_local_path(tmp_path, session, policy, sleeps):
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path, session, policy):
-    assert http.ProgressBar.for_terminal("x", io.StringIO()) is None
+    plain = io.StringIO()
+    with serve({"/f": DATA}) as srv:
+        get(srv.url("/f"), tmp_path / "p", session, policy, progress=Reporter(err=plain).meter("x"))
+    assert plain.getvalue() == ""
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
             return True
 
     stream = Tty()
-    bar = http.ProgressBar.for_terminal("SDN", stream)
-    assert bar is not None
     with serve({"/f": DATA}) as srv:
-        get(srv.url("/f"), tmp_path / "f", session, policy, progress=bar)
+        get(srv.url("/f"), tmp_path / "f", session, policy, progress=Reporter(err=stream).meter("SDN"))
     assert f"SDN [{'#' * 30}]" in stream.getvalue()
     assert stream.getvalue().endswith("\r\x1b[K")  # the line is cleared at the end
 
@@ -355,6 +358,23 @@ def test_the_cap_comes_from_the_environment():
     assert http.max_download({"K8SWB_MAX_DOWNLOAD": "700MiB"}) == 700 * 2**20
     with pytest.raises(FetchError, match="not a size"):
         http.max_download({"K8SWB_MAX_DOWNLOAD": "lots"})
+
+
+def test_the_cap_is_read_at_the_edge_and_travels_with_the_network(tmp_path, session, policy, sleeps):
+    net = cli.context(Reporter(), {"K8SWB_MAX_DOWNLOAD": "1KiB"}, downloads=True).net
+    assert net.max_download == 1024
+    with serve({"/big": DATA}) as srv, pytest.raises(FetchError, match="larger than the limit of 1024 bytes"):
+        http.download_if_present(srv.url("/big"), tmp_path / "big", dataclasses.replace(net, policy=policy), session)
+    assert leftovers(tmp_path) == []
+    assert cli.context(Reporter(), {"K8SWB_MAX_DOWNLOAD": "lots"}).net.max_download == http.MAX_DOWNLOAD  # unread
+
+
+def test_a_cap_that_is_not_a_size_stops_a_download_command_before_it_starts(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("K8SWB_MAX_DOWNLOAD", "lots")
+    assert cli.main(["fetch", "--cache-dir", str(tmp_path / "cache")]) == 5
+    assert "K8SWB_MAX_DOWNLOAD='lots' is not a size" in caplog.text
+    assert not (tmp_path / "cache").exists()
 
 
 def test_remote_text_loses_its_escapes():

@@ -28,6 +28,7 @@ from sdn_fixture import make_sdn_archive, sdn_config
 
 from builder import config, http
 from builder.errors import ConfigError, FetchError
+from builder.report import Reporter
 from builder.sources import inputs, kit
 from builder.sources.inputs import InputSpec, Take
 from builder.sources.safetar import SafeTar
@@ -287,9 +288,9 @@ def test_update_pins_fills_every_input_and_keeps_comments(tmp_path, net, monkeyp
         text = text.replace("flannel:\n", "# flanneld for the flannel modes\nflannel:\n", 1)
         text += "# trailing comment\n"
         cfg = load(tmp_path, doc, text)
-        monkeypatch.setattr(kit.sdn, "update_pins", lambda cfg, net=None, out=None: 0)  # covered by test_fetch
+        monkeypatch.setattr(kit.sdn, "update_pins", lambda cfg, net=None, reporter=None: 0)  # covered by test_fetch
         out = io.StringIO()
-        assert kit.update_pins(cfg, "v1.30.0", net=net, out=out) == 0
+        assert kit.update_pins(cfg, "v1.30.0", net=net, reporter=Reporter(out=out)) == 0
         written = (tmp_path / "bundle.yaml").read_text()
         assert "# the CNI plugins" in written and "# flanneld for the flannel modes" in written
         assert "# trailing comment" in written
@@ -304,7 +305,7 @@ def test_update_pins_fills_every_input_and_keeps_comments(tmp_path, net, monkeyp
                       network={"mode": "flannel-vxlan"})
         del src["cni"]["version"]
         cfg = load(tmp_path, src)
-        assert kit.update_pins(cfg, "v1.30.0", net=net, out=out) == 0
+        assert kit.update_pins(cfg, "v1.30.0", net=net, reporter=Reporter(out=out)) == 0
         assert yaml.safe_load((tmp_path / "bundle.yaml").read_text())["cni"]["h1"] == dirhash_by_sha256sum(CNI_TREE)
 
 

@@ -13,12 +13,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "builder"
 # never one of a higher layer or of another package of its own layer, except where listed below.
 LAYERS: list[set[str]] = [
     {"builder.__main__", "builder.cli"},
-    {"builder.pipeline", "builder.bench"},
+    {"builder.pipeline", "builder.options", "builder.bench"},
     {"builder.publish"},
     {"builder.bundle", "builder.sources", "builder.node"},
     {"builder.config"},
     {"builder.artifacts", "builder.errors", "builder.fsutil", "builder.hashing", "builder.http", "builder.kversion",
-     "builder.pe", "builder.psparse", "builder.run", "builder.zipdir", "builder"},
+     "builder.pe", "builder.psparse", "builder.report", "builder.run", "builder.zipdir", "builder"},
 ]
 
 
@@ -124,3 +124,34 @@ def test_the_layer_check_catches_an_upward_import(tmp_path: Path) -> None:
     assert layer_of(unit_of("builder.http")) > layer_of(unit_of("builder.sources.sdn"))
     assert unit_of("builder.node.render") == "builder.node"
     assert unit_of("builder.config.model") == "builder.config"
+
+
+def argparse_uses(source: str) -> list[str]:
+    """Where a module imports argparse or takes (or returns) an argparse namespace."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names):
+            found.append(f"line {node.lineno}: import argparse")
+        elif isinstance(node, ast.ImportFrom) and node.module == "argparse":
+            found.append(f"line {node.lineno}: from argparse import ...")
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            annotations = [a.annotation for a in (*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs)]
+            for ann in [*annotations, node.returns]:
+                if ann is not None and "Namespace" in ast.unparse(ann):
+                    found.append(f"line {node.lineno}: {node.name} takes or gives a Namespace")
+    return found
+
+
+def test_only_the_command_line_sees_argparse() -> None:
+    """argv becomes typed options in cli (`CommandLine`, `builder.options`); no stage reads the namespace."""
+    for name, path in MODULES.items():
+        uses = argparse_uses(path.read_text(encoding="utf-8"))
+        if name == "builder.cli":
+            assert not [u for u in uses if "Namespace" in u], uses  # parsed into CommandLine at once
+            continue
+        assert uses == [], f"{name}: {uses}"
+
+
+def test_the_argparse_check_catches_a_stage_that_reads_the_namespace() -> None:
+    stage = "import argparse\n\ndef run(args: argparse.Namespace) -> int:\n    return 0\n"
+    assert argparse_uses(stage) == ["line 1: import argparse", "line 3: run takes or gives a Namespace"]

@@ -29,6 +29,7 @@ from builder.errors import ConfigError, PublishError, VerifyError
 from builder.http import RetryPolicy
 from builder.publish import github, publish
 from builder.publish.github import Secret, endpoints_for
+from builder.report import Reporter
 
 CANARY = "ghp_CANARYtok3nThatMustNeverLeak0123456789"
 ATTEMPTS = 4
@@ -138,15 +139,14 @@ def run(fake: FakeGitHub, clock: FakeClock, dist: Path, *, draft: bool = False, 
     out = io.StringIO()
     fake.runs.append(len(fake.requests))
     try:
-        rc = publish.publish_dist(
-            cfg, env if env is not None else {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url},
-            draft=draft, replace=replace, dry_run=dry_run, policy=policy, out=out, session=session,
-            progress_stream=progress if progress is not None else io.StringIO())
+        env = env if env is not None else {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}
+        flags = publish.PublishFlags.resolve(cfg, env, draft=draft, replace=replace, dry_run=dry_run)
+        reporter = Reporter(out=out, err=progress if progress is not None else io.StringIO())
+        publish.publish_dist(cfg, env, flags, reporter=reporter, policy=policy, session=session)
     except Exception as err:
         CAPTURED.extend([str(err), repr(err), str(err.__cause__), out.getvalue()])
         raise
     CAPTURED.append(out.getvalue())
-    assert rc == 0
     return out.getvalue()
 
 
@@ -764,18 +764,16 @@ def test_target_commitish_option_wins_and_is_checked(fake: FakeGitHub, clock: Fa
     policy = RetryPolicy(attempts=ATTEMPTS, sleep=clock.sleep, clock=clock.now, rng=random.Random(7))
     env = {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url, "GITHUB_SHA": "f" * 40}
     out = io.StringIO()
-    publish.publish_dist(cfg, env, draft=False, replace=False, dry_run=False, policy=policy, out=out,
-                         progress_stream=io.StringIO(), target_commitish="a" * 40)
+    flags = publish.PublishFlags.resolve(cfg, env, target_commitish="a" * 40)
+    publish.publish_dist(cfg, env, flags, reporter=Reporter(out=out, err=io.StringIO()), policy=policy)
     assert fake.release_by_tag("v1.37.0-1")[0].target_commitish == "a" * 40
     assert f"at commit {'a' * 40}" in out.getvalue()
     fake.requests.clear()
     for bad in ("a..b", "-rf", "$(id)", "a b"):
         with pytest.raises(ConfigError, match="--target-commitish"):
-            publish.publish_dist(cfg, env, draft=False, replace=False, dry_run=False, policy=policy,
-                                 target_commitish=bad)
+            publish.PublishFlags.resolve(cfg, env, target_commitish=bad)
     with pytest.raises(ConfigError, match="GITHUB_SHA"):
-        publish.publish_dist(cfg, {**env, "GITHUB_SHA": "main;x"}, draft=False, replace=False, dry_run=False,
-                             policy=policy)
+        publish.PublishFlags.resolve(cfg, {**env, "GITHUB_SHA": "main;x"})
     assert fake.requests == []
 
 
@@ -802,8 +800,8 @@ def test_dry_run_without_token_plans_from_dist_alone(fake: FakeGitHub, clock: Fa
 def test_dry_run_offline_with_a_token_asks_nothing(fake: FakeGitHub, clock: FakeClock, dist: Path) -> None:
     cfg = Config(release=ReleaseSection(repo=None), options=Options(dist=dist, offline=True))
     out = io.StringIO()
-    assert publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, draft=True, replace=True,
-                                dry_run=True, out=out) == 0
+    publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url},
+                         publish.PublishFlags(draft=True, replace=True, dry_run=True), reporter=Reporter(out=out))
     assert fake.requests == []
     text = out.getvalue()
     assert "--offline" in text and "repository unknown" in text and "leave it a draft" in text
@@ -813,8 +811,7 @@ def test_dry_run_offline_with_a_token_asks_nothing(fake: FakeGitHub, clock: Fake
 def test_offline_publish_is_refused_before_any_request(fake: FakeGitHub, dist: Path) -> None:
     cfg = Config(release=ReleaseSection(repo=fake.repo), options=Options(dist=dist, offline=True))
     with pytest.raises(ConfigError, match=r"--offline.*--dry-run"):
-        publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, draft=False, replace=False,
-                             dry_run=False)
+        publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, publish.PublishFlags())
     assert fake.requests == []
 
 
@@ -905,7 +902,7 @@ def test_sigstore_outside_github_actions_is_refused_before_dist_is_verified(fake
     monkeypatch.setattr(publish, "check_dist", checked.append)
     cfg = Config(release=ReleaseSection(repo=fake.repo), options=Options(dist=dist))
     with pytest.raises(PublishError, match="id-token: write"):
-        publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, draft=False, replace=False,
-                             dry_run=False, sigstore=True, out=io.StringIO())
+        publish.publish_dist(cfg, {"GH_TOKEN": CANARY, "GITHUB_API_URL": fake.url}, publish.PublishFlags(sigstore=True),
+                             reporter=Reporter(out=io.StringIO()))
     assert checked == []
     assert fake.requests == []

@@ -12,6 +12,7 @@ import datetime
 import hashlib
 import json
 import logging
+import os
 import shutil
 import subprocess
 import zipfile
@@ -21,16 +22,22 @@ from pathlib import Path
 import pytest
 from pack_fixtures import Inputs, make_inputs, rewrite_zip, windows_exe  # noqa: F401
 
-from builder import config
+from builder import config, run
 from builder.bundle import pack, sign, verify
 from builder.bundle.sigstore_verify import check_bundle
 from builder.config.signing import resolve_identity
 from builder.errors import ConfigError, PackError
 from builder.node import render
+from builder.options import Context, Run
 from builder.psparse import parse_errors
 
 CANARY = "p12-CANARY-passw0rd-Zq81xWv"
 ENV = {"SIGNING_PASSWORD": CANARY}
+
+
+def child_env() -> dict[str, str]:
+    """What osslsigncode runs in: this process's environment (as the test set it) without secrets."""
+    return run.child_env(os.environ)
 STEM = "kubernetes-windows-node-v1.37.0-1"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SIGNABLE_IN_FIXTURE = {"k/cni/wincni.exe", "k/helper.psm1", "k/hns.psm1", "k/kube-proxy.exe", "k/kubelet.exe",
@@ -121,7 +128,7 @@ def signed_inputs(root: Path, exe: Path, pki: Pki, **kw: object) -> Inputs:
 
 
 def pack_signed(i: Inputs) -> Path:
-    return pack.pack(i.cfg, i.built, i.sdn, i.rendered, signer=sign.prepare(i.cfg, ENV))
+    return pack.pack(i.cfg, i.built, i.sdn, i.rendered, signer=sign.prepare(i.cfg, ENV, child_env()))
 
 
 @pytest.fixture
@@ -333,7 +340,7 @@ def test_missing_or_old_osslsigncode_names_the_install_command(tmp_path: Path, m
     cfg = config.Config(signing=signing_section(pki), options=config.Options(cache_dir=tmp_path))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(PackError, match="apt-get install osslsigncode"):
-        sign.prepare(cfg, ENV)
+        sign.prepare(cfg, ENV, child_env())
     # A stand-in that only reports an old version (the real 2.9 cannot pretend to be 2.4).
     fake = tmp_path / "bin" / "osslsigncode"
     fake.parent.mkdir()
@@ -341,7 +348,7 @@ def test_missing_or_old_osslsigncode_names_the_install_command(tmp_path: Path, m
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", str(fake.parent))
     with pytest.raises(PackError, match=r"osslsigncode 2\.4 cannot sign PowerShell scripts; sudo apt-get install"):
-        sign.prepare(cfg, ENV)
+        sign.prepare(cfg, ENV, child_env())
 
 
 def test_check_command_checks_the_signer_before_fetching(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -354,7 +361,7 @@ def test_check_command_checks_the_signer_before_fetching(tmp_path: Path, monkeyp
         cache_dir=tmp_path / "cache", dist=tmp_path / "dist", offline=True))
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(PackError, match="apt-get install osslsigncode"):
-        pipeline.check(cfg, ENV)
+        pipeline.check(Run(Context(env={**os.environ, **ENV}), cfg))
 
 
 def test_wrong_password_fails_before_the_build_without_showing_it(pki: Pki) -> None:
@@ -369,7 +376,7 @@ def test_wrong_password_fails_before_the_build_without_showing_it(pki: Pki) -> N
 
 def test_signer_repr_hides_the_password(tmp_path: Path, pki: Pki) -> None:
     cfg = config.Config(signing=signing_section(pki), options=config.Options(cache_dir=tmp_path))
-    signer = sign.prepare(cfg, ENV)
+    signer = sign.prepare(cfg, ENV, child_env())
     assert signer is not None
     CAPTURED.append(repr(signer))
     CAPTURED.append(repr(vars(signer).keys()))

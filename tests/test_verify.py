@@ -11,6 +11,7 @@ from pack_fixtures import Inputs, flip, make_inputs, rewrite_zip, windows_exe  #
 
 from builder.artifacts import RenderedFile
 from builder.bundle import pack, verify
+from builder.errors import VerifyError
 
 STEM = "kubernetes-windows-node-v1.37.0-1"
 
@@ -27,9 +28,9 @@ def problems_of(zip_path: Path) -> str:
 
 def test_clean_bundle_passes(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert verify.check_dist(bundle.parent) == []
-    assert verify.verify_dist(bundle.parent) == 0
-    assert verify.verify_zips([bundle]) == 0
-    assert "OK" in capsys.readouterr().out
+    verify.verify_dist(bundle.parent)
+    verify.verify_zips([bundle])
+    assert capsys.readouterr().out == f"{bundle.parent}: OK\n{bundle.name}: OK\n"
 
 
 def test_upstream_sdn_module_is_not_grammar_checked_but_generated_scripts_are(bundle: Path) -> None:
@@ -221,10 +222,12 @@ def test_provenance_missing(bundle: Path) -> None:
 
 def test_verify_prints_every_problem_and_fails(bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rewrite_zip(bundle, lambda n, d: None if n == "k/hns.psm1" else d, add={"k/evil.ps1": b"x"})
-    code = verify.verify_dist(bundle.parent)
+    with pytest.raises(VerifyError, match="problem\\(s\\) found") as err:
+        verify.verify_dist(bundle.parent)
     out = capsys.readouterr().out
-    assert code == 8
+    assert err.value.exit_code == 8
     assert out.count("PROBLEM:") == len(verify.check_dist(bundle.parent)) >= 4
+    assert f"{out.count('PROBLEM:')} problem(s)" in str(err.value)
     assert "hns.psm1" in out
     assert "evil.ps1" in out
 
@@ -233,9 +236,10 @@ def test_verify_zips_on_a_lone_download_skips_absent_sidecars(bundle: Path, tmp_
     lone = tmp_path / "download" / bundle.name
     lone.parent.mkdir()
     lone.write_bytes(bundle.read_bytes())
-    assert verify.verify_zips([lone]) == 0
+    verify.verify_zips([lone])
     lone.write_bytes(lone.read_bytes()[:-100])
-    assert verify.verify_zips([lone]) == 8
+    with pytest.raises(VerifyError):
+        verify.verify_zips([lone])
 
 
 def test_empty_or_missing_dist(tmp_path: Path) -> None:

@@ -55,8 +55,7 @@ def test_every_bundle_is_named(bundle: Path, tmp_path: Path, capsys: pytest.Capt
     shutil.copy2(bundle, other)
     add_directory_entries_and_flip(other)
     assert cli.main(["verify", str(bundle), str(other)]) == 8
-    out = capsys.readouterr().out
-    assert f"{bundle.name}, {other.name}: " in out
+    assert f"error: {bundle.name}, {other.name}: " in capsys.readouterr().err  # the count, where errors go
 
 
 def test_a_path_that_does_not_exist_is_a_usage_error(tmp_path: Path, bundle: Path,

@@ -27,9 +27,9 @@ FUNCS = 250
 ROUNDS = 3
 
 
-def make_tree(dest: Path) -> Path:
+def make_tree(dest: Path, env: Mapping[str, str]) -> Path:
     """The bench tree (`tree.py`) plus PACKAGES generated packages that every command imports."""
-    write_tree(dest, git=False)
+    write_tree(dest, env, git=False)
     imports = []
     for p in range(PACKAGES):
         pkg = dest / "pkg" / "generated" / f"p{p:03d}"
@@ -52,7 +52,7 @@ def make_tree(dest: Path) -> Path:
         imports.append(f'\t_ "k8s.io/kubernetes/pkg/generated/p{p:03d}"')
     (dest / "pkg" / "node" / "generated.go").write_text(
         "package node\n\nimport (\n" + "\n".join(imports) + "\n)\n", encoding="utf-8")
-    commit_and_tag(dest)
+    commit_and_tag(dest, env)
     return dest
 
 
@@ -72,7 +72,7 @@ def run(cfg: Config, env: Mapping[str, str]) -> tuple[bool, list[str]]:
 
 
 def _measure(cfg: Config, env: Mapping[str, str], work: Path) -> tuple[bool, list[str]]:
-    root = make_tree(work / "kubernetes")
+    root = make_tree(work / "kubernetes", env)
     gocache = work / "gocache"
     bench_cfg = dataclasses.replace(
         cfg,
@@ -80,7 +80,7 @@ def _measure(cfg: Config, env: Mapping[str, str], work: Path) -> tuple[bool, lis
         options=dataclasses.replace(cfg.options, cache_dir=work / "cache"),
     )
     go = provision(requirement(root, None), cfg.options.cache_dir, env, cfg.options.offline)
-    tree = build.detect_version(root, None)
+    tree = build.detect_version(root, None, env)
     base_env = {**env, "GOCACHE": str(gocache)}
     make_env = build.make_env(base_env, go, bench_cfg.kubernetes, tree, tree.commit_time)
     args = build.make_args(bench_cfg.kubernetes)

@@ -41,9 +41,9 @@ def run(cfg: Config, env: Mapping[str, str]) -> tuple[bool, list[str]]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _setup(work: Path) -> list[str]:
+def _setup(work: Path, env: Mapping[str, str]) -> list[str]:
     """A tree, a local SDN archive and a configuration; the bundle arguments that use them."""
-    tree = write_tree(work / "kubernetes")
+    tree = write_tree(work / "kubernetes", env)
     body, pins = fetch_bench.make_archive(random.Random(5))  # noqa: S311  (filler bytes, not secrets)
     archive = work / "sdn.zip"
     archive.write_bytes(body)
@@ -65,7 +65,7 @@ def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
 
 
 def _measure(noxfile: Path, env: dict[str, str], work: Path) -> tuple[bool, list[str]]:
-    args = _setup(work)
+    args = _setup(work, env)
     direct = [sys.executable, "-m", "builder", "bundle", *args]
     via_nox = [sys.executable, "-m", "nox", "--noxfile", str(noxfile), "-s", "bundle", "--", *args]
     # Warm-up: the first direct run builds and packs; the first nox run may create .nox/release.

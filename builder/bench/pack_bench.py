@@ -123,7 +123,7 @@ def build_payload(cache: Path, env: Mapping[str, str]) -> dict[str, dict[str, ob
     """{member name without .exe: {path, sha256, size}}; built once, then read from the cache."""
     stamp = cache / "payload.json"
     go = find_go(env)
-    go_version = runner.call([go, "env", "GOVERSION"], what="go env").strip()
+    go_version = runner.call([go, "env", "GOVERSION"], env=env, what="go env").strip()
     recipe = json.loads(json.dumps({"go": go_version, "tools": TOOLS, "std_test_binaries": TESTS, "small": SMALL,
                                     "large": LARGE}))
     if stamp.is_file():

@@ -9,8 +9,8 @@ there, as in every real tree.
 
 from __future__ import annotations
 
-import os
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 from ..run import child_env
@@ -109,8 +109,8 @@ def files() -> dict[str, str]:
     return out
 
 
-def write_tree(dest: Path, *, git: bool = True) -> Path:
-    """Write the tree to `dest` and, with `git`, commit it and tag it TAG."""
+def write_tree(dest: Path, env: Mapping[str, str], *, git: bool = True) -> Path:
+    """Write the tree to `dest` and, with `git`, commit it and tag it TAG (git runs in `env`)."""
     for rel, text in files().items():
         path = dest / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,13 +118,13 @@ def write_tree(dest: Path, *, git: bool = True) -> Path:
         if rel.endswith(".sh"):
             path.chmod(0o755)
     if git:
-        commit_and_tag(dest)
+        commit_and_tag(dest, env)
     return dest
 
 
-def commit_and_tag(dest: Path) -> None:
+def commit_and_tag(dest: Path, base: Mapping[str, str]) -> None:
     """Make `dest` a git repository with everything in it committed and tagged TAG (what `git describe` reads)."""
-    env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
+    env = {**base, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@b", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
            "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"], ["tag", TAG]):

@@ -48,13 +48,14 @@ def is_signable(path: str) -> bool:
     return path.lower().endswith(SIGNABLE)
 
 
-def find_tool(error: type[Exception] = PackError) -> tuple[str, str]:
-    """osslsigncode's path and version; fail with the install command when it is missing or too old."""
-    tool = shutil.which("osslsigncode")
+def find_tool(env: Mapping[str, str], error: type[Exception] = PackError) -> tuple[str, str]:
+    """osslsigncode's path (on env's PATH) and version; fail with the install command when it is
+    missing or too old. `env` is what the child gets: the run's environment without its secrets."""
+    tool = shutil.which("osslsigncode", path=env.get("PATH", os.defpath))
     if tool is None:
         msg = f"signing needs osslsigncode, which is not installed: {INSTALL}"
         raise error(msg)
-    out = call([tool, "--version"], what="osslsigncode --version")
+    out = call([tool, "--version"], env=env, what="osslsigncode --version")
     m = _VERSION_RE.search(out)
     if m is None or (int(m.group(1)), int(m.group(2))) < MIN_VERSION:
         found = m.group(0) if m else out.splitlines()[0] if out else "an unknown version"
@@ -66,12 +67,14 @@ def find_tool(error: type[Exception] = PackError) -> tuple[str, str]:
 class Signer:
     """Signs members with one key. Holds the password in memory only; its repr never shows it."""
 
-    def __init__(self, section: SigningSection, secret: str | None, tool: str, version: str, cache: Path) -> None:
+    def __init__(self, section: SigningSection, secret: str | None, tool: str, version: str, cache: Path,
+                 child_env: Mapping[str, str]) -> None:
         self.section = section
         self._secret = secret
         self.tool = tool
         self.version = version
         self.cache = cache
+        self._child_env = child_env
 
     def __repr__(self) -> str:
         return f"Signer(thumbprint={self.section.thumbprint!r})"
@@ -126,36 +129,39 @@ class Signer:
             args = [self.tool, "sign", *self.key_args(), "-h", "sha256", "-n", DESCRIPTION, "-time", str(when)]
             if s.timestamp_url:
                 args += ["-ts", s.timestamp_url]
-            call([*args, "-in", str(src), "-out", str(out)], error=PackError, what=f"signing {m.path}",
-                 stdin=self._secret)
+            call([*args, "-in", str(src), "-out", str(out)], env=self._child_env, error=PackError,
+                 what=f"signing {m.path}", stdin=self._secret)
             os.replace(out, dest)
         return dest
 
 
-def prepare(cfg: Config, env: Mapping[str, str]) -> Signer | None:
+def prepare(cfg: Config, env: Mapping[str, str], child_env: Mapping[str, str]) -> Signer | None:
     """The signer for this run, or None when signing is off. Checks the tool and the key first, so a
-    missing osslsigncode or a wrong password fails before the build."""
+    missing osslsigncode or a wrong password fails before the build.
+
+    The password comes from `env` (the run's environment); osslsigncode gets `child_env`, which
+    lacks it (and every other secret)."""
     s = cfg.signing
     if not s.enabled:
         return None
-    tool, version = find_tool()
+    tool, version = find_tool(child_env)
     secret = password(s, env)
     if not s.thumbprint:
         s = resolve_identity(s, env)
-    return Signer(s, secret, tool, version, cfg.options.cache_dir)
+    return Signer(s, secret, tool, version, cfg.options.cache_dir, child_env)
 
 
 # --------------------------------------------------------------------------- verify
 
 
 def check_file(path: Path, name: str, thumbprint: str, unsigned_sha256: str | None, trust_ca: Path | None,
-               tool: str) -> list[str]:
+               tool: str, env: Mapping[str, str]) -> list[str]:
     """The problems of one member extracted to `path`: signed, intact, by the recorded signer, and the
     content under the signature is what the manifest says was signed."""
     with tempfile.TemporaryDirectory(prefix="k8swb-sig.") as tmp:
         work = Path(tmp)
         sig = work / "sig.pem"
-        if _run(tool, ["extract-signature", "-pem", "-in", str(path), "-out", str(sig)])[0] != 0:
+        if _run(tool, env, ["extract-signature", "-pem", "-in", str(path), "-out", str(sig)])[0] != 0:
             return [f"{name}: is not signed, but the bundle says every script and executable is"]
         ca = trust_ca
         if ca is None:
@@ -164,14 +170,14 @@ def check_file(path: Path, name: str, thumbprint: str, unsigned_sha256: str | No
             if not roots:
                 return [f"{name}: its signature carries no root certificate; pass --trust-ca FILE"]
             ca.write_bytes(roots)
-        code, out = _run(tool, ["verify", "-CAfile", str(ca), "-ignore-timestamp", "-ignore-cdp",
+        code, out = _run(tool, env, ["verify", "-CAfile", str(ca), "-ignore-timestamp", "-ignore-cdp",
                                 "-require-leaf-hash", f"sha1:{thumbprint}", "-in", str(path)])
         problems = []
         if code != 0 or "Signature verification: ok" not in out:
             problems.append(f"{name}: {_why(out, thumbprint, trust_ca)}")
         if unsigned_sha256:
             plain = work / "unsigned"
-            if _run(tool, ["remove-signature", "-in", str(path), "-out", str(plain)])[0] != 0:
+            if _run(tool, env, ["remove-signature", "-in", str(path), "-out", str(plain)])[0] != 0:
                 problems.append(f"{name}: osslsigncode cannot remove its signature to check the content under it")
             elif (found := sha256_file(plain)) != unsigned_sha256 and _without_pe_checksum(plain) != unsigned_sha256:
                 problems.append(f"{name}: the content under the signature has sha256 {found}, "
@@ -193,13 +199,13 @@ def _without_pe_checksum(path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _run(tool: str, args: list[str]) -> tuple[int, str]:
+def _run(tool: str, env: Mapping[str, str], args: list[str]) -> tuple[int, str]:
     """Exit code and whole output: here a non-zero exit is an answer (not signed, not valid), not an
     error, and the lines that say why may be anywhere in the output, so `run.call` does not fit; the child
     still gets `run.child_env`, like every other."""
     log.debug("$ %s", format_cmd([tool, *args]))
     proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace", check=False,
-                          env=child_env())
+                          env=child_env(env))
     return proc.returncode, proc.stdout + proc.stderr
 
 

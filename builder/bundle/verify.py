@@ -4,7 +4,7 @@ A signed bundle's Authenticode signatures are checked too (`check_signatures`, w
 see `builder.bundle.sign`), and `<zip>.sigstore.json` when the identity to expect is given.
 
 `check_dist` and `check_zip` only collect problems (the publish stage calls them); `verify_zips`
-and `verify_dist` print them and give the exit code.
+and `verify_dist` report them as the command's results and raise VerifyError when there are any.
 
 Scripts: only members the manifest marks `generated` must parse with `builder/psparse.py`.
 The SDN modules are upstream files pinned by commit and sha256; the tree-sitter grammar reports
@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import ConfigError, VerifyError
 from ..hashing import sha256_file
 from ..pe import pe_problem
+from ..report import Reporter
 from ..zipdir import directory_problem
 from . import manifest as mf
 
@@ -421,17 +422,17 @@ def _orphans(dist: Path) -> list[str]:
     return problems
 
 
-def _report(problems: list[str], what: str) -> int:
+def _report(problems: list[str], what: str, reporter: Reporter) -> None:
+    """Every problem as a result line (`PROBLEM: ...`), or `<what>: OK`; VerifyError when there is any."""
     for p in problems:
-        print(f"PROBLEM: {p}")
+        reporter.result(f"PROBLEM: {p}")
     if problems:
-        print(f"{what}: {len(problems)} problem(s) found")
-        return VerifyError.exit_code
-    print(f"{what}: OK")
-    return 0
+        msg = f"{what}: {len(problems)} problem(s) found"
+        raise VerifyError(msg)
+    reporter.result(f"{what}: OK")
 
 
-def verify_zips(paths: list[Path], sig: SignatureOptions | None = None) -> int:
+def verify_zips(paths: list[Path], sig: SignatureOptions | None = None, *, reporter: Reporter | None = None) -> None:
     """Check the given zips, and the files beside each one that are there (a lone download has none)."""
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -441,14 +442,14 @@ def verify_zips(paths: list[Path], sig: SignatureOptions | None = None) -> int:
     for path in paths:
         beside = path.with_name(f"{path.name}.sha256").exists()
         problems += _zip_problems(path, sidecars=beside, sig=sig)
-    return _report(problems, ", ".join(p.name for p in paths))
+    _report(problems, ", ".join(p.name for p in paths), reporter or Reporter())
 
 
-def verify_dist(dist: Path, sig: SignatureOptions | None = None) -> int:
+def verify_dist(dist: Path, sig: SignatureOptions | None = None, *, reporter: Reporter | None = None) -> None:
     if not dist.is_dir():
         msg = f"--dist: {dist} does not exist or is not a folder; run `nox -s bundle` first, or pass --dist DIR"
         raise ConfigError(msg)
-    return _report(check_dist(dist, sig), str(dist))
+    _report(check_dist(dist, sig), str(dist), reporter or Reporter())
 
 
 # --------------------------------------------------------------------------- signatures (builder.bundle.sign)
@@ -456,12 +457,14 @@ def verify_dist(dist: Path, sig: SignatureOptions | None = None) -> int:
 
 @dataclass(frozen=True)
 class SignatureOptions:
-    """What `verify` is told to expect of signatures: a root to trust, a sigstore identity."""
+    """What `verify` is told to expect of signatures (a root to trust, a sigstore identity), and the
+    environment osslsigncode checks them in: the run's, without its secrets (empty when none is given)."""
 
     trust_ca: Path | None = None
     sigstore_identity: str | None = None
     sigstore_issuer: str | None = None
     sigstore_trusted_root: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
 
     def sigstore_problems(self, zip_path: Path) -> list[str]:
         if self.sigstore_identity is None and self.sigstore_issuer is None:
@@ -487,7 +490,7 @@ def check_signatures(path: Path, manifest: Mapping[str, Any], members: Mapping[s
         problems.append(f"{mf.MANIFEST}: signing.thumbprint is not 40 upper-case hex digits")
         return
     try:
-        tool, _ = sign.find_tool(VerifyError)
+        tool, _ = sign.find_tool(sig.env, VerifyError)
     except VerifyError as err:
         problems.append(str(err))
         return
@@ -503,7 +506,7 @@ def check_signatures(path: Path, manifest: Mapping[str, Any], members: Mapping[s
             target = Path(tmp) / name.rsplit("/", 1)[-1]  # osslsigncode tells a script by its extension
             with zf.open(name) as src, target.open("wb") as dst:
                 shutil.copyfileobj(src, dst, READ)
-            problems.extend(sign.check_file(target, name, thumbprint, unsigned, sig.trust_ca, tool))
+            problems.extend(sign.check_file(target, name, thumbprint, unsigned, sig.trust_ca, tool, sig.env))
 
 
 def _sdn_pin_problems(manifest: Mapping[str, Any], entries: Mapping[Any, Any]) -> list[str]:

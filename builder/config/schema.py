@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import types
 import typing
 from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write
+from ..report import Reporter
 from .model import (
     COMPONENTS,
     INPUT_DEFAULTS,
@@ -92,14 +92,13 @@ def dump(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=False) + "\n"
 
 
-def write(out: Path | None) -> int:
-    """`schema` command: print the schema, or write it to `out`."""
+def write(out: Path | None, reporter: Reporter) -> None:
+    """`schema` command: the schema as the command's result, or written to `out`."""
     text = dump(generate())
     if out is None:
-        sys.stdout.write(text)
+        reporter.result(text.removesuffix("\n"))
     else:
         atomic_write(out, text.encode("utf-8"))
-    return 0
 
 
 def _object(cls: Any, key: str) -> dict[str, Any]:

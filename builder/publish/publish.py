@@ -22,13 +22,12 @@ from __future__ import annotations
 import json
 import logging
 import re
-import sys
 import tempfile
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import requests
 
@@ -39,7 +38,8 @@ from ..config.model import TAG_RE
 from ..errors import ConfigError, PublishError, VerifyError
 from ..fsutil import atomic_write
 from ..hashing import sha256_file
-from ..http import ProgressBar, RetryPolicy, clean_text
+from ..http import RetryPolicy, clean_text
+from ..report import Reporter
 from . import github
 from .github import GitHubClient, Json, Secret
 
@@ -102,28 +102,45 @@ class Plan:
         return f"release {self.bundle.tag}"
 
 
+@dataclass(frozen=True)
+class PublishFlags:
+    """What `publish` is asked to do, resolved once (`resolve`): --draft already merged with
+    release.draft, and the commit a new release's tag is made at already checked."""
+
+    draft: bool = False
+    replace: bool = False
+    dry_run: bool = False
+    sigstore: bool = False
+    target: str | None = None  # --target-commitish, else $GITHUB_SHA; None: GitHub's default branch
+
+    @classmethod
+    def resolve(cls, cfg: Config, env: Mapping[str, str], *, draft: bool = False, replace: bool = False,
+                dry_run: bool = False, sigstore: bool = False, target_commitish: str | None = None) -> PublishFlags:
+        return cls(draft=draft or cfg.release.draft, replace=replace, dry_run=dry_run, sigstore=sigstore,
+                   target=read_target(target_commitish, env))
+
+
 def publish_dist(
     cfg: Config,
     env: Mapping[str, str],
+    opts: PublishFlags,
     *,
-    draft: bool,
-    replace: bool,
-    dry_run: bool,
+    reporter: Reporter | None = None,
     policy: RetryPolicy | None = None,
     session: requests.Session | None = None,
-    out: TextIO | None = None,
-    progress_stream: TextIO | None = None,
-    sigstore: bool = False,
-    target_commitish: str | None = None,
-) -> int:
-    """Publish every bundle in dist/ as its own release; return 0 when each one is complete.
+    child_env: Mapping[str, str] | None = None,
+) -> None:
+    """Publish every bundle in dist/ as its own release; PublishError unless each one is complete.
 
-    `target_commitish` (else $GITHUB_SHA) is the commit a new release's tag is made at.
+    `env` is where the token comes from; `child_env` (the environment without secrets) is what the
+    signature checker of the verification before it runs in. The plan and each release's summary
+    are the reporter's results.
     """
-    out = out or sys.stdout
-    target = read_target(target_commitish, env)
-    if dry_run and (cfg.options.offline or not _token_given(env)):
-        return plan_offline(cfg, target, out, draft=draft or cfg.release.draft, replace=replace)
+    reporter = reporter or Reporter()
+    sig = verify.SignatureOptions(env=child_env or {})
+    if opts.dry_run and (cfg.options.offline or not _token_given(env)):
+        plan_offline(cfg, opts, reporter, sig)
+        return
     if cfg.options.offline:
         msg = "--offline never touches the network, and publishing is all network: drop --offline, or add --dry-run"
         raise ConfigError(msg)
@@ -133,12 +150,12 @@ def publish_dist(
         msg = "no target repository: set release.repo: owner/name in bundle.yaml, or GITHUB_REPOSITORY"
         raise ConfigError(msg)
     endpoints = github.endpoints_for(env.get("GITHUB_API_URL") or github.DEFAULT_API)
-    if sigstore and not dry_run:
+    if opts.sigstore and not opts.dry_run:
         from .sigstore_sign import check_ready
 
         check_ready(sorted(cfg.options.dist.glob("*.zip")), env)  # refused before the verification, not after
-    check_dist(cfg.options.dist)
-    if sigstore and not dry_run:  # signs what was just verified; the .sigstore.json is uploaded beside the zip
+    check_dist(cfg.options.dist, sig)
+    if opts.sigstore and not opts.dry_run:  # signs what was just verified; its .sigstore.json goes beside the zip
         from ..bundle.pack import write_dist_sums
         from .sigstore_sign import sign_zips
 
@@ -147,30 +164,27 @@ def publish_dist(
     with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
         bundles = read_bundles(cfg, Path(work))
         client = GitHubClient(endpoints, repo, token, policy or RetryPolicy(), session=session,
-                              read_only=dry_run)
+                              read_only=opts.dry_run)
         try:
-            return _publish(client, cfg, bundles, target, out, progress_stream, draft=draft, replace=replace,
-                            dry_run=dry_run)
+            _publish(client, cfg, bundles, opts, reporter)
         finally:
             client.close()
 
 
-def _publish(client: GitHubClient, cfg: Config, bundles: list[Bundle], target: str | None, out: TextIO,
-             progress_stream: TextIO | None, *, draft: bool, replace: bool, dry_run: bool) -> int:
+def _publish(client: GitHubClient, cfg: Config, bundles: list[Bundle], opts: PublishFlags,
+             reporter: Reporter) -> None:
     repo = client.repo
-    plans = [plan_bundle(client, b, draft=draft or cfg.release.draft, replace=replace, target=target)
-             for b in bundles]
-    _print_plan(plans, out, repo, dry_run=dry_run)
+    plans = [plan_bundle(client, b, draft=opts.draft, replace=opts.replace, target=opts.target) for b in bundles]
+    _print_plan(plans, reporter, repo, dry_run=opts.dry_run)
     refusals = [r for p in plans for r in p.refusals]
     if refusals:
         msg = "nothing was uploaded:\n  " + "\n  ".join(refusals)
         raise PublishError(msg)
-    if dry_run:
-        return 0
+    if opts.dry_run:
+        return
     for plan in plans:  # each summary as soon as its release is complete
-        done = carry_out(client, plan, cfg.release.prerelease, progress_stream or sys.stderr)
-        _print_summary(plan, *done, out)
-    return 0
+        done = carry_out(client, plan, cfg.release.prerelease, reporter)
+        _print_summary(plan, *done, reporter)
 
 
 def _token_given(env: Mapping[str, str]) -> bool:
@@ -204,9 +218,9 @@ def read_token(env: Mapping[str, str]) -> Secret:
     raise ConfigError(msg)
 
 
-def check_dist(dist: Path) -> None:
+def check_dist(dist: Path, sig: verify.SignatureOptions | None = None) -> None:
     """The same checks as `nox -s verify`: nothing is uploaded from a dist/ that fails them."""
-    problems: list[str] = list(verify.check_dist(dist))
+    problems: list[str] = list(verify.check_dist(dist, sig))
     if problems:
         msg = f"{dist} failed verification, so nothing was published:\n  " + "\n  ".join(problems)
         raise VerifyError(msg)
@@ -393,7 +407,7 @@ class Done:
     url: str
 
 
-def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, progress_stream: TextIO) -> tuple[Json, list[Done]]:
+def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, reporter: Reporter) -> tuple[Json, list[Done]]:
     bundle = plan.bundle
     fields: dict[str, Any] = {"tag_name": bundle.tag, "name": bundle.title, "body": bundle.notes, "draft": True,
                               "prerelease": prerelease}
@@ -411,12 +425,11 @@ def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, progress_strea
         if step.remote is not None:
             log.info("deleting %s from %s: %s", step.asset.name, plan.label, step.why)
             client.delete_asset(int(step.remote["id"]))
-        bar = ProgressBar.for_terminal(f"  {step.asset.name}", progress_stream)  # None unless a terminal
+        bar = reporter.meter(f"  {step.asset.name}")
         try:
-            asset = upload(client, release, step.asset, bar.update if bar else None)
+            asset = upload(client, release, step.asset, bar.update)
         finally:
-            if bar:
-                bar.close()
+            bar.close()
         how = "replaced" if step.kind == "replace" else "uploaded"
         done.append(Done(step.asset.name, how, str(asset.get("browser_download_url", ""))))
     _check_all(client, release, bundle)
@@ -494,57 +507,56 @@ _VERBS = {
 }
 
 
-def _print_plan(plans: list[Plan], out: TextIO, repo: str, *, dry_run: bool) -> None:
+def _print_plan(plans: list[Plan], reporter: Reporter, repo: str, *, dry_run: bool) -> None:
     would = "would " if dry_run else ""
     for plan in plans:
         rel = plan.release
         at = f" at commit {plan.target}" if plan.target else ""
         if rel is None:
-            print(f"{plan.label} in {repo}: {would}create it as a draft{at}, named {plan.bundle.title!r}",
-                  file=out)
+            reporter.result(f"{plan.label} in {repo}: {would}create it as a draft{at}, named {plan.bundle.title!r}")
         else:
             state = "draft" if rel.get("draft") else "published"
-            print(f"{plan.label} in {repo}: found ({state}, id {rel.get('id')})", file=out)
+            reporter.result(f"{plan.label} in {repo}: found ({state}, id {rel.get('id')})")
         for s in plan.steps:
             verb = _VERBS[s.kind][1 if dry_run else 0]
-            print(f"  {verb:<30} {s.asset.name} ({s.asset.size} bytes): {s.why}", file=out)
+            reporter.result(f"  {verb:<30} {s.asset.name} ({s.asset.size} bytes): {s.why}")
         if plan.publish:
-            print(f"  {would}publish {plan.label}", file=out)
+            reporter.result(f"  {would}publish {plan.label}")
         for note in plan.notes:
-            print(f"  note: {note}", file=out)
+            reporter.result(f"  note: {note}")
     if dry_run:
-        print("dry run: nothing was written", file=out)
+        reporter.result("dry run: nothing was written")
 
 
-def _print_summary(plan: Plan, release: Json, assets: list[Done], out: TextIO) -> None:
+def _print_summary(plan: Plan, release: Json, assets: list[Done], reporter: Reporter) -> None:
     state = "draft" if release.get("draft") else "published"
-    print(f"{plan.label} ({state}): {clean_text(str(release.get('html_url', '')))}", file=out)
+    reporter.result(f"{plan.label} ({state}): {clean_text(str(release.get('html_url', '')))}")
     for d in assets:
-        print(f"  {d.how:<9} {d.name}  {clean_text(d.url)}", file=out)
+        reporter.result(f"  {d.how:<9} {d.name}  {clean_text(d.url)}")
 
 
 # --------------------------------------------------------------------------- a dry run without GitHub
 
 
-def plan_offline(cfg: Config, target: str | None, out: TextIO, *, draft: bool, replace: bool) -> int:
+def plan_offline(cfg: Config, opts: PublishFlags, reporter: Reporter,
+                 sig: verify.SignatureOptions | None = None) -> None:
     """`publish --dry-run` with no token or --offline: what dist/ would become, and what only GitHub can tell."""
     why = "--offline" if cfg.options.offline else "no token in GH_TOKEN or GITHUB_TOKEN"
     repo = cfg.release.repo or "(repository unknown: set release.repo or GITHUB_REPOSITORY)"
-    check_dist(cfg.options.dist)
+    target, draft, replace = opts.target, opts.draft, opts.replace
+    check_dist(cfg.options.dist, sig)
     with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
         bundles = read_bundles(cfg, Path(work))
-    print(f"dry run from {cfg.options.dist} alone ({why}): GitHub was not asked", file=out)
+    reporter.result(f"dry run from {cfg.options.dist} alone ({why}): GitHub was not asked")
     at = f" at commit {target}" if target else ""
     for b in bundles:
-        print(f"release {b.tag} in {repo}: if it does not exist, would create it as a draft{at}, named "
-              f"{b.title!r}", file=out)
+        reporter.result(f"release {b.tag} in {repo}: if it does not exist, would create it as a draft{at}, named "
+                        f"{b.title!r}")
         for a in b.assets:
-            print(f"  would upload (unless already there) {a.name} ({a.size} bytes, sha256 {a.sha256})", file=out)
-        print(f"  would {'leave it a draft' if draft else f'publish release {b.tag}'}", file=out)
-    print("could not know without GitHub: whether each release exists (draft, published or immutable), which "
-          "assets it holds and whether they match these; so which uploads would be skipped or redone, and "
-          "whether a published release with different assets would be "
-          + ("replaced (--replace)" if replace else "refused (pass --replace, or bundle with --revision N)"),
-          file=out)
-    print("dry run: nothing was written", file=out)
-    return 0
+            reporter.result(f"  would upload (unless already there) {a.name} ({a.size} bytes, sha256 {a.sha256})")
+        reporter.result(f"  would {'leave it a draft' if draft else f'publish release {b.tag}'}")
+    reporter.result("could not know without GitHub: whether each release exists (draft, published or immutable), "
+                    "which assets it holds and whether they match these; so which uploads would be skipped or "
+                    "redone, and whether a published release with different assets would be "
+                    + ("replaced (--replace)" if replace else "refused (pass --replace, or bundle with --revision N)"))
+    reporter.result("dry run: nothing was written")

@@ -188,7 +188,7 @@ def _download_verified(url: str, folder: Path, name: str, version: str, net: Net
     with cache_workdir(folder) as tmp:
         exe = tmp / f"{name}.exe"
         log.info("release: downloading %s", shown)
-        bar = http.ProgressBar.for_terminal(f"{name}.exe {version}") if progress else None
+        bar = net.meter(f"{name}.exe {version}") if progress else None
         if _get(url, exe, net, session, bar) is None:
             msg = (f"Kubernetes {version}: {name}.exe is not at {shown} (HTTP 404): {version} is not a "
                    "released version, or the mirror kubernetes.release_url does not carry it; check the "
@@ -213,7 +213,7 @@ def _download_verified(url: str, folder: Path, name: str, version: str, net: Net
 
 
 def _get(url: str, dest: Path, net: Net, session: requests.Session,
-         progress: http.ProgressBar | None = None, max_bytes: int | None = None) -> str | None:
+         progress: http.Meter | None = None, max_bytes: int | None = None) -> str | None:
     """Download `url` to `dest` and return its sha256, or None when the release has no such file."""
     return http.download_if_present(url, dest, net, session, progress=progress, key="kubernetes.release_url",
                                     max_bytes=max_bytes)

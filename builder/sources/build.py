@@ -26,7 +26,8 @@ from ..fsutil import atomic_write, read_json_object
 from ..hashing import sha256_file
 from ..kversion import KubeVersion, from_git_describe
 from ..pe import file_contains, file_pe_problem
-from ..run import Progress, call, call_logged
+from ..report import Reporter
+from ..run import call, call_logged
 from .toolchain import Toolchain, provision, requirement, show
 
 log = logging.getLogger(__name__)
@@ -42,23 +43,25 @@ class TreeVersion:
     commit_time: int | None
 
 
-def _git(root: Path, *args: str) -> str:
-    return call(["git", "-C", str(root), *args], error=BuildError, what=f"git {args[0]}").strip()
+def _git(root: Path, env: Mapping[str, str], *args: str) -> str:
+    return call(["git", "-C", str(root), *args], env=env, error=BuildError, what=f"git {args[0]}").strip()
 
 
-def detect_version(root: Path, configured: str | None) -> TreeVersion:
-    """The gitVersion to stamp: from `git describe` in a git tree, or `kubernetes.version` otherwise."""
+def detect_version(root: Path, configured: str | None, env: Mapping[str, str]) -> TreeVersion:
+    """The gitVersion to stamp: from `git describe` in a git tree, or `kubernetes.version` otherwise.
+
+    `env` is git's environment (the run's, without its secrets)."""
     if not (root / ".git").exists():
         if not configured:
             msg = (f"kubernetes.version: {root} has no .git (an unpacked tarball?), so its version cannot be "
                    "detected; set kubernetes.version: vX.Y.Z to the version of this tree")
             raise ConfigError(msg)
         return TreeVersion(configured, None, "archive", None)
-    commit = _git(root, "rev-parse", "HEAD")
-    dirty = bool(_git(root, "status", "--porcelain"))
-    commit_time = int(_git(root, "show", "-s", "--format=%ct", "HEAD"))
+    commit = _git(root, env, "rev-parse", "HEAD")
+    dirty = bool(_git(root, env, "status", "--porcelain"))
+    commit_time = int(_git(root, env, "show", "-s", "--format=%ct", "HEAD"))
     try:
-        describe = _git(root, "describe", "--tags", "--match=v*", "--abbrev=14", "HEAD")
+        describe = _git(root, env, "describe", "--tags", "--match=v*", "--abbrev=14", "HEAD")
     except BuildError:
         describe = ""
     if not describe:
@@ -122,20 +125,20 @@ def tree_time(root: Path) -> int | None:
     return newest
 
 
-def tree_fingerprint(root: Path) -> str:
+def tree_fingerprint(root: Path, env: Mapping[str, str]) -> str:
     """A digest of the tree's content: commit plus uncommitted changes, or every file without git.
 
     What the build generates inside the tree (`generated`) is left out either way.
     """
     h = hashlib.sha256()
     if (root / ".git").exists():
-        h.update(_git(root, "rev-parse", "HEAD").encode())
+        h.update(_git(root, env, "rev-parse", "HEAD").encode())
         status = call(["git", "-C", str(root), "status", "--porcelain=v1", "-z", "--untracked-files=all"],
-                      error=BuildError, what="git status")
+                      env=env, error=BuildError, what="git status")
         status = "\0".join(e for e in status.split("\0") if not (e.startswith("?? ") and generated(e[3:])))
         h.update(status.encode())
         if status:
-            h.update(call(["git", "-C", str(root), "diff", "HEAD", "--binary"], error=BuildError,
+            h.update(call(["git", "-C", str(root), "diff", "HEAD", "--binary"], env=env, error=BuildError,
                           what="git diff").encode())
             for entry in status.split("\0"):
                 if entry.startswith("?? ") and not generated(entry[3:]):
@@ -193,24 +196,29 @@ def make_args(kube: KubernetesSection, root: Path | None = None) -> list[str]:
     return ["make", f"WHAT={what}", f"KUBE_BUILD_PLATFORMS={kube.platform}"]
 
 
-def build(cfg: Config, env: Mapping[str, str]) -> BuildResult:
-    """Build the configured components from the tree; reuse the last build when nothing changed."""
+def build(cfg: Config, env: Mapping[str, str], *, tree: TreeVersion | None = None,
+          reporter: Reporter | None = None) -> BuildResult:
+    """Build the configured components from the tree; reuse the last build when nothing changed.
+
+    `env` is the children's environment (without secrets); `tree` the tree's version as the run
+    detected it (detected here when not given)."""
     kube = cfg.kubernetes
     assert kube.root is not None  # config.load guarantees a tree for source: build
     root = kube.root
-    tree = detect_version(root, kube.version)
+    tree = tree if tree is not None else detect_version(root, kube.version, env)
+    reporter = reporter or Reporter()
     sde = source_date_epoch(cfg, root, tree)
     go = provision(requirement(root, kube.go_version), cfg.options.cache_dir, env, cfg.options.offline)
     names = list(targets(kube, root))
     args = make_args(kube, root)
     menv = make_env(env, go, kube, tree, sde)
-    key = _stamp_key(root, go, kube, tree, sde, args)
+    key = _stamp_key(root, go, kube, tree, sde, args, env)
     stamp_path = cfg.options.cache_dir / "build" / (hashlib.sha256(str(root).encode()).hexdigest()[:16] + ".json")
 
     reused = _reuse(stamp_path, key, root, kube, names)
     if reused is None:
         _remove_old_outputs(root, kube, names)
-        _run_make(root, args, menv, cfg.options.cache_dir / "logs" / "make.log")
+        _run_make(root, args, menv, cfg.options.cache_dir / "logs" / "make.log", reporter)
         outputs = check_outputs(root, kube, tree.git_version, names)
         _write_stamp(stamp_path, key, outputs)
     else:
@@ -243,10 +251,10 @@ def source_date_epoch(cfg: Config, root: Path, tree: TreeVersion) -> int | None:
 
 
 def _stamp_key(root: Path, go: Toolchain, kube: KubernetesSection, tree: TreeVersion,
-               sde: int | None, args: list[str]) -> str:
+               sde: int | None, args: list[str], env: Mapping[str, str]) -> str:
     parts = {
         "schema": STAMP_SCHEMA,
-        "tree": tree_fingerprint(root),
+        "tree": tree_fingerprint(root, env),
         "go": show(go.version),
         "goroot": str(go.goroot),
         "args": args,
@@ -295,7 +303,7 @@ def _write_stamp(stamp_path: Path, key: str, outputs: dict[str, tuple[Path, str]
 _PHASE = re.compile(r"^\+\+\+ (?:\[[^\]]*\] )?(?P<text>.+)$")
 
 
-def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path) -> None:
+def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path, reporter: Reporter) -> None:
     for tool in ("make", "bash"):
         if shutil.which(tool, path=env.get("PATH")) is None:
             msg = (f"the Kubernetes build needs {tool}, which is not on PATH; "
@@ -303,7 +311,7 @@ def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path) 
             raise BuildError(msg)
     start = time.monotonic()
     log.info("build: %s (in %s)", " ".join(args), root)
-    with Progress("build") as progress:
+    with reporter.status("build") as progress:
         def on_line(line: str) -> None:
             m = _PHASE.match(line)
             if m:

@@ -218,7 +218,7 @@ def _from_cache(spec: InputSpec, cache_dir: Path) -> Fetched | None:
 def _get(url: str, dest: Path, net: Net, session: requests.Session, label: str | None = None,
          max_bytes: int | None = None) -> str | None:
     """Download to `dest`; its sha256, or None when the server has no such file."""
-    progress = http.ProgressBar.for_terminal(label) if label else None
+    progress = net.meter(label) if label else None
     return http.download_if_present(url, dest, net, session, progress=progress, max_bytes=max_bytes)
 
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from .. import http
 from ..artifacts import FetchedFile, FetchedInput, SdnResult
@@ -31,6 +29,7 @@ from ..hashing import sha256_file
 from ..http import Net
 from ..kversion import KubeVersion
 from ..pe import file_contains, file_pe_problem
+from ..report import Reporter
 from ..run import call_logged
 from . import sdn
 from .inputs import Fetched, InputSpec, Take, fetch_inputs, fresh_pins, kind_of, offline_message, rewrite_section_pins
@@ -146,11 +145,12 @@ def check_update_pins(cfg: Config) -> Path:
     return path
 
 
-def update_pins(cfg: Config, git_version: str | None, *, net: Net | None = None, out: TextIO | None = None) -> int:
+def update_pins(cfg: Config, git_version: str | None, *, net: Net | None = None,
+                reporter: Reporter | None = None) -> int:
     """Refresh the pins of SDN and of every kit input this configuration uses, in the config file."""
-    out = out if out is not None else sys.stdout
+    reporter = reporter or Reporter()
     path = check_update_pins(cfg)
-    sdn.update_pins(cfg, net=net, out=out)
+    sdn.update_pins(cfg, net=net, reporter=reporter)
     specs = kit_specs(cfg, git_version)
     fetched = fresh_pins(specs, cfg.options.cache_dir, net=net)
     updates: dict[str, dict[str, str]] = {}
@@ -159,16 +159,16 @@ def update_pins(cfg: Config, git_version: str | None, *, net: Net | None = None,
         old = {"h1": f.spec.h1} if f.spec.tree else {"sha256": f.spec.sha256}
         for key, value in pins.items():
             state = "unchanged" if old[key] == value else f"{old[key] or '(empty)'} -> {value}"
-            print(f"  {f.spec.key}.{key} ({f.spec.name} {f.spec.version}): {state}", file=out)
+            reporter.result(f"  {f.spec.key}.{key} ({f.spec.name} {f.spec.version}): {state}")
         if pins != old:
             updates[f.spec.key] = pins
     text = path.read_text(encoding="utf-8")
     updated = rewrite_section_pins(text, str(path), updates)
     if updated == text:
-        print("kit pins: nothing to change", file=out)
+        reporter.result("kit pins: nothing to change")
     else:
         atomic_write(path, updated.encode("utf-8"), keep_mode=True)
-        print(f"wrote the kit pins to {path}; review the change before committing it", file=out)
+        reporter.result(f"wrote the kit pins to {path}; review the change before committing it")
     return 0
 
 

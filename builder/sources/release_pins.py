@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import sys
-from typing import Any, TextIO
+from typing import Any
 
 from ..config import Config, parse_yaml
 from ..errors import ConfigError
 from ..fsutil import atomic_write
 from ..http import Net
+from ..report import Reporter
 from .binaries import download_binaries
 
 Pins = dict[str, dict[str, str]]
 
 
-def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = None) -> int:
+def update_pins(cfg: Config, *, net: Net | None = None, reporter: Reporter | None = None) -> int:
     """Download and verify the configured versions' binaries; write their sha256 into kubernetes.pins."""
-    out = out if out is not None else sys.stdout
+    reporter = reporter or Reporter()
     path = cfg.options.pins_file()
     text = path.read_text(encoding="utf-8")
     if "kubernetes.pins" not in parse_yaml(text, str(path)).lines:
@@ -38,15 +38,15 @@ def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = Non
         new[version] = {b.name: b.sha256 for b in result.binaries}
     updated = rewrite_kubernetes_pins(text, str(path), new)
     old = {(v, c): h for v, c, h in cfg.kubernetes.pins}
-    print(f"kubernetes pins in {path}:", file=out)
+    reporter.result(f"kubernetes pins in {path}:")
     for version, comps in new.items():
         for name, sha in comps.items():
             before = old.get((version, name))
             state = "unchanged" if before == sha else f"{before or 'none'} -> {sha}"
-            print(f"  {version} {name}: {state}", file=out)
+            reporter.result(f"  {version} {name}: {state}")
     if updated != text:
         atomic_write(path, updated.encode("utf-8"), keep_mode=True)
-        print(f"wrote {path}; review the change before committing it", file=out)
+        reporter.result(f"wrote {path}; review the change before committing it")
     return 0
 
 

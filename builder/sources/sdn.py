@@ -13,11 +13,9 @@ import hashlib
 import json
 import logging
 import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
 from .. import http
 from ..artifacts import FetchedFile, SdnResult
@@ -27,6 +25,7 @@ from ..errors import ConfigError, FetchError
 from ..fsutil import atomic_write, cache_workdir, read_json_object, swap_dir
 from ..hashing import sha256_file
 from ..http import Net
+from ..report import Reporter
 from .safezip import SafeZip
 
 log = logging.getLogger(__name__)
@@ -59,9 +58,9 @@ def fetch_sdn(cfg: Config, *, net: Net | None = None) -> SdnResult:
     return _store(cfg, archive)
 
 
-def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = None) -> int:
+def update_pins(cfg: Config, *, net: Net | None = None, reporter: Reporter | None = None) -> int:
     """Fetch sdn.commit, hash each listed file and rewrite the pins in the config file, keeping its comments."""
-    out = out if out is not None else sys.stdout
+    reporter = reporter or Reporter()
     path = cfg.options.pins_file()
     if cfg.options.offline and http.local_path(_source_url(cfg)) is None:
         msg = "--update-pins must download sdn.commit's archive and cannot run with --offline"
@@ -72,17 +71,17 @@ def update_pins(cfg: Config, *, net: Net | None = None, out: TextIO | None = Non
     text = path.read_text(encoding="utf-8")
     updated = rewrite_pins(text, str(path), cfg.sdn.files, new, commit=commit)
     changed = [f for f in cfg.sdn.files if new[f.path] != f.sha256]
-    print(f"sdn pins in {path} for commit {archive.commit}:", file=out)
+    reporter.result(f"sdn pins in {path} for commit {archive.commit}:")
     if commit is not None:
-        print(f"  commit: {cfg.sdn.commit} -> {commit}", file=out)
+        reporter.result(f"  commit: {cfg.sdn.commit} -> {commit}")
     for f in cfg.sdn.files:
         state = f"{f.sha256} -> {new[f.path]}" if f in changed else f"unchanged ({f.sha256})"
-        print(f"  {f.path}: {state}", file=out)
+        reporter.result(f"  {f.path}: {state}")
     if updated == text:
-        print("nothing to change", file=out)
+        reporter.result("nothing to change")
     else:
         atomic_write(path, updated.encode("utf-8"), keep_mode=True)
-        print(f"wrote {path}; review the change before committing it", file=out)
+        reporter.result(f"wrote {path}; review the change before committing it")
     files = tuple(SdnFile(f.path, new[f.path], f.dest) for f in cfg.sdn.files)
     _store(cfg, archive, files=files)
     return 0
@@ -184,8 +183,8 @@ def _download_archive(cfg: Config, net: Net) -> _Archive:
             zip_path = tmp / "archive.zip"
             log.info("sdn: fetching %s", shown)
             sha = http.download(url, zip_path, session=session, policy=net.policy or http.RetryPolicy(),
-                                timeout=net.timeout, key="sdn.url",
-                                progress=http.ProgressBar.for_terminal(f"SDN {cfg.sdn.commit[:12]}"))
+                                timeout=net.timeout, key="sdn.url", max_bytes=net.max_download,
+                                progress=net.meter(f"SDN {cfg.sdn.commit[:12]}"))
             with SafeZip(zip_path, source=shown) as archive:
                 commit = _archive_commit(archive, cfg, shown)
                 data = {f.path: archive.read(f"{archive.top}/{f.path}") for f in cfg.sdn.files}
