@@ -344,17 +344,15 @@ def _publish(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> i
 
 
 def _bench(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
-    from . import bench
+    from . import pipeline
 
-    opts = BenchOptions(resolve(line, reporter, env), only=line.only)
-    return bench.main(opts.run.cfg, opts.run.ctx.child_env(), only=opts.only)
+    return pipeline.bench(BenchOptions(resolve(line, reporter, env), only=line.only))
 
 
 def _schema(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
-    from .config import schema
+    from . import pipeline
 
-    opts = SchemaOptions(reporter, out=line.out)
-    schema.write(opts.out, opts.reporter)
+    pipeline.schema(SchemaOptions(reporter, out=line.out))
     return 0
 
 

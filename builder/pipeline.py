@@ -25,7 +25,7 @@ from .artifacts import BuildResult, FetchedInput, RenderedFile, SdnResult
 from .bundle import sign
 from .config import Config
 from .errors import BuilderError, BuildError, ConfigError, FetchError
-from .options import FetchOptions, PublishOptions, RenderOptions, Run, VerifyOptions
+from .options import BenchOptions, FetchOptions, PublishOptions, RenderOptions, Run, SchemaOptions, VerifyOptions
 
 if TYPE_CHECKING:
     from .sources.build import TreeVersion
@@ -179,6 +179,21 @@ def publish(opts: PublishOptions) -> None:
 
     ctx = opts.run.ctx
     publish_mod.publish_dist(opts.run.cfg, ctx.env, opts.flags, reporter=ctx.reporter, child_env=ctx.child_env())
+
+
+def bench(opts: BenchOptions) -> int:
+    """`bench`: the speed goals; 1 when one was missed (a result, not an error: every line is shown)."""
+    from . import bench as bench_mod
+
+    run = opts.run
+    return bench_mod.main(run.cfg, run.ctx.child_env(), only=opts.only)
+
+
+def schema(opts: SchemaOptions) -> None:
+    """`schema`: the JSON Schema of bundle.yaml, as the result or into a file."""
+    from .config import schema as schema_mod
+
+    schema_mod.write(opts.out, opts.reporter)
 
 
 def build_stage(run: Run) -> BuildResult:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +55,19 @@ def test_each_command_lists_only_its_options(command: str, has: list[str], lacks
     for opt in lacks:
         assert opt not in text, opt
     assert "examples:" in text and "exit codes:" in text
+
+
+def test_every_command_is_dispatched_and_every_option_has_a_typed_field() -> None:
+    """A flag added to a command's parser must reach CommandLine (parse would fail on it otherwise)."""
+    assert set(cli.DISPATCH) == set(cli.COMMANDS) == set(cli.OPTIONS)
+    typed = {f.name for f in dataclasses.fields(cli.CommandLine)} | set(cli.OVERRIDES) | {"kube_version"}
+    commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in commands.choices.items():
+        dests = {a.dest for a in parser._actions if a.dest != "help"}
+        assert dests <= typed, (name, dests - typed)
+    line = cli.CommandLine.parse(["bundle", "--kube-version", "v1.37.0", "--kube-version", "v1.36.2", "--force"])
+    assert line.overrides.kube_versions == ("v1.37.0", "v1.36.2") and line.overrides.force
+    assert not line.overrides.tree_optional and line.overrides.needs_source
 
 
 def test_render_needs_no_tree_when_the_version_is_configured(tmp_path: Path,
