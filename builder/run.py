@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 from .errors import BuilderError
+from .fsutil import DISK_FULL, no_space_message
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +51,14 @@ def call(
     error: type[BuilderError] = BuilderError,
     what: str = "",
     stdin: str | None = None,
+    disk: Path | None = None,
 ) -> str:
     """Run a short command and return its stdout; on failure raise `error` with its output's tail.
 
     `env` is the child's environment (the run's, without the names it hides; secret-looking names
     are dropped here again). `stdin` is how a secret reaches a command: never on its command line,
-    which is logged."""
+    which is logged. `disk`: the folder the command writes to; when it fails for want of space,
+    the error names that folder's device instead of showing the command's traceback."""
     log.debug("$ %s", format_cmd(args))
     try:
         proc = subprocess.run(
@@ -71,10 +74,19 @@ def call(
         msg = f"{what or 'command'} failed: {args[0]} is not installed or not on PATH"
         raise error(msg) from err
     if proc.returncode != 0:
+        if disk is not None and _out_of_space(proc.stdout + proc.stderr):
+            raise error(f"{what or 'command'} failed: {no_space_message(disk)}")
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-TAIL_LINES:])
         msg = f"{what or 'command'} failed (exit {proc.returncode}): {format_cmd(args)}\n{tail}"
         raise error(msg)
     return proc.stdout
+
+
+_NO_SPACE_RE = re.compile(r"No space left on device|\[Errno 28\]|ENOSPC|Disk quota exceeded", re.IGNORECASE)
+
+
+def _out_of_space(output: str) -> bool:
+    return _NO_SPACE_RE.search(output) is not None
 
 
 def call_logged(
@@ -86,11 +98,13 @@ def call_logged(
     error: type[BuilderError] = BuilderError,
     what: str = "",
     on_line: Callable[[str], None] | None = None,
+    disk: Path | None = None,
 ) -> None:
     """Run a long command with its whole output going to `log_path`.
 
     `on_line` sees each output line (for progress). On failure the error shows the last
-    TAIL_LINES lines and the log's path.
+    TAIL_LINES lines and the log's path; when the command (or the log) ran out of space, it names
+    the device holding `disk` (or the log's folder) instead.
     """
     log.debug("$ %s  (log: %s)", format_cmd(args), log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -113,12 +127,22 @@ def call_logged(
             msg = f"{what or 'command'} failed: {args[0]} is not installed or not on PATH"
             raise error(msg) from err
         assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            tail.append(line.rstrip("\n"))
-            if on_line is not None:
-                on_line(line.rstrip("\n"))
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                tail.append(line.rstrip("\n"))
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            out.flush()
+        except OSError as err:
+            proc.kill()
+            proc.wait()
+            if err.errno not in DISK_FULL:
+                raise
+            raise error(f"{what or 'command'} stopped: {no_space_message(log_path.parent)}") from None
         code = proc.wait()
+    if code != 0 and disk is not None and any(_out_of_space(line) for line in tail):
+        raise error(f"{what or 'command'} failed: {no_space_message(disk)} (log: {log_path})")
     if code != 0:
         shown = "\n".join(tail)
         msg = (

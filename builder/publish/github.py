@@ -30,6 +30,8 @@ from ..http import (
     is_retryable_status,
     make_session,
     short_reason,
+    unresolved,
+    unresolved_text,
 )
 
 log = logging.getLogger(__name__)
@@ -298,7 +300,8 @@ class GitHubClient:
         if write and self._read_only:
             msg = f"internal error: {method} {urlsplit(url).path} attempted in a dry run"
             raise AssertionError(msg)
-        where = f"{method} {urlsplit(url).path}"
+        parts = urlsplit(url)
+        where = f"{method} {parts.netloc}{parts.path}"  # the host too: GitHub Enterprise, or a proxy, says which
         send = functools.partial(self._send, method, url, params=params, json_body=json_body, body=body,
                                  content_type=content_type)
         for attempt in range(1, self._policy.attempts + 1):
@@ -317,6 +320,9 @@ class GitHubClient:
         try:
             resp = send()
         except (requests.ConnectionError, requests.Timeout) as err:
+            if unresolved(err):
+                msg = f"GitHub {where}: {unresolved_text(self.endpoints.api)} (GITHUB_API_URL)"
+                raise GitHubError(msg) from err
             reason = self._token.scrub(short_reason(err))  # not the library's text: it repeats the URL
             # Refused or unreachable before sending is safe to repeat; anything later may have been done.
             maybe_done = not isinstance(err, requests.ConnectTimeout)
