@@ -521,6 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             full = disk_full_error(err, reporter.steps)
             if full is None:
                 raise
+            reporter.debug(f"full disk outside a stage's writes: {err!r}")
             return _failed(reporter, full)
         except KeyboardInterrupt:
             reporter.error("interrupted")
@@ -532,5 +533,6 @@ def _failed(reporter: Reporter, err: BuilderError) -> int:
         reporter.config_error(str(err))
     else:
         reporter.error(f"error: {err}")
-    reporter.emit({"ok": False, "exitCode": err.exit_code, "error": str(err)})
+    if not reporter.emitted:  # a command that printed its own JSON result (verify's problems) keeps it
+        reporter.emit({"ok": False, "exitCode": err.exit_code, "error": str(err)})
     return err.exit_code

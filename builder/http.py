@@ -315,6 +315,8 @@ def _copy_local(source: Path, out: BinaryIO, limit: int, key: str) -> tuple[str,
                 if size > limit:
                     raise _too_big(str(source), limit)
     except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # not a problem of the source: the stage names the full disk
         msg = f"cannot read {source}: {err.strerror or err}; check the path ({key or 'sdn.url or the mirror'})"
         raise FetchError(msg) from err
     return hasher.hexdigest(), size

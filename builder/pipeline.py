@@ -103,7 +103,8 @@ def bundle_one(run: Run, shared: Shared) -> Path:
 
     cfg, reporter = run.cfg, run.ctx.reporter
     of = f" {run.version}" if run.version else ""
-    with reporter.step(f"build{of}"), on_full_disk(cfg.options.cache_dir, BuildError):
+    downloads = cfg.kubernetes.source == "release"  # the official binaries come into the cache
+    with reporter.step(f"build{of}"), on_full_disk(cfg.options.cache_dir, FetchError if downloads else BuildError):
         built = build_stage(run)
     with reporter.step(f"render{of}"):
         rendered = render_stage(cfg, built.git_version)
@@ -573,7 +574,7 @@ def bundle_many(run: Run, shared: Shared) -> list[Path]:
     """
     from .sources import binaries
 
-    with run.ctx.reporter.step("download"):
+    with run.ctx.reporter.step("download"), on_full_disk(run.cfg.options.cache_dir, FetchError):
         failed = binaries.prefetch(run.cfg, run.versions, net=run.ctx.net)
     outcomes: list[Outcome] = []
     for version in run.versions:

@@ -340,6 +340,7 @@ class Reporter:
         self.clock = clock
         self.backend = backend if backend is not None else choose_backend(self._err, self._out, env, clock=clock)
         self.as_json = as_json
+        self.emitted = False
         self.steps: list[StepRecord] = []
         self.activity: Status | _CountingMeter | None = None
         self.heartbeat = heartbeat
@@ -471,6 +472,7 @@ class Reporter:
     def emit(self, data: Mapping[str, Any]) -> None:
         """The command's machine-readable result (--json): one JSON document on stdout."""
         if self.as_json:
+            self.emitted = True
             self.backend.result(json.dumps(data, indent=2, sort_keys=True))
 
     def heading(self, text: str) -> str:
