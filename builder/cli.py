@@ -185,7 +185,8 @@ _SIGSTORE_ISSUER = _opt("--sigstore-issuer", metavar="URL", help="the OIDC issue
 _SIGSTORE_ROOT = _opt("--sigstore-trusted-root", type=Path, metavar="FILE",
                       help="a pinned sigstore trusted_root.json (default: the one the sigstore package ships)")
 _ALLOW_DIRTY = _opt("--allow-dirty", action="store_true",
-                    help="bundle a Kubernetes tree with uncommitted changes (its version gets -dirty; publish refuses it)")
+                    help="bundle a Kubernetes tree with uncommitted changes (its version gets -dirty; "
+                         "publish refuses it)")
 _SNAPSHOT = _opt("--snapshot", action="store_true",
                  help="a snapshot bundle: dirty trees allowed, -SNAPSHOT-<commit> in its name, never publishable")
 _CLEAN = _opt("--clean", action="store_true", help="empty the dist folder first (bundles of earlier runs too)")
@@ -256,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
             add(p)
         talk = p.add_mutually_exclusive_group()
         talk.add_argument("-v", "--verbose", action="store_true", help="log every command and request")
-        talk.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only (results still print)")
+        talk.add_argument("-q", "--quiet", action="store_true",
+                          help="log warnings and errors only (results still print)")
     return parser
 
 

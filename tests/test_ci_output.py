@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import Sleeps
 from httpserver import serve
-from test_release_discipline import bundle, dlk8s, exes  # noqa: F401 (fixtures)
+from test_release_discipline import bundle
 
 from builder import cli, http
 from builder.bundle import pack
@@ -146,7 +146,8 @@ def test_github_errors_name_the_host() -> None:
     with serve({}) as srv:
         api = srv.url("/api/v3")
         host = api.split("//", 1)[1].split("/", 1)[0]
-        client = GitHubClient(Endpoints(api, srv.url("").rstrip("/"), "/api/uploads/"), "o/r", Secret("ghp_notarealtoken0123456789"),
+        token = Secret("ghp_notarealtoken0123456789")
+        client = GitHubClient(Endpoints(api, srv.url("").rstrip("/"), "/api/uploads/"), "o/r", token,
                               http.RetryPolicy(attempts=1))
         with pytest.raises(GitHubError) as err:
             client.list_assets(1)

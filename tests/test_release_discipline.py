@@ -11,13 +11,11 @@ import logging
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from fake_dlk8s import WindowsExes, publish
-from httpserver import LoopbackServer, serve
+from httpserver import LoopbackServer
 from kube_tree import build_env, git, make_tree
 from test_binaries import V1, V2
 from test_binaries import write_config as release_config
@@ -30,19 +28,6 @@ from builder.errors import ConfigError
 from builder.hashing import sha256_file
 
 pytestmark = pytest.mark.go
-
-
-@pytest.fixture(scope="module")
-def exes(tmp_path_factory: pytest.TempPathFactory) -> WindowsExes:
-    return WindowsExes(tmp_path_factory.mktemp("exes"))
-
-
-@pytest.fixture
-def dlk8s(exes: WindowsExes) -> Iterator[tuple[LoopbackServer, str]]:
-    with serve() as srv:
-        url = publish(srv, V1, exes.get(V1))
-        publish(srv, V2, exes.get(V2))
-        yield srv, url
 
 
 def bundle(tmp_path: Path, url: str, *more: str) -> int:

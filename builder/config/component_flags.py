@@ -34,50 +34,59 @@ EXACT: tuple[Minor, ...] = ((1, 20),)
 OLDEST: Minor = (1, 9)
 NEWEST: Minor = (1, 37)
 
-KUBELET_1_20 = frozenset("""
-    add-dir-header address allowed-unsafe-sysctls alsologtostderr anonymous-auth authentication-token-webhook
-    authentication-token-webhook-cache-ttl authorization-mode authorization-webhook-cache-authorized-ttl
-    authorization-webhook-cache-unauthorized-ttl azure-container-registry-config bootstrap-kubeconfig cert-dir
-    cgroup-driver cgroup-root cgroups-per-qos chaos-chance client-ca-file cloud-config cloud-provider cluster-dns
-    cluster-domain cni-bin-dir cni-cache-dir cni-conf-dir config container-log-max-files container-log-max-size
-    container-runtime container-runtime-endpoint contention-profiling cpu-cfs-quota cpu-cfs-quota-period cpu-
-    manager-policy cpu-manager-reconcile-period docker-endpoint dynamic-config-dir enable-cadvisor-json-endpoints
-    enable-controller-attach-detach enable-debugging-handlers enable-server enforce-node-allocatable event-burst
-    event-qps eviction-hard eviction-max-pod-grace-period eviction-minimum-reclaim eviction-pressure-transition-
-    period eviction-soft eviction-soft-grace-period exit-on-lock-contention experimental-allocatable-ignore-eviction
-    experimental-bootstrap-kubeconfig experimental-check-node-capabilities-before-mount experimental-dockershim-
-    root-directory experimental-kernel-memcg-notification experimental-logging-sanitization experimental-mounter-
-    path fail-swap-on feature-gates file-check-frequency hairpin-mode healthz-bind-address healthz-port help
-    hostname-override http-check-frequency image-credential-provider-bin-dir image-credential-provider-config image-
-    gc-high-threshold image-gc-low-threshold image-pull-progress-deadline image-service-endpoint iptables-drop-bit
-    iptables-masquerade-bit keep-terminated-pod-volumes kernel-memcg-notification kube-api-burst kube-api-content-
-    type kube-api-qps kube-reserved kube-reserved-cgroup kubeconfig kubelet-cgroups lock-file log-backtrace-at log-
-    dir log-file log-file-max-size log-flush-frequency logging-format logtostderr make-iptables-util-chains
-    manifest-url manifest-url-header master-service-namespace max-open-files max-pods maximum-dead-containers
-    maximum-dead-containers-per-container minimum-container-ttl-duration minimum-image-ttl-duration network-plugin
-    network-plugin-mtu node-ip node-labels node-status-max-images node-status-update-frequency non-masquerade-cidr
-    one-output oom-score-adj pod-cidr pod-infra-container-image pod-manifest-path pod-max-pids pods-per-core port
-    protect-kernel-defaults provider-id qos-reserved read-only-port really-crash-for-testing redirect-container-
-    streaming register-node register-schedulable register-with-taints registry-burst registry-qps reserved-cpus
-    resolv-conf root-dir rotate-certificates rotate-server-certificates runonce runtime-cgroups runtime-request-
-    timeout seccomp-profile-root serialize-image-pulls skip-headers skip-log-headers stderrthreshold streaming-
-    connection-idle-timeout sync-frequency system-cgroups system-reserved system-reserved-cgroup tls-cert-file tls-
-    cipher-suites tls-min-version tls-private-key-file topology-manager-policy topology-manager-scope v version
-    vmodule volume-plugin-dir volume-stats-agg-period windows-priorityclass windows-service
-""".split())
+KUBELET_1_20 = frozenset((
+    "add-dir-header", "address", "allowed-unsafe-sysctls", "alsologtostderr", "anonymous-auth",
+    "authentication-token-webhook", "authentication-token-webhook-cache-ttl", "authorization-mode",
+    "authorization-webhook-cache-authorized-ttl", "authorization-webhook-cache-unauthorized-ttl",
+    "azure-container-registry-config", "bootstrap-kubeconfig", "cert-dir", "cgroup-driver", "cgroup-root",
+    "cgroups-per-qos", "chaos-chance", "client-ca-file", "cloud-config", "cloud-provider", "cluster-dns",
+    "cluster-domain", "cni-bin-dir", "cni-cache-dir", "cni-conf-dir", "config", "container-log-max-files",
+    "container-log-max-size", "container-runtime", "container-runtime-endpoint", "contention-profiling",
+    "cpu-cfs-quota", "cpu-cfs-quota-period", "cpu-manager-policy", "cpu-manager-reconcile-period",
+    "docker-endpoint", "dynamic-config-dir", "enable-cadvisor-json-endpoints", "enable-controller-attach-detach",
+    "enable-debugging-handlers", "enable-server", "enforce-node-allocatable", "event-burst", "event-qps",
+    "eviction-hard", "eviction-max-pod-grace-period", "eviction-minimum-reclaim",
+    "eviction-pressure-transition-period", "eviction-soft", "eviction-soft-grace-period", "exit-on-lock-contention",
+    "experimental-allocatable-ignore-eviction", "experimental-bootstrap-kubeconfig",
+    "experimental-check-node-capabilities-before-mount", "experimental-dockershim-root-directory",
+    "experimental-kernel-memcg-notification", "experimental-logging-sanitization", "experimental-mounter-path",
+    "fail-swap-on", "feature-gates", "file-check-frequency", "hairpin-mode", "healthz-bind-address", "healthz-port",
+    "help", "hostname-override", "http-check-frequency", "image-credential-provider-bin-dir",
+    "image-credential-provider-config", "image-gc-high-threshold", "image-gc-low-threshold",
+    "image-pull-progress-deadline", "image-service-endpoint", "iptables-drop-bit", "iptables-masquerade-bit",
+    "keep-terminated-pod-volumes", "kernel-memcg-notification", "kube-api-burst", "kube-api-content-type",
+    "kube-api-qps", "kube-reserved", "kube-reserved-cgroup", "kubeconfig", "kubelet-cgroups", "lock-file",
+    "log-backtrace-at", "log-dir", "log-file", "log-file-max-size", "log-flush-frequency", "logging-format",
+    "logtostderr", "make-iptables-util-chains", "manifest-url", "manifest-url-header", "master-service-namespace",
+    "max-open-files", "max-pods", "maximum-dead-containers", "maximum-dead-containers-per-container",
+    "minimum-container-ttl-duration", "minimum-image-ttl-duration", "network-plugin", "network-plugin-mtu",
+    "node-ip", "node-labels", "node-status-max-images", "node-status-update-frequency", "non-masquerade-cidr",
+    "one-output", "oom-score-adj", "pod-cidr", "pod-infra-container-image", "pod-manifest-path", "pod-max-pids",
+    "pods-per-core", "port", "protect-kernel-defaults", "provider-id", "qos-reserved", "read-only-port",
+    "really-crash-for-testing", "redirect-container-streaming", "register-node", "register-schedulable",
+    "register-with-taints", "registry-burst", "registry-qps", "reserved-cpus", "resolv-conf", "root-dir",
+    "rotate-certificates", "rotate-server-certificates", "runonce", "runtime-cgroups", "runtime-request-timeout",
+    "seccomp-profile-root", "serialize-image-pulls", "skip-headers", "skip-log-headers", "stderrthreshold",
+    "streaming-connection-idle-timeout", "sync-frequency", "system-cgroups", "system-reserved",
+    "system-reserved-cgroup", "tls-cert-file", "tls-cipher-suites", "tls-min-version", "tls-private-key-file",
+    "topology-manager-policy", "topology-manager-scope", "v", "version", "vmodule", "volume-plugin-dir",
+    "volume-stats-agg-period", "windows-priorityclass", "windows-service",
+))
 
-KUBE_PROXY_1_20 = frozenset("""
-    add-dir-header alsologtostderr bind-address bind-address-hard-fail cleanup cleanup-ipvs cluster-cidr config
-    config-sync-period conntrack-max-per-core conntrack-min conntrack-tcp-timeout-close-wait conntrack-tcp-timeout-
-    established detect-local-mode enable-dsr feature-gates healthz-bind-address healthz-port help hostname-override
-    iptables-masquerade-bit iptables-min-sync-period iptables-sync-period ipvs-exclude-cidrs ipvs-min-sync-period
-    ipvs-scheduler ipvs-strict-arp ipvs-sync-period ipvs-tcp-timeout ipvs-tcpfin-timeout ipvs-udp-timeout kube-api-
-    burst kube-api-content-type kube-api-qps kubeconfig log-backtrace-at log-dir log-file log-file-max-size log-
-    flush-frequency logtostderr masquerade-all master metrics-bind-address metrics-port network-name nodeport-
-    addresses one-output oom-score-adj profiling proxy-mode proxy-port-range show-hidden-metrics-for-version skip-
-    headers skip-log-headers source-vip stderrthreshold udp-timeout v version vmodule windows-service write-config-
-    to
-""".split())
+KUBE_PROXY_1_20 = frozenset((
+    "add-dir-header", "alsologtostderr", "bind-address", "bind-address-hard-fail", "cleanup", "cleanup-ipvs",
+    "cluster-cidr", "config", "config-sync-period", "conntrack-max-per-core", "conntrack-min",
+    "conntrack-tcp-timeout-close-wait", "conntrack-tcp-timeout-established", "detect-local-mode", "enable-dsr",
+    "feature-gates", "healthz-bind-address", "healthz-port", "help", "hostname-override", "iptables-masquerade-bit",
+    "iptables-min-sync-period", "iptables-sync-period", "ipvs-exclude-cidrs", "ipvs-min-sync-period",
+    "ipvs-scheduler", "ipvs-strict-arp", "ipvs-sync-period", "ipvs-tcp-timeout", "ipvs-tcpfin-timeout",
+    "ipvs-udp-timeout", "kube-api-burst", "kube-api-content-type", "kube-api-qps", "kubeconfig", "log-backtrace-at",
+    "log-dir", "log-file", "log-file-max-size", "log-flush-frequency", "logtostderr", "masquerade-all", "master",
+    "metrics-bind-address", "metrics-port", "network-name", "nodeport-addresses", "one-output", "oom-score-adj",
+    "profiling", "proxy-mode", "proxy-port-range", "show-hidden-metrics-for-version", "skip-headers",
+    "skip-log-headers", "source-vip", "stderrthreshold", "udp-timeout", "v", "version", "vmodule",
+    "windows-service", "write-config-to",
+))
 
 
 @dataclass(frozen=True)
