@@ -829,6 +829,7 @@ def test_dry_run_without_token_still_checks_dist(fake: FakeGitHub, clock: FakeCl
 def test_cli_dry_run_offline_no_token_no_repo(dist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle.yaml").write_text("version: 1\n")
     for key in ("GH_TOKEN", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_SHA"):
         monkeypatch.delenv(key, raising=False)
     assert cli.main(["publish", "--dist", str(dist), "--dry-run", "--target-commitish", "e" * 40]) == 0
@@ -870,6 +871,7 @@ def test_the_workflows_publish_steps_replayed(fake: FakeGitHub, tmp_path: Path,
         env = dict(base)
         for key, value in (spec.get("env") or {}).items():  # the step's own env, expressions filled in
             env[key] = {"${{ secrets.GITHUB_TOKEN }}": CANARY, "${{ needs.plan.outputs.replace }}": replace}[value]
+        (workdir / "bundle.yaml").write_text("version: 1\n")  # the job's checkout has the repository's
         done = subprocess.run(["bash", "-e", "-c", spec["run"]], cwd=workdir, env=env, capture_output=True,
                               text=True, timeout=300, check=False)
         CAPTURED.extend([done.stdout, done.stderr])
