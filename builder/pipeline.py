@@ -457,25 +457,38 @@ def show_plan(run: Run, planned: Plan, *, result: bool = False) -> None:
 
 def release_sizes(cfg: Config, versions: Sequence[str]) -> list[str]:
     """`kubelet.exe v1.37.0: 103.5 MB` per official binary, from the release server's HEAD answers."""
+    if cfg.options.offline:
+        return ["official binaries: from the cache (--offline)"]
+    return [f"{name}.exe {version}: {size / 1e6:.1f} MB" if size is not None else f"{name}.exe {version} (size unknown)"
+            for version, name, _url, size, _problem in release_heads(cfg, versions)]
+
+
+def release_heads(cfg: Config, versions: Sequence[str]) -> list[tuple[str, str, str, int | None, str | None]]:
+    """(version, component, URL, size, problem) of each official binary: a HEAD request each, or the
+    file itself for a local release_url. Nothing is downloaded."""
     from . import http
     from .sources import binaries
 
-    out: list[str] = []
-    if cfg.options.offline:
-        return ["official binaries: from the cache (--offline)"]
+    out: list[tuple[str, str, str, int | None, str | None]] = []
     session = http.make_session()
     try:
         for version in versions:
             for name in cfg.kubernetes.components:
                 url = binaries.binary_url(cfg, version, name)
                 local = http.local_path(url)
-                try:
-                    size = (local.stat().st_size if local is not None else
-                            int(session.head(url, allow_redirects=True, timeout=(10, 30)).headers["Content-Length"]))
-                except (OSError, KeyError, ValueError, requests.RequestException):
-                    out.append(f"{name}.exe {version} (size unknown)")
+                if local is not None:
+                    there = local.is_file()
+                    out.append((version, name, url, local.stat().st_size if there else None,
+                                None if there else f"{url}: no such file"))
                     continue
-                out.append(f"{name}.exe {version}: {size / 1e6:.1f} MB")
+                try:
+                    resp = session.head(url, allow_redirects=True, timeout=(10, 30))
+                except requests.RequestException as err:
+                    out.append((version, name, url, None, f"{http.redact_url(url)}: {type(err).__name__}"))
+                    continue
+                length = resp.headers.get("Content-Length", "")
+                problem = None if resp.status_code == 200 else f"{http.redact_url(url)}: HTTP {resp.status_code}"
+                out.append((version, name, url, int(length) if length.isdigit() else None, problem))
     finally:
         session.close()
     return out
@@ -524,30 +537,10 @@ def folder_problem(option: str, folder: Path) -> None:
 def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
     """Each component's binary is published there (HEAD only: nothing is downloaded)."""
     from . import http
-    from .sources import binaries
 
     if cfg.options.offline:
         return "official binaries: not checked (--offline; bundle uses the cache)"
-    missing: list[str] = []
-    session = http.make_session()
-    try:
-        for version in versions:
-            for name in cfg.kubernetes.components:
-                url = binaries.binary_url(cfg, version, name)
-                local = http.local_path(url)
-                if local is not None:
-                    if not local.is_file():
-                        missing.append(f"{url}: no such file")
-                    continue
-                try:
-                    status = session.head(url, allow_redirects=True, timeout=(10, 30)).status_code
-                except requests.RequestException as err:
-                    missing.append(f"{http.redact_url(url)}: {type(err).__name__}")
-                    continue
-                if status != 200:
-                    missing.append(f"{http.redact_url(url)}: HTTP {status}")
-    finally:
-        session.close()
+    missing = [problem for *_rest, problem in release_heads(cfg, versions) if problem is not None]
     if missing:
         msg = ("kubernetes.release_url: these binaries cannot be reached "
                "(check the version and release_url, or the network):\n  " + "\n  ".join(missing))
