@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -21,30 +21,62 @@ log = logging.getLogger(__name__)
 
 TAIL_LINES = 40
 
-# Variables no child process gets: a Kubernetes tree's Makefile, go, pip and git run code we did
-# not write, and none of them needs a GitHub token or a signing password. Matched on the name,
-# upper-cased; `hide_env` adds the names a configuration points at (e.g. a signing password).
+# What a child process may see: an allowlist, not a denylist. A Kubernetes tree's Makefile, go,
+# pip, git and osslsigncode run code we did not write, and none of them needs a token, a cloud
+# key, an SSH agent or a registry login; a new secret-shaped variable (a CI's next token) must
+# not reach them because nobody thought to list it. A name ending in `*` is a prefix.
+BASE_VARS = (
+    "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TZ", "LANG", "LANGUAGE", "LC_*",
+    "TMPDIR", "TEMP", "TMP", "SOURCE_DATE_EPOCH",
+    # Windows, where a Python child (pip) needs them to start at all
+    "SYSTEMROOT", "SYSTEMDRIVE", "COMSPEC", "PATHEXT", "WINDIR", "USERPROFILE", "APPDATA", "LOCALAPPDATA",
+)
+# Read by the tree's build (hack/lib/golang.sh, hack/lib/version.sh, build/root/Makefile) and by go.
+BUILD_VARS = (
+    "GOROOT", "GOPATH", "GOCACHE", "GOMODCACHE", "GOENV", "GOBIN", "GOTMPDIR", "GOFLAGS", "GOLDFLAGS",
+    "GOGCFLAGS", "GOOS", "GOARCH", "GOAMD64", "GOTOOLCHAIN", "GOPROXY", "GONOPROXY", "GOPRIVATE",
+    "GONOSUMDB", "GOSUMDB", "GOINSECURE", "GOWORK", "GO111MODULE", "GOMAXPROCS", "GOEXPERIMENT",
+    "CGO_ENABLED", "FORCE_HOST_GO", "DBG",
+    "KUBE_BUILD_PLATFORMS", "KUBE_GIT_VERSION", "KUBE_GIT_COMMIT", "KUBE_GIT_TREE_STATE", "KUBE_GIT_MAJOR",
+    "KUBE_GIT_MINOR", "KUBE_GIT_VERSION_FILE", "KUBE_VERBOSE", "KUBE_FASTBUILD", "KUBE_GOFLAGS",
+    "KUBE_CGO_OVERRIDES", "KUBE_STATIC_OVERRIDES", "KUBE_PARALLEL_BUILD_MEMORY", "KUBE_BUILD_WITH_COVERAGE",
+    "KUBE_RSYNC_COMPRESS", "KUBE_OUTPUT_SUBPATH", "KUBE_EXTRA_GOPATH", "KUBE_COVER", "KUBE_RACE", "KUBE_TIMEOUT",
+)
+# pip's own configuration and what it needs to reach its index (only pip children get these).
+PIP_VARS = (
+    "PIP_*", "VIRTUAL_ENV", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "XDG_CACHE_HOME",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+)
+# osslsigncode: OpenSSL's and the usual PKCS#11 module's configuration, and a timestamp server's way out.
+SIGN_VARS = (
+    "OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES", "SOFTHSM2_CONF", "SSL_CERT_FILE", "SSL_CERT_DIR",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+)
+# A second net under the allowlist: an allowed prefix (PIP_*, LC_*) never lets a secret-shaped name by.
 _SECRET_NAME_RE = re.compile(
     r"^(GH_TOKEN|GITHUB_TOKEN|GH_ENTERPRISE_TOKEN|GITHUB_ENTERPRISE_TOKEN|ACTIONS_.*TOKEN.*|ACTIONS_RUNTIME_.*"
-    r"|.*_TOKEN|.*_PASSWORD|.*_PASS|.*_PASSPHRASE|.*_SECRET|.*_SECRET_KEY|.*_API_KEY|.*_PRIVATE_KEY)$"
+    r"|.*_TOKEN|.*_PASSWORD|.*_PASS|.*_PASSPHRASE|.*_SECRET|.*_SECRET_KEY|.*_API_KEY|.*_PRIVATE_KEY"
+    r"|.*_PAT|.*_JWT|.*_AUTH|.*_AUTH_.*|.*_CREDENTIALS?|.*_SECRET_ACCESS_KEY)$"
 )
-_hidden_names: set[str] = set()
-
-
-def hide_env(*names: str) -> None:
-    """Keep these variables from every child process too (names a configuration gives for secrets)."""
-    _hidden_names.update(n.upper() for n in names if n)
 
 
 def is_secret_name(name: str) -> bool:
-    upper = name.upper()
-    return upper in _hidden_names or _SECRET_NAME_RE.match(upper) is not None
+    return _SECRET_NAME_RE.match(name.upper()) is not None
 
 
-def child_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`env` (default: this process's environment) without any secret: what every child gets."""
-    base = os.environ if env is None else env
-    return {k: v for k, v in base.items() if not is_secret_name(k)}
+def _allowed(name: str, allowed: Iterable[str]) -> bool:
+    return any(name.startswith(a[:-1]) if a.endswith("*") else name == a for a in allowed)
+
+
+def child_env(env: Mapping[str, str], keep: Iterable[str] = ()) -> dict[str, str]:
+    """What a child process gets of `env`: BASE_VARS and BUILD_VARS, less anything secret-shaped,
+    plus the names (or `PREFIX*`) in `keep` (a caller's PIP_VARS, or what the configuration names),
+    which are kept as they are. Everything else stays with this process."""
+    keep = tuple(keep)
+    return {k: v for k, v in env.items()
+            if (_allowed(k, BASE_VARS + BUILD_VARS) and not is_secret_name(k))
+            or (_allowed(k, keep) and (not is_secret_name(k) or k in keep))}
 
 
 def format_cmd(args: Sequence[str | os.PathLike[str]]) -> str:
@@ -59,16 +91,18 @@ def call(
     error: type[BuilderError] = BuilderError,
     what: str = "",
     stdin: str | None = None,
+    keep: Iterable[str] = (),
 ) -> str:
     """Run a short command and return its stdout; on failure raise `error` with its output's tail.
 
-    `stdin` is how a secret reaches a command: never on its command line, which is logged."""
+    `stdin` is how a secret reaches a command: never on its command line, which is logged. The
+    child gets `child_env(env, keep)` (`env` defaults to this process's environment)."""
     log.debug("$ %s", format_cmd(args))
     try:
         proc = subprocess.run(
             [str(a) for a in args],
             cwd=cwd,
-            env=child_env(env),
+            env=child_env(os.environ if env is None else env, keep),
             capture_output=True,
             text=True,
             check=False,
@@ -93,6 +127,7 @@ def call_logged(
     error: type[BuilderError] = BuilderError,
     what: str = "",
     on_line: Callable[[str], None] | None = None,
+    keep: Iterable[str] = (),
 ) -> None:
     """Run a long command with its whole output going to `log_path`.
 
@@ -108,7 +143,7 @@ def call_logged(
             proc = subprocess.Popen(
                 [str(a) for a in args],
                 cwd=cwd,
-                env=child_env(env),
+                env=child_env(os.environ if env is None else env, keep),
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

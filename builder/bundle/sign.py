@@ -32,7 +32,7 @@ from ..config.signing import kind, password, resolve_identity
 from ..errors import PackError
 from ..fsutil import cache_workdir
 from ..hashing import sha256_file
-from ..run import call, child_env, format_cmd
+from ..run import SIGN_VARS, call, child_env, format_cmd
 from .pack import Member, Signed
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def find_tool(error: type[Exception] = PackError) -> tuple[str, str]:
     if tool is None:
         msg = f"signing needs osslsigncode, which is not installed: {INSTALL}"
         raise error(msg)
-    out = call([tool, "--version"], what="osslsigncode --version")
+    out = call([tool, "--version"], what="osslsigncode --version", keep=SIGN_VARS)
     m = _VERSION_RE.search(out)
     if m is None or (int(m.group(1)), int(m.group(2))) < MIN_VERSION:
         found = m.group(0) if m else out.splitlines()[0] if out else "an unknown version"
@@ -127,7 +127,7 @@ class Signer:
             if s.timestamp_url:
                 args += ["-ts", s.timestamp_url]
             call([*args, "-in", str(src), "-out", str(out)], error=PackError, what=f"signing {m.path}",
-                 stdin=self._secret)
+                 stdin=self._secret, keep=(*SIGN_VARS, *s.tool_env))
             os.replace(out, dest)
         return dest
 
@@ -199,7 +199,7 @@ def _run(tool: str, args: list[str]) -> tuple[int, str]:
     still gets `run.child_env`, like every other."""
     log.debug("$ %s", format_cmd([tool, *args]))
     proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace", check=False,
-                          env=child_env())
+                          env=child_env(os.environ, SIGN_VARS))
     return proc.returncode, proc.stdout + proc.stderr
 
 

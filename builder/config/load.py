@@ -9,7 +9,6 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..kversion import KubeVersion
-from ..run import hide_env
 from .model import (
     DEFAULT_CONFIG,
     INPUT_SECTIONS,
@@ -87,8 +86,6 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     release = section_release(probs, doc.data.get("release"), env)
     kit = {name: section_input(probs, name, doc.data.get(name)) for name in INPUT_SECTIONS}
     signing = section_signing(probs, doc.data.get("signing"), path.parent if path is not None else cwd)
-    if signing.password_env:  # its name need not look secret (CODESIGN_PIN): no child process gets it either
-        hide_env(signing.password_env)
 
     bundle = _source_date_epoch_from_env(probs, bundle, env)
     if overrides.revision is not None:

@@ -119,6 +119,7 @@ class KubernetesSection:
     release_url: str = "https://dl.k8s.io/release"
     goflags: str = ""
     goldflags: str = ""
+    build_env: tuple[str, ...] = ()  # variables the build gets beyond run.BUILD_VARS (HOME: the real one)
     # (version, component, sha256) from kubernetes.pins: what the official binaries must hash to
     pins: tuple[tuple[str, str, str], ...] = ()
 
@@ -224,6 +225,7 @@ class SigningSection:
     password_env: str | None = None  # the environment variable holding the password or PIN
     timestamp_url: str | None = None
     signing_time: int | None = None  # None: the bundle's SOURCE_DATE_EPOCH
+    tool_env: tuple[str, ...] = ()  # variables osslsigncode gets beyond run.SIGN_VARS (a PKCS#11 module's)
     thumbprint: str = ""  # resolved from the certificate when a bundle is made
     subject: str = ""
 
