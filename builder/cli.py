@@ -38,6 +38,8 @@ environment:
                         else the tree's commit time)
   XDG_CACHE_HOME        the cache folder's parent (default ~/.cache)
   K8SWB_MAX_DOWNLOAD    the largest download accepted (default 1GiB; e.g. 2GiB, 700MiB)
+  K8SWB_DOWNLOAD_DEADLINE  the longest one download may take, retries included (default 1h;
+                        e.g. 2h, 30min, 90s); after it the download fails (exit 5) and nothing is kept
   GITHUB_REPOSITORY     release.repo when bundle.yaml has none
   GH_TOKEN, GITHUB_TOKEN, GITHUB_API_URL   publishing (the token is never taken from the command line)
   CI                    the tests: under CI=true a skipped test fails the run"""
