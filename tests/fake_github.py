@@ -46,7 +46,8 @@ class Fault:
 
     effect: "none" (nothing happens), "starter" (an upload leaves a `starter` asset first),
     "apply" (the request is carried out, then the answer is lost as `status`).
-    `body` may hold "{auth}", replaced by the Authorization header received (a server echoing it).
+    `body` may hold "{auth}", replaced by the Authorization header received (a server echoing it);
+    bytes are sent as they are (with `headers`, say a Content-Encoding).
     """
 
     method: str
@@ -357,8 +358,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     fake.in_flight -= 1
                     rec.done = time.monotonic()
             rec.status = status
-            data = b"" if payload is None else (payload.encode() if isinstance(payload, str)
-                                                else json.dumps(payload).encode())
+            data = (b"" if payload is None else payload if isinstance(payload, bytes)
+                    else payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

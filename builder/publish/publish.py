@@ -382,8 +382,8 @@ def plan_bundle(client: GitHubClient, bundle: Bundle, *, draft: bool, replace: b
     if draft and published:
         plan.notes.append(f"{plan.label} is already published; --draft cannot take it back")
     ours = {a.name for a in bundle.assets}
-    plan.notes += [f"{plan.label}: asset {n} is not part of this bundle; left as is" for n in sorted(remote)
-                   if n not in ours]
+    plan.notes += [f"{plan.label}: asset {clean_text(n)!r} is not part of this bundle; left as is"
+                   for n in sorted(remote) if n not in ours]
     return plan
 
 
@@ -406,13 +406,13 @@ def compare(remote: Json, local: LocalAsset) -> tuple[str, str]:
     """("same" | "leftover" | "different", why): an asset on GitHub against the local file."""
     state = remote.get("state")
     if state != "uploaded":
-        return "leftover", f"left in state {state!r} by a failed upload"
+        return "leftover", f"left in state {clean_text(str(state), 40)!r} by a failed upload"
     size = remote.get("size")
     if size != local.size:
-        return "different", f"size {size} on GitHub, {local.size} here"
+        return "different", f"size {clean_text(str(size), 40)} on GitHub, {local.size} here"
     digest = remote.get("digest")
     if digest and str(digest).lower() != local.digest:
-        return "different", f"digest {digest} on GitHub, {local.digest} here"
+        return "different", f"digest {clean_text(str(digest), 80)} on GitHub, {local.digest} here"
     return "same", "same size and digest" if digest else "same size (GitHub gave no digest)"
 
 
@@ -434,7 +434,7 @@ def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, progress_strea
         fields["target_commitish"] = plan.target
     release = plan.release or client.create_release(fields)
     if plan.release is None:
-        log.info("created draft %s (id %s)", plan.label, release.get("id"))
+        log.info("created draft %s (id %s)", plan.label, clean_text(str(release.get("id"))))
     done: list[Done] = []
     for step in plan.steps:
         if step.kind == "skip":
@@ -537,7 +537,7 @@ def _print_plan(plans: list[Plan], out: TextIO, repo: str, *, dry_run: bool) -> 
                   file=out)
         else:
             state = "draft" if rel.get("draft") else "published"
-            print(f"{plan.label} in {repo}: found ({state}, id {rel.get('id')})", file=out)
+            print(f"{plan.label} in {repo}: found ({state}, id {clean_text(str(rel.get('id')))})", file=out)
         for s in plan.steps:
             verb = _VERBS[s.kind][1 if dry_run else 0]
             print(f"  {verb:<30} {s.asset.name} ({s.asset.size} bytes): {s.why}", file=out)
