@@ -92,12 +92,15 @@ def call(
     what: str = "",
     stdin: str | None = None,
     keep: Iterable[str] = (),
+    redact: Mapping[str, str] | None = None,
 ) -> str:
     """Run a short command and return its stdout; on failure raise `error` with its output's tail.
 
     `stdin` is how a secret reaches a command: never on its command line, which is logged. The
-    child gets `child_env(env, keep)` (`env` defaults to this process's environment)."""
-    log.debug("$ %s", format_cmd(args))
+    child gets `child_env(env, keep)` (`env` defaults to this process's environment). `redact`
+    maps text of the command line (a URL with a key in its query) to what the log and the error
+    show instead, in the command and in its output."""
+    log.debug("$ %s", _redacted(format_cmd(args), redact))
     try:
         proc = subprocess.run(
             [str(a) for a in args],
@@ -114,8 +117,15 @@ def call(
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-TAIL_LINES:])
         msg = f"{what or 'command'} failed (exit {proc.returncode}): {format_cmd(args)}\n{tail}"
-        raise error(msg)
+        raise error(_redacted(msg, redact))
     return proc.stdout
+
+
+def _redacted(text: str, redact: Mapping[str, str] | None) -> str:
+    for secret, shown in (redact or {}).items():
+        if secret:
+            text = text.replace(secret, shown).replace(shlex.quote(secret), shown)
+    return text
 
 
 def call_logged(

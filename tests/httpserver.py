@@ -35,7 +35,8 @@ API
 - `LoopbackServer.requests`: every request in arrival order, as `Request(method, path, headers,
   status)`; `status` is what was answered (or the failure kind's status). `srv.hits(path)` counts.
 - `LoopbackServer.base`: `http://127.0.0.1:<port>`; `srv.url(path)` joins it.
-HEAD is answered like GET, without the body. Nothing leaves the loopback interface.
+HEAD is answered like GET, without the body; POST like GET, its body read and dropped. Nothing leaves
+the loopback interface.
 """
 
 from __future__ import annotations
@@ -183,6 +184,10 @@ def _make_handler(srv: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             self._serve(head=True)
 
         def do_GET(self) -> None:
+            self._serve(head=False)
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self._serve(head=False)
 
         def _serve(self, *, head: bool) -> None:

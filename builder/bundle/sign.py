@@ -32,6 +32,7 @@ from ..config.signing import kind, password, resolve_identity
 from ..errors import PackError
 from ..fsutil import cache_workdir
 from ..hashing import sha256_file
+from ..http import redact_url
 from ..run import SIGN_VARS, call, child_env, format_cmd
 from .pack import Member, Signed
 
@@ -127,7 +128,8 @@ class Signer:
             if s.timestamp_url:
                 args += ["-ts", s.timestamp_url]
             call([*args, "-in", str(src), "-out", str(out)], error=PackError, what=f"signing {m.path}",
-                 stdin=self._secret, keep=(*SIGN_VARS, *s.tool_env))
+                 stdin=self._secret, keep=(*SIGN_VARS, *s.tool_env),
+                 redact={s.timestamp_url: redact_url(s.timestamp_url)} if s.timestamp_url else None)
             os.replace(out, dest)
         return dest
 

@@ -231,7 +231,9 @@ class SigningSection:
 
     def public(self) -> dict[str, Any]:
         """What the manifest records: no key path (it names this machine) and no secret."""
-        return {"enabled": self.enabled, "timestampUrl": self.timestamp_url, "signingTime": self.signing_time,
+        # The timestamp URL's query (an API key) is recorded as `?...`, like every URL of the configuration.
+        shown = redact_url(self.timestamp_url) if self.timestamp_url else None
+        return {"enabled": self.enabled, "timestampUrl": shown, "signingTime": self.signing_time,
                 "thumbprint": self.thumbprint, "subject": self.subject}
 
 
