@@ -347,7 +347,7 @@ def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
                         missing.append(f"{url}: no such file")
                     continue
                 try:
-                    status = session.head(url, allow_redirects=True, timeout=(10, 30)).status_code
+                    status = http.head_status(session, url, (10, 30))
                 except requests.RequestException as err:
                     missing.append(f"{http.redact_url(url)}: {type(err).__name__}")
                     continue

@@ -119,6 +119,7 @@ class KubernetesSection:
     release_url: str = "https://dl.k8s.io/release"
     goflags: str = ""
     goldflags: str = ""
+    build_env: tuple[str, ...] = ()  # variables the build gets beyond run.BUILD_VARS (HOME: the real one)
     # (version, component, sha256) from kubernetes.pins: what the official binaries must hash to
     pins: tuple[tuple[str, str, str], ...] = ()
 
@@ -224,12 +225,15 @@ class SigningSection:
     password_env: str | None = None  # the environment variable holding the password or PIN
     timestamp_url: str | None = None
     signing_time: int | None = None  # None: the bundle's SOURCE_DATE_EPOCH
+    tool_env: tuple[str, ...] = ()  # variables osslsigncode gets beyond run.SIGN_VARS (a PKCS#11 module's)
     thumbprint: str = ""  # resolved from the certificate when a bundle is made
     subject: str = ""
 
     def public(self) -> dict[str, Any]:
         """What the manifest records: no key path (it names this machine) and no secret."""
-        return {"enabled": self.enabled, "timestampUrl": self.timestamp_url, "signingTime": self.signing_time,
+        # The timestamp URL's query (an API key) is recorded as `?...`, like every URL of the configuration.
+        shown = redact_url(self.timestamp_url) if self.timestamp_url else None
+        return {"enabled": self.enabled, "timestampUrl": shown, "signingTime": self.signing_time,
                 "thumbprint": self.thumbprint, "subject": self.subject}
 
 

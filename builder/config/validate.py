@@ -146,6 +146,22 @@ def _has_control(text: str) -> bool:
     return any(ord(c) < 0x20 or ord(c) == 0x7F or 0x80 <= ord(c) < 0xA0 for c in text)
 
 
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_NEVER_PASSED = ("GH_TOKEN", "GITHUB_TOKEN")
+
+
+def env_names(probs: Problems, s: Section, key: str) -> tuple[str, ...]:
+    """A list of environment variable NAMES that a child process is given (never their values here)."""
+    names = s.string_list(key, (), "environment variable names")
+    for i, name in enumerate(names):
+        if not _ENV_NAME_RE.match(name):
+            probs.add(f"{s.key(key)}[{i}]", "must be the NAME of an environment variable (like GOPROXY), "
+                      "not its value")
+        elif name.upper() in _NEVER_PASSED:
+            probs.add(f"{s.key(key)}[{i}]", f"{name} is the publishing token: no child process ever gets it")
+    return tuple(n for n in names if _ENV_NAME_RE.match(n) and n.upper() not in _NEVER_PASSED)
+
+
 def check(probs: Problems, key: str, value: Any, test: Callable[[Any], str | None]) -> bool:
     """Add the problem `test` finds with `value`; True when the value is fine (or absent)."""
     if value is None:
@@ -273,7 +289,7 @@ def section_bundle(probs: Problems, raw: Any) -> BundleSection:
 
 def section_kubernetes(probs: Problems, raw: Any, base: Path) -> KubernetesSection:
     known = ["source", "root", "version", "versions", "components", "platform", "go_version",
-             "release_url", "goflags", "goldflags", "pins"]
+             "release_url", "goflags", "goldflags", "build_env", "pins"]
     s = Section(probs, "kubernetes", raw, known)
     d = KubernetesSection()
     root = s.text("root", None, "a folder path")
@@ -308,6 +324,7 @@ def section_kubernetes(probs: Problems, raw: Any, base: Path) -> KubernetesSecti
         release_url=release_url.rstrip("/"),
         goflags=goflags,
         goldflags=goldflags,
+        build_env=env_names(probs, s, "build_env"),
         pins=_pins(probs, s.data.get("pins")),
     )
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from typing import Any
 import requests
 
 from ..bundle import verify
+from ..bundle.manifest import dist_files as mf_dist_files
 from ..bundle.manifest import sums_text
 from ..config import Config
 from ..config.model import TAG_RE
@@ -150,19 +152,19 @@ def publish_dist(
         msg = "no target repository: set release.repo: owner/name in bundle.yaml, or GITHUB_REPOSITORY"
         raise ConfigError(msg)
     endpoints = github.endpoints_for(env.get("GITHUB_API_URL") or github.DEFAULT_API)
+    dist = cfg.options.dist
     if opts.sigstore and not opts.dry_run:
         from .sigstore_sign import check_ready
 
-        check_ready(sorted(cfg.options.dist.glob("*.zip")), env)  # refused before the verification, not after
-    check_dist(cfg.options.dist, sig)
-    if opts.sigstore and not opts.dry_run:  # signs what was just verified; its .sigstore.json goes beside the zip
-        from ..bundle.pack import write_dist_sums
-        from .sigstore_sign import sign_zips
-
-        if sign_zips(sorted(cfg.options.dist.glob("*.zip")), env):
-            write_dist_sums(cfg.options.dist)
+        check_ready(sorted(dist.glob("*.zip")), env)  # refused before the verification, not after
     with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
-        bundles = read_bundles(cfg, Path(work))
+        # What is verified, hashed and uploaded is this private copy: a process that rewrites a
+        # file of dist/ after the check can no longer get its bytes published.
+        copy = snapshot(dist, Path(work))
+        check_dist(copy, sig, shown=dist)
+        if opts.sigstore and not opts.dry_run:  # signs what was just verified; its .sigstore.json is uploaded too
+            _sign_copy(copy, dist, env)
+        bundles = read_bundles(cfg, Path(work), dist=copy)
         client = GitHubClient(endpoints, repo, token, policy or RetryPolicy(), session=session,
                               read_only=opts.dry_run)
         try:
@@ -218,32 +220,63 @@ def read_token(env: Mapping[str, str]) -> Secret:
     raise ConfigError(msg)
 
 
-def check_dist(dist: Path, sig: verify.SignatureOptions | None = None) -> None:
-    """The same checks as `nox -s verify`: nothing is uploaded from a dist/ that fails them."""
-    problems: list[str] = list(verify.check_dist(dist, sig))
+def check_dist(dist: Path, sig: verify.SignatureOptions | None = None, *, shown: Path | None = None) -> None:
+    """The same checks as `nox -s verify`: nothing is uploaded from a dist/ that fails them.
+
+    `shown` is the folder named in the message when `dist` is publish's private copy of it."""
+    problems = [p.replace(str(dist), str(shown or dist)) for p in verify.check_dist(dist, sig)]
     if problems:
-        msg = f"{dist} failed verification, so nothing was published:\n  " + "\n  ".join(problems)
+        msg = f"{shown or dist} failed verification, so nothing was published:\n  " + "\n  ".join(problems)
         raise VerifyError(msg)
+
+
+def snapshot(dist: Path, work: Path) -> Path:
+    """dist/'s files (as `SHA256SUMS` lists them, and itself) copied into `work`/dist, a private folder."""
+    copy = work / "dist"
+    copy.mkdir(mode=0o700)
+    if not dist.is_dir():
+        return copy / "missing"  # check_dist names what is missing (as `shown`)
+    files = [*mf_dist_files(dist), *([dist / "SHA256SUMS"] if (dist / "SHA256SUMS").is_file() else [])]
+    for path in files:
+        try:
+            shutil.copyfile(path, copy / path.name)
+        except OSError as err:
+            msg = f"cannot copy {path} to publish it: {err.strerror or err}; nothing was published"
+            raise PublishError(msg) from err
+    return copy
+
+
+def _sign_copy(copy: Path, dist: Path, env: Mapping[str, str]) -> None:
+    """Sign the copy's zips with sigstore; the new signatures (and SHA256SUMS) go back to dist/ too."""
+    from ..bundle.pack import write_dist_sums
+    from .sigstore_sign import sign_zips
+
+    written = sign_zips(sorted(copy.glob("*.zip")), env)
+    if written:
+        write_dist_sums(copy)
+        for path in [*written, copy / "SHA256SUMS"]:
+            atomic_write(dist / path.name, path.read_bytes())
 
 
 # --------------------------------------------------------------------------- reading dist/
 
 
-def read_bundles(cfg: Config, work: Path) -> list[Bundle]:
-    """Every bundle in dist/, each with `<stem>.SHA256SUMS` over its own files written into `work`."""
-    dist = cfg.options.dist
+def read_bundles(cfg: Config, work: Path, dist: Path | None = None) -> list[Bundle]:
+    """Every bundle in dist/ (or `dist`, its copy), each with `<stem>.SHA256SUMS` over its own files
+    written into `work`."""
+    dist = dist or cfg.options.dist
     zips = sorted(dist.glob("*.zip"))
     if not zips:
-        msg = f"no bundle in {dist}: run `nox -s bundle` first"
+        msg = f"no bundle in {cfg.options.dist}: run `nox -s bundle` first"
         raise PublishError(msg)
     bundles = [_bundle(z, cfg.release.tag, work) for z in zips]
     tags = [b.tag for b in bundles]
     if cfg.release.tag and len(bundles) > 1:
-        msg = (f"release.tag {cfg.release.tag!r} names one release, but {dist} holds {len(bundles)} bundles; "
-               "remove release.tag so each bundle gets its own tag <gitVersion>-<revision>")
+        msg = (f"release.tag {cfg.release.tag!r} names one release, but {cfg.options.dist} holds {len(bundles)} "
+               "bundles; remove release.tag so each bundle gets its own tag <gitVersion>-<revision>")
         raise ConfigError(msg)
     if len(set(tags)) != len(tags):
-        msg = f"two bundles in {dist} would share a tag ({', '.join(tags)}); keep one bundle per version"
+        msg = f"two bundles in {cfg.options.dist} would share a tag ({', '.join(tags)}); keep one bundle per version"
         raise PublishError(msg)
     return bundles
 
@@ -363,8 +396,8 @@ def plan_bundle(client: GitHubClient, bundle: Bundle, *, draft: bool, replace: b
     if draft and published:
         plan.notes.append(f"{plan.label} is already published; --draft cannot take it back")
     ours = {a.name for a in bundle.assets}
-    plan.notes += [f"{plan.label}: asset {n} is not part of this bundle; left as is" for n in sorted(remote)
-                   if n not in ours]
+    plan.notes += [f"{plan.label}: asset {clean_text(n)!r} is not part of this bundle; left as is"
+                   for n in sorted(remote) if n not in ours]
     return plan
 
 
@@ -387,13 +420,13 @@ def compare(remote: Json, local: LocalAsset) -> tuple[str, str]:
     """("same" | "leftover" | "different", why): an asset on GitHub against the local file."""
     state = remote.get("state")
     if state != "uploaded":
-        return "leftover", f"left in state {state!r} by a failed upload"
+        return "leftover", f"left in state {clean_text(str(state), 40)!r} by a failed upload"
     size = remote.get("size")
     if size != local.size:
-        return "different", f"size {size} on GitHub, {local.size} here"
+        return "different", f"size {clean_text(str(size), 40)} on GitHub, {local.size} here"
     digest = remote.get("digest")
     if digest and str(digest).lower() != local.digest:
-        return "different", f"digest {digest} on GitHub, {local.digest} here"
+        return "different", f"digest {clean_text(str(digest), 80)} on GitHub, {local.digest} here"
     return "same", "same size and digest" if digest else "same size (GitHub gave no digest)"
 
 
@@ -415,7 +448,7 @@ def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, reporter: Repo
         fields["target_commitish"] = plan.target
     release = plan.release or client.create_release(fields)
     if plan.release is None:
-        log.info("created draft %s (id %s)", plan.label, release.get("id"))
+        log.info("created draft %s (id %s)", plan.label, clean_text(str(release.get("id"))))
     done: list[Done] = []
     for step in plan.steps:
         if step.kind == "skip":
@@ -516,7 +549,7 @@ def _print_plan(plans: list[Plan], reporter: Reporter, repo: str, *, dry_run: bo
             reporter.result(f"{plan.label} in {repo}: {would}create it as a draft{at}, named {plan.bundle.title!r}")
         else:
             state = "draft" if rel.get("draft") else "published"
-            reporter.result(f"{plan.label} in {repo}: found ({state}, id {rel.get('id')})")
+            reporter.result(f"{plan.label} in {repo}: found ({state}, id {clean_text(str(rel.get('id')))})")
         for s in plan.steps:
             verb = _VERBS[s.kind][1 if dry_run else 0]
             reporter.result(f"  {verb:<30} {s.asset.name} ({s.asset.size} bytes): {s.why}")

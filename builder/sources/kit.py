@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from ..report import Reporter
 from ..run import call_logged
 from . import sdn
 from .inputs import Fetched, InputSpec, Take, fetch_inputs, fresh_pins, kind_of, offline_message, rewrite_section_pins
-from .toolchain import provision, requirement, show
+from .toolchain import private_home, provision, requirement, show
 
 log = logging.getLogger(__name__)
 
@@ -231,13 +232,14 @@ def build_cni(cfg: Config, f: Fetched, env: Mapping[str, str]) -> FetchedInput:
         for name, _ in CNI_PLUGINS:
             (out_dir / f"{name}.exe").unlink(missing_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        benv = go.env(env)
-        benv.update({"GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOFLAGS": "-mod=vendor",
-                     "GOPROXY": "off", "GOWORK": "off", "GOTOOLCHAIN": "local"})
         start = time.monotonic()
         log.info("cni: building %s of %s with Go %s", ", ".join(n for n, _ in CNI_PLUGINS), version, show(go.version))
-        call_logged(args, log_path=cfg.options.cache_dir / "logs" / "cni-build.log", cwd=tree, env=benv,
-                    error=BuildError, what="the CNI plugins build (go build)")
+        with tempfile.TemporaryDirectory(prefix="k8swb-home-") as home:
+            benv = go.env(private_home(env, Path(home), cfg.kubernetes.build_env))
+            benv.update({"GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOFLAGS": "-mod=vendor",
+                         "GOPROXY": "off", "GOWORK": "off", "GOTOOLCHAIN": "local"})
+            call_logged(args, log_path=cfg.options.cache_dir / "logs" / "cni-build.log", cwd=tree, env=benv,
+                        error=BuildError, what="the CNI plugins build (go build)", keep=cfg.kubernetes.build_env)
         log.info("cni: built in %.1f s", time.monotonic() - start)
         outputs = _check_cni(out_dir, version)
         atomic_write(stamp, json.dumps({"key": key, "outputs": outputs}, indent=1, sort_keys=True).encode())
