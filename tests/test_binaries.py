@@ -67,7 +67,7 @@ def make_cfg(tmp_path: Path, url: str, version: str | None = V2, *, versions: tu
     raw_cni = local_cni_release(tmp_path / "cni")
     cni = InputSection(name="cni", version=raw_cni["version"], source="release", url=raw_cni["url"],
                        sha256=raw_cni["sha256"])
-    return Config(kubernetes=kube, sdn=sdn, options=opts, cni=cni)
+    return Config(kubernetes=kube, sdn=sdn, options=opts).with_input(cni)
 
 
 def cache_files(tmp_path: Path) -> list[str]:

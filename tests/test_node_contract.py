@@ -25,9 +25,10 @@ import pytest
 
 from builder import psparse
 from builder.artifacts import RenderedFile
-from builder.config import Config, KubernetesSection, NetworkSection, NodeSection, runtime_for
+from builder.config import Config, KubernetesSection, NetworkSection, NodeSection, mode_for, runtime_for
+from builder.config.modes import VXLAN
 from builder.kversion import KubeVersion
-from builder.node import cni, render
+from builder.node import render
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hns-psm1-api.json"
 HNS = json.loads(FIXTURE.read_text(encoding="utf-8"))
@@ -48,7 +49,7 @@ def bundle_binaries(cfg: Config, version: KubeVersion, runtime: str) -> set[str]
         files.add("kubeadm.exe")
     if version.minor_key >= (1, 23):
         files.add("kube-log-runner.exe")
-    if cfg.network.mode in cni.FLANNEL_MODES:
+    if mode_for(cfg.network.mode).runs_flanneld:
         files.add("flanneld.exe")
     if cfg.node.bundle_runtime and runtime == "containerd":
         files |= {"containerd/containerd.exe", "containerd/containerd-shim-runhcs-v1.exe", "containerd/ctr.exe",
@@ -351,7 +352,7 @@ def check_firewall(b: Bundle) -> list[str]:
     install = b.script("install.ps1")
     rules = set(re.findall(r"'Protocol' = '(TCP|UDP)'; 'Port' = (\d+)", install))
     wanted = {("TCP", "10250"), ("TCP", "10256")}
-    if b.cfg.network.mode in cni.OVERLAY_MODES:
+    if mode_for(b.cfg.network.mode).encapsulation == VXLAN:
         wanted.add(("UDP", str(b.cfg.network.vxlan_port)))
     problems = [f"no firewall rule for {proto} {port}" for proto, port in sorted(wanted - rules)]
     if "New-NetFirewallRule -Name $rule.Name" not in install or "Get-NetFirewallRule -Name $rule.Name" not in install:

@@ -15,7 +15,7 @@ import pytest
 
 from builder import config
 from builder.artifacts import RenderedFile
-from builder.config import Config, KubernetesSection, NetworkSection, NodeSection
+from builder.config import Config, KubernetesSection, NetworkSection, NodeSection, mode_for
 from builder.errors import ConfigError
 from builder.kversion import KubeVersion
 from builder.node import cni, flags, render
@@ -334,7 +334,7 @@ def test_register_services_sets_up_the_network_it_needs(mode: str) -> None:
     assert network < body.index("Register-NodeService 'kubelet'")
     if mode.startswith("flannel"):
         assert body.index("Register-FlanneldTask $target") < network
-    if mode in flags.OVERLAY_MODES:
+    if mode_for(mode).kube_proxy.source_vip:
         prepare = body.index("& (Join-Path $target 'start-kubeproxy.ps1') @prepareArgs")
         assert "PrepareOnly = $true" in body
         assert network < prepare < body.index("Register-NodeService 'kube-proxy'")

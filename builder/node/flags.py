@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Config, runtime_problem
+from ..config import CONTAINERD, DOCKER, RUNTIMES, Config, mode_for, runtime_problem
 from ..errors import ConfigError
 from ..kversion import KubeVersion
 
@@ -22,7 +22,6 @@ Minor = tuple[int, int]
 
 OLDEST: Minor = (1, 9)
 NEWEST: Minor = (1, 37)
-RUNTIMES = ("docker", "containerd")
 CONTAINERD_ENDPOINT = "npipe:////./pipe/containerd-containerd"
 DOCKER_ENDPOINT = "npipe:////./pipe/docker_engine"
 # Windows CRI-containerd: alpha in 1.18 (KEP-1001), stable in 1.20; older kubelets only drive docker.
@@ -40,7 +39,7 @@ class Flag:
         return self.since <= minor and (self.until is None or minor < self.until) and runtime in self.runtimes
 
 
-_DOCKERSHIM = Flag(until=(1, 24), runtimes=("docker",), why="dockershim removed in 1.24 (#106907)")
+_DOCKERSHIM = Flag(until=(1, 24), runtimes=(DOCKER,), why="dockershim removed in 1.24 (#106907)")
 _LOGS = Flag(until=(1, 26), why="klog flags removed in 1.26 (#112120); kube-log-runner replaces them")
 
 KUBELET: dict[str, Flag] = {
@@ -64,7 +63,7 @@ KUBELET: dict[str, Flag] = {
     "--hairpin-mode": Flag(),
     "--pod-infra-container-image": Flag(until=(1, 35), why="removed in 1.35 (#133779)"),
     "--allow-privileged": Flag(until=(1, 15), why="removed in 1.15 (#77820)"),
-    "--experimental-dockershim": Flag(until=(1, 19), runtimes=("docker",), why="gone in 1.19 (#87746)"),
+    "--experimental-dockershim": Flag(until=(1, 19), runtimes=(DOCKER,), why="gone in 1.19 (#87746)"),
     "--network-plugin": _DOCKERSHIM,
     "--cni-bin-dir": _DOCKERSHIM,
     "--cni-conf-dir": _DOCKERSHIM,
@@ -99,7 +98,7 @@ KUBE_PROXY: dict[str, Flag] = {
 
 # Feature gates: an unknown gate makes the binary exit, so they have ranges too.
 GATES: dict[str, Flag] = {
-    "HyperVContainer": Flag(since=(1, 10), until=(1, 21), runtimes=("docker",), why="gate gone in 1.21 (#97141)"),
+    "HyperVContainer": Flag(since=(1, 10), until=(1, 21), runtimes=(DOCKER,), why="gate gone in 1.21 (#97141)"),
     "WinOverlay": Flag(since=(1, 14), why="added in 1.14"),
     "WinDSR": Flag(since=(1, 14), why="added in 1.14"),
 }
@@ -107,8 +106,6 @@ GATES: dict[str, Flag] = {
 WIN_OVERLAY_LOCKED: Minor = (1, 34)
 
 TABLES = {"kubelet": KUBELET, "kube-proxy": KUBE_PROXY}
-# Network modes whose pods sit on a VXLAN (HNS Overlay) network: kube-proxy needs a source VIP.
-OVERLAY_MODES = ("overlay", "flannel-vxlan")
 # From this minor kubelet and kube-proxy have no --log-file / --log-dir: a service keeps its log
 # only through kube-log-runner (in the node release archives from 1.23).
 LOG_RUNNER_FROM: Minor = (1, 26)
@@ -153,7 +150,7 @@ def check_version(version: KubeVersion, runtime: str) -> None:
     if problem:
         msg = f"node.runtime: {problem}"
         raise ConfigError(msg)
-    if runtime == "containerd" and minor < CONTAINERD_SINCE:
+    if runtime == CONTAINERD and minor < CONTAINERD_SINCE:
         msg = (f"node.runtime: containerd on Windows needs Kubernetes {_fmt(CONTAINERD_SINCE)} or newer; "
                f"{version} runs with docker: set node.runtime: docker or remove the key")
         raise ConfigError(msg)
@@ -201,7 +198,7 @@ def kubelet_args(version: KubeVersion, runtime: str, cfg: Config, *, service: bo
         Arg("--pod-infra-container-image", var="PauseImage"),
         Arg("--allow-privileged", "true"),
     ]
-    if runtime == "docker":
+    if runtime == DOCKER:
         args += [
             Arg("--docker-endpoint", DOCKER_ENDPOINT),
             Arg("--network-plugin", "cni"),
@@ -231,7 +228,7 @@ def kubeproxy_args(version: KubeVersion, runtime: str, cfg: Config, *, service: 
     """kube-proxy's arguments for this version; values name start-kubeproxy.ps1 variables."""
     check_version(version, runtime)
     minor = version.minor_key
-    overlay = cfg.network.mode in OVERLAY_MODES
+    proxy = mode_for(cfg.network.mode).kube_proxy
     args = [
         Arg("--v", "2"),
         # `kernelspace` is the Windows proxier; `userspace` is gone from 1.26.
@@ -241,10 +238,10 @@ def kubeproxy_args(version: KubeVersion, runtime: str, cfg: Config, *, service: 
         Arg("--cluster-cidr", var="ClusterCidr"),
         Arg("--network-name", var="NetworkName"),
     ]
-    if overlay:
+    if proxy.source_vip:
         args.append(Arg("--source-vip", var="SourceVip"))
-        if minor < WIN_OVERLAY_LOCKED:
-            args.append(Arg("--feature-gates", "WinOverlay=true"))
+    if proxy.win_overlay_gate and minor < WIN_OVERLAY_LOCKED:
+        args.append(Arg("--feature-gates", "WinOverlay=true"))
     args += [Arg("--logtostderr", "false"), Arg("--log-dir", var="LogDir")]
     if service:
         args.append(Arg("--windows-service", "true"))
@@ -255,7 +252,7 @@ def kubeproxy_args(version: KubeVersion, runtime: str, cfg: Config, *, service: 
 
 def uses_kube_network_env(version: KubeVersion) -> bool:
     """Before 1.14 kube-proxy has no --network-name and reads the KUBE_NETWORK variable instead."""
-    return not has_flag("kube-proxy", "--network-name", version.minor_key, "containerd")
+    return not has_flag("kube-proxy", "--network-name", version.minor_key, CONTAINERD)
 
 
 def check_gates(component: str, args: list[Arg], minor: Minor, key: str = "") -> None:

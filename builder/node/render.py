@@ -22,7 +22,8 @@ from typing import Any
 import jinja2
 
 from ..artifacts import RenderedFile
-from ..config import Config, runtime_for
+from ..config import CONTAINERD, DOCKER, Config, NetworkMode, mode_for, runtime_for
+from ..config.modes import MODES, OVERLAY, ROUTES_STATIC
 from ..errors import ConfigError, RenderError
 from ..fsutil import atomic_write
 from ..kversion import KubeVersion
@@ -51,7 +52,6 @@ _ALLOWED_K8S_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
 SWITCH_NETWORK_CANDIDATES = tuple(ipaddress.ip_network(n) for n in (
     "192.168.255.0/30", "172.31.255.252/30", "10.255.255.252/30", "100.127.255.252/30"))
 SWITCH_NETWORK_VSID = 9999
-FLANNEL_VXLAN_PORT = 4789
 
 # Folders and files under install_dir that scripts write at run time: none is in manifest.json,
 # and install.ps1's check for files the manifest does not list leaves them alone.
@@ -103,14 +103,18 @@ def check_config(cfg: Config, version: KubeVersion, runtime: str) -> None:
     """What config.py cannot check without knowing the version; each error names its key."""
     minor = version.minor_key
     flags.check_version(version, runtime)
-    if cfg.node.isolation == "hyperv" and (runtime != "docker" or not (1, 10) <= minor < (1, 21)):
+    if cfg.node.isolation == "hyperv" and (runtime != DOCKER or not (1, 10) <= minor < (1, 21)):
         msg = (f"node.isolation: hyperv needs the HyperVContainer feature gate, which exists only in "
                f"Kubernetes 1.10 to 1.20 with docker (gone in 1.21, #97141); {version} with {runtime} "
                "runs process isolation: set node.isolation: process")
         raise ConfigError(msg)
-    if cfg.network.mode in flags.OVERLAY_MODES and minor < (1, 14):
-        msg = (f"network.mode: {cfg.network.mode} needs kube-proxy's WinOverlay support, added in 1.14; {version} "
-               "has none: use host-gw or l3, or bundle 1.14 or newer")
+    mode = mode_for(cfg.network.mode)
+    if minor < mode.since:
+        others = [m.name for m in MODES if m.since <= minor]
+        since = f"{mode.since[0]}.{mode.since[1]}"
+        alternatives = f"{', '.join(others[:-1])} or {others[-1]}" if len(others) > 1 else others[0]
+        msg = (f"network.mode: {mode.name} needs {mode.since_why}; {version} has none: use {alternatives}, "
+               f"or bundle {since} or newer")
         raise ConfigError(msg)
     if minor >= (1, 16):
         for key, _ in cfg.node.labels:
@@ -139,17 +143,20 @@ def switch_network(cfg: Config) -> ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def check_networks(cfg: Config) -> None:
     net = cfg.network
+    mode = mode_for(net.mode)
     for key in ("cluster_cidr", "service_cidr"):
         network = ipaddress.ip_network(getattr(net, key))
         if network.version != 4:
             msg = f"network.{key}: {network} is IPv6; the Windows scripts support IPv4 networks only"
             raise ConfigError(msg)
     switch_network(cfg)
-    if net.mode == "flannel-vxlan" and net.vxlan_port != FLANNEL_VXLAN_PORT:
-        msg = (f"network.vxlan_port: flannel's Windows vxlan backend accepts port {FLANNEL_VXLAN_PORT} only "
-               f"(not {net.vxlan_port}); set it to {FLANNEL_VXLAN_PORT} here and in the cluster's kube-flannel-cfg")
+    fixed = mode.vxlan_port_fixed
+    if fixed is not None and net.vxlan_port != fixed.port:
+        msg = (f"network.vxlan_port: {fixed.who} accepts port {fixed.port} only "
+               f"(not {net.vxlan_port}); set it to {fixed.port} here and in {fixed.also_in}")
         raise ConfigError(msg)
-    if net.mode in flags.OVERLAY_MODES and net.vxlan_vni == SWITCH_NETWORK_VSID:
+    # The vSwitch network is an Overlay network too on these nodes (_hns.ps1.j2), with its own VSID.
+    if mode.hns_type == OVERLAY and net.vxlan_vni == SWITCH_NETWORK_VSID:
         msg = (f"network.vxlan_vni: {SWITCH_NETWORK_VSID} is taken by the vSwitch network start-kubelet.ps1 "
                "creates; use another VNI (4096 is the usual one)")
         raise ConfigError(msg)
@@ -193,10 +200,24 @@ def firewall_rules(cfg: Config) -> list[dict[str, Any]]:
         {"Name": "k8s-windows-bundle-kube-proxy-health", "Protocol": "TCP", "Port": KUBEPROXY_HEALTH_PORT,
          "Why": "kube-proxy health check for load balancers"},
     ]
-    if cfg.network.mode in flags.OVERLAY_MODES:
-        rules.append({"Name": "k8s-windows-bundle-vxlan", "Protocol": "UDP", "Port": cfg.network.vxlan_port,
-                      "Why": "VXLAN between the nodes"})
+    for port in mode_for(cfg.network.mode).firewall:
+        number = getattr(cfg.network, port.port_key) if port.port_key else port.port
+        rules.append({"Name": f"k8s-windows-bundle-{port.name}", "Protocol": port.protocol, "Port": number,
+                      "Why": port.why})
     return rules
+
+
+def mode_flags(mode: NetworkMode) -> dict[str, Any]:
+    """What the templates know of the network mode: its record's facts, never its name to compare."""
+    return {
+        "hns_type": mode.hns_type,
+        "pod_network_by": mode.pod_network_by,
+        "routes_by": mode.routes_by,
+        "encapsulation": mode.encapsulation,
+        "runs_flanneld": mode.runs_flanneld,
+        "needs_source_vip": mode.kube_proxy.source_vip,
+        "kube_proxy_on_node": mode.kube_proxy.on_node,
+    }
 
 
 def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
@@ -210,9 +231,8 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
     ctx = {
         "version": str(version),
         "runtime": runtime,
-        "mode": net.mode,
-        "flannel": net.mode in cni.FLANNEL_MODES,
-        "overlay": net.mode in flags.OVERLAY_MODES,
+        "mode": net.mode,  # printed for the operator; templates test the flags of mode_flags
+        **mode_flags(mode_for(net.mode)),
         "install_dir": node.install_dir,
         "cluster_cidr": net.cluster_cidr,
         "service_cidr": net.service_cidr,
@@ -244,9 +264,8 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "cni_policies_key": "AdditionalArgs" if "AdditionalArgs" in conf else "policies",
         "cni_route_gateway": "routes" in conf["ipam"],
         "cni_range_start": "rangeStart" in conf["ipam"],
-        "cni_bridge": net.mode in cni.BRIDGE_MODES,
         "net_conf": cni.NET_CONF.replace("/", "\\"),
-        "dockershim": runtime == "docker",
+        "dockershim": runtime == DOCKER,
         "uses_pause_image": any(a.flag == "--pod-infra-container-image" for a in kubelet),
     }
     ctx.update(images.host_check_context(node, version))
@@ -273,10 +292,10 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
         "min_build": cfg.node.min_build,
         "kubeadm": kubeadm,
         "components": list(cfg.kubernetes.components),
-        "runtime_service": "docker" if runtime == "docker" else "containerd",
-        "runtime_pipe": "\\\\.\\pipe\\docker_engine" if runtime == "docker" else "\\\\.\\pipe\\containerd-containerd",
-        "cri_socket": flags.DOCKER_ENDPOINT if runtime == "docker" else flags.CONTAINERD_ENDPOINT,
-        "bundle_runtime": cfg.node.bundle_runtime and runtime == "containerd",
+        "runtime_service": runtime,  # the runtime's Windows service is named after it
+        "runtime_pipe": "\\\\.\\pipe\\docker_engine" if runtime == DOCKER else "\\\\.\\pipe\\containerd-containerd",
+        "cri_socket": flags.DOCKER_ENDPOINT if runtime == DOCKER else flags.CONTAINERD_ENDPOINT,
+        "bundle_runtime": cfg.node.bundle_runtime and runtime == CONTAINERD,
         "services_supported": services,
         "kubelet_service_args": service_args(flags.kubelet_args, cfg, version, runtime) if services else [],
         "kubelet_kubeadm_service_args": (service_args(flags.kubelet_args, cfg, version, runtime, kubeadm=True)
@@ -289,7 +308,7 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
         "control_plane_endpoint": f"{cp}:{KUBEADM_PORT}" if cp else "",
         "join_config_api": join_config_api(minor),
         # kubeadm shells out to crictl for a CRI runtime until 1.31 (kubernetes/kubernetes#124685).
-        "kubeadm_needs_crictl": kubeadm and runtime == "containerd" and minor < (1, 31),
+        "kubeadm_needs_crictl": kubeadm and runtime == CONTAINERD and minor < (1, 31),
         **KUBEADM_PATHS,
         "images": dataclasses.asdict(images.images_for(cfg.node.windows_version)),
         "sample_files": list(samples.samples(cfg, version)),
@@ -349,9 +368,9 @@ class Output:
 # The one table of generated scripts and documents (samples and the CNI config are data, below).
 OUTPUTS: tuple[Output, ...] = (
     Output("start-kubelet.ps1.j2", "start-kubelet.ps1", "script"),
-    Output("start-kubeproxy.ps1.j2", "start-kubeproxy.ps1", "script"),
-    Output("AddRoutes.ps1.j2", "AddRoutes.ps1", "script", lambda ctx: ctx["mode"] == "host-gw"),
-    Output("start-flanneld.ps1.j2", "start-flanneld.ps1", "script", lambda ctx: bool(ctx["flannel"])),
+    Output("start-kubeproxy.ps1.j2", "start-kubeproxy.ps1", "script", lambda ctx: bool(ctx["kube_proxy_on_node"])),
+    Output("AddRoutes.ps1.j2", "AddRoutes.ps1", "script", lambda ctx: ctx["routes_by"] == ROUTES_STATIC),
+    Output("start-flanneld.ps1.j2", "start-flanneld.ps1", "script", lambda ctx: bool(ctx["runs_flanneld"])),
     Output("install.ps1.j2", "install.ps1", "script"),
     Output("join-node.ps1.j2", "join-node.ps1", "script", lambda ctx: bool(ctx["kubeadm"])),
     Output("README.txt.j2", "README.txt", "doc"),
@@ -367,7 +386,7 @@ def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
     files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx)), o.kind)
              for o in OUTPUTS if o.when(ctx)]
     data = {cni.TEMPLATE: cni.build(cfg, runtime)}
-    if cfg.network.mode in cni.FLANNEL_MODES:
+    if mode_for(cfg.network.mode).runs_flanneld:
         data[cni.NET_CONF] = cni.net_conf(cfg)
     for dest, conf in data.items():
         files.append(RenderedFile(dest, to_bytes(dest, cni.to_json(conf)), "config"))
