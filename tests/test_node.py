@@ -18,7 +18,7 @@ from builder import config as config_mod
 from builder import psparse
 from builder.artifacts import RenderedFile
 from builder.bundle import pack, verify
-from builder.config import WINDOWS_BUILDS, Config, KubernetesSection, NetworkSection, NodeSection
+from builder.config import WINDOWS_BUILDS, Config, KubernetesSection, NetworkSection, NodeSection, check_for_version
 from builder.errors import ConfigError
 from builder.kversion import KubeVersion
 from builder.node import flags, images, render, samples
@@ -86,7 +86,7 @@ def test_host_check_snippet_is_one_include_for_start_kubelet() -> None:
     """The line start-kubelet.ps1.j2 will include renders and parses with render.context + host_check_context."""
     cfg = cfg_for(windows="ltsc2019")
     version = KubeVersion(1, 30, 0)
-    ctx = render.context(cfg, version, "containerd")
+    ctx = render.context(check_for_version(cfg, version))
     ctx.update(images.host_check_context(cfg.node, version))
     out = render.environment().from_string('$x = 1\n{% include "_host_check.ps1.j2" %}\n').render(ctx)
     assert psparse.parse_errors(out) == []
@@ -297,7 +297,7 @@ def test_register_services_refused_before_1_10() -> None:
 def test_hostile_values_stay_literals_in_install() -> None:
     cfg = cfg_for()
     v = KubeVersion(1, 37, 0)
-    ctx = render.context(cfg, v, "containerd")
+    ctx = render.context(check_for_version(cfg, v))
     ctx["nic_name"] = "Eth'; Stop-Computer; '"
     ctx["install_dir"] = "C:\\k\u2019; Stop-Computer; \u2018"
     out = render.render_template("install.ps1.j2", ctx)

@@ -16,9 +16,10 @@ import pytest
 from builder import config
 from builder.artifacts import RenderedFile
 from builder.config import Config, KubernetesSection, NetworkSection, NodeSection, mode_for
+from builder.config.flagtable import has_flag, uses_log_runner
 from builder.errors import ConfigError
 from builder.kversion import KubeVersion
-from builder.node import cni, flags, render
+from builder.node import cni, render
 
 KUBEADM = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
 
@@ -120,7 +121,7 @@ def test_join_token_never_reaches_a_command_line() -> None:
 
 def test_kubeadm_contract_flags_are_in_the_table() -> None:
     for flag in ("--bootstrap-kubeconfig", "--config", "--cert-dir"):
-        assert flags.has_flag("kubelet", flag, (1, 37), "containerd")
+        assert has_flag("kubelet", flag, (1, 37), "containerd")
 
 
 # --------------------------------------------------------------------------- 4. flannel
@@ -310,7 +311,7 @@ def test_shared_powershell_is_written_once() -> None:
 
 def test_version_dependent_choices() -> None:
     assert render.join_config_api((1, 21)) == "kubeadm.k8s.io/v1beta2"
-    assert flags.uses_log_runner((1, 26)) and not flags.uses_log_runner((1, 25))
+    assert uses_log_runner((1, 26)) and not uses_log_runner((1, 25))
     assert KubeVersion(1, 30, 0).minor_key == (1, 30)
 
 

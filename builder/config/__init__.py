@@ -24,10 +24,9 @@ from .model import (
     SdnSection,
     SigningSection,
     config_digest,
-    runtime_for,
-    runtime_problem,
 )
 from .modes import MODES, NETWORK_MODES, NetworkMode, mode_for
+from .rules import VersionedConfig, check_for_version, runtime_for, runtime_problem
 from .runtimes import CONTAINERD, DOCKER, RUNTIMES
 from .validate import windows_path_problem
 from .yamlread import Doc, parse_yaml
@@ -36,6 +35,7 @@ __all__ = [
     "COMPONENTS", "CONTAINERD", "DEFAULT_CONFIG", "DOCKER", "INPUT_SECTIONS", "KIT_INPUTS", "MODES", "NETWORK_MODES",
     "RUNTIMES", "SDN_COMMIT", "SDN_FILES_DEFAULT", "WINDOWS_BUILDS", "BundleSection", "Config", "Doc", "InputSection",
     "KitInput", "KubernetesSection", "NetworkMode", "NetworkSection", "NodeSection", "Options", "Overrides",
-    "ReleaseSection", "SdnFile", "SdnSection", "SigningSection", "config_digest", "default_cache_dir", "kit_input",
-    "load", "mode_for", "parse_yaml", "runtime_for", "runtime_problem", "windows_path_problem",
+    "ReleaseSection", "SdnFile", "SdnSection", "SigningSection", "VersionedConfig", "check_for_version",
+    "config_digest", "default_cache_dir", "kit_input", "load", "mode_for", "parse_yaml", "runtime_for",
+    "runtime_problem", "windows_path_problem",
 ]

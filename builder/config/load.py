@@ -15,11 +15,12 @@ from .model import (
     DEFAULT_CONFIG,
     BundleSection,
     Config,
+    KeyLines,
     KubernetesSection,
     NodeSection,
     Options,
-    runtime_problem,
 )
+from .rules import runtime_problem
 from .runtimes import DOCKER
 from .signing import resolve_identity, section_signing
 from .validate import (
@@ -130,7 +131,8 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     if overrides.needs_source:  # a command that makes a bundle: open the signer's certificate now
         signing = resolve_identity(signing, env)
     return Config(bundle=bundle, kubernetes=kube, sdn=sdn, network=network, node=node, release=release,
-                  signing=signing, options=options, kit=tuple(kit.values()))
+                  signing=signing, options=options, kit=tuple(kit.values()),
+                  origin=KeyLines(doc.file, tuple(sorted(doc.lines.items()))))
 
 
 def _source_date_epoch_from_env(probs: Problems, bundle: BundleSection, env: Mapping[str, str]) -> BundleSection:

@@ -16,10 +16,8 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..http import redact_url
-from ..kversion import KubeVersion
 from .kit_inputs import INPUT_SECTIONS, KIT_INPUTS, kit_input
 from .modes import DEFAULT_MODE
-from .runtimes import CONTAINERD, DOCKER
 
 DEFAULT_CONFIG = "bundle.yaml"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
@@ -224,6 +222,14 @@ class Options:
 
 
 @dataclass(frozen=True)
+class KeyLines:
+    """Where bundle.yaml wrote each key ("network.mode" -> 12), for the rules checked once a version is known."""
+
+    file: str = "(defaults)"
+    lines: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     bundle: BundleSection = field(default_factory=BundleSection)
     kubernetes: KubernetesSection = field(default_factory=KubernetesSection)
@@ -235,6 +241,7 @@ class Config:
     options: Options = field(default_factory=Options)
     # One section per node-kit input, in the order of kit_inputs.KIT_INPUTS.
     kit: tuple[InputSection, ...] = field(default_factory=lambda: tuple(default_input(i.name) for i in KIT_INPUTS))
+    origin: KeyLines = field(default_factory=KeyLines, compare=False)
 
     def input_section(self, name: str) -> InputSection:
         return next(s for s in self.kit if s.name == name)
@@ -290,24 +297,3 @@ def config_digest(config: Mapping[str, Any]) -> str:
     """The digest of a resolved configuration's plain data (`Config.to_dict`), as the manifest records it."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-# --------------------------------------------------------------------------- runtime rules
-
-def runtime_problem(runtime: str | None, version: KubeVersion) -> str | None:
-    if runtime == DOCKER and version.minor_key >= (1, 24):
-        return (f"docker (dockershim) was removed in Kubernetes 1.24; {version} needs containerd: "
-                "set node.runtime: containerd or remove the key")
-    return None
-
-
-
-def runtime_for(node: NodeSection, version: KubeVersion) -> str:
-    """The container runtime for this version: the configured one, else what the version supports."""
-    problem = runtime_problem(node.runtime, version)
-    if problem:
-        msg = f"node.runtime: {problem}"
-        raise ConfigError(msg)
-    if node.runtime:
-        return node.runtime
-    return DOCKER if version.minor_key < (1, 24) else CONTAINERD

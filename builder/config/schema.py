@@ -68,9 +68,9 @@ OPTIONAL = {"sdn.files[].dest", *(f"{name}.version" for name in INPUT_SECTIONS)}
 NOT_A_KEY = {*(f"{name}.name" for name in INPUT_SECTIONS),
              *(f"{name}.{key}" for name in INPUT_SECTIONS if not kit_input(name).buildable
                for key in ("source", "h1"))}
-# Fields that are not read from bundle.yaml (computed or command line only); `kit` is written as
-# one section per input, after the others.
-NOT_IN_FILE = {"options", "kit"}
+# Fields that are not read from bundle.yaml (computed, command line only, or where a key was read);
+# `kit` is written as one section per input, after the others.
+NOT_IN_FILE = {"options", "kit", "origin"}
 
 
 def generate() -> dict[str, Any]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ from typing import Any
 import jinja2
 
 from ..artifacts import RenderedFile
-from ..config import CONTAINERD, DOCKER, Config, NetworkMode, mode_for, runtime_for
-from ..config.modes import MODES, OVERLAY, ROUTES_STATIC
-from ..errors import ConfigError, RenderError
+from ..config import CONTAINERD, DOCKER, Config, NetworkMode, VersionedConfig, check_for_version, mode_for
+from ..config.flagtable import has_flag, uses_log_runner
+from ..config.modes import ROUTES_STATIC
+from ..config.rules import SWITCH_NETWORK_VSID
+from ..errors import RenderError
 from ..fsutil import atomic_write
 from ..kversion import KubeVersion
 from . import cni, flags, images, pslit, samples, signcheck
@@ -34,24 +35,6 @@ _PACKAGED = Path(str(importlib.resources.files("builder").joinpath("_templates")
 TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent.parent / "ps_templates"
 KUBEADM_PORT = 6443
 ArgsFn = Callable[..., list[flags.Arg]]
-
-# Node label prefixes a kubelet may set on itself from 1.16 (NodeRestriction); any other
-# kubernetes.io / k8s.io label makes kubelet refuse to start.
-_ALLOWED_K8S_LABELS = {
-    "kubernetes.io/hostname", "kubernetes.io/instance-type", "kubernetes.io/os", "kubernetes.io/arch",
-    "beta.kubernetes.io/instance-type", "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
-    "failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
-    "failure-domain.kubernetes.io/zone", "failure-domain.kubernetes.io/region",
-    "topology.kubernetes.io/zone", "topology.kubernetes.io/region", "node.kubernetes.io/instance-type",
-}
-_ALLOWED_K8S_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
-
-# The small HNS network start-kubelet.ps1 creates first, so that the vSwitch exists before the pod
-# network. Upstream uses 192.168.255.0/30; a cluster may use 192.168.0.0/16 (the seed's own
-# example), so the first candidate clear of the cluster's ranges is taken.
-SWITCH_NETWORK_CANDIDATES = tuple(ipaddress.ip_network(n) for n in (
-    "192.168.255.0/30", "172.31.255.252/30", "10.255.255.252/30", "100.127.255.252/30"))
-SWITCH_NETWORK_VSID = 9999
 
 # Folders and files under install_dir that scripts write at run time: none is in manifest.json,
 # and install.ps1's check for files the manifest does not list leaves them alone.
@@ -97,78 +80,6 @@ def parse_version(git_version: str) -> KubeVersion:
     except ValueError as err:
         msg = f"cannot render scripts for version {git_version!r}: {err}"
         raise RenderError(msg) from err
-
-
-def check_config(cfg: Config, version: KubeVersion, runtime: str) -> None:
-    """What config.py cannot check without knowing the version; each error names its key."""
-    minor = version.minor_key
-    flags.check_version(version, runtime)
-    if cfg.node.isolation == "hyperv" and (runtime != DOCKER or not (1, 10) <= minor < (1, 21)):
-        msg = (f"node.isolation: hyperv needs the HyperVContainer feature gate, which exists only in "
-               f"Kubernetes 1.10 to 1.20 with docker (gone in 1.21, #97141); {version} with {runtime} "
-               "runs process isolation: set node.isolation: process")
-        raise ConfigError(msg)
-    mode = mode_for(cfg.network.mode)
-    if minor < mode.since:
-        others = [m.name for m in MODES if m.since <= minor]
-        since = f"{mode.since[0]}.{mode.since[1]}"
-        alternatives = f"{', '.join(others[:-1])} or {others[-1]}" if len(others) > 1 else others[0]
-        msg = (f"network.mode: {mode.name} needs {mode.since_why}; {version} has none: use {alternatives}, "
-               f"or bundle {since} or newer")
-        raise ConfigError(msg)
-    if minor >= (1, 16):
-        for key, _ in cfg.node.labels:
-            if not _label_allowed(key):
-                msg = (f"node.labels.{key}: from 1.16 kubelet refuses to set kubernetes.io / k8s.io labels "
-                       "outside kubelet.kubernetes.io and node.kubernetes.io; use your own prefix "
-                       "(example.com/role) or set it with kubectl label")
-                raise ConfigError(msg)
-    flags.check_extra_args("kubelet", cfg.node.kubelet_extra_args, minor, runtime, "node.kubelet_extra_args")
-    flags.check_extra_args("kube-proxy", cfg.node.kubeproxy_extra_args, minor, runtime,
-                           "node.kubeproxy_extra_args")
-    check_networks(cfg)
-
-
-def switch_network(cfg: Config) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """The first vSwitch-creation network clear of the cluster and service ranges."""
-    taken = [ipaddress.ip_network(cfg.network.cluster_cidr), ipaddress.ip_network(cfg.network.service_cidr)]
-    for candidate in SWITCH_NETWORK_CANDIDATES:
-        if not any(candidate.overlaps(t) for t in taken):
-            return candidate
-    shown = ", ".join(str(c) for c in SWITCH_NETWORK_CANDIDATES)
-    msg = (f"network.cluster_cidr / network.service_cidr: together they cover every range the node scripts "
-           f"can use for the small vSwitch network ({shown}); narrow one of them")
-    raise ConfigError(msg)
-
-
-def check_networks(cfg: Config) -> None:
-    net = cfg.network
-    mode = mode_for(net.mode)
-    for key in ("cluster_cidr", "service_cidr"):
-        network = ipaddress.ip_network(getattr(net, key))
-        if network.version != 4:
-            msg = f"network.{key}: {network} is IPv6; the Windows scripts support IPv4 networks only"
-            raise ConfigError(msg)
-    switch_network(cfg)
-    fixed = mode.vxlan_port_fixed
-    if fixed is not None and net.vxlan_port != fixed.port:
-        msg = (f"network.vxlan_port: {fixed.who} accepts port {fixed.port} only "
-               f"(not {net.vxlan_port}); set it to {fixed.port} here and in {fixed.also_in}")
-        raise ConfigError(msg)
-    # The vSwitch network is an Overlay network too on these nodes (_hns.ps1.j2), with its own VSID.
-    if mode.hns_type == OVERLAY and net.vxlan_vni == SWITCH_NETWORK_VSID:
-        msg = (f"network.vxlan_vni: {SWITCH_NETWORK_VSID} is taken by the vSwitch network start-kubelet.ps1 "
-               "creates; use another VNI (4096 is the usual one)")
-        raise ConfigError(msg)
-
-
-def _label_allowed(key: str) -> bool:
-    prefix = key.split("/", 1)[0] if "/" in key else ""
-    if not (prefix == "kubernetes.io" or prefix.endswith((".kubernetes.io", "k8s.io"))):
-        return True
-    if key in _ALLOWED_K8S_LABELS:
-        return True
-    return any(prefix == ns or prefix.endswith("." + ns) for ns in _ALLOWED_K8S_NAMESPACES)
 
 
 # --------------------------------------------------------------------------- context
@@ -220,19 +131,20 @@ def mode_flags(mode: NetworkMode) -> dict[str, Any]:
     }
 
 
-def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
+def context(checked: VersionedConfig) -> dict[str, Any]:
     """Every value any template uses, computed once; each is checked before a template sees it."""
+    cfg, version, runtime = checked.cfg, checked.version, checked.runtime
     net, node = cfg.network, cfg.node
     conf = cni.build(cfg, runtime)
     pause = images.pause_image(node, version)
     kubelet = flags.kubelet_args(version, runtime, cfg)
     proxy = flags.kubeproxy_args(version, runtime, cfg)
-    switch = switch_network(cfg)
+    switch = checked.switch_network
     ctx = {
         "version": str(version),
         "runtime": runtime,
         "mode": net.mode,  # printed for the operator; templates test the flags of mode_flags
-        **mode_flags(mode_for(net.mode)),
+        **mode_flags(checked.mode),
         "install_dir": node.install_dir,
         "cluster_cidr": net.cluster_cidr,
         "service_cidr": net.service_cidr,
@@ -285,7 +197,7 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
     """What install.ps1, join-node.ps1 and README.txt need beyond the start scripts."""
     net = cfg.network
     minor = version.minor_key
-    services = flags.has_flag("kubelet", "--windows-service", minor, runtime)
+    services = has_flag("kubelet", "--windows-service", minor, runtime)
     cp = net.control_plane_ip or ""
     kubeadm = "kubeadm" in cfg.kubernetes.components
     return {
@@ -301,8 +213,8 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
         "kubelet_kubeadm_service_args": (service_args(flags.kubelet_args, cfg, version, runtime, kubeadm=True)
                                          if services and kubeadm else []),
         "kubeproxy_service_args": service_args(flags.kubeproxy_args, cfg, version, runtime) if services else [],
-        "service_logs": flags.has_flag("kubelet", "--log-dir", minor, runtime),
-        "log_runner": flags.uses_log_runner(minor),
+        "service_logs": has_flag("kubelet", "--log-dir", minor, runtime),
+        "log_runner": uses_log_runner(minor),
         "firewall_rules": firewall_rules(cfg),
         "runtime_dirs": list(RUNTIME_DIRS),
         "control_plane_endpoint": f"{cp}:{KUBEADM_PORT}" if cp else "",
@@ -378,15 +290,18 @@ OUTPUTS: tuple[Output, ...] = (
 
 
 def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
-    """Every generated file of the bundle's k/ folder, sorted by path: one check, one context, one pass."""
+    """Every generated file of the bundle's k/ folder, sorted by path: one check, one context, one pass.
+
+    The check is `config.rules.check_for_version`, the preflight's own: render adds no rule of its own.
+    """
     version = parse_version(git_version)
-    runtime = runtime_for(cfg.node, version)
-    check_config(cfg, version, runtime)
-    ctx = context(cfg, version, runtime)
+    checked = check_for_version(cfg, version)
+    runtime = checked.runtime
+    ctx = context(checked)
     files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx)), o.kind)
              for o in OUTPUTS if o.when(ctx)]
     data = {cni.TEMPLATE: cni.build(cfg, runtime)}
-    if mode_for(cfg.network.mode).runs_flanneld:
+    if checked.mode.runs_flanneld:
         data[cni.NET_CONF] = cni.net_conf(cfg)
     for dest, conf in data.items():
         files.append(RenderedFile(dest, to_bytes(dest, cni.to_json(conf)), "config"))
