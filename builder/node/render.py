@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import importlib.resources
 import re
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,10 +57,20 @@ KUBEADM_PATHS = {
 }
 
 
+# The macros every script may call (`{{ blocks.arg_array(...) }}`): blocks more than one script writes.
+MACROS = "_macros.ps1.j2"
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The one rendering environment: literals by construction, strict about undefined names."""
-    return jinja2.Environment(
+    """The one rendering environment: literals by construction, strict about undefined names.
+
+    Templates may turn a name into code only through the filters below, each of which validates
+    what it is given (`psvar`: `$Name`, `psword`: a bare word, `pscomment`: `# text`); every other
+    printed value is a literal. The macros of MACROS are the functions of the global `blocks`, whose
+    output is template text.
+    """
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         finalize=pslit.finalize,
@@ -69,6 +80,20 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters.update(psvar=pslit.var, psword=pslit.word, pscomment=pslit.comment)
+    # In place before the macros are read: a macro calling another finds it there too.
+    blocks = env.globals["blocks"] = types.SimpleNamespace()
+    for name, macro in vars(env.get_template(MACROS).module).items():
+        if isinstance(macro, jinja2.runtime.Macro):
+            setattr(blocks, name, _as_template_text(macro))
+    return env
+
+
+def _as_template_text(macro: jinja2.runtime.Macro) -> Callable[..., pslit.PsCode]:
+    def call(*args: Any, **kwargs: Any) -> pslit.PsCode:
+        return pslit.template_text(macro(*args, **kwargs))
+
+    return call
 
 
 # --------------------------------------------------------------------------- checks
