@@ -151,7 +151,7 @@ def test_pause_image_reuses_the_render_default_and_the_override() -> None:
     assert images.target_images(custom, v37)[0] == "registry.example/pause:9"
     assert images.host_check_context(custom, v37)["host_multi_arch_pause"] == ""
     files = render_files("v1.37.0", windows="ltsc2022", pause_image="registry.example/pause:9")
-    assert "'registry.example/pause:9'" in text(files["README.txt"])
+    assert "pause image ........ registry.example/pause:9\n" in text(files["README.txt"])
     assert "'registry.example/pause:9'" in text(files["install.ps1"])
 
 
@@ -418,14 +418,20 @@ def test_secret_volumes_need_1803_hosts_even_after_1_11() -> None:
     assert not samples.limitations(KubeVersion(1, 12, 0), NodeSection(windows_version="1803"))["secret_volumes"]
 
 
-def test_readme_states_values_and_how_to_override() -> None:
-    readme = text(render_files("v1.24.0", "l3", "ltsc2022")["README.txt"])
-    assert "Network mode .......... 'l3'" in readme
-    assert "-ClusterCidr ........ '10.244.0.0/16'" in readme
-    assert ".\\start-kubelet.ps1 -ClusterCidr 192.168.0.0/16" in readme
-    assert "'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022'" in readme
-    assert "kubectl apply -f 'samples/iis.yaml'" in readme
-    assert "Unblock-File" in readme and "Get-FileHash" in readme
+@pytest.mark.parametrize(("version", "mode"), [("v1.9.0", "host-gw"), ("v1.24.0", "l3"), ("v1.37.0", "overlay")])
+def test_readme_shows_values_as_text_not_as_powershell(version: str, mode: str) -> None:
+    """README.txt is read, not run: no value comes out as a PowerShell literal ('x', @(...))."""
+    cfg = cfg_for(mode)
+    files = {f.dest: f for f in render.render_bundle(cfg, version)}
+    readme = text(files["README.txt"])
+    header = readme.split("1. BEFORE YOU START")[0]
+    assert f"Network mode .......... {mode}\n" in header
+    assert "Components ............ kubelet, kube-proxy, kubectl, kubeadm\n" in header
+    assert "@(" not in readme
+    values = [cfg.network.cluster_cidr, cfg.network.network_name, cfg.node.install_dir, cfg.node.kubeconfig]
+    for value in values:
+        assert value in readme and f"'{value}'" not in readme, value
+    assert "-NodeLabels ......... (none)\n" in readme  # no label: no '' for the operator to puzzle over
 
 
 def test_install_path_rule_refuses_escapes() -> None:
@@ -461,7 +467,7 @@ def test_hostpath_type_only_where_served() -> None:
     assert host_path("v1.9.0", "1709") == {"path": "C:\\k-sample-data"}
     assert host_path("v1.10.0", "1709") == {"path": "C:\\k-sample-data", "type": "DirectoryOrCreate"}
     readme = text(render_files("v1.9.0", windows="1709")["README.txt"])
-    assert "New-Item -ItemType Directory 'C:\\k-sample-data'" in readme
+    assert "New-Item -ItemType Directory C:\\k-sample-data" in readme
 
 
 def test_kubeadm_before_1_16_is_a_stated_limitation() -> None:

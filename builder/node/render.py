@@ -1,10 +1,12 @@
 """The render stage: every generated file of the bundle, from one checked context in one pass.
 
-Scripts and README.txt come from `ps_templates/` through one jinja2 environment that prints every
-`{{ value }}` through `pslit.finalize`, so values reach a script only as PowerShell literals and
-undefined names are errors; `OUTPUTS` is the table of template, output and when. The CNI config
-(`cni`) and the samples (`samples`) are data, serialized, never text-templated. Version-dependent
-arguments come from `flags`, image choices from `images`. Output is ASCII with CRLF line endings.
+Scripts come from `ps_templates/` through one jinja2 environment that prints every `{{ value }}`
+through `pslit.finalize`, so values reach a script only as PowerShell literals, and undefined names
+are errors; README.txt, a document, comes through a second one that prints values as text.
+`OUTPUTS` is the table of template, output and when. The CNI config (`cni`) and the samples
+(`samples`) are data, serialized, never text-templated. Version-dependent arguments come from
+`flags`, image choices from `images`, the checked configuration from `config.rules`. Output is
+ASCII with CRLF line endings.
 """
 
 from __future__ import annotations
@@ -87,6 +89,37 @@ def environment() -> jinja2.Environment:
         if isinstance(macro, jinja2.runtime.Macro):
             setattr(blocks, name, _as_template_text(macro))
     return env
+
+
+@functools.cache
+def doc_environment() -> jinja2.Environment:
+    """The environment of the documents (README.txt): values print as the operator reads them.
+
+    A document is read, not run: no value is quoted as code. What reaches it was checked like
+    every context value (printable ASCII, no newline); `to_bytes` refuses anything else.
+    """
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        finalize=text_value,
+        autoescape=False,  # noqa: S701  (plain text: nothing to escape)
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def text_value(value: object) -> str:
+    """A value as a document shows it: lists joined with commas, an empty value as (none)."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError here, naming the variable
+    if isinstance(value, list | tuple):
+        return ", ".join(text_value(v) for v in value) or "(none)"
+    if value is None or value == "":
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
 
 
 def _as_template_text(macro: jinja2.runtime.Macro) -> Callable[..., pslit.PsCode]:
@@ -269,9 +302,11 @@ def _check_value(key: str, value: object) -> None:
 # --------------------------------------------------------------------------- rendering
 
 
-def render_template(name: str, ctx: Mapping[str, Any]) -> str:
+def render_template(name: str, ctx: Mapping[str, Any], *, doc: bool = False) -> str:
+    """A script through the PowerShell environment; with `doc`, a document through the text one."""
+    env = doc_environment() if doc else environment()
     try:
-        return environment().get_template(name).render(ctx)
+        return env.get_template(name).render(ctx)
     except jinja2.UndefinedError as err:
         msg = f"template {name}: {err.message}; every name a template uses must be in render.context()"
         raise RenderError(msg) from err
@@ -323,7 +358,7 @@ def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
     checked = check_for_version(cfg, version)
     runtime = checked.runtime
     ctx = context(checked)
-    files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx)), o.kind)
+    files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx, doc=o.kind == "doc")), o.kind)
              for o in OUTPUTS if o.when(ctx)]
     data = {cni.TEMPLATE: cni.build(cfg, runtime)}
     if checked.mode.runs_flanneld:
