@@ -249,7 +249,7 @@ def test_local_mirror_folder_works_like_the_server(tmp_path, exes):
             cfg.options, cache_dir=tmp_path / "cache2")))
 
 
-# --------------------------------------------------------------------------- trust (issue 16)
+# --------------------------------------------------------------------------- trust
 
 
 def test_a_mirrors_binary_is_never_served_for_another_origin(tmp_path, net, exes):

@@ -166,7 +166,7 @@ def test_digest_does_not_depend_on_where_the_tree_is(tmp_path: Path, tree: Path)
     assert str(tmp_path) not in str(a.to_dict())
 
 
-# --------------------------------------------------------------------------- hostile YAML (issue 16)
+# --------------------------------------------------------------------------- hostile YAML
 
 
 def test_an_alias_bomb_is_refused_quickly() -> None:
@@ -196,7 +196,7 @@ def test_a_few_aliases_still_work() -> None:
     assert doc.data["x"] == {"a": "b"}
 
 
-# --------------------------------------------------------------------------- source URLs and pins (issue 16)
+# --------------------------------------------------------------------------- source URLs and pins
 
 RELEASE = "kubernetes:\n  source: release\n  version: v1.37.0\n"
 

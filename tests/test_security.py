@@ -1,4 +1,4 @@
-"""Secrets kept from child processes, and other guards of issue 16 that span modules."""
+"""Secrets kept from child processes, and the other guards that span modules."""
 
 from __future__ import annotations
 

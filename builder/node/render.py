@@ -289,7 +289,7 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
 
 
 def _check_value(key: str, value: object) -> None:
-    """Defence in depth behind config.py: no control character or non-ASCII reaches a template."""
+    """Defence in depth behind builder.config: no control character or non-ASCII reaches a template."""
     if isinstance(value, str):
         if re.search(r"[^\x20-\x7e]", value):
             msg = f"value for {key} ({value!r}) has a control or non-ASCII character; fix the configuration"
