@@ -29,7 +29,7 @@ import pytest
 
 from builder import psparse
 from builder.artifacts import RenderedFile
-from builder.config import Config, KubernetesSection, NetworkSection, NodeSection, mode_for, runtime_for
+from builder.config import NETWORK_MODES, Config, KubernetesSection, NetworkSection, NodeSection, mode_for, runtime_for
 from builder.config.modes import VXLAN
 from builder.kversion import KubeVersion
 from builder.node import render
@@ -39,7 +39,6 @@ HNS = json.loads(FIXTURE.read_text(encoding="utf-8"))
 HNS_FUNCTIONS = {name.lower(): spec for name, spec in HNS["functions"].items()}
 COMMON = {"erroraction", "warningaction", "verbose", "debug", "errorvariable", "outvariable",
           "informationaction", "pipelinevariable", "outbuffer", "warningvariable", "informationvariable"}
-MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
 INSTALL = "<install>"
 # Variables that stand for the install folder (or the unpacked bundle, which holds the same files).
 INSTALL_VARS = {"InstallDir", "target", "Dir", "BundleDir", "source"}
@@ -71,10 +70,12 @@ def make_config(mode: str, runtime: str | None, bundled: bool) -> Config:
 
 def cases() -> list[tuple[str, int, str, bool]]:
     out = []
-    for mode in MODES:
+    for mode in NETWORK_MODES:
         for minor in (16, 23, 26, 30, 37):
+            if (1, minor) < mode_for(mode).since:
+                continue
             runtimes = ["docker"] if minor < 18 else ["docker", "containerd"] if minor < 24 else ["containerd"]
-            for runtime in runtimes:
+            for runtime in (r for r in runtimes if r in mode_for(mode).runtimes):
                 out.append((mode, minor, runtime, False))
                 if runtime == "containerd":
                     out.append((mode, minor, runtime, True))

@@ -101,9 +101,10 @@ def valid_cases() -> list[tuple[str, int, str | None]]:
         for minor in MINORS:
             if (1, minor) < mode_for(mode).since:
                 continue
-            out.append((mode, minor, None))
-            if 18 <= minor < 24:
-                out.append((mode, minor, "containerd"))
+            for runtime in (None, "containerd") if 18 <= minor < 24 else (None,):
+                runs = runtime or ("docker" if minor < 24 else "containerd")
+                if runs in mode_for(mode).runtimes:
+                    out.append((mode, minor, runtime))
     return out
 
 
