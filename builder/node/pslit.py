@@ -36,18 +36,19 @@ class PsCode(str):
 
 def var(name: str) -> PsCode:
     """`$Name` for a script variable; only plain identifiers are accepted."""
-    if not _NAME_RE.match(name):
-        msg = f"{name!r} is not a plain PowerShell variable name (letters and digits only)"
-        raise RenderError(msg)
-    return PsCode(f"${name}")
+    return PsCode("$" + _plain(name, "variable name"))
 
 
 def word(text: str) -> PsCode:
     """A bare word (an enum value such as `-Type Overlay`); only letters and digits are accepted."""
+    return PsCode(_plain(text, "word"))
+
+
+def _plain(text: str, what: str) -> str:
     if not _NAME_RE.match(text):
-        msg = f"{text!r} is not a plain PowerShell word (letters and digits only)"
+        msg = f"{text!r} is not a plain PowerShell {what} (letters and digits only)"
         raise RenderError(msg)
-    return PsCode(text)
+    return text
 
 
 def comment(text: str) -> PsCode:
