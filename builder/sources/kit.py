@@ -24,6 +24,7 @@ from .. import http
 from ..artifacts import FetchedFile, FetchedInput, SdnResult
 from ..config import INPUT_SECTIONS, KIT_INPUTS, Config, InputSection, KitInput, kit_input, mode_for, runtime_for
 from ..config.kit_inputs import NEEDED_BY_MODE, NEEDED_WITH_RUNTIME, GoBuild, providing
+from ..config.modes import BY_SCRIPTS
 from ..errors import BuildError, ConfigError, FetchError
 from ..fsutil import atomic_write, read_json_object
 from ..hashing import sha256_file
@@ -59,7 +60,8 @@ def wanted_sections(cfg: Config, git_version: str | None) -> list[str]:
     versions = [git_version] if git_version else list(cfg.kubernetes.versions)
     runtimes = {_runtime(cfg, v) for v in versions} if versions else {cfg.node.runtime}
     mode = mode_for(cfg.network.mode)
-    plugins = {mode.plugin_for(r) for r in runtimes if r is not None}
+    # The plugins the bundle installs (a cluster-installed CNI brings its own).
+    plugins = {mode.plugin_for(r) for r in runtimes if r is not None} if mode.cni_by == BY_SCRIPTS else set()
     by_plugin = {row.name for row in map(providing, plugins) if row is not None}
     wanted = {NEEDED_BY_MODE: {*mode.inputs, *by_plugin}, NEEDED_WITH_RUNTIME: set(INPUT_SECTIONS)
               if cfg.node.bundle_runtime else set()}
