@@ -275,17 +275,16 @@ def preflight(run: Run, *, writes_dist: bool = True, uses_cache: bool = True) ->
 
 
 def check_version_rules(cfg: Config, git_version: str) -> None:
-    """The configuration rules that depend on the Kubernetes version (render checks them again)."""
-    from .config import runtime_for
+    """The configuration rules that depend on the Kubernetes version (config.rules; render reads the result)."""
+    from .config import check_for_version
     from .kversion import KubeVersion
-    from .node import render
 
     try:
         version = KubeVersion.parse(git_version)
     except ValueError as err:
         msg = f"kubernetes.version: {git_version!r} is not usable: {err}"
         raise ConfigError(msg) from err
-    render.check_config(cfg, version, runtime_for(cfg.node, version))
+    check_for_version(cfg, version)
 
 
 def commands_present(root: Path, env: Mapping[str, str]) -> None:

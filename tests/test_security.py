@@ -1,5 +1,5 @@
-"""Secrets kept from child processes: an allowlisted environment, a build HOME without credentials,
-and names a configuration hides travelling with its run."""
+"""Secrets kept from child processes (an allowlisted environment, a build HOME without credentials, names a
+configuration hides travelling with its run), and the other guards that span modules."""
 
 from __future__ import annotations
 

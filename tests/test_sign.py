@@ -442,7 +442,7 @@ def test_render_context_carries_the_signer(pki: Pki) -> None:
     from builder.kversion import KubeVersion
 
     cfg = config.Config(signing=signing_section(pki))
-    ctx = render.context(cfg, KubeVersion.parse("v1.31.0"), "containerd")
+    ctx = render.context(config.check_for_version(cfg, KubeVersion.parse("v1.31.0")))
     assert ctx["signing_enabled"] is True and ctx["signing_thumbprint"] == pki.thumbprint
 
 

@@ -15,16 +15,13 @@ from typing import Any
 from ..errors import ConfigError
 from ..http import redact_url, url_problem
 from ..kversion import KubeVersion
+from .kit_inputs import kit_input
 from .model import (
     COMPONENTS,
-    DEFAULT_H1,
     HEX64_RE,
-    INPUT_DEFAULTS,
     ISOLATIONS,
-    NETWORK_MODES,
     REQUIRED_COMPONENTS,
     RESERVED_WINDOWS_NAMES,
-    RUNTIMES,
     TAG_RE,
     WINDOWS_BUILDS,
     BundleSection,
@@ -36,6 +33,8 @@ from .model import (
     SdnFile,
     SdnSection,
 )
+from .modes import NETWORK_MODES, mode_for
+from .runtimes import RUNTIMES
 from .yamlread import Doc
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -387,9 +386,7 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
     cluster_domain = s.text("cluster_domain", d.cluster_domain)
     check(probs, "network.cluster_domain", cluster_domain, _dns_name_problem)
     vni = s.get("vxlan_vni", int, d.vxlan_vni, "a whole number")
-    # flannel's Windows backends name their HNS network flannel.<VNI> (vxlan) and cbr0 (host-gw).
-    default_name = {"overlay": "vxlan0", "flannel-vxlan": f"flannel.{vni}", "flannel-host-gw": "cbr0"}
-    network_name = s.text("network_name", default_name.get(mode, "l2bridge"))
+    network_name = s.text("network_name", mode_for(mode).default_network_name(vni))
     check(probs, "network.network_name", network_name,
            lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v)
            else f"{v!r} may use letters, digits, '_', '.', '-' (up to 64)")
@@ -472,12 +469,13 @@ _INPUT_VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][A-Za-z0-9.-]+)?$")
 
 
 def section_input(probs: Problems, name: str, raw: Any) -> InputSection:
-    """One node-kit input section (cni, flannel, containerd, crictl): version, url, pins."""
-    version_default, urls = INPUT_DEFAULTS[name]
-    known = ["version", "url", "sha256", *(["source", "h1"] if "build" in urls else [])]
+    """One node-kit input section (a row of kit_inputs.KIT_INPUTS): version, url, pins."""
+    row = kit_input(name)
+    version_default = row.version
+    known = ["version", "url", "sha256", *(["source", "h1"] if row.buildable else [])]
     s = Section(probs, name, raw, known)
-    sources = tuple(urls)
-    source = s.choice("source", sources[0], sources) if "build" in urls else "release"
+    sources = row.sources
+    source = s.choice("source", sources[0], sources) if row.buildable else sources[0]
     version = s.text("version", version_default, "a version tag like " + version_default)
     check(probs, f"{name}.version", version, lambda v: None if _INPUT_VERSION_RE.match(v)
            else f"{v!r} must be a release tag like {version_default}")
@@ -492,9 +490,9 @@ def section_input(probs: Problems, name: str, raw: Any) -> InputSection:
     sha = s.text("sha256", "", "64 lower-case hex digits")
     check(probs, f"{name}.sha256", sha or None, lambda v: None if HEX64_RE.match(v) else
            f"{v!r} must be 64 lower-case hex digits, or '' (fill it with nox -s fetch -- --update-pins)")
-    h1 = s.text("h1", "", "a content digest like h1:<base64>") if "build" in urls else ""
+    h1 = s.text("h1", "", "a content digest like h1:<base64>") if row.buildable else ""
     check(probs, f"{name}.h1", h1 or None, lambda v: None if _H1_RE.match(v) else
            f"{v!r} must be a Go dirhash like h1:<44 base64 characters>, or '' (nox -s fetch -- --update-pins)")
     if not h1 and source == "build" and "h1" not in s.data:
-        h1 = DEFAULT_H1.get((name, version), "")  # a known version's digest; h1: "" asks for none
+        h1 = row.known_h1.get(version, "")  # a known version's digest; h1: "" asks for none
     return InputSection(name=name, version=version, source=source, url=url, sha256=sha, h1=h1)
