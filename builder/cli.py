@@ -52,6 +52,8 @@ environment:
                         else the tree's commit time)
   XDG_CACHE_HOME        the cache folder's parent (default ~/.cache)
   K8SWB_MAX_DOWNLOAD    the largest download accepted (default 1GiB; e.g. 2GiB, 700MiB)
+  K8SWB_DOWNLOAD_DEADLINE  the longest one download may take, retries included (default 1h;
+                        e.g. 2h, 30min, 90s); after it the download fails (exit 5) and nothing is kept
   GITHUB_REPOSITORY     release.repo when bundle.yaml has none
   GH_TOKEN, GITHUB_TOKEN, GITHUB_API_URL   publishing (the token is never taken from the command line)
   GITHUB_SHA            the commit a new release's tag is made at (publish, without --target-commitish)
@@ -345,7 +347,8 @@ def context(reporter: Reporter, env: Mapping[str, str], cfg: cfgmod.Config | Non
     that downloads, the size limit from the environment (K8SWB_MAX_DOWNLOAD, refused here when it is
     not a size) and the reporter's progress meters."""
     hidden = secret_names(cfg) if cfg is not None else frozenset()
-    net = Net(max_download=http.max_download(env), meters=reporter.meter) if downloads else Net()
+    net = (Net(max_download=http.max_download(env), deadline=http.download_deadline(env), meters=reporter.meter)
+           if downloads else Net())
     return Context(reporter=reporter, env=env, hidden=hidden, net=net)
 
 

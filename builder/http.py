@@ -47,12 +47,14 @@ class Meter(Protocol):
 @dataclass(frozen=True)
 class Net:
     """How to reach the network and how a download is shown; tests pass short timeouts and a policy
-    whose sleep only records. `max_download` and `meters` are resolved once, in `cli`."""
+    whose sleep only records. `max_download`, `deadline` and `meters` are resolved once, in `cli`."""
 
     session: requests.Session | None = None
     policy: RetryPolicy | None = None
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)
     max_download: int = field(default_factory=lambda: MAX_DOWNLOAD)  # the cap of one download (K8SWB_MAX_DOWNLOAD)
+    # the longest one download may take, retries included (K8SWB_DOWNLOAD_DEADLINE)
+    deadline: float = field(default_factory=lambda: DOWNLOAD_DEADLINE)
     meters: Callable[[str], Meter] | None = None  # the reporter's meter for a label; None: no progress shown
 
     def meter(self, label: str) -> Meter | None:
@@ -124,6 +126,13 @@ GiB = 2**30
 MAX_DOWNLOAD: int = 1 * GiB
 MAX_DOWNLOAD_ENV = "K8SWB_MAX_DOWNLOAD"
 MAX_CHECKSUM = 16 * 1024  # a checksum file: one hex digest and a name
+# The longest one download may take, every attempt and wait included: far above a 1 GiB file at
+# 1 MiB/s, far below a server that trickles a byte at a time for ever (each byte would reset the
+# read timeout). K8SWB_DOWNLOAD_DEADLINE (seconds, or with an s/min/h suffix) sets it.
+DOWNLOAD_DEADLINE = 3600.0
+DOWNLOAD_DEADLINE_ENV = "K8SWB_DOWNLOAD_DEADLINE"
+MAX_REDIRECTS = 10
+_REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 # What a broken or stalled transfer raises while the body streams: worth another attempt.
 _TRANSIENT = (
@@ -156,6 +165,20 @@ def max_download(env: Mapping[str, str]) -> int:
     return int(m[1]) * {"GiB": GiB, "MiB": 2**20, "KiB": 1024, "": 1}[m[2]]
 
 
+def download_deadline(env: Mapping[str, str]) -> float:
+    """The deadline of one download in seconds: K8SWB_DOWNLOAD_DEADLINE when set (`90s`, `30min`, `2h`,
+    a number of seconds), else an hour. Read once, at the edge (`cli`); downloads get it through `Net`."""
+    raw = env.get(DOWNLOAD_DEADLINE_ENV, "").strip()
+    if not raw:
+        return DOWNLOAD_DEADLINE
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(h|min|s|)", raw)
+    if m is None or float(m[1]) <= 0:
+        msg = (f"{DOWNLOAD_DEADLINE_ENV}={raw!r} is not a duration; write it like 90s, 30min, 2h or a number "
+               "of seconds")
+        raise FetchError(msg)
+    return float(m[1]) * {"h": 3600, "min": 60, "s": 1, "": 1}[m[2]]
+
+
 def clean_text(text: str, limit: int = MESSAGE_LIMIT) -> str:
     """Remote text fit for a terminal: one line, no control characters (escapes), at most `limit` long."""
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
@@ -166,13 +189,32 @@ def is_loopback(url: str) -> bool:
     return is_loopback_host(urllib.parse.urlsplit(url).hostname or "")
 
 
+_NUMERIC_V4_RE = re.compile(r"^[0-9a-fA-FxX.]+$")
+
+
 def is_loopback_host(host: str) -> bool:
+    """Whether `host` names this machine, in every spelling the resolver takes for a number.
+
+    The C resolver reads `2130706433`, `0x7f.1`, `127.1` and `0177.0.0.1` as 127.0.0.1 (inet_aton),
+    and IPv6 writes 127.0.0.1 as `::ffff:127.0.0.1`: each is recognised, so a loopback mirror is
+    accepted and judged the same however it is written. A name is loopback only as `localhost`
+    (anything else goes through DNS, and is treated as another machine).
+    """
+    host = host.strip("[]").rstrip(".").lower()
     if host == "localhost":
         return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        addr = ipaddress.ip_address(host)
     except ValueError:
-        return False
+        if not _NUMERIC_V4_RE.match(host):
+            return False
+        try:
+            addr = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return addr.is_loopback
 
 
 def url_problem(url: str, *, allow_insecure_http: bool = False) -> str | None:
@@ -234,6 +276,94 @@ def resolve_location(url: str, config_path: Path | None) -> str:
     return url
 
 
+class RedirectRefused(requests.exceptions.RequestException):
+    """A redirect that is not followed: checked before anything is sent to where it points."""
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").rstrip(".").lower(), port
+
+
+def redirect_problem(first: str, target: str) -> str | None:
+    """Why a redirect (of a request first sent to `first`) to `target` is not followed, or None."""
+    parts = urllib.parse.urlsplit(target)
+    if parts.scheme not in ("http", "https"):
+        return "redirected to a URL that is not http(s) (refused)"
+    if not parts.hostname:
+        return "redirected to a URL without a host (refused)"
+    if parts.username is not None or parts.password is not None:
+        return "redirected to a URL with credentials in it (refused)"
+    if parts.scheme == "http" and not is_loopback(target) and (first.startswith("https:") or is_loopback(first)):
+        # Plain http from the start needed --allow-insecure-http; from https or this machine it would undo TLS.
+        return (f"the server redirected to plain http ({redact_url(target)}); refused, since anyone on the way "
+                "could change the file")
+    return None
+
+
+class _HopAuth(requests.auth.AuthBase):
+    """Credentials for one hop: the netrc's (or the session's) for the first URL's own origin over https
+    (or on this machine); none at all anywhere else, not even a netrc entry for that host."""
+
+    def __init__(self, first: str, url: str, session: requests.Session) -> None:
+        scheme = _origin(url)[0]
+        self.allowed = _origin(url) == _origin(first) and (scheme == "https" or is_loopback(url))
+        self.creds: Callable[[requests.PreparedRequest], requests.PreparedRequest] | None = None
+        if not self.allowed:
+            return
+        if session.auth is not None:
+            self.creds = (requests.auth.HTTPBasicAuth(*session.auth) if isinstance(session.auth, tuple)
+                          else session.auth)
+        elif session.trust_env:
+            netrc = requests.utils.get_netrc_auth(first)
+            self.creds = requests.auth.HTTPBasicAuth(*netrc) if netrc else None
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        if not self.allowed:
+            r.headers.pop("Authorization", None)
+            return r
+        return self.creds(r) if self.creds is not None else r
+
+
+def follow(session: requests.Session, method: str, url: str, **kw: object) -> requests.Response:
+    """`session.request` with redirects followed here, one hop at a time: each hop is checked
+    (`redirect_problem`) before it is requested, none is visited twice, and credentials go only
+    to the first URL's origin (`_HopAuth`). Raises RedirectRefused, TooManyRedirects."""
+    seen = {url}
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        resp = session.request(method, current, allow_redirects=False, auth=_HopAuth(url, current, session),
+                               **kw)  # type: ignore[arg-type]
+        location = resp.headers.get("Location")
+        if resp.status_code not in _REDIRECT_STATUSES or not location:
+            return resp
+        resp.close()
+        try:
+            target = urllib.parse.urljoin(current, location.strip()).split("#", 1)[0]
+        except ValueError as err:
+            raise requests.exceptions.InvalidURL(str(err)) from None
+        problem = redirect_problem(url, target)
+        if problem:
+            raise RedirectRefused(problem)
+        if target in seen:
+            raise requests.exceptions.TooManyRedirects("loop")
+        seen.add(target)
+        current = target
+    raise requests.exceptions.TooManyRedirects(f"more than {MAX_REDIRECTS}")
+
+
+def head_status(session: requests.Session, url: str, timeout: tuple[float, float]) -> int:
+    """The status a HEAD of `url` ends with, redirects followed as `follow` does."""
+    resp = follow(session, "HEAD", url, timeout=timeout)
+    resp.close()
+    return resp.status_code
+
+
 def download(
     url: str,
     dest: Path,
@@ -245,6 +375,7 @@ def download(
     timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT),
     max_bytes: int | None = None,
     key: str = "",
+    deadline: float | None = None,
 ) -> str:
     """Download `url` to `dest` and return its sha256 (hex).
 
@@ -253,9 +384,11 @@ def download(
     are retried per `policy`; a broken transfer resumes with `Range` where the server answers 206.
     `file:` URLs and local paths are copied the same way, without retries. More than `max_bytes`
     (default: MAX_DOWNLOAD) is refused while it streams. `key` is the configuration key the
-    URL comes from, named in the hint of an error.
+    URL comes from, named in the hint of an error. The whole transfer, retries included, ends after
+    `deadline` seconds (default: DOWNLOAD_DEADLINE), and nothing of it is kept.
     """
     limit = max_bytes if max_bytes is not None else MAX_DOWNLOAD
+    seconds = deadline if deadline is not None else DOWNLOAD_DEADLINE
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
@@ -266,7 +399,7 @@ def download(
                 digest, size = _copy_local(source, out, limit, key)
             else:
                 digest, size = _Transfer(url, out, session, policy, timeout=timeout, progress=progress,
-                                         limit=limit, key=key).run()
+                                         limit=limit, key=key, deadline=seconds).run()
         if expected_size is not None and size != expected_size:
             msg = f"{redact_url(url)}: got {size} bytes, expected {expected_size}; the file is truncated or changed"
             raise FetchError(msg)
@@ -291,7 +424,7 @@ def download_if_present(url: str, dest: Path, net: Net, session: requests.Sessio
         return None
     try:
         return download(url, dest, session=session, policy=net.policy or RetryPolicy(), timeout=net.timeout,
-                        progress=progress, key=key,
+                        progress=progress, key=key, deadline=net.deadline,
                         max_bytes=max_bytes if max_bytes is not None else net.max_download)
     except HTTPStatusError as err:
         if err.status in NOT_THERE:
@@ -327,8 +460,10 @@ class _Transfer:
 
     def __init__(self, url: str, out: BinaryIO, session: requests.Session, policy: RetryPolicy, *,
                  timeout: tuple[float, float], progress: Meter | None, limit: int = MAX_DOWNLOAD,
-                 key: str = "") -> None:
+                 key: str = "", deadline: float = DOWNLOAD_DEADLINE) -> None:
         self.url = url
+        self.deadline = deadline
+        self.ends = time.monotonic() + deadline
         self.limit = limit
         self.key = key
         self.shown = redact_url(url)
@@ -345,6 +480,7 @@ class _Transfer:
     def run(self) -> tuple[str, int]:
         reason = ""
         for attempt in range(1, self.policy.attempts + 1):
+            self._check_deadline()
             try:
                 retry = self._attempt()
             except _FINAL as err:
@@ -365,11 +501,25 @@ class _Transfer:
             if delay is None:
                 delay = self.policy.backoff_delay(attempt)
             if attempt < self.policy.attempts:
+                if delay >= self.ends - time.monotonic():
+                    self._check_deadline(waiting=delay)
                 log.warning("%s: %s; retry %d of %d in %.1fs (%d bytes kept)", self.shown, reason,
                             attempt, self.policy.attempts - 1, delay, self.done)
                 self.policy.sleep(delay)
         msg = f"download of {self.shown} failed after {self.policy.attempts} attempts: {reason}; {self._hint()}"
         raise FetchError(msg)
+
+    def _check_deadline(self, waiting: float = 0.0) -> None:
+        if time.monotonic() + waiting < self.ends:
+            return
+        msg = (f"{self.shown}: not complete after {self.deadline:g} s (the deadline of one download, "
+               f"retries included; {self.done} bytes had arrived), so it was given up and nothing was kept. "
+               f"A slow but honest mirror needs a longer {DOWNLOAD_DEADLINE_ENV} (e.g. {DOWNLOAD_DEADLINE_ENV}=2h)")
+        raise FetchError(msg)
+
+    def _timeouts(self) -> tuple[float, float]:
+        left = max(self.ends - time.monotonic(), 0.001)
+        return min(self.timeout[0], left), min(self.timeout[1], left)
 
     def _hint(self) -> str:
         where = f"check {self.key}" if self.key else "check the URL"
@@ -382,8 +532,7 @@ class _Transfer:
             headers["Range"] = f"bytes={self.done}-"
             if self.validator:
                 headers["If-Range"] = self.validator
-        with self.session.get(self.url, headers=headers, stream=True, timeout=self.timeout) as resp:
-            self._check_redirects(resp)
+        with follow(self.session, "GET", self.url, headers=headers, stream=True, timeout=self._timeouts()) as resp:
             if is_retryable_status(resp.status_code):
                 return self.policy.server_delay(resp), f"HTTP {resp.status_code} {clean_text(resp.reason or '', 60)}"
             if resp.status_code == 416 and self.done:
@@ -406,17 +555,11 @@ class _Transfer:
                 self.done += len(chunk)
                 if self.progress is not None:
                     self.progress.update(self.done, self.total)
+                self._check_deadline()
         if self.total is not None and self.done < self.total:
             # urllib3 usually raises on a short body itself; this catches any that slip through.
             return None, f"body ended after {self.done} of {self.total} bytes"
         return None
-
-    def _check_redirects(self, resp: requests.Response) -> None:
-        """No redirect from https down to plain http (except on this machine): it would undo TLS."""
-        if self.url.startswith("https:") and resp.url.startswith("http:") and not is_loopback(resp.url):
-            msg = (f"{self.shown}: the server redirected to plain http ({redact_url(resp.url)}); refused, "
-                   f"since anyone on the way could change the file; {self._hint()}")
-            raise FetchError(msg)
 
     def _reset(self) -> None:
         self.out.seek(0)
@@ -463,6 +606,7 @@ def _server_message(resp: requests.Response) -> str:
 # Failures that another attempt cannot cure.
 _FINAL = (
     requests.exceptions.SSLError,  # a certificate does not start to fit on the fifth try
+    RedirectRefused,
     requests.exceptions.TooManyRedirects,
     requests.exceptions.InvalidSchema,
     requests.exceptions.InvalidURL,
@@ -483,6 +627,8 @@ _ERRNO_TEXT = {
 
 def short_reason(err: BaseException) -> str:
     """One short line for a failed request: never the library's text, which repeats the URL and its query."""
+    if isinstance(err, RedirectRefused):
+        return str(err)
     if isinstance(err, requests.exceptions.TooManyRedirects):
         return "too many redirects (a redirect loop?)"
     if isinstance(err, requests.exceptions.InvalidSchema):

@@ -37,8 +37,9 @@ class Context:
     net: Net = field(default_factory=Net)  # the download limit (K8SWB_MAX_DOWNLOAD) and the reporter's meters
 
     def child_env(self) -> dict[str, str]:
-        """The environment every child process starts from: this one without any secret."""
-        return run.child_env(self.env, hidden=self.hidden)
+        """The environment the stages hand their children: this one without the names the configuration
+        hides; `run.call` then keeps only the allowlisted variables of it (`run.child_env`)."""
+        return run.without(self.env, self.hidden)
 
 
 def secret_names(cfg: Config) -> frozenset[str]:

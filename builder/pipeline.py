@@ -334,11 +334,10 @@ _KEY_RE = re.compile(r"^(?P<key>[a-z_]+(?:\.[A-Za-z0-9_./-]+?)*(?:\[\d+\])?): ")
 
 
 def check_version_rules(cfg: Config, git_version: str) -> None:
-    """The configuration rules that depend on the Kubernetes version (render checks them again),
-    and the extra arguments against the version's flag set; every error with its file:line."""
-    from .config import component_flags, runtime_for
+    """The configuration rules that depend on the Kubernetes version (config.rules; render reads the
+    result), and the extra arguments against the version's flag set; every error with its file:line."""
+    from .config import check_for_version, component_flags
     from .kversion import KubeVersion
-    from .node import render
 
     try:
         version = KubeVersion.parse(git_version)
@@ -346,7 +345,7 @@ def check_version_rules(cfg: Config, git_version: str) -> None:
         msg = f"{cfg.options.where('kubernetes.version')}: kubernetes.version: {git_version!r} is not usable: {err}"
         raise ConfigError(msg) from err
     try:
-        render.check_config(cfg, version, runtime_for(cfg.node, version))
+        check_for_version(cfg, version)
     except ConfigError as err:
         raise ConfigError(_placed(cfg, str(err))) from None
     if cfg.options.allow_unknown_flags:
@@ -482,7 +481,8 @@ def release_heads(cfg: Config, versions: Sequence[str]) -> list[tuple[str, str, 
                                 None if there else f"{url}: no such file"))
                     continue
                 try:
-                    resp = session.head(url, allow_redirects=True, timeout=(10, 30))
+                    resp = http.follow(session, "HEAD", url, timeout=(10, 30))  # redirects checked as downloads' are
+                    resp.close()
                 except requests.RequestException as err:
                     out.append((version, name, url, None, f"{http.redact_url(url)}: {type(err).__name__}"))
                     continue

@@ -46,7 +46,8 @@ class Fault:
 
     effect: "none" (nothing happens), "starter" (an upload leaves a `starter` asset first),
     "apply" (the request is carried out, then the answer is lost as `status`).
-    `body` may hold "{auth}", replaced by the Authorization header received (a server echoing it).
+    `body` may hold "{auth}", replaced by the Authorization header received (a server echoing it);
+    bytes are sent as they are (with `headers`, say a Content-Encoding).
     """
 
     method: str
@@ -104,7 +105,9 @@ class FakeGitHub:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # serve_forever checks for shutdown every poll_interval: 0.05 s, as the other loopback servers.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     # ----------------------------------------------------------------------- lifecycle
 
@@ -120,6 +123,7 @@ class FakeGitHub:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+        self._thread.join()
 
     # ----------------------------------------------------------------------- seeding and reading state
 
@@ -354,8 +358,8 @@ def _handler(fake: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                     fake.in_flight -= 1
                     rec.done = time.monotonic()
             rec.status = status
-            data = b"" if payload is None else (payload.encode() if isinstance(payload, str)
-                                                else json.dumps(payload).encode())
+            data = (b"" if payload is None else payload if isinstance(payload, bytes)
+                    else payload.encode() if isinstance(payload, str) else json.dumps(payload).encode())
             self.send_response(status)
             for k, v in headers.items():
                 self.send_header(k, v)

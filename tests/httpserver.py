@@ -29,11 +29,14 @@ API
     `Fail.short(after)` send the full Content-Length but only `after` bytes, then close cleanly;
     `Fail.stall(after=0, seconds=5.0)` send the headers and `after` bytes (or, with
         `before_headers=True`, nothing), then go silent for up to `seconds` (cut short when the
-        server stops): for read-timeout tests with a client timeout well below `seconds`.
+        server stops): for read-timeout tests with a client timeout well below `seconds`;
+    `Fail.trickle(seconds)` send the headers, then the body one byte every `seconds` (until the
+        server stops): a server slow enough that no read ever times out.
 - `LoopbackServer.requests`: every request in arrival order, as `Request(method, path, headers,
   status)`; `status` is what was answered (or the failure kind's status). `srv.hits(path)` counts.
 - `LoopbackServer.base`: `http://127.0.0.1:<port>`; `srv.url(path)` joins it.
-HEAD is answered like GET, without the body. Nothing leaves the loopback interface.
+HEAD is answered like GET, without the body; POST like GET, its body read and dropped. Nothing leaves
+the loopback interface.
 """
 
 from __future__ import annotations
@@ -66,7 +69,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class Fail:
-    kind: str  # status, drop, short, stall
+    kind: str  # status, drop, short, stall, trickle
     code: int = 200
     body: bytes = b""
     after: int = 0
@@ -90,6 +93,10 @@ class Fail:
     @classmethod
     def stall(cls, after: int = 0, seconds: float = 5.0, *, before_headers: bool = False) -> Fail:
         return cls("stall", after=after, seconds=seconds, before_headers=before_headers)
+
+    @classmethod
+    def trickle(cls, seconds: float) -> Fail:
+        return cls("trickle", seconds=seconds)
 
 
 Handler = Callable[[Request], Reply]
@@ -179,6 +186,10 @@ def _make_handler(srv: LoopbackServer) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self._serve(head=False)
 
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self._serve(head=False)
+
         def _serve(self, *, head: bool) -> None:
             req = Request(self.command, self.path, dict(self.headers.items()))
             srv._record(req)
@@ -235,6 +246,16 @@ def _make_handler(srv: LoopbackServer) -> type[BaseHTTPRequestHandler]:
                 srv.stopping.wait(failure.seconds)
                 return
             self._head(reply, len(reply.body))
+            if failure.kind == "trickle":
+                for i in range(len(reply.body)):
+                    if srv.stopping.wait(failure.seconds):
+                        return
+                    try:
+                        self.wfile.write(reply.body[i:i + 1])
+                        self.wfile.flush()
+                    except OSError:
+                        return  # the client gave up
+                return
             self.wfile.write(reply.body[:failure.after])
             self.wfile.flush()
             if failure.kind == "drop":

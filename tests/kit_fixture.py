@@ -5,7 +5,7 @@
 - `targz(members, *, top=None) -> bytes`: a tar.gz of {name: bytes}; names are written as given
   (`./host-local.exe`, `bin/ctr.exe`), file mode 0644, fixed mtime.
 - `cni_release_tgz(version)`, `containerd_tgz()`, `crictl_tgz()`: the release archives' member
-  layout (see /work/shared/FIELD-NOTES.md section 8), each member a PE32+ stub.
+  layout (the members each row of builder/config/kit_inputs.py takes), each member a PE32+ stub.
 - `sha256(data)`, `sha512(data)`; `dirhash_by_sha256sum(folder)`: Go's h1 computed the way its
   documentation defines it, with the real `sha256sum` tool.
 """

@@ -69,7 +69,7 @@ def make_cfg(tmp_path: Path, url: str, version: str | None = V2, *, versions: tu
     raw_cni = local_cni_release(tmp_path / "cni")
     cni = InputSection(name="cni", version=raw_cni["version"], source="release", url=raw_cni["url"],
                        sha256=raw_cni["sha256"])
-    return Config(kubernetes=kube, sdn=sdn, options=opts, cni=cni)
+    return Config(kubernetes=kube, sdn=sdn, options=opts).with_input(cni)
 
 
 def cache_files(tmp_path: Path) -> list[str]:
@@ -251,7 +251,7 @@ def test_local_mirror_folder_works_like_the_server(tmp_path, exes):
             cfg.options, cache_dir=tmp_path / "cache2")))
 
 
-# --------------------------------------------------------------------------- trust (issue 16)
+# --------------------------------------------------------------------------- trust
 
 
 def test_a_mirrors_binary_is_never_served_for_another_origin(tmp_path, net, exes):

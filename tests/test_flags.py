@@ -1,16 +1,18 @@
-"""The flag table, minor by minor (1.9 to 1.37), against the facts of FIELD-NOTES section 4.
+"""The flag table, minor by minor (1.9 to 1.37), against the Kubernetes CHANGELOG facts it cites.
 
-The expectations are written out here independently of builder/node/flags.py's table, one rule per
-fact, so that a wrong range in the table fails a test for the minors it gets wrong.
+The expectations are written out here independently of builder/config/flagtable.py's table, one
+rule per fact, so that a wrong range in the table fails a test for the minors it gets wrong. The
+configured arguments are checked against the same table by config.rules.check_for_version.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
-from builder.config import Config, NetworkSection, NodeSection
+from builder.config import Config, NetworkSection, NodeSection, Overrides, check_for_version, load
 from builder.errors import ConfigError
 from builder.kversion import KubeVersion
 from builder.node import flags
@@ -111,26 +113,23 @@ def test_hyperv_gate_for_docker_minors_that_have_it(minor: int) -> None:
     assert "--feature-gates=HyperVContainer=true" in texts(flags.kubelet_args(v(minor), "docker", c))
 
 
-def test_hyperv_gate_refused_from_1_21() -> None:
+def test_hyperv_isolation_refused_once_the_gate_is_gone() -> None:
     c = dataclasses.replace(cfg(), node=NodeSection(isolation="hyperv"))
-    with pytest.raises(ConfigError, match="HyperVContainer"):
-        flags.kubelet_args(v(21), "containerd", c)
+    check_for_version(c, v(20))
+    with pytest.raises(ConfigError, match=r"node\.isolation: hyperv needs the HyperVContainer feature gate"):
+        check_for_version(c, v(21))
 
 
 @pytest.mark.parametrize(("version", "runtime", "match"), [
-    (KubeVersion(1, 8, 0), "docker", "outside the versions"),
-    (KubeVersion(1, 38, 0), "containerd", "outside the versions"),
-    (KubeVersion(1, 24, 0), "docker", "dockershim"),
-    (KubeVersion(1, 17, 0), "containerd", "1.18"),
+    (KubeVersion(1, 8, 0), "docker", r"kubernetes\.version: .*outside the versions"),
+    (KubeVersion(1, 38, 0), "containerd", r"kubernetes\.version: .*outside the versions"),
+    (KubeVersion(1, 24, 0), "docker", r"node\.runtime: docker \(dockershim\)"),
+    (KubeVersion(1, 17, 0), "containerd", r"node\.runtime: containerd on Windows needs Kubernetes 1\.18"),
 ])
 def test_unsupported_versions_and_pairs(version: KubeVersion, runtime: str, match: str) -> None:
+    c = dataclasses.replace(cfg(), node=NodeSection(runtime=runtime))
     with pytest.raises(ConfigError, match=match):
-        flags.check_version(version, runtime)
-
-
-def test_table_covers_1_9_to_1_37() -> None:
-    assert flags.OLDEST == (1, 9)
-    assert flags.NEWEST == (1, 37)
+        check_for_version(c, version)
 
 
 @pytest.mark.parametrize(("extra", "minor", "runtime", "ok"), [
@@ -148,15 +147,33 @@ def test_table_covers_1_9_to_1_37() -> None:
     ("--feature-gates=WinDSR=true", 13, "docker", False),
 ])
 def test_kubelet_extra_args_checked_against_the_table(extra: str, minor: int, runtime: str, ok: bool) -> None:
-    key = "node.kubelet_extra_args"
+    c = dataclasses.replace(cfg(), node=NodeSection(runtime=runtime, kubelet_extra_args=(extra,)))
     if ok:
-        flags.check_extra_args("kubelet", (extra,), (1, minor), runtime, key)
+        check_for_version(c, v(minor))
     else:
         with pytest.raises(ConfigError, match=r"node\.kubelet_extra_args\[0\]"):
-            flags.check_extra_args("kubelet", (extra,), (1, minor), runtime, key)
+            check_for_version(c, v(minor))
 
 
 def test_winoverlay_false_refused_once_locked() -> None:
-    flags.check_extra_args("kube-proxy", ("--feature-gates=WinOverlay=false",), (1, 33), "containerd", "k")
-    with pytest.raises(ConfigError, match="locked"):
-        flags.check_extra_args("kube-proxy", ("--feature-gates=WinOverlay=false",), (1, 34), "containerd", "k")
+    c = dataclasses.replace(cfg(), node=NodeSection(kubeproxy_extra_args=("--feature-gates=WinOverlay=false",)))
+    check_for_version(c, v(33))
+    with pytest.raises(ConfigError, match=r"node\.kubeproxy_extra_args\[0\]: WinOverlay is locked"):
+        check_for_version(c, v(34))
+
+
+def test_every_problem_of_a_version_is_reported_at_once_with_its_line(tmp_path: Path) -> None:
+    """The rules, like the loader, name every problem with the file:line of its key."""
+    path = tmp_path / "bundle.yaml"
+    path.write_text("kubernetes:\n  source: release\n  version: v1.30.0\nnode:\n  isolation: hyperv\n"
+                    "  labels:\n    kubernetes.io/role: a\n  kubelet_extra_args:\n    - --max-pods=9\n"
+                    "    - --log-dir=C:/logs\n", encoding="utf-8")
+    c = load(Overrides(config=path, cache_dir=tmp_path / "c"), {}, tmp_path)
+    with pytest.raises(ConfigError) as err:
+        check_for_version(c, v(30))
+    lines = str(err.value).splitlines()
+    assert lines[0] == "3 configuration problems:"
+    assert lines[1].startswith(f"  {path}:5: node.isolation: hyperv needs")
+    assert lines[2].startswith(f"  {path}:7: node.labels.kubernetes.io/role: from 1.16")
+    assert lines[3].startswith(f"  {path}:10: node.kubelet_extra_args[1]: kubelet 1.30 with containerd does not "
+                               "accept --log-dir")

@@ -23,4 +23,6 @@ def test_a_stamp_that_is_not_an_object_means_build_again(tmp_path: Path) -> None
     stamp = tmp_path / "stamp.json"
     stamp.write_text('["key", "outputs"]', encoding="utf-8")
     assert build._reuse(stamp, "key", tmp_path, config.KubernetesSection(), ["kubelet"]) is None
-    assert kit._reuse(stamp, "key", tmp_path) is None
+    go_build = config.kit_input("cni").build
+    assert go_build is not None
+    assert kit._reuse(stamp, "key", tmp_path, go_build) is None

@@ -250,7 +250,7 @@ def test_loopback_server_honours_if_range(session):
     assert (changed.status_code, changed.content) == (200, DATA)
 
 
-# --------------------------------------------------------------------------- limits and failures (issue 16)
+# --------------------------------------------------------------------------- limits and failures
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_the_body(tmp_path, session, policy, sleeps):

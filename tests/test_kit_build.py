@@ -47,7 +47,8 @@ def load(tmp_path: Path, base: str, **cni: Any) -> config.Config:
 def test_cni_plugins_are_cross_compiled_from_the_pinned_source_archive(tmp_path, net):
     with serve({SRC: source_targz(V), f"/sdn/{COMMIT}.zip": make_sdn_archive(COMMIT)}) as srv:
         cfg = load(tmp_path, srv.base)
-        assert cfg.cni.source == "build" and cfg.cni.version == V  # the defaults
+        cni = cfg.input_section("cni")
+        assert cni.source == "build" and cni.version == V  # the defaults
         fetched = kit.fetch_all(cfg, "v1.30.0", net=net)
     built = kit.finish(cfg, fetched, build_env())
     (cni,) = built

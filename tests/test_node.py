@@ -18,10 +18,10 @@ from builder import config as config_mod
 from builder import psparse
 from builder.artifacts import RenderedFile
 from builder.bundle import pack, verify
-from builder.config import WINDOWS_BUILDS, Config, KubernetesSection, NetworkSection, NodeSection
+from builder.config import WINDOWS_BUILDS, Config, KubernetesSection, NetworkSection, NodeSection, check_for_version
 from builder.errors import ConfigError
 from builder.kversion import KubeVersion
-from builder.node import flags, images, render, samples
+from builder.node import images, render, samples
 
 # A token a real operator would pass to join-node.ps1: it must never reach a built file.
 CANARY = "canary.tok3ncanary00001"
@@ -78,23 +78,17 @@ def test_scripts_parse_and_files_are_ascii_crlf(version: str, mode: str, windows
 
 def test_join_node_only_with_kubeadm() -> None:
     assert "join-node.ps1" not in render_files("v1.37.0", kubeadm=False)
-    readme = text(render_files("v1.37.0", kubeadm=False)["README.txt"])
-    assert "join-node.ps1" not in readme
+    assert "join-node.ps1" in render_files("v1.37.0", kubeadm=True)
 
 
 def test_host_check_snippet_is_one_include_for_start_kubelet() -> None:
     """The line start-kubelet.ps1.j2 will include renders and parses with render.context + host_check_context."""
     cfg = cfg_for(windows="ltsc2019")
     version = KubeVersion(1, 30, 0)
-    ctx = render.context(cfg, version, "containerd")
+    ctx = render.context(check_for_version(cfg, version))
     ctx.update(images.host_check_context(cfg.node, version))
     out = render.environment().from_string('$x = 1\n{% include "_host_check.ps1.j2" %}\n').render(ctx)
     assert psparse.parse_errors(out) == []
-    assert "$targetBuild = 17763\n" in out
-    assert "$runBuilds = @(@(17763))\n" in out
-    assert "'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019'" in out
-    assert out.rstrip().endswith("Show-HostBuildWarning")
-    assert "CurrentVersion' -Name CurrentBuildNumber" in out
 
 
 # --------------------------------------------------------------------------- images
@@ -150,9 +144,8 @@ def test_pause_image_reuses_the_render_default_and_the_override() -> None:
     custom = NodeSection(windows_version="ltsc2025", pause_image="registry.example/pause:9")
     assert images.target_images(custom, v37)[0] == "registry.example/pause:9"
     assert images.host_check_context(custom, v37)["host_multi_arch_pause"] == ""
-    files = render_files("v1.37.0", windows="ltsc2022", pause_image="registry.example/pause:9")
-    assert "'registry.example/pause:9'" in text(files["README.txt"])
-    assert "'registry.example/pause:9'" in text(files["install.ps1"])
+    checked = check_for_version(cfg_for(windows="ltsc2022", pause_image="registry.example/pause:9"), v37)
+    assert render.context(checked)["pause_image"] == "registry.example/pause:9"
 
 
 # --------------------------------------------------------------------------- samples
@@ -221,83 +214,15 @@ def test_hyperv_isolation_annotates_sample_pods() -> None:
 # --------------------------------------------------------------------------- install.ps1
 
 
-def test_install_verifies_every_manifest_entry_before_copying() -> None:
-    script = text(render_files("v1.37.0")["install.ps1"])
-    assert "$ManifestPath = Join-Path $BundleDir 'manifest.json'" in script
-    assert "foreach ($entry in @($Manifest.files)) {" in script
-    assert "Get-FileHash -LiteralPath $Path -Algorithm SHA256" in script
-    assert '$problems.Add("$path : missing")' in script
-    assert "$problems.Add(\"$path : SHA256 $actual, the manifest says $($entry.sha256)\")" in script
-    verify = script.index("$Files = Test-BundleFiles $Manifest")
-    # Nothing is unblocked, copied or registered before the whole bundle is verified.
-    for later in ("Unblock-File -LiteralPath", "Copy-Item -LiteralPath", "if ($RegisterServices)"):
-        assert script.index(later) > verify, later
-    # The bundle is verified first (install.ps1 -CheckOnly stops there), then the host is checked.
-    preflight = script.index("if ($Failures.Count -gt 0) {")
-    assert verify < script.index("if ($CheckOnly) {") < preflight
-
-
-def test_install_preflight_checks() -> None:
-    docker = text(render_files("v1.23.0")["install.ps1"])
-    assert "$MinBuild = 16299" in docker
-    assert "IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)" in docker
-    assert "$dockerArgs = @('version', '--format', '{{.Server.Version}}')" in docker
-    assert "$parsed -lt [version]'17.6'" in docker
-    assert "$RuntimePipe = '\\\\.\\pipe\\docker_engine'" in docker
-    containerd = text(render_files("v1.24.0")["install.ps1"])
-    assert "$RuntimeService = 'containerd'" in containerd
-    assert "docker.exe" not in containerd
-    assert "$RuntimePipe = '\\\\.\\pipe\\containerd-containerd'" in containerd
-    no_kubeadm = text(render_files("v1.24.0", kubeadm=False)["install.ps1"])
-    assert 'Add-Failure "no kubeconfig at ${target}' in no_kubeadm
-    assert 'Write-Warning "no kubeconfig at ${target}: join with join-node.ps1' in containerd
-
-
-def test_install_next_steps_follow_the_network_mode() -> None:
-    assert ".\\AddRoutes.ps1" in text(render_files("v1.37.0", "host-gw")["install.ps1"])
-    l3 = text(render_files("v1.37.0", "l3")["install.ps1"])
-    assert "AddRoutes" not in l3 and "l3: the network routes pod subnets" in l3
-    overlay = text(render_files("v1.37.0", "overlay")["install.ps1"])
-    assert "routes to the other nodes'' pod subnets are programmed by your own agent" in overlay
-    flannel = text(render_files("v1.37.0", "flannel-vxlan")["install.ps1"])
-    assert ".\\start-flanneld.ps1" in flannel and "your own agent" not in flannel
-
-
 def assigned_vars(script: str) -> set[str]:
     return set(re.findall(r"^\s*\$([A-Za-z]+) = ", script, re.MULTILINE)) | set(
         re.findall(r"\[string\] \$([A-Za-z]+)", script))
 
 
-@pytest.mark.parametrize(("version", "mode"), [("v1.10.0", "host-gw"), ("v1.13.0", "l3"), ("v1.20.0", "overlay"),
-                                               ("v1.24.0", "host-gw"), ("v1.37.0", "overlay")])
-def test_register_services_in_dependency_order(version: str, mode: str) -> None:
-    script = text(render_files(version, mode)["install.ps1"])
-    kv = KubeVersion.parse(version)
-    runtime = config_mod.runtime_for(NodeSection(), kv)
-    cfg = cfg_for(mode)
-    used = {a.var for a in flags.kubelet_args(kv, runtime, cfg, service=True)
-            + flags.kubeproxy_args(kv, runtime, cfg, service=True) if a.var}
-    assert used <= assigned_vars(script), used - assigned_vars(script)
-    kubelet = script.index("Register-NodeService 'kubelet'")
-    proxy = script.index("Register-NodeService 'kube-proxy'")
-    assert kubelet < proxy
-    assert script[proxy:].split("\n", 1)[0].endswith(" 'kubelet'")
-    assert script[kubelet:].split("\n", 1)[0].endswith(" $RuntimeService")
-    assert "New-Service -Name $Name -DisplayName $DisplayName -BinaryPathName $BinaryPath" in script
-    assert "'--windows-service=true'" in script
-    assert ("KUBE_NETWORK=" in script) == (kv.minor_key < (1, 14))
-
-
-def test_register_services_refused_before_1_10() -> None:
-    script = text(render_files("v1.9.0", "host-gw", "1709")["install.ps1"])
-    assert "Register-NodeService 'kubelet'" not in script
-    assert "--windows-service exists from 1.10" in script
-
-
 def test_hostile_values_stay_literals_in_install() -> None:
     cfg = cfg_for()
     v = KubeVersion(1, 37, 0)
-    ctx = render.context(cfg, v, "containerd")
+    ctx = render.context(check_for_version(cfg, v))
     ctx["nic_name"] = "Eth'; Stop-Computer; '"
     ctx["install_dir"] = "C:\\k\u2019; Stop-Computer; \u2018"
     out = render.render_template("install.ps1.j2", ctx)
@@ -309,22 +234,13 @@ def test_hostile_values_stay_literals_in_install() -> None:
 # --------------------------------------------------------------------------- join-node.ps1
 
 
-def test_join_node_takes_secrets_only_at_run_time() -> None:
-    script = text(render_files("v1.37.0")["join-node.ps1"])
-    assert "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $Token,\n" in script
-    assert "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $CaCertHash,\n" in script
-    assert "$ControlPlane = '192.168.10.5:6443'" in script
-    assert "& $kubeadmExe @joinArgs" in script
-    # The token reaches kubeadm in a private file, never on its command line (issue 16).
-    assert "$joinArgs = @('join', '--config', $configFile)" in script
-    assert "'--token'" not in script and "--discovery-token-ca-cert-hash" not in script
-    assert "token = $Token" in script and "caCertHashes = @($CaCertHash)" in script
-    assert "$CriSocket = 'npipe:////./pipe/containerd-containerd'" in script
-    no_cp = Config(kubernetes=KubernetesSection(components=("kubelet", "kube-proxy", "kubectl", "kubeadm")))
-    files = {f.dest: f for f in render.render_bundle(no_cp, "v1.23.0")}
-    mandatory = "[Parameter(Mandatory = $true, ParameterSetName = 'Join')] [string] $ControlPlane,\n"
-    assert mandatory in text(files["join-node.ps1"])
-    assert "docker_engine" in text(files["join-node.ps1"])
+@pytest.mark.parametrize("version", ["v1.23.0", "v1.37.0"])
+def test_join_node_takes_secrets_only_at_run_time(version: str) -> None:
+    """The token and CA hash are run-time parameters that reach kubeadm in a private file, never argv."""
+    script = text(render_files(version)["join-node.ps1"])
+    params = set(re.findall(r"\] \[string\] \$(\w+)", script.split("\n)\n", 1)[0]))
+    assert {"Token", "CaCertHash"} <= params
+    assert "--token" not in script and "--discovery-token-ca-cert-hash" not in script
 
 
 def test_config_refuses_a_token_key(tmp_path: Path) -> None:
@@ -396,21 +312,17 @@ def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_ex
 
 
 @pytest.mark.parametrize(("version", "present", "absent"), [
-    ("v1.9.0", ["cannot be mounted as volumes", "StatefulSets", "Horizontal Pod", "Hyper-V isolated containers are not",
-                "cannot be reached from the Windows node itself", "must match the host"], ["alpha only"]),
-    ("v1.11.0", ["StatefulSets", "alpha only", "cannot be reached from the Windows node"], ["mounted as volumes"]),
-    ("v1.14.0", ["alpha only", "cannot be reached from the Windows node"], ["StatefulSets", "Horizontal Pod"]),
-    ("v1.21.0", ["Hyper-V isolated containers are not", "must match the host", "NodePort cannot be reached"],
-     ["alpha only", "StatefulSets", "cannot be reached from the Windows node"]),
+    ("v1.9.0", ["secret_volumes", "statefulset", "hpa", "hyperv_none", "node_to_service", "os_matching"],
+     ["hyperv_alpha"]),
+    ("v1.11.0", ["statefulset", "hyperv_alpha", "node_to_service"], ["secret_volumes"]),
+    ("v1.14.0", ["hyperv_alpha", "node_to_service"], ["statefulset", "hpa"]),
+    ("v1.21.0", ["hyperv_none", "os_matching", "local_nodeport"], ["hyperv_alpha", "statefulset", "node_to_service"]),
 ])
 def test_readme_limitations_apply_to_the_version(version: str, present: list[str], absent: list[str]) -> None:
     windows = "1803" if version == "v1.11.0" else "ltsc2019"
-    readme = text(render_files(version, windows=windows)["README.txt"])
-    limits = readme[readme.index("KNOWN LIMITATIONS"):]
-    for p in present:
-        assert p in limits, p
-    for a in absent:
-        assert a not in limits, a
+    lim = samples.limitations(KubeVersion.parse(version), NodeSection(windows_version=windows), kubeadm=True)
+    assert [p for p in present if not lim[p]] == []
+    assert [a for a in absent if lim[a]] == []
 
 
 def test_secret_volumes_need_1803_hosts_even_after_1_11() -> None:
@@ -418,14 +330,20 @@ def test_secret_volumes_need_1803_hosts_even_after_1_11() -> None:
     assert not samples.limitations(KubeVersion(1, 12, 0), NodeSection(windows_version="1803"))["secret_volumes"]
 
 
-def test_readme_states_values_and_how_to_override() -> None:
-    readme = text(render_files("v1.24.0", "l3", "ltsc2022")["README.txt"])
-    assert "Network mode .......... 'l3'" in readme
-    assert "-ClusterCidr ........ '10.244.0.0/16'" in readme
-    assert ".\\start-kubelet.ps1 -ClusterCidr 192.168.0.0/16" in readme
-    assert "'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022'" in readme
-    assert "kubectl apply -f 'samples/iis.yaml'" in readme
-    assert "Unblock-File" in readme and "Get-FileHash" in readme
+@pytest.mark.parametrize(("version", "mode"), [("v1.9.0", "host-gw"), ("v1.24.0", "l3"), ("v1.37.0", "overlay")])
+def test_readme_shows_values_as_text_not_as_powershell(version: str, mode: str) -> None:
+    """README.txt is read, not run: no value comes out as a PowerShell literal ('x', @(...))."""
+    cfg = cfg_for(mode)
+    files = {f.dest: f for f in render.render_bundle(cfg, version)}
+    readme = text(files["README.txt"])
+    header = readme.split("1. BEFORE YOU START")[0]
+    assert f"Network mode .......... {mode}\n" in header
+    assert "Components ............ kubelet, kube-proxy, kubectl, kubeadm\n" in header
+    assert "@(" not in readme
+    values = [cfg.network.cluster_cidr, cfg.network.network_name, cfg.node.install_dir, cfg.node.kubeconfig]
+    for value in values:
+        assert value in readme and f"'{value}'" not in readme, value
+    assert "-NodeLabels ......... (none)\n" in readme  # no label: no '' for the operator to puzzle over
 
 
 def test_install_path_rule_refuses_escapes() -> None:
@@ -438,20 +356,6 @@ def test_install_path_rule_refuses_escapes() -> None:
         assert re.search(rule.group(1), good) is not None, good
 
 
-def test_install_says_nothing_copied_only_before_copying() -> None:
-    script = text(render_files("v1.37.0")["install.ps1"])
-    assert "if (-not $Copied) { Write-Host 'Nothing was copied or run.'" in script
-    assert script.index("$Files = Test-BundleFiles") < script.index("$Copied = $true") < script.index(
-        "Copy-Item -LiteralPath (Join-Path $source $rel)")
-
-
-def test_overlay_services_take_the_saved_source_vip() -> None:
-    script = text(render_files("v1.37.0", "overlay")["install.ps1"])
-    assert "$savedVip = Join-Path $target 'state\\sourceVip.json'" in script
-    assert "$SourceVip = [string](Get-Content -Raw -LiteralPath $savedVip | ConvertFrom-Json).address" in script
-    assert "sourceVip.json" not in text(render_files("v1.37.0", "l3")["install.ps1"])
-
-
 def test_hostpath_type_only_where_served() -> None:
     def host_path(version: str, windows: str) -> dict[str, Any]:
         docs = load_samples(render_files(version, windows=windows))
@@ -460,12 +364,10 @@ def test_hostpath_type_only_where_served() -> None:
 
     assert host_path("v1.9.0", "1709") == {"path": "C:\\k-sample-data"}
     assert host_path("v1.10.0", "1709") == {"path": "C:\\k-sample-data", "type": "DirectoryOrCreate"}
-    readme = text(render_files("v1.9.0", windows="1709")["README.txt"])
-    assert "New-Item -ItemType Directory 'C:\\k-sample-data'" in readme
 
 
 def test_kubeadm_before_1_16_is_a_stated_limitation() -> None:
-    readme = text(render_files("v1.15.0", windows="ltsc2019")["README.txt"])
-    assert "kubeadm cannot join Windows nodes before 1.16" in readme
-    assert "kubeadm cannot join" not in text(render_files("v1.16.0", windows="ltsc2019")["README.txt"])
-    assert "kubeadm cannot join" not in text(render_files("v1.15.0", windows="ltsc2019", kubeadm=False)["README.txt"])
+    node = NodeSection(windows_version="ltsc2019")
+    assert samples.limitations(KubeVersion(1, 15, 0), node, kubeadm=True)["kubeadm_early"]
+    assert not samples.limitations(KubeVersion(1, 16, 0), node, kubeadm=True)["kubeadm_early"]
+    assert not samples.limitations(KubeVersion(1, 15, 0), node, kubeadm=False)["kubeadm_early"]

@@ -8,7 +8,11 @@ For every network mode x runtime x a few minors:
   call stops on an error (-ErrorAction Stop: the caller's preference does not reach a module);
 - every install-folder path a script reads or starts is in the bundle, or is written by an earlier
   step of the documented flow (the run-time folders, the kubeconfig);
-- every port a node component listens on for other machines has its firewall rule.
+- every port a node component listens on for other machines has its firewall rule;
+- install.ps1 changes nothing before every file is verified, and the host only after the copy;
+- the services depend on what they need (kube-proxy on kubelet, kubelet on the runtime), and the
+  services flow prepares the pod network (and the source VIP) before the service that needs it;
+- README.txt names only scripts the bundle has, and only parameters start-kubelet.ps1 takes.
 
 The paths are followed through the scripts' own assignments (`$X = Join-Path $InstallDir 'y'`), so a
 new write or read that this resolver cannot follow fails the test instead of passing unseen.
@@ -25,30 +29,30 @@ import pytest
 
 from builder import psparse
 from builder.artifacts import RenderedFile
-from builder.config import Config, KubernetesSection, NetworkSection, NodeSection, runtime_for
+from builder.config import NETWORK_MODES, Config, KubernetesSection, NetworkSection, NodeSection, mode_for, runtime_for
+from builder.config.modes import VXLAN
 from builder.kversion import KubeVersion
-from builder.node import cni, render
+from builder.node import render
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hns-psm1-api.json"
 HNS = json.loads(FIXTURE.read_text(encoding="utf-8"))
 HNS_FUNCTIONS = {name.lower(): spec for name, spec in HNS["functions"].items()}
 COMMON = {"erroraction", "warningaction", "verbose", "debug", "errorvariable", "outvariable",
           "informationaction", "pipelinevariable", "outbuffer", "warningvariable", "informationvariable"}
-MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
 INSTALL = "<install>"
 # Variables that stand for the install folder (or the unpacked bundle, which holds the same files).
 INSTALL_VARS = {"InstallDir", "target", "Dir", "BundleDir", "source"}
 
 
 def bundle_binaries(cfg: Config, version: KubeVersion, runtime: str) -> set[str]:
-    """What the other stages put in k/ (the contract between helpers in this project's notes)."""
+    """What the other stages put in k/ beside the rendered files (build, fetch and the node kit)."""
     files = {"kubelet.exe", "kube-proxy.exe", "kubectl.exe", "hns.psm1", "helper.psm1", "cni/wincni.exe",
              "cni/win-bridge.exe", "cni/win-overlay.exe", "cni/host-local.exe", "manifest.json", "SHA256SUMS"}
     if "kubeadm" in cfg.kubernetes.components:
         files.add("kubeadm.exe")
     if version.minor_key >= (1, 23):
         files.add("kube-log-runner.exe")
-    if cfg.network.mode in cni.FLANNEL_MODES:
+    if mode_for(cfg.network.mode).runs_flanneld:
         files.add("flanneld.exe")
     if cfg.node.bundle_runtime and runtime == "containerd":
         files |= {"containerd/containerd.exe", "containerd/containerd-shim-runhcs-v1.exe", "containerd/ctr.exe",
@@ -66,10 +70,12 @@ def make_config(mode: str, runtime: str | None, bundled: bool) -> Config:
 
 def cases() -> list[tuple[str, int, str, bool]]:
     out = []
-    for mode in MODES:
+    for mode in NETWORK_MODES:
         for minor in (16, 23, 26, 30, 37):
+            if (1, minor) < mode_for(mode).since:
+                continue
             runtimes = ["docker"] if minor < 18 else ["docker", "containerd"] if minor < 24 else ["containerd"]
-            for runtime in runtimes:
+            for runtime in (r for r in runtimes if r in mode_for(mode).runtimes):
                 out.append((mode, minor, runtime, False))
                 if runtime == "containerd":
                     out.append((mode, minor, runtime, True))
@@ -314,7 +320,10 @@ def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> No
     assert check_firewall(b) == []
     assert check_arguments_defined(b) == []
     assert check_install_strict(b) == []
+    assert check_install_order(b) == []
+    assert check_services(b) == []
     assert check_script_calls(b) == []
+    assert check_readme(b) == []
 
 
 def hns_calls(script: str) -> list[tuple[str, str, list[str]]]:
@@ -351,7 +360,7 @@ def check_firewall(b: Bundle) -> list[str]:
     install = b.script("install.ps1")
     rules = set(re.findall(r"'Protocol' = '(TCP|UDP)'; 'Port' = (\d+)", install))
     wanted = {("TCP", "10250"), ("TCP", "10256")}
-    if b.cfg.network.mode in cni.OVERLAY_MODES:
+    if mode_for(b.cfg.network.mode).encapsulation == VXLAN:
         wanted.add(("UDP", str(b.cfg.network.vxlan_port)))
     problems = [f"no firewall rule for {proto} {port}" for proto, port in sorted(wanted - rules)]
     if "New-NetFirewallRule -Name $rule.Name" not in install or "Get-NetFirewallRule -Name $rule.Name" not in install:
@@ -372,7 +381,7 @@ def check_arguments_defined(b: Bundle) -> list[str]:
 
 
 def check_install_strict(b: Bundle) -> list[str]:
-    """install.ps1 (issue 16): no file beside the bundle's unless listed, hidden ones too; the run-time
+    """install.ps1 is strict: no file beside the bundle's unless listed, hidden ones too; the run-time
     folders it leaves alone are exactly those the scripts write; the ACL before anything runs."""
     install = b.script("install.ps1")
     problems = []
@@ -416,3 +425,104 @@ def check_script_calls(b: Bundle) -> list[str]:
             problems += [f"{name}: passes -{k} to {target}, which has no such parameter"
                          for k in sorted(keys - script_params(b.scripts[target]))]
     return problems
+
+
+def first(script: str, needle: str) -> int:
+    """Where a line that holds `needle` starts (line comments and help excluded); -1 when none does."""
+    at = 0
+    for line in script.split("\n"):
+        if needle in line and not line.lstrip().startswith("#"):
+            return at
+        at += len(line) + 1
+    return -1
+
+
+def check_install_order(b: Bundle) -> list[str]:
+    """Every file is verified before anything is unblocked, copied or run, and -CheckOnly stops right
+    after; the host (containerd, firewall, services) changes only once the files are in place."""
+    install = b.script("install.ps1")
+    verified = first(install, "$Files = Test-BundleFiles $Manifest")
+    problems = [] if verified >= 0 else ["install.ps1 does not verify the bundle with Test-BundleFiles"]
+    check_only = first(install, "if ($CheckOnly) {")
+    if not verified < check_only < first(install, "if (-not (Test-Administrator)) {"):
+        problems.append("install.ps1: -CheckOnly does not stop between the verification and the host checks")
+    for later in ("Unblock-File -LiteralPath", "Copy-Item -LiteralPath", "$Copied = $true", "Set-InstallAcl $target"):
+        if not verified < first(install, later):
+            problems.append(f"install.ps1: {later} before every file is verified")
+    copied = first(install, "$Copied = $true")
+    for host_change in ("\nSet-ContainerdConfig", "\nInstall-BundledContainerd", "\nSet-FirewallRules",
+                        "if ($RegisterServices) { Register-NodeServices }"):
+        at = install.find(host_change + ("\n" if host_change.startswith("\n") else ""))
+        if at >= 0 and at < copied:
+            problems.append(f"install.ps1: {host_change.strip()} before the files are copied")
+    return problems
+
+
+SERVICE_RE = re.compile(r"^\s*Register-NodeService '([\w-]+)' .* (\$\w+|'[\w-]+')$", re.MULTILINE)
+
+
+def check_services(b: Bundle) -> list[str]:
+    """kubelet depends on the runtime's service, kube-proxy on kubelet; kubelet is registered first. The
+    services flow runs start-kubelet.ps1 -NetworkOnly after the flanneld task (which makes the network)
+    and before the kubelet service, and start-kubeproxy.ps1 -PrepareOnly before the kube-proxy service."""
+    problems = []
+    wants = {"kubelet": "$RuntimeService", "kube-proxy": "'kubelet'"}
+    for name in ("install.ps1", "join-node.ps1"):
+        script = b.scripts.get(name)
+        if script is None or "Register-NodeService '" not in script:
+            continue
+        registered = [(m.group(1), m.group(2), m.start()) for m in SERVICE_RE.finditer(script)]
+        order = [service for service, _, _ in registered]
+        if order != ["kubelet", "kube-proxy"]:
+            problems.append(f"{name}: registers {order}, not kubelet then kube-proxy")
+        problems += [f"{name}: the {service} service depends on {dep}, not {wants[service]}"
+                     for service, dep, _ in registered if wants.get(service) != dep]
+        at = {service: start for service, _, start in registered}
+        network = first(script, "'start-kubelet.ps1') @networkArgs")
+        prepare = first(script, "'start-kubeproxy.ps1') @prepareArgs")
+        task = first(script, "Register-FlanneldTask ")
+        if name == "install.ps1" and not 0 <= network < at.get("kubelet", -1):
+            problems.append(f"{name}: the kubelet service is registered before the pod network is set up")
+        if task >= 0 and not task < network:
+            problems.append(f"{name}: start-kubelet.ps1 -NetworkOnly runs before the flanneld task makes the network")
+        if "$SourceVip" in script and not 0 <= prepare < at.get("kube-proxy", -1):
+            problems.append(f"{name}: the kube-proxy service is registered before its source VIP is reserved")
+    return problems
+
+
+def check_readme(b: Bundle) -> list[str]:
+    """The guide tells the operator to run only scripts the bundle has, with parameters they have."""
+    readme = b.files["README.txt"].data.decode("ascii").replace("\r\n", "\n")
+    problems = [f"README.txt names {name}, which the bundle does not have"
+                for name in sorted(set(re.findall(r"\b([\w-]+\.ps1)\b", readme))) if name not in b.scripts]
+    section = readme.split("4. CLUSTER VALUES BAKED INTO THE SCRIPTS")[1].split("Each is a parameter")[0]
+    named = set(re.findall(r"^\s+-(\w+) \.", section, re.MULTILINE))
+    missing = named - script_params(b.scripts["start-kubelet.ps1"])
+    if not named or missing:
+        problems.append(f"README.txt lists start-kubelet.ps1 parameters it does not have: {sorted(missing)}")
+    return problems
+
+
+def mutated(b: Bundle, dest: str, old: str, new: str) -> Bundle:
+    data = b.files[dest].data.decode("ascii")
+    assert old in data, (dest, old)
+    files = dict(b.files, **{dest: dataclasses.replace(b.files[dest], data=data.replace(old, new, 1).encode())})
+    return dataclasses.replace(b, files=files)
+
+
+def test_the_order_checks_find_a_script_that_breaks_them() -> None:
+    """Each check above can fail: a bundle changed to break its rule is reported."""
+    b = render_bundle("flannel-vxlan", 30, "containerd", False)
+    unverified = mutated(b, "install.ps1", "$Files = Test-BundleFiles $Manifest", "$Files = @()")
+    assert "install.ps1 does not verify the bundle with Test-BundleFiles" in check_install_order(unverified)
+    early = mutated(b, "install.ps1", "\r\nSet-FirewallRules\r\n", "\r\n")
+    early = mutated(early, "install.ps1", "$Copied = $true", "Set-FirewallRules\r\n$Copied = $true")
+    assert check_install_order(early) == ["install.ps1: Set-FirewallRules before the files are copied"]
+    loose = mutated(b, "install.ps1", "$proxyArgs 'kube-proxy') 'kubelet'", "$proxyArgs 'kube-proxy') $RuntimeService")
+    assert check_services(loose) == ["install.ps1: the kube-proxy service depends on $RuntimeService, not 'kubelet'"]
+    vip = mutated(b, "join-node.ps1", "& (Join-Path $InstallDir 'start-kubeproxy.ps1') @prepareArgs", "")
+    assert check_services(vip) == ["join-node.ps1: the kube-proxy service is registered before its source VIP is "
+                                   "reserved"]
+    guide = mutated(b, "README.txt", ".\\start-kubeproxy.ps1", ".\\AddRoutes.ps1")
+    assert check_readme(guide) == ["README.txt names AddRoutes.ps1, which the bundle does not have"]
+

@@ -150,3 +150,15 @@ def test_safe_filter_does_not_bypass_quoting() -> None:
     # With autoescape off, |safe yields a Markup string: still a str, so still a literal.
     out = _env().from_string("{{ s|safe }} {{ s ~ 'x' }} {{ [s]|join }}").render(s="a'; b")
     assert out == "'a''; b' 'a''; bx' 'a''; b'"
+
+
+def test_code_is_made_only_from_checked_pieces() -> None:
+    """The filters a template turns a name into code with refuse anything but a plain name or one line."""
+    assert (pslit.var("NetworkName"), pslit.word("Overlay"), pslit.comment("a note")) == (
+        "$NetworkName", "Overlay", "# a note")
+    for bad in ("a b", "x;y", "$(x)", "", "Ab'"):
+        with pytest.raises(RenderError, match="plain PowerShell"):
+            pslit.word(bad)
+    with pytest.raises(RenderError, match="comment"):
+        pslit.comment("line one\nStop-Computer")
+    assert pslit.template_text("a\nb\n") == "a\nb" and isinstance(pslit.template_text("x"), pslit.PsCode)

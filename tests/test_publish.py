@@ -686,7 +686,7 @@ def test_read_timeouts_after_the_request_was_done(fake: FakeGitHub, clock: FakeC
     assert len(fake.release_by_tag("v1.37.0-1")) == 1
 
 
-# --------------------------------------------------------------------------- repeatable publishes (issue 17)
+# --------------------------------------------------------------------------- repeatable publishes
 
 
 def _release_writes(fake: FakeGitHub, start: int, rel_id: int) -> list[str]:

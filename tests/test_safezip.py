@@ -211,7 +211,7 @@ def test_accepted_names_always_stay_inside_the_folder(parts):
         assert ":" not in name
 
 
-# --------------------------------------------------------------------------- limits before parsing (issue 16)
+# --------------------------------------------------------------------------- limits before parsing
 
 
 def write_many_entries(path: Path, count: int) -> None:

@@ -36,8 +36,8 @@ ENV = {"SIGNING_PASSWORD": CANARY}
 
 
 def child_env() -> dict[str, str]:
-    """What osslsigncode runs in: this process's environment (as the test set it) without secrets."""
-    return run.child_env(os.environ)
+    """What a run hands its stages for their children: its environment (`run.call` keeps the allowlist)."""
+    return run.without(os.environ, ())
 STEM = "kubernetes-windows-node-v1.37.0-1"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SIGNABLE_IN_FIXTURE = {"k/cni/wincni.exe", "k/helper.psm1", "k/hns.psm1", "k/kube-proxy.exe", "k/kubelet.exe",
@@ -442,7 +442,7 @@ def test_render_context_carries_the_signer(pki: Pki) -> None:
     from builder.kversion import KubeVersion
 
     cfg = config.Config(signing=signing_section(pki))
-    ctx = render.context(cfg, KubeVersion.parse("v1.31.0"), "containerd")
+    ctx = render.context(config.check_for_version(cfg, KubeVersion.parse("v1.31.0")))
     assert ctx["signing_enabled"] is True and ctx["signing_thumbprint"] == pki.thumbprint
 
 

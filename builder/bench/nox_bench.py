@@ -22,7 +22,7 @@ import yaml
 
 from ..config import Config
 from ..errors import BuilderError
-from ..run import child_env
+from ..run import PIP_VARS, child_env
 from . import fetch_bench
 from .tree import write_tree
 
@@ -56,7 +56,7 @@ def _setup(work: Path, env: Mapping[str, str]) -> list[str]:
 
 def _timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     start = time.perf_counter()
-    res = subprocess.run(argv, env=child_env(env), cwd=cwd, capture_output=True, text=True, check=False)
+    res = subprocess.run(argv, env=child_env(env, PIP_VARS), cwd=cwd, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if res.returncode != 0:
         msg = f"{' '.join(argv[:6])} ... failed ({res.returncode}):\n{res.stdout[-2000:]}{res.stderr[-2000:]}"

@@ -1,6 +1,6 @@
 """Packing speed, size and memory against Info-ZIP `zip -6 -X -r` on a payload shaped like a real bundle.
 
-The payload has the shape of a bundle with every input of issue 12 (about 340 MB): one dominant
+The payload has the shape of a bundle with every node-kit input (about 340 MB): one dominant
 member (kubelet.exe, about 100 MB), six of 28 to 46 MB (kubectl, kubeadm, kube-proxy, containerd,
 flanneld, crictl), four CNI plugins of 3 to 5 MB, and the scripts, README and samples the render stage
 makes by default. Every executable is real machine code compiled here with Go for windows/amd64
@@ -13,7 +13,7 @@ Each candidate compressor packs the payload through the real `pack.pack` stage i
 process (`pack_child`, which imports only the stage), timed from outside (interpreter start
 included) with its peak RSS read from `wait4`, side by side with Info-ZIP in the same run, the
 payload read into the page cache before each; the best of ROUNDS counts for each. The goals
-(issue 12): at least 4x faster than Info-ZIP, output no larger, peak memory at most 200 MB.
+of the packer: at least 4x faster than Info-ZIP, output no larger, peak memory at most 200 MB.
 Every candidate is held to them, so the table shows why the pinned one was chosen.
 """
 
@@ -313,7 +313,7 @@ def _warm(files: Mapping[str, Mapping[str, object]]) -> None:
 
 
 def goals(m: Measure, base: Measure) -> dict[str, bool]:
-    """Each goal of issue 12 for one packer against Info-ZIP in the same run."""
+    """Each goal of the packer for one candidate against Info-ZIP in the same run."""
     return {f"speed >= {SPEEDUP_GOAL:g}x": base.seconds / m.seconds >= SPEEDUP_GOAL,
             f"size <= {SIZE_GOAL:.2f}x": m.size <= base.size * SIZE_GOAL,
             f"peak <= {MEMORY_GOAL_MB} MB": m.max_rss_mb <= MEMORY_GOAL_MB}

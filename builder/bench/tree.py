@@ -15,6 +15,8 @@ from pathlib import Path
 
 from ..run import child_env
 
+GIT_IDENTITY = ("GIT_AUTHOR_*", "GIT_COMMITTER_*")  # what `git commit` needs, beyond run.BASE_VARS
+
 GO_VERSION = "1.25.5"
 TAG = "v1.37.0"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
@@ -128,4 +130,5 @@ def commit_and_tag(dest: Path, base: Mapping[str, str]) -> None:
            "GIT_COMMITTER_EMAIL": "b@b", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
            "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"], ["tag", TAG]):
-        subprocess.run(["git", "-C", str(dest), *args], check=True, env=child_env(env), capture_output=True)
+        subprocess.run(["git", "-C", str(dest), *args], check=True, env=child_env(env, GIT_IDENTITY),
+                       capture_output=True)

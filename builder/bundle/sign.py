@@ -32,7 +32,8 @@ from ..config.signing import kind, password, resolve_identity
 from ..errors import PackError
 from ..fsutil import cache_workdir
 from ..hashing import sha256_file
-from ..run import call, child_env, format_cmd
+from ..http import redact_url
+from ..run import SIGN_VARS, call, child_env, format_cmd
 from .pack import Member, Signed
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def find_tool(env: Mapping[str, str], error: type[Exception] = PackError) -> tup
     if tool is None:
         msg = f"signing needs osslsigncode, which is not installed: {INSTALL}"
         raise error(msg)
-    out = call([tool, "--version"], env=env, what="osslsigncode --version")
+    out = call([tool, "--version"], env=env, what="osslsigncode --version", keep=SIGN_VARS)
     m = _VERSION_RE.search(out)
     if m is None or (int(m.group(1)), int(m.group(2))) < MIN_VERSION:
         found = m.group(0) if m else out.splitlines()[0] if out else "an unknown version"
@@ -130,7 +131,8 @@ class Signer:
             if s.timestamp_url:
                 args += ["-ts", s.timestamp_url]
             call([*args, "-in", str(src), "-out", str(out)], env=self._child_env, error=PackError,
-                 what=f"signing {m.path}", stdin=self._secret)
+                 what=f"signing {m.path}", stdin=self._secret, keep=(*SIGN_VARS, *s.tool_env),
+                 redact={s.timestamp_url: redact_url(s.timestamp_url)} if s.timestamp_url else None)
             os.replace(out, dest)
         return dest
 
@@ -205,7 +207,7 @@ def _run(tool: str, env: Mapping[str, str], args: list[str]) -> tuple[int, str]:
     still gets `run.child_env`, like every other."""
     log.debug("$ %s", format_cmd([tool, *args]))
     proc = subprocess.run([tool, *args], capture_output=True, text=True, errors="replace", check=False,
-                          env=child_env(env))
+                          env=child_env(env, SIGN_VARS))
     return proc.returncode, proc.stdout + proc.stderr
 
 

@@ -35,7 +35,10 @@ from . import dist as dist_mod
 from . import manifest as mf
 
 READ = 1 << 20
-MAX_PARSED = 16 << 20  # scripts and JSON are small; a bigger one is refused rather than held in memory
+MAX_PARSED = 4 << 20  # one script or JSON file: ours are kilobytes; a bigger one is refused, not held in memory
+MAX_KEPT = 32 << 20  # the text of every member kept for parsing, together
+MAX_RATIO = 100  # a member expanding more than this (and past RATIO_FLOOR) is a zip bomb, not a bundle file
+RATIO_FLOOR = 1 << 20
 SCRIPT_SUFFIXES = (".ps1", ".psm1")
 JSON_SUFFIXES = (".json", ".conflist")
 
@@ -47,8 +50,8 @@ class Member:
     info: zipfile.ZipInfo
     sha256: str = ""
     size: int = 0
-    head: bytes = b""
-    text: bytes | None = None  # whole content, kept only for small members that get parsed
+    head: bytes = b""  # the first 4 KiB, of executables only (their PE header)
+    text: bytes | None = None  # whole content, kept only for the generated members, the manifest and SHA256SUMS
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -115,6 +118,8 @@ def _entry_only(m: Member) -> bool:
 
 def _read_members(zf: zipfile.ZipFile, problems: list[str]) -> dict[str, Member]:
     members: dict[str, Member] = {}
+    parsed = {mf.MANIFEST, mf.SUMS, *_generated_names(zf)}
+    budget = [MAX_KEPT]
     for info in zf.infolist():
         if info.filename in members:
             problems.append(f"{info.filename}: appears twice in the zip")
@@ -123,31 +128,64 @@ def _read_members(zf: zipfile.ZipFile, problems: list[str]) -> dict[str, Member]
         if info.is_dir() or stat.S_ISLNK(info.external_attr >> 16):
             m.problems.append(f"{info.filename}: is a directory or symlink entry, not a file")
             continue
-        _read_member(zf, m)
+        _read_member(zf, m, keep=info.filename in parsed, budget=budget)
     return members
 
 
-def _read_member(zf: zipfile.ZipFile, m: Member) -> None:
+def _json_loads(data: bytes) -> Any:
+    """json.loads, with nesting too deep for the parser a ValueError like any other bad JSON."""
+    try:
+        return json.loads(data)
+    except RecursionError as err:
+        msg = "nested too deeply"
+        raise ValueError(msg) from err
+
+
+def _generated_names(zf: zipfile.ZipFile) -> set[str]:
+    """The members the manifest marks generated (the ones whose text is parsed), read from it first;
+    none when it cannot be read (that is reported when the members are read)."""
+    try:
+        info = zf.getinfo(mf.MANIFEST)
+        if info.file_size > MAX_PARSED:
+            return set()
+        with zf.open(info) as f:
+            files = _json_loads(f.read(MAX_PARSED + 1)).get("files")
+        return {str(e.get("path")) for e in files if isinstance(e, dict) and e.get("origin") == mf.ORIGIN_GENERATED}
+    except (KeyError, ValueError, TypeError, AttributeError, OSError, zipfile.BadZipFile, zlib.error, EOFError,
+            NotImplementedError):
+        return set()
+
+
+def _read_member(zf: zipfile.ZipFile, m: Member, *, keep: bool, budget: list[int]) -> None:
+    name = m.info.filename
+    expands = m.info.file_size / max(m.info.compress_size, 1)
+    if m.info.file_size > RATIO_FLOOR and expands > MAX_RATIO:
+        m.problems.append(f"{name}: expands {expands:.0f} times (over {MAX_RATIO}): a zip bomb, not read")
+        return
+    if keep and m.info.file_size > min(MAX_PARSED, budget[0]):
+        what = "too large for a script or JSON file" if m.info.file_size > MAX_PARSED else "over the budget"
+        m.problems.append(f"{name}: {m.info.file_size} bytes is {what} (the text of the generated files "
+                          f"may take {MAX_KEPT} bytes in all)")
+        keep = False
+    exe = name.lower().endswith(".exe")
     h = hashlib.sha256()
-    keep = m.info.filename == mf.SUMS or m.info.filename.lower().endswith(SCRIPT_SUFFIXES + JSON_SUFFIXES + (".conf",))
     parts: list[bytes] = []
     try:
         with zf.open(m.info) as f:
             while data := f.read(READ):
                 h.update(data)
                 m.size += len(data)
-                if len(m.head) < 4096:
+                if exe and len(m.head) < 4096:
                     m.head += data[: 4096 - len(m.head)]
-                if keep and m.size <= MAX_PARSED:
+                if keep:
                     parts.append(data)
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as err:
         # A flipped byte in the compressed data lands here (bad CRC or broken deflate stream).
-        m.problems.append(f"{m.info.filename}: cannot be read back: {err}")
+        m.problems.append(f"{name}: cannot be read back: {err}")
     m.sha256 = h.hexdigest()
-    if keep and m.size > MAX_PARSED:
-        m.problems.append(f"{m.info.filename}: {m.size} bytes is too large for a script or JSON file")
-        keep = False
-    m.text = b"".join(parts) if keep else None
+    if keep:
+        m.text = b"".join(parts)
+        budget[0] -= len(m.text)
 
 
 def _check_layout(members: Mapping[str, Member], problems: list[str]) -> None:
@@ -170,7 +208,7 @@ def _load_manifest(members: Mapping[str, Member], problems: list[str]) -> dict[s
     if m is None or m.text is None:
         return None
     try:
-        data = json.loads(m.text)
+        data = _json_loads(m.text)
     except ValueError as err:
         problems.append(f"{mf.MANIFEST} is not valid JSON: {err}")
         return None
@@ -259,7 +297,7 @@ def _check_started(generated: list[Member], names: set[str], problems: list[str]
         name = m.info.filename
         if name.startswith(CNI_CONFIG_DIR) and name.lower().endswith(CNI_CONFIG_SUFFIXES):
             try:
-                conf = json.loads(m.text or b"")
+                conf = _json_loads(m.text or b"")
             except ValueError:
                 continue  # reported as invalid JSON already
             for plugin in cni_plugin_types(conf):
@@ -287,9 +325,9 @@ def _check_member(entry: Mapping[str, Any], m: Member, problems: list[str]) -> N
     generated = entry.get("origin") == mf.ORIGIN_GENERATED
     if lower.endswith(SCRIPT_SUFFIXES) and generated:
         problems.extend(f"{name}: does not parse: {e}" for e in _ps_errors(m.text or b""))
-    if lower.endswith(JSON_SUFFIXES) or (lower.endswith(".conf") and generated):
+    if generated and lower.endswith((*JSON_SUFFIXES, ".conf")):
         try:
-            json.loads(m.text or b"")
+            _json_loads(m.text or b"")
         except ValueError as err:
             problems.append(f"{name}: not valid JSON: {err}")
 

@@ -9,16 +9,18 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..kversion import KubeVersion
+from .kit_inputs import INPUT_SECTIONS
 from .model import (
     DEFAULT_CONFIG,
-    INPUT_SECTIONS,
     BundleSection,
     Config,
+    KeyLines,
     KubernetesSection,
     NodeSection,
     Options,
-    runtime_problem,
 )
+from .rules import runtime_problem
+from .runtimes import DOCKER
 from .signing import resolve_identity, section_signing
 from .validate import (
     Problems,
@@ -140,7 +142,8 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     if overrides.needs_source:  # a command that makes a bundle: open the signer's certificate now
         signing = resolve_identity(signing, env)
     return Config(bundle=bundle, kubernetes=kube, sdn=sdn, network=network, node=node, release=release,
-                  signing=signing, options=options, **kit)
+                  signing=signing, options=options, kit=tuple(kit.values()),
+                  origin=KeyLines(doc.file, tuple(sorted(doc.lines.items()))))
 
 
 def _source_date_epoch_from_env(probs: Problems, bundle: BundleSection, env: Mapping[str, str]) -> BundleSection:
@@ -187,7 +190,7 @@ def _resolve_source(probs: Problems, kube: KubernetesSection, overrides: Overrid
 
 def _check_runtime(probs: Problems, node: NodeSection, kube: KubernetesSection) -> None:
     """Check the runtime against a version known now; the build stage re-checks a detected one."""
-    if node.bundle_runtime and node.runtime == "docker":
+    if node.bundle_runtime and node.runtime == DOCKER:
         probs.add("node.bundle_runtime", "bundles containerd, but node.runtime is docker; remove one of them")
     for v in [kube.version] if kube.version else kube.versions:
         try:

@@ -16,14 +16,12 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..http import redact_url
-from ..kversion import KubeVersion
+from .kit_inputs import INPUT_SECTIONS, KIT_INPUTS, kit_input
+from .modes import DEFAULT_MODE
 
 DEFAULT_CONFIG = "bundle.yaml"
 COMPONENTS = ("kubelet", "kube-proxy", "kubectl", "kubeadm")
 REQUIRED_COMPONENTS = ("kubelet", "kube-proxy", "kubectl")  # start-kubelet.ps1 reads podCIDRs with kubectl
-NETWORK_MODES = ("host-gw", "l3", "overlay", "flannel-vxlan", "flannel-host-gw")
-FLANNEL_MODES = ("flannel-vxlan", "flannel-host-gw")
-RUNTIMES = ("docker", "containerd")
 ISOLATIONS = ("process", "hyperv")
 
 SDN_COMMIT = "242fb0c3190dbb08d7f9406727be18322218e537"
@@ -44,35 +42,6 @@ SDN_FILES_DEFAULT: tuple[tuple[str, str, str], ...] = (
         "cni/wincni.exe",
     ),
 )
-
-# The node kit's external inputs: the section, its default version and its default URL per source.
-# {version} is the tag (v1.9.1), {bare_version} the tag without its leading "v" (containerd's file names).
-INPUT_DEFAULTS: dict[str, tuple[str, dict[str, str]]] = {
-    "cni": ("v1.9.1", {
-        "build": "https://github.com/containernetworking/plugins/archive/refs/tags/{version}.tar.gz",
-        "release": ("https://github.com/containernetworking/plugins/releases/download/{version}/"
-                    "cni-plugins-windows-amd64-{version}.tgz"),
-    }),
-    "flannel": ("v0.28.9", {
-        "release": "https://github.com/flannel-io/flannel/releases/download/{version}/flanneld.exe",
-    }),
-    "containerd": ("v2.3.4", {
-        "release": ("https://github.com/containerd/containerd/releases/download/{version}/"
-                    "containerd-{bare_version}-windows-amd64.tar.gz"),
-    }),
-    "crictl": ("v1.36.0", {
-        "release": ("https://github.com/kubernetes-sigs/cri-tools/releases/download/{version}/"
-                    "crictl-{version}-windows-amd64.tar.gz"),
-    }),
-}
-INPUT_SECTIONS = tuple(INPUT_DEFAULTS)
-# Content digests known for a default version, so that the default bundle builds without a first
-# `--update-pins`. containernetworking/plugins v1.9.1 is commit adc3e6b5b581638afbd194cf2e9319ecbb0151a1;
-# its tree has no .gitattributes (the archive holds every file) and no symlink. The digest was
-# computed over the tag's 1988 files (Go dirhash Hash1 below the archive's top folder).
-DEFAULT_H1: dict[tuple[str, str], str] = {
-    ("cni", "v1.9.1"): "h1:p8Tyl5eca6tIvl1kwL2ZQhHdqOtRQl7qK/Uqhf9a6b4=",
-}
 
 # Windows Server versions this tool can target, and their build numbers.
 WINDOWS_BUILDS: dict[str, int] = {
@@ -120,6 +89,7 @@ class KubernetesSection:
     release_url: str = "https://dl.k8s.io/release"
     goflags: str = ""
     goldflags: str = ""
+    build_env: tuple[str, ...] = ()  # variables the build gets beyond run.BUILD_VARS (HOME: the real one)
     # (version, component, sha256) from kubernetes.pins: what the official binaries must hash to
     pins: tuple[tuple[str, str, str], ...] = ()
 
@@ -151,34 +121,33 @@ class SdnSection:
 class InputSection:
     """One external input of the node kit: where it comes from and its pins ("" = not pinned yet)."""
 
-    name: str  # the config section: cni, flannel, containerd, crictl
+    name: str  # the config section: a row of kit_inputs.KIT_INPUTS
     version: str
-    source: str = "release"  # cni only: build (from the source archive) or release
+    source: str = "release"  # build (from the source archive, where the input has one) or release
     url: str = ""  # a template; "" means the default for the source
     sha256: str = ""  # the archive (or single file) as downloaded
     h1: str = ""  # a source archive's content digest (Go dirhash h1:), what `source: build` is pinned by
 
     @property
     def resolved_url(self) -> str:
-        template = self.url or INPUT_DEFAULTS[self.name][1][self.source]
+        template = self.url or kit_input(self.name).urls[self.source]
         return template.format(version=self.version, bare_version=self.version.removeprefix("v"))
 
 
 def default_input(name: str) -> InputSection:
-    version, urls = INPUT_DEFAULTS[name]
-    return InputSection(name=name, version=version, source="build" if "build" in urls else "release",
-                        h1=DEFAULT_H1.get((name, version), ""))
+    row = kit_input(name)
+    return InputSection(name=name, version=row.version, source=row.sources[0], h1=row.known_h1.get(row.version, ""))
 
 
 @dataclass(frozen=True)
 class NetworkSection:
-    mode: str = "host-gw"
+    mode: str = DEFAULT_MODE
     cluster_cidr: str = "10.244.0.0/16"
     service_cidr: str = "10.96.0.0/12"
     dns_service_ip: str = "10.96.0.10"
     dns_suffix: str = "svc.cluster.local"
     cluster_domain: str = "cluster.local"
-    network_name: str = ""  # resolved: "l2bridge" for host-gw/l3, "vxlan0" for overlay
+    network_name: str = ""  # resolved: the mode's default (modes.NetworkMode.network_name) unless set
     nic_name: str = "Ethernet"
     control_plane_ip: str | None = None
     vxlan_vni: int = 4096
@@ -225,12 +194,15 @@ class SigningSection:
     password_env: str | None = None  # the environment variable holding the password or PIN
     timestamp_url: str | None = None
     signing_time: int | None = None  # None: the bundle's SOURCE_DATE_EPOCH
+    tool_env: tuple[str, ...] = ()  # variables osslsigncode gets beyond run.SIGN_VARS (a PKCS#11 module's)
     thumbprint: str = ""  # resolved from the certificate when a bundle is made
     subject: str = ""
 
     def public(self) -> dict[str, Any]:
         """What the manifest records: no key path (it names this machine) and no secret."""
-        return {"enabled": self.enabled, "timestampUrl": self.timestamp_url, "signingTime": self.signing_time,
+        # The timestamp URL's query (an API key) is recorded as `?...`, like every URL of the configuration.
+        shown = redact_url(self.timestamp_url) if self.timestamp_url else None
+        return {"enabled": self.enabled, "timestampUrl": shown, "signingTime": self.signing_time,
                 "thumbprint": self.thumbprint, "subject": self.subject}
 
 
@@ -272,6 +244,14 @@ class Options:
 
 
 @dataclass(frozen=True)
+class KeyLines:
+    """Where bundle.yaml wrote each key ("network.mode" -> 12), for the rules checked once a version is known."""
+
+    file: str = "(defaults)"
+    lines: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
 class Config:
     bundle: BundleSection = field(default_factory=BundleSection)
     kubernetes: KubernetesSection = field(default_factory=KubernetesSection)
@@ -281,22 +261,24 @@ class Config:
     release: ReleaseSection = field(default_factory=ReleaseSection)
     signing: SigningSection = field(default_factory=SigningSection)
     options: Options = field(default_factory=Options)
-    cni: InputSection = field(default_factory=lambda: default_input("cni"))
-    flannel: InputSection = field(default_factory=lambda: default_input("flannel"))
-    containerd: InputSection = field(default_factory=lambda: default_input("containerd"))
-    crictl: InputSection = field(default_factory=lambda: default_input("crictl"))
+    # One section per node-kit input, in the order of kit_inputs.KIT_INPUTS.
+    kit: tuple[InputSection, ...] = field(default_factory=lambda: tuple(default_input(i.name) for i in KIT_INPUTS))
+    origin: KeyLines = field(default_factory=KeyLines, compare=False)
 
     def input_section(self, name: str) -> InputSection:
-        section = getattr(self, name)
-        assert isinstance(section, InputSection)
-        return section
+        return next(s for s in self.kit if s.name == name)
+
+    def with_input(self, section: InputSection) -> Config:
+        """The same configuration with one node-kit section replaced."""
+        return dataclasses.replace(self, kit=tuple(section if s.name == section.name else s for s in self.kit))
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved configuration as plain data (what the bundle is made from, no options)."""
         data = {
             name: _plain(dataclasses.asdict(getattr(self, name)))
-            for name in ("bundle", "kubernetes", "sdn", "network", "node", "release", *INPUT_SECTIONS)
+            for name in ("bundle", "kubernetes", "sdn", "network", "node", "release")
         }
+        data.update({name: _plain(dataclasses.asdict(self.input_section(name))) for name in INPUT_SECTIONS})
         # Where the tree sits on this machine is not an input of the bundle (its commit is, in the
         # manifest): a local path would leak and make the same build differ between folders.
         del data["kubernetes"]["root"]
@@ -306,9 +288,9 @@ class Config:
         for name in INPUT_SECTIONS:
             kit = data[name]
             kit["url"] = redact_url(kit["url"]) if kit["url"] else ""
-            # As bundle.yaml writes it: the section is its name, and only cni has a build source.
+            # As bundle.yaml writes it: the section is its name; an input without a build has no source.
             del kit["name"]
-            if "build" not in INPUT_DEFAULTS[name][1]:
+            if not kit_input(name).buildable:
                 del kit["source"], kit["h1"]
         if self.signing.enabled:  # absent when off, so unsigned bundles keep their digest
             data["signing"] = self.signing.public()
@@ -337,24 +319,3 @@ def config_digest(config: Mapping[str, Any]) -> str:
     """The digest of a resolved configuration's plain data (`Config.to_dict`), as the manifest records it."""
     text = json.dumps(config, sort_keys=True, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-# --------------------------------------------------------------------------- runtime rules
-
-def runtime_problem(runtime: str | None, version: KubeVersion) -> str | None:
-    if runtime == "docker" and version.minor_key >= (1, 24):
-        return (f"docker (dockershim) was removed in Kubernetes 1.24; {version} needs containerd: "
-                "set node.runtime: containerd or remove the key")
-    return None
-
-
-
-def runtime_for(node: NodeSection, version: KubeVersion) -> str:
-    """The container runtime for this version: the configured one, else what the version supports."""
-    problem = runtime_problem(node.runtime, version)
-    if problem:
-        msg = f"node.runtime: {problem}"
-        raise ConfigError(msg)
-    if node.runtime:
-        return node.runtime
-    return "docker" if version.minor_key < (1, 24) else "containerd"

@@ -18,16 +18,16 @@ from typing import Any
 
 from ..fsutil import atomic_write
 from ..report import Reporter
+from .kit_inputs import INPUT_SECTIONS, KIT_INPUTS, kit_input
 from .model import (
     COMPONENTS,
-    INPUT_DEFAULTS,
-    INPUT_SECTIONS,
     ISOLATIONS,
-    NETWORK_MODES,
-    RUNTIMES,
     WINDOWS_BUILDS,
     Config,
+    InputSection,
 )
+from .modes import NETWORK_MODES
+from .runtimes import RUNTIMES
 
 SCHEMA_FILE = "bundle.schema.json"
 
@@ -40,7 +40,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "node.runtime": RUNTIMES,
     "node.isolation": ISOLATIONS,
     "node.windows_version": tuple(WINDOWS_BUILDS),
-    "cni.source": tuple(INPUT_DEFAULTS["cni"][1]),
+    **{f"{i.name}.source": i.sources for i in KIT_INPUTS if i.buildable},
 }
 # Keys with a range, as the loader checks them.
 RANGES: dict[str, dict[str, int]] = {
@@ -52,7 +52,7 @@ RANGES: dict[str, dict[str, int]] = {
 PATTERNS: dict[str, str] = {
     "sdn.files[].sha256": "^[0-9a-f]{64}$",
     **{f"{name}.sha256": "^([0-9a-f]{64})?$" for name in INPUT_SECTIONS},  # "" = to be filled by --update-pins
-    "cni.h1": "^(h1:[A-Za-z0-9+/]{43}=)?$",
+    **{f"{i.name}.h1": "^(h1:[A-Za-z0-9+/]{43}=)?$" for i in KIT_INPUTS if i.buildable},
 }
 # Fields the model stores as tuples that bundle.yaml writes as a mapping: their schema as written.
 MAPPINGS: dict[str, dict[str, Any]] = {
@@ -66,10 +66,11 @@ OPTIONAL = {"sdn.files[].dest", *(f"{name}.version" for name in INPUT_SECTIONS)}
 # Fields of a section that bundle.yaml does not have: the kit section's own name, and the source
 # and h1 of inputs that can only come from a release.
 NOT_A_KEY = {*(f"{name}.name" for name in INPUT_SECTIONS),
-             *(f"{name}.{key}" for name in INPUT_SECTIONS if "build" not in INPUT_DEFAULTS[name][1]
+             *(f"{name}.{key}" for name in INPUT_SECTIONS if not kit_input(name).buildable
                for key in ("source", "h1"))}
-# Fields that are not read from bundle.yaml (computed or command line only).
-NOT_IN_FILE = {"options"}
+# Fields that are not read from bundle.yaml (computed, command line only, or where a key was read);
+# `kit` is written as one section per input, after the others.
+NOT_IN_FILE = {"options", "kit", "origin"}
 
 
 def generate() -> dict[str, Any]:
@@ -77,6 +78,7 @@ def generate() -> dict[str, Any]:
     sections = {f.name: f for f in dataclasses.fields(Config) if f.name not in NOT_IN_FILE}
     hints = typing.get_type_hints(Config)
     props = {name: _nullable(_object(hints[name], name)) for name in sections}
+    props.update({name: _nullable(_object(InputSection, name)) for name in INPUT_SECTIONS})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "k8s-windows-bundle configuration (bundle.yaml)",

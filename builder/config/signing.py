@@ -22,10 +22,10 @@ from typing import Any
 from ..errors import ConfigError
 from ..http import redact_url, url_problem
 from .model import SigningSection
-from .validate import Problems, Section, _url_problem, check
+from .validate import Problems, Section, _url_problem, check, env_names
 
 KNOWN = ("enabled", "pkcs12", "certificate", "key", "pkcs11_uri", "pkcs11_module", "password_env",
-         "timestamp_url", "signing_time")
+         "timestamp_url", "signing_time", "tool_env")
 _SECRET_KEY_RE = re.compile(r"pass|pin|secret|private|credential", re.IGNORECASE)
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _SECRET_URI_RE = re.compile(r"[;?&]pin-value=", re.IGNORECASE)
@@ -74,7 +74,10 @@ def section_signing(probs: Problems, raw: Any, base: Path) -> SigningSection:
     section = SigningSection(
         enabled=s.get("enabled", bool, d.enabled, "true or false"), pkcs12=path("pkcs12"),
         certificate=path("certificate"), key=path("key"), pkcs11_uri=uri, pkcs11_module=path("pkcs11_module"),
-        password_env=env_name, timestamp_url=url, signing_time=when)
+        password_env=env_name, timestamp_url=url, signing_time=when, tool_env=env_names(probs, s, "tool_env"))
+    if section.password_env and section.password_env in section.tool_env:
+        probs.add("signing.tool_env", f"names {section.password_env}, the password's variable: the password "
+                  "reaches osslsigncode on its standard input, never through its environment")
     if section.enabled:
         _check_kind(probs, section)
     return section

@@ -16,16 +16,13 @@ from typing import Any
 from ..errors import ConfigError
 from ..http import redact_url, url_problem
 from ..kversion import KubeVersion
+from .kit_inputs import kit_input
 from .model import (
     COMPONENTS,
-    DEFAULT_H1,
     HEX64_RE,
-    INPUT_DEFAULTS,
     ISOLATIONS,
-    NETWORK_MODES,
     REQUIRED_COMPONENTS,
     RESERVED_WINDOWS_NAMES,
-    RUNTIMES,
     TAG_RE,
     WINDOWS_BUILDS,
     BundleSection,
@@ -37,6 +34,8 @@ from .model import (
     SdnFile,
     SdnSection,
 )
+from .modes import NETWORK_MODES, mode_for
+from .runtimes import RUNTIMES
 from .yamlread import Doc
 
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -172,6 +171,22 @@ def _has_control(text: str) -> bool:
     return any(ord(c) < 0x20 or ord(c) == 0x7F or 0x80 <= ord(c) < 0xA0 for c in text)
 
 
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_NEVER_PASSED = ("GH_TOKEN", "GITHUB_TOKEN")
+
+
+def env_names(probs: Problems, s: Section, key: str) -> tuple[str, ...]:
+    """A list of environment variable NAMES that a child process is given (never their values here)."""
+    names = s.string_list(key, (), "environment variable names")
+    for i, name in enumerate(names):
+        if not _ENV_NAME_RE.match(name):
+            probs.add(f"{s.key(key)}[{i}]", "must be the NAME of an environment variable (like GOPROXY), "
+                      "not its value")
+        elif name.upper() in _NEVER_PASSED:
+            probs.add(f"{s.key(key)}[{i}]", f"{name} is the publishing token: no child process ever gets it")
+    return tuple(n for n in names if _ENV_NAME_RE.match(n) and n.upper() not in _NEVER_PASSED)
+
+
 def check(probs: Problems, key: str, value: Any, test: Callable[[Any], str | None]) -> bool:
     """Add the problem `test` finds with `value`; True when the value is fine (or absent)."""
     if value is None:
@@ -299,7 +314,7 @@ def section_bundle(probs: Problems, raw: Any) -> BundleSection:
 
 def section_kubernetes(probs: Problems, raw: Any, base: Path) -> KubernetesSection:
     known = ["source", "root", "version", "versions", "components", "platform", "go_version",
-             "release_url", "goflags", "goldflags", "pins"]
+             "release_url", "goflags", "goldflags", "build_env", "pins"]
     s = Section(probs, "kubernetes", raw, known)
     d = KubernetesSection()
     root = s.text("root", None, "a folder path")
@@ -334,6 +349,7 @@ def section_kubernetes(probs: Problems, raw: Any, base: Path) -> KubernetesSecti
         release_url=release_url.rstrip("/"),
         goflags=goflags,
         goldflags=goldflags,
+        build_env=env_names(probs, s, "build_env"),
         pins=_pins(probs, s.data.get("pins")),
     )
 
@@ -395,9 +411,7 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
     cluster_domain = s.text("cluster_domain", d.cluster_domain)
     check(probs, "network.cluster_domain", cluster_domain, _dns_name_problem)
     vni = s.get("vxlan_vni", int, d.vxlan_vni, "a whole number")
-    # flannel's Windows backends name their HNS network flannel.<VNI> (vxlan) and cbr0 (host-gw).
-    default_name = {"overlay": "vxlan0", "flannel-vxlan": f"flannel.{vni}", "flannel-host-gw": "cbr0"}
-    network_name = s.text("network_name", default_name.get(mode, "l2bridge"))
+    network_name = s.text("network_name", mode_for(mode).default_network_name(vni))
     check(probs, "network.network_name", network_name,
            lambda v: None if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v)
            else f"{v!r} may use letters, digits, '_', '.', '-' (up to 64)")
@@ -495,12 +509,13 @@ _INPUT_VERSION_RE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+][A-Za-z0-9.-]+)?$")
 
 
 def section_input(probs: Problems, name: str, raw: Any) -> InputSection:
-    """One node-kit input section (cni, flannel, containerd, crictl): version, url, pins."""
-    version_default, urls = INPUT_DEFAULTS[name]
-    known = ["version", "url", "sha256", *(["source", "h1"] if "build" in urls else [])]
+    """One node-kit input section (a row of kit_inputs.KIT_INPUTS): version, url, pins."""
+    row = kit_input(name)
+    version_default = row.version
+    known = ["version", "url", "sha256", *(["source", "h1"] if row.buildable else [])]
     s = Section(probs, name, raw, known)
-    sources = tuple(urls)
-    source = s.choice("source", sources[0], sources) if "build" in urls else "release"
+    sources = row.sources
+    source = s.choice("source", sources[0], sources) if row.buildable else sources[0]
     version = s.text("version", version_default, "a version tag like " + version_default)
     check(probs, f"{name}.version", version, lambda v: None if _INPUT_VERSION_RE.match(v)
            else f"{v!r} must be a release tag like {version_default}")
@@ -515,9 +530,9 @@ def section_input(probs: Problems, name: str, raw: Any) -> InputSection:
     sha = s.text("sha256", "", "64 lower-case hex digits")
     check(probs, f"{name}.sha256", sha or None, lambda v: None if HEX64_RE.match(v) else
            f"{v!r} must be 64 lower-case hex digits, or '' (fill it with nox -s fetch -- --update-pins)")
-    h1 = s.text("h1", "", "a content digest like h1:<base64>") if "build" in urls else ""
+    h1 = s.text("h1", "", "a content digest like h1:<base64>") if row.buildable else ""
     check(probs, f"{name}.h1", h1 or None, lambda v: None if _H1_RE.match(v) else
            f"{v!r} must be a Go dirhash like h1:<44 base64 characters>, or '' (nox -s fetch -- --update-pins)")
     if not h1 and source == "build" and "h1" not in s.data:
-        h1 = DEFAULT_H1.get((name, version), "")  # a known version's digest; h1: "" asks for none
+        h1 = row.known_h1.get(version, "")  # a known version's digest; h1: "" asks for none
     return InputSection(name=name, version=version, source=source, url=url, sha256=sha, h1=h1)

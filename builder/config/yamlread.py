@@ -13,6 +13,12 @@ from ..errors import ConfigError
 # Nodes one document may expand to. Aliases share nodes, so nested ones multiply (a few hundred
 # bytes can name billions); a real configuration has a few hundred nodes.
 NODE_BUDGET = 20_000
+# Levels of nesting: a configuration has four or five. PyYAML composes (and we construct) by
+# recursion, so thousands of `[` would end in a RecursionError instead of a configuration error.
+MAX_DEPTH = 64
+_OPEN = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.FlowMappingStartToken,
+         yaml.FlowSequenceStartToken)
+_CLOSE = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
 
 
 @dataclass
@@ -36,9 +42,24 @@ def read_yaml(path: Path) -> Doc:
     return parse_yaml(text, str(path))
 
 
+def _check_depth(text: str, file: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH from the token stream, which PyYAML scans without recursion."""
+    depth = 0
+    for token in yaml.scan(text, Loader=yaml.SafeLoader):
+        if isinstance(token, _OPEN):
+            depth += 1
+            if depth > MAX_DEPTH:
+                msg = (f"{file}:{token.start_mark.line + 1}: the YAML nests more than {MAX_DEPTH} levels deep; "
+                       "a configuration needs a handful: write it out flat")
+                raise ConfigError(msg)
+        elif isinstance(token, _CLOSE):
+            depth -= 1
+
+
 def parse_yaml(text: str, file: str) -> Doc:
     loader = yaml.SafeLoader(text)
     try:
+        _check_depth(text, file)
         node = loader.get_single_node()
         lines: dict[str, int] = {}
         data = _Builder(loader, file).construct(node, "", lines) if node is not None else {}
@@ -62,6 +83,7 @@ class _Builder:
         self.loader = loader
         self.file = file
         self.left = NODE_BUDGET
+        self._open: set[int] = set()  # the nodes being constructed: one met again refers to itself
 
     def _spend(self, node: yaml.Node) -> None:
         self.left -= 1
@@ -72,6 +94,20 @@ class _Builder:
 
     def construct(self, node: yaml.Node, path: str, lines: dict[str, int]) -> Any:
         self._spend(node)
+        if isinstance(node, yaml.CollectionNode):
+            if id(node) in self._open or len(self._open) >= MAX_DEPTH:
+                line = node.start_mark.line + 1
+                msg = (f"{self.file}:{line}: {path or 'the document'} contains itself (an alias inside its own "
+                       "anchor) or nests too deep; write the value out instead of the alias")
+                raise ConfigError(msg)
+            self._open.add(id(node))
+            try:
+                return self._collection(node, path, lines)
+            finally:
+                self._open.discard(id(node))
+        return self.loader.construct_object(node, deep=True)
+
+    def _collection(self, node: yaml.CollectionNode, path: str, lines: dict[str, int]) -> Any:
         file = self.file
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
@@ -90,10 +126,9 @@ class _Builder:
                 lines[key_path] = line
                 out[str(key)] = self.construct(value_node, key_path, lines)
             return out
+        items = []
         if isinstance(node, yaml.SequenceNode):
-            items = []
             for i, item in enumerate(node.value):
                 lines[f"{path}[{i}]"] = item.start_mark.line + 1
                 items.append(self.construct(item, f"{path}[{i}]", lines))
-            return items
-        return self.loader.construct_object(node, deep=True)
+        return items

@@ -1,9 +1,10 @@
 """The CNI network config and flannel's net-conf.json, built as data and serialized as JSON.
 
-This module is the one owner of the CNI endpoint policies. Shapes, by network mode and runtime:
-- `wincni.exe` (Microsoft SDN), L2Bridge, for the bridge modes with docker (`AdditionalArgs`).
-- `win-bridge` (containernetworking/plugins), L2Bridge, for the bridge modes with containerd.
-- `win-overlay` (containernetworking/plugins), HNS Overlay (VXLAN), for the overlay modes.
+This module is the one owner of the CNI endpoint policies. Shapes, by the plugin the network mode's
+record names for the runtime (`builder.config.modes`):
+- `wincni.exe` (Microsoft SDN), L2Bridge (`AdditionalArgs`).
+- `win-bridge` (containernetworking/plugins), L2Bridge.
+- `win-overlay` (containernetworking/plugins), HNS Overlay (VXLAN).
 
 The bundle ships the config as a template (`TEMPLATE`, tracked by manifest.json and never changed
 on the node). start-kubelet.ps1 fills in only the node's own values (its pod subnet and gateway,
@@ -16,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..config import Config
+from ..config import Config, mode_for
+from ..config.modes import L2BRIDGE, VXLAN
 from ..errors import RenderError
 
 Json = dict[str, Any]
@@ -25,25 +27,6 @@ TEMPLATE = "cni/cni-config.template.json"
 # Under install_dir on the node: the folder kubelet (docker) or containerd reads configs from.
 LIVE_DIR = "cni\\conf"
 NET_CONF = "flannel/net-conf.json"
-BRIDGE_MODES = ("host-gw", "l3", "flannel-host-gw")
-OVERLAY_MODES = ("overlay", "flannel-vxlan")
-FLANNEL_MODES = ("flannel-vxlan", "flannel-host-gw")
-# flannel's Windows vxlan backend gives its remote endpoints MACs with this prefix (its default
-# MacPrefix); win-overlay must make local endpoints' MACs the same way ("endpointMacPrefix: required
-# for vxlan mode", flannel-io/cni-plugin README; containernetworking/plugins win-overlay).
-FLANNEL_MAC_PREFIX = "0E-2A"
-
-
-def plugin_for(mode: str, runtime: str) -> str:
-    """The CNI plugin binary name (without .exe for the containernetworking ones)."""
-    if mode in OVERLAY_MODES:
-        return "win-overlay"
-    if mode in BRIDGE_MODES:
-        return "wincni.exe" if runtime == "docker" else "win-bridge"
-    msg = f"network.mode: {mode!r} has no CNI plugin; use one of {', '.join(BRIDGE_MODES + OVERLAY_MODES)}"
-    raise RenderError(msg)
-
-
 def endpoint_policies(cluster_cidr: str, service_cidr: str, *, l2bridge: bool) -> list[Json]:
     """OutBoundNAT with its exception list, and ROUTE policies with NeedEncap.
 
@@ -67,9 +50,10 @@ def endpoint_policies(cluster_cidr: str, service_cidr: str, *, l2bridge: bool) -
 def build(cfg: Config, runtime: str) -> Json:
     """The CNI network config template for this configuration and runtime, as plain data."""
     net = cfg.network
-    plugin = plugin_for(net.mode, runtime)
+    mode = mode_for(net.mode)
+    plugin = mode.plugin_for(runtime)
     dns = {"Nameservers": [net.dns_service_ip], "Search": [net.dns_suffix]}
-    policies = endpoint_policies(net.cluster_cidr, net.service_cidr, l2bridge=net.mode in BRIDGE_MODES)
+    policies = endpoint_policies(net.cluster_cidr, net.service_cidr, l2bridge=mode.hns_type == L2BRIDGE)
     if plugin == "wincni.exe":
         return {
             "cniVersion": "0.2.0",
@@ -97,8 +81,8 @@ def build(cfg: Config, runtime: str) -> Json:
         "dns": dns,
         "policies": [{"name": p["Name"], "value": p["Value"]} for p in policies],
     }
-    if net.mode == "flannel-vxlan":
-        conf["endpointMacPrefix"] = FLANNEL_MAC_PREFIX
+    if mode.endpoint_mac_prefix:
+        conf["endpointMacPrefix"] = mode.endpoint_mac_prefix
     return conf
 
 
@@ -109,13 +93,13 @@ def net_conf(cfg: Config) -> Json:
     `Name` is the HNS network flanneld creates; the CNI config and kube-proxy use the same name.
     """
     net = cfg.network
-    if net.mode == "flannel-vxlan":
-        backend: Json = {"Type": "vxlan", "Name": net.network_name, "VNI": net.vxlan_vni, "Port": net.vxlan_port}
-    elif net.mode == "flannel-host-gw":
-        backend = {"Type": "host-gw", "Name": net.network_name}
-    else:
+    mode = mode_for(net.mode)
+    if not mode.runs_flanneld:
         msg = f"network.mode: {net.mode} does not run flannel"
         raise RenderError(msg)
+    backend: Json = {"Type": mode.flannel_backend, "Name": net.network_name}
+    if mode.encapsulation == VXLAN:
+        backend.update({"VNI": net.vxlan_vni, "Port": net.vxlan_port})
     return {"Network": net.cluster_cidr, "Backend": backend}
 
 

@@ -1,13 +1,14 @@
 """PowerShell literals: the only way a value reaches a generated script.
 
-The jinja2 environment of `builder.render` uses `finalize` as its `finalize`, so every
+The jinja2 environment of `builder.node.render` uses `finalize` as its `finalize`, so every
 `{{ value }}` in a template becomes a literal made here. A template therefore cannot print
 a raw value: a string always comes out single-quoted, with every single-quote character
 PowerShell knows doubled. PowerShell's tokenizer treats U+2018, U+2019, U+201A and U+201B
 as single quotes too, so doubling only the ASCII `'` would leave an injection.
 
-Code that must be emitted as code (a variable reference) is wrapped in `PsCode`, which is
-only ever built here from validated pieces, as markupsafe's `Markup` is for HTML.
+Code that must be emitted as code (a variable reference, a bare word, a comment, the text of a
+template macro) is wrapped in `PsCode`, which is only ever built here from validated pieces, as
+markupsafe's `Markup` is for HTML.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from ..errors import RenderError
 # Every character PowerShell's tokenizer accepts as a single quote.
 SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 
-_VAR_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")  # a variable's name, or a bare word
+_COMMENT_RE = re.compile(r"^[\x20-\x7e]{0,200}$")
 _QUOTE_RE = re.compile(f"[{SINGLE_QUOTES}]")
 
 
@@ -34,10 +36,36 @@ class PsCode(str):
 
 def var(name: str) -> PsCode:
     """`$Name` for a script variable; only plain identifiers are accepted."""
-    if not _VAR_RE.match(name):
-        msg = f"{name!r} is not a plain PowerShell variable name (letters and digits only)"
+    return PsCode("$" + _plain(name, "variable name"))
+
+
+def word(text: str) -> PsCode:
+    """A bare word (an enum value such as `-Type Overlay`); only letters and digits are accepted."""
+    return PsCode(_plain(text, "word"))
+
+
+def _plain(text: str, what: str) -> str:
+    if not _NAME_RE.match(text):
+        msg = f"{text!r} is not a plain PowerShell {what} (letters and digits only)"
         raise RenderError(msg)
-    return PsCode(f"${name}")
+    return text
+
+
+def comment(text: str) -> PsCode:
+    """`# text`: one line of printable ASCII (a newline would end the comment and start code)."""
+    if not _COMMENT_RE.match(text):
+        msg = f"{text!r} cannot be a PowerShell comment: one line of printable ASCII only"
+        raise RenderError(msg)
+    return PsCode(f"# {text}")
+
+
+def template_text(text: str) -> PsCode:
+    """What a template macro wrote: template text, whose values were printed through `finalize`.
+
+    Macros are called as `{{ macro(...) }}`; without this their output would be quoted as a value.
+    One final newline is dropped, so that the call stands on its own line like the text it replaces.
+    """
+    return PsCode(text.removesuffix("\n"))
 
 
 def concat(prefix: str, name: str) -> PsCode:

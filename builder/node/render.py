@@ -1,10 +1,12 @@
 """The render stage: every generated file of the bundle, from one checked context in one pass.
 
-Scripts and README.txt come from `ps_templates/` through one jinja2 environment that prints every
-`{{ value }}` through `pslit.finalize`, so values reach a script only as PowerShell literals and
-undefined names are errors; `OUTPUTS` is the table of template, output and when. The CNI config
-(`cni`) and the samples (`samples`) are data, serialized, never text-templated. Version-dependent
-arguments come from `flags`, image choices from `images`. Output is ASCII with CRLF line endings.
+Scripts come from `ps_templates/` through one jinja2 environment that prints every `{{ value }}`
+through `pslit.finalize`, so values reach a script only as PowerShell literals, and undefined names
+are errors; README.txt, a document, comes through a second one that prints values as text.
+`OUTPUTS` is the table of template, output and when. The CNI config (`cni`) and the samples
+(`samples`) are data, serialized, never text-templated. Version-dependent arguments come from
+`flags`, image choices from `images`, the checked configuration from `config.rules`. Output is
+ASCII with CRLF line endings.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
-import ipaddress
 import re
+import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +24,11 @@ from typing import Any
 import jinja2
 
 from ..artifacts import RenderedFile
-from ..config import Config, runtime_for
-from ..errors import ConfigError, RenderError
+from ..config import CONTAINERD, DOCKER, Config, NetworkMode, VersionedConfig, check_for_version, mode_for
+from ..config.flagtable import has_flag, uses_log_runner
+from ..config.modes import ROUTES_STATIC
+from ..config.rules import SWITCH_NETWORK_VSID
+from ..errors import RenderError
 from ..fsutil import atomic_write
 from ..kversion import KubeVersion
 from . import cni, flags, images, pslit, samples, signcheck
@@ -33,25 +38,6 @@ _PACKAGED = Path(str(importlib.resources.files("builder").joinpath("_templates")
 TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent.parent / "ps_templates"
 KUBEADM_PORT = 6443
 ArgsFn = Callable[..., list[flags.Arg]]
-
-# Node label prefixes a kubelet may set on itself from 1.16 (NodeRestriction); any other
-# kubernetes.io / k8s.io label makes kubelet refuse to start.
-_ALLOWED_K8S_LABELS = {
-    "kubernetes.io/hostname", "kubernetes.io/instance-type", "kubernetes.io/os", "kubernetes.io/arch",
-    "beta.kubernetes.io/instance-type", "beta.kubernetes.io/os", "beta.kubernetes.io/arch",
-    "failure-domain.beta.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/region",
-    "failure-domain.kubernetes.io/zone", "failure-domain.kubernetes.io/region",
-    "topology.kubernetes.io/zone", "topology.kubernetes.io/region", "node.kubernetes.io/instance-type",
-}
-_ALLOWED_K8S_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
-
-# The small HNS network start-kubelet.ps1 creates first, so that the vSwitch exists before the pod
-# network. Upstream uses 192.168.255.0/30; a cluster may use 192.168.0.0/16 (the seed's own
-# example), so the first candidate clear of the cluster's ranges is taken.
-SWITCH_NETWORK_CANDIDATES = tuple(ipaddress.ip_network(n) for n in (
-    "192.168.255.0/30", "172.31.255.252/30", "10.255.255.252/30", "100.127.255.252/30"))
-SWITCH_NETWORK_VSID = 9999
-FLANNEL_VXLAN_PORT = 4789
 
 # Folders and files under install_dir that scripts write at run time: none is in manifest.json,
 # and install.ps1's check for files the manifest does not list leaves them alone.
@@ -73,10 +59,20 @@ KUBEADM_PATHS = {
 }
 
 
+# The macros every script may call (`{{ blocks.arg_array(...) }}`): blocks more than one script writes.
+MACROS = "_macros.ps1.j2"
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
-    """The one rendering environment: literals by construction, strict about undefined names."""
-    return jinja2.Environment(
+    """The one rendering environment: literals by construction, strict about undefined names.
+
+    Templates may turn a name into code only through the filters below, each of which validates
+    what it is given (`psvar`: `$Name`, `psword`: a bare word, `pscomment`: `# text`); every other
+    printed value is a literal. The macros of MACROS are the functions of the global `blocks`, whose
+    output is template text.
+    """
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
         finalize=pslit.finalize,
@@ -86,6 +82,51 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters.update(psvar=pslit.var, psword=pslit.word, pscomment=pslit.comment)
+    # In place before the macros are read: a macro calling another finds it there too.
+    blocks = env.globals["blocks"] = types.SimpleNamespace()
+    for name, macro in vars(env.get_template(MACROS).module).items():
+        if isinstance(macro, jinja2.runtime.Macro):
+            setattr(blocks, name, _as_template_text(macro))
+    return env
+
+
+@functools.cache
+def doc_environment() -> jinja2.Environment:
+    """The environment of the documents (README.txt): values print as the operator reads them.
+
+    A document is read, not run: no value is quoted as code. What reaches it was checked like
+    every context value (printable ASCII, no newline); `to_bytes` refuses anything else.
+    """
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        finalize=text_value,
+        autoescape=False,  # noqa: S701  (plain text: nothing to escape)
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def text_value(value: object) -> str:
+    """A value as a document shows it: lists joined with commas, an empty value as (none)."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises UndefinedError here, naming the variable
+    if isinstance(value, list | tuple):
+        return ", ".join(text_value(v) for v in value) or "(none)"
+    if value is None or value == "":
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _as_template_text(macro: jinja2.runtime.Macro) -> Callable[..., pslit.PsCode]:
+    def call(*args: Any, **kwargs: Any) -> pslit.PsCode:
+        return pslit.template_text(macro(*args, **kwargs))
+
+    return call
 
 
 # --------------------------------------------------------------------------- checks
@@ -97,71 +138,6 @@ def parse_version(git_version: str) -> KubeVersion:
     except ValueError as err:
         msg = f"cannot render scripts for version {git_version!r}: {err}"
         raise RenderError(msg) from err
-
-
-def check_config(cfg: Config, version: KubeVersion, runtime: str) -> None:
-    """What config.py cannot check without knowing the version; each error names its key."""
-    minor = version.minor_key
-    flags.check_version(version, runtime)
-    if cfg.node.isolation == "hyperv" and (runtime != "docker" or not (1, 10) <= minor < (1, 21)):
-        msg = (f"node.isolation: hyperv needs the HyperVContainer feature gate, which exists only in "
-               f"Kubernetes 1.10 to 1.20 with docker (gone in 1.21, #97141); {version} with {runtime} "
-               "runs process isolation: set node.isolation: process")
-        raise ConfigError(msg)
-    if cfg.network.mode in flags.OVERLAY_MODES and minor < (1, 14):
-        msg = (f"network.mode: {cfg.network.mode} needs kube-proxy's WinOverlay support, added in 1.14; {version} "
-               "has none: use host-gw or l3, or bundle 1.14 or newer")
-        raise ConfigError(msg)
-    if minor >= (1, 16):
-        for key, _ in cfg.node.labels:
-            if not _label_allowed(key):
-                msg = (f"node.labels.{key}: from 1.16 kubelet refuses to set kubernetes.io / k8s.io labels "
-                       "outside kubelet.kubernetes.io and node.kubernetes.io; use your own prefix "
-                       "(example.com/role) or set it with kubectl label")
-                raise ConfigError(msg)
-    flags.check_extra_args("kubelet", cfg.node.kubelet_extra_args, minor, runtime, "node.kubelet_extra_args")
-    flags.check_extra_args("kube-proxy", cfg.node.kubeproxy_extra_args, minor, runtime,
-                           "node.kubeproxy_extra_args")
-    check_networks(cfg)
-
-
-def switch_network(cfg: Config) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """The first vSwitch-creation network clear of the cluster and service ranges."""
-    taken = [ipaddress.ip_network(cfg.network.cluster_cidr), ipaddress.ip_network(cfg.network.service_cidr)]
-    for candidate in SWITCH_NETWORK_CANDIDATES:
-        if not any(candidate.overlaps(t) for t in taken):
-            return candidate
-    shown = ", ".join(str(c) for c in SWITCH_NETWORK_CANDIDATES)
-    msg = (f"network.cluster_cidr / network.service_cidr: together they cover every range the node scripts "
-           f"can use for the small vSwitch network ({shown}); narrow one of them")
-    raise ConfigError(msg)
-
-
-def check_networks(cfg: Config) -> None:
-    net = cfg.network
-    for key in ("cluster_cidr", "service_cidr"):
-        network = ipaddress.ip_network(getattr(net, key))
-        if network.version != 4:
-            msg = f"network.{key}: {network} is IPv6; the Windows scripts support IPv4 networks only"
-            raise ConfigError(msg)
-    switch_network(cfg)
-    if net.mode == "flannel-vxlan" and net.vxlan_port != FLANNEL_VXLAN_PORT:
-        msg = (f"network.vxlan_port: flannel's Windows vxlan backend accepts port {FLANNEL_VXLAN_PORT} only "
-               f"(not {net.vxlan_port}); set it to {FLANNEL_VXLAN_PORT} here and in the cluster's kube-flannel-cfg")
-        raise ConfigError(msg)
-    if net.mode in flags.OVERLAY_MODES and net.vxlan_vni == SWITCH_NETWORK_VSID:
-        msg = (f"network.vxlan_vni: {SWITCH_NETWORK_VSID} is taken by the vSwitch network start-kubelet.ps1 "
-               "creates; use another VNI (4096 is the usual one)")
-        raise ConfigError(msg)
-
-
-def _label_allowed(key: str) -> bool:
-    prefix = key.split("/", 1)[0] if "/" in key else ""
-    if not (prefix == "kubernetes.io" or prefix.endswith((".kubernetes.io", "k8s.io"))):
-        return True
-    if key in _ALLOWED_K8S_LABELS:
-        return True
-    return any(prefix == ns or prefix.endswith("." + ns) for ns in _ALLOWED_K8S_NAMESPACES)
 
 
 # --------------------------------------------------------------------------- context
@@ -193,26 +169,40 @@ def firewall_rules(cfg: Config) -> list[dict[str, Any]]:
         {"Name": "k8s-windows-bundle-kube-proxy-health", "Protocol": "TCP", "Port": KUBEPROXY_HEALTH_PORT,
          "Why": "kube-proxy health check for load balancers"},
     ]
-    if cfg.network.mode in flags.OVERLAY_MODES:
-        rules.append({"Name": "k8s-windows-bundle-vxlan", "Protocol": "UDP", "Port": cfg.network.vxlan_port,
-                      "Why": "VXLAN between the nodes"})
+    for port in mode_for(cfg.network.mode).firewall:
+        number = getattr(cfg.network, port.port_key) if port.port_key else port.port
+        rules.append({"Name": f"k8s-windows-bundle-{port.name}", "Protocol": port.protocol, "Port": number,
+                      "Why": port.why})
     return rules
 
 
-def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
+def mode_flags(mode: NetworkMode) -> dict[str, Any]:
+    """What the templates know of the network mode: its record's facts, never its name to compare."""
+    return {
+        "hns_type": mode.hns_type,
+        "pod_network_by": mode.pod_network_by,
+        "routes_by": mode.routes_by,
+        "encapsulation": mode.encapsulation,
+        "runs_flanneld": mode.runs_flanneld,
+        "needs_source_vip": mode.kube_proxy.source_vip,
+        "kube_proxy_on_node": mode.kube_proxy.on_node,
+    }
+
+
+def context(checked: VersionedConfig) -> dict[str, Any]:
     """Every value any template uses, computed once; each is checked before a template sees it."""
+    cfg, version, runtime = checked.cfg, checked.version, checked.runtime
     net, node = cfg.network, cfg.node
     conf = cni.build(cfg, runtime)
     pause = images.pause_image(node, version)
     kubelet = flags.kubelet_args(version, runtime, cfg)
     proxy = flags.kubeproxy_args(version, runtime, cfg)
-    switch = switch_network(cfg)
+    switch = checked.switch_network
     ctx = {
         "version": str(version),
         "runtime": runtime,
-        "mode": net.mode,
-        "flannel": net.mode in cni.FLANNEL_MODES,
-        "overlay": net.mode in flags.OVERLAY_MODES,
+        "mode": net.mode,  # printed for the operator; templates test the flags of mode_flags
+        **mode_flags(checked.mode),
         "install_dir": node.install_dir,
         "cluster_cidr": net.cluster_cidr,
         "service_cidr": net.service_cidr,
@@ -244,9 +234,8 @@ def context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
         "cni_policies_key": "AdditionalArgs" if "AdditionalArgs" in conf else "policies",
         "cni_route_gateway": "routes" in conf["ipam"],
         "cni_range_start": "rangeStart" in conf["ipam"],
-        "cni_bridge": net.mode in cni.BRIDGE_MODES,
         "net_conf": cni.NET_CONF.replace("/", "\\"),
-        "dockershim": runtime == "docker",
+        "dockershim": runtime == DOCKER,
         "uses_pause_image": any(a.flag == "--pod-infra-container-image" for a in kubelet),
     }
     ctx.update(images.host_check_context(node, version))
@@ -266,30 +255,30 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
     """What install.ps1, join-node.ps1 and README.txt need beyond the start scripts."""
     net = cfg.network
     minor = version.minor_key
-    services = flags.has_flag("kubelet", "--windows-service", minor, runtime)
+    services = has_flag("kubelet", "--windows-service", minor, runtime)
     cp = net.control_plane_ip or ""
     kubeadm = "kubeadm" in cfg.kubernetes.components
     return {
         "min_build": cfg.node.min_build,
         "kubeadm": kubeadm,
         "components": list(cfg.kubernetes.components),
-        "runtime_service": "docker" if runtime == "docker" else "containerd",
-        "runtime_pipe": "\\\\.\\pipe\\docker_engine" if runtime == "docker" else "\\\\.\\pipe\\containerd-containerd",
-        "cri_socket": flags.DOCKER_ENDPOINT if runtime == "docker" else flags.CONTAINERD_ENDPOINT,
-        "bundle_runtime": cfg.node.bundle_runtime and runtime == "containerd",
+        "runtime_service": runtime,  # the runtime's Windows service is named after it
+        "runtime_pipe": "\\\\.\\pipe\\docker_engine" if runtime == DOCKER else "\\\\.\\pipe\\containerd-containerd",
+        "cri_socket": flags.DOCKER_ENDPOINT if runtime == DOCKER else flags.CONTAINERD_ENDPOINT,
+        "bundle_runtime": cfg.node.bundle_runtime and runtime == CONTAINERD,
         "services_supported": services,
         "kubelet_service_args": service_args(flags.kubelet_args, cfg, version, runtime) if services else [],
         "kubelet_kubeadm_service_args": (service_args(flags.kubelet_args, cfg, version, runtime, kubeadm=True)
                                          if services and kubeadm else []),
         "kubeproxy_service_args": service_args(flags.kubeproxy_args, cfg, version, runtime) if services else [],
-        "service_logs": flags.has_flag("kubelet", "--log-dir", minor, runtime),
-        "log_runner": flags.uses_log_runner(minor),
+        "service_logs": has_flag("kubelet", "--log-dir", minor, runtime),
+        "log_runner": uses_log_runner(minor),
         "firewall_rules": firewall_rules(cfg),
         "runtime_dirs": list(RUNTIME_DIRS),
         "control_plane_endpoint": f"{cp}:{KUBEADM_PORT}" if cp else "",
         "join_config_api": join_config_api(minor),
         # kubeadm shells out to crictl for a CRI runtime until 1.31 (kubernetes/kubernetes#124685).
-        "kubeadm_needs_crictl": kubeadm and runtime == "containerd" and minor < (1, 31),
+        "kubeadm_needs_crictl": kubeadm and runtime == CONTAINERD and minor < (1, 31),
         **KUBEADM_PATHS,
         "images": dataclasses.asdict(images.images_for(cfg.node.windows_version)),
         "sample_files": list(samples.samples(cfg, version)),
@@ -300,7 +289,7 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
 
 
 def _check_value(key: str, value: object) -> None:
-    """Defence in depth behind config.py: no control character or non-ASCII reaches a template."""
+    """Defence in depth behind builder.config: no control character or non-ASCII reaches a template."""
     if isinstance(value, str):
         if re.search(r"[^\x20-\x7e]", value):
             msg = f"value for {key} ({value!r}) has a control or non-ASCII character; fix the configuration"
@@ -313,9 +302,11 @@ def _check_value(key: str, value: object) -> None:
 # --------------------------------------------------------------------------- rendering
 
 
-def render_template(name: str, ctx: Mapping[str, Any]) -> str:
+def render_template(name: str, ctx: Mapping[str, Any], *, doc: bool = False) -> str:
+    """A script through the PowerShell environment; with `doc`, a document through the text one."""
+    env = doc_environment() if doc else environment()
     try:
-        return environment().get_template(name).render(ctx)
+        return env.get_template(name).render(ctx)
     except jinja2.UndefinedError as err:
         msg = f"template {name}: {err.message}; every name a template uses must be in render.context()"
         raise RenderError(msg) from err
@@ -349,9 +340,9 @@ class Output:
 # The one table of generated scripts and documents (samples and the CNI config are data, below).
 OUTPUTS: tuple[Output, ...] = (
     Output("start-kubelet.ps1.j2", "start-kubelet.ps1", "script"),
-    Output("start-kubeproxy.ps1.j2", "start-kubeproxy.ps1", "script"),
-    Output("AddRoutes.ps1.j2", "AddRoutes.ps1", "script", lambda ctx: ctx["mode"] == "host-gw"),
-    Output("start-flanneld.ps1.j2", "start-flanneld.ps1", "script", lambda ctx: bool(ctx["flannel"])),
+    Output("start-kubeproxy.ps1.j2", "start-kubeproxy.ps1", "script", lambda ctx: bool(ctx["kube_proxy_on_node"])),
+    Output("AddRoutes.ps1.j2", "AddRoutes.ps1", "script", lambda ctx: ctx["routes_by"] == ROUTES_STATIC),
+    Output("start-flanneld.ps1.j2", "start-flanneld.ps1", "script", lambda ctx: bool(ctx["runs_flanneld"])),
     Output("install.ps1.j2", "install.ps1", "script"),
     Output("join-node.ps1.j2", "join-node.ps1", "script", lambda ctx: bool(ctx["kubeadm"])),
     Output("README.txt.j2", "README.txt", "doc"),
@@ -359,15 +350,18 @@ OUTPUTS: tuple[Output, ...] = (
 
 
 def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
-    """Every generated file of the bundle's k/ folder, sorted by path: one check, one context, one pass."""
+    """Every generated file of the bundle's k/ folder, sorted by path: one check, one context, one pass.
+
+    The check is `config.rules.check_for_version`, the preflight's own: render adds no rule of its own.
+    """
     version = parse_version(git_version)
-    runtime = runtime_for(cfg.node, version)
-    check_config(cfg, version, runtime)
-    ctx = context(cfg, version, runtime)
-    files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx)), o.kind)
+    checked = check_for_version(cfg, version)
+    runtime = checked.runtime
+    ctx = context(checked)
+    files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx, doc=o.kind == "doc")), o.kind)
              for o in OUTPUTS if o.when(ctx)]
     data = {cni.TEMPLATE: cni.build(cfg, runtime)}
-    if cfg.network.mode in cni.FLANNEL_MODES:
+    if checked.mode.runs_flanneld:
         data[cni.NET_CONF] = cni.net_conf(cfg)
     for dest, conf in data.items():
         files.append(RenderedFile(dest, to_bytes(dest, cni.to_json(conf)), "config"))

@@ -10,6 +10,7 @@ asks of integrations, through the policy's injected clock and sleep.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -19,6 +20,7 @@ from typing import Any, BinaryIO
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 
 from ..errors import ConfigError, PublishError
 from ..http import (
@@ -42,6 +44,8 @@ WRITE_INTERVAL = 1.0  # seconds between two writes (GitHub's advice for integrat
 RATE_LIMIT_WAIT = 60.0  # a secondary rate limit with no hint: GitHub says wait at least a minute
 _TOKEN_SHAPES = re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{8,}|github_pat_[A-Za-z0-9_]{8,})")
 _TIMEOUT = (CONNECT_TIMEOUT, READ_TIMEOUT)
+MAX_BODY = 8 << 20  # one answer: a page of 100 releases with their assets is well under a megabyte
+MAX_PAGES = 100  # 10,000 releases or assets: a list that goes on longer is a server going round in circles
 
 Json = dict[str, Any]
 Progress = Callable[[int, int], None]
@@ -198,16 +202,18 @@ class GitHubClient:
     def release_by_tag(self, tag: str) -> Json | None:
         """The PUBLISHED release of `tag`, or None (GitHub answers 404 for drafts)."""
         resp = self.call("GET", self.repo_url(f"/releases/tags/{quote(tag, safe='')}"), ok=(200, 404))
-        return None if resp.status_code == 404 else _json_object(resp)
+        return None if resp.status_code == 404 else _release(resp)
 
     def find_release(self, tag: str) -> Json | None:
         """The release of `tag`, draft or published: by tag first, then by listing (drafts are only listed)."""
         found = self.release_by_tag(tag)
         if found is not None:
             return found
-        matches = [r for r in self.paged(self.repo_url("/releases")) if r.get("tag_name") == tag]
+        url = self.repo_url("/releases")
+        matches = [_shaped(r, _RELEASE, _where("GET", url), "release") for r in self.paged(url)
+                   if r.get("tag_name") == tag]
         if len(matches) > 1:
-            log.warning("%d draft releases carry tag %s; using the oldest (id %s); delete the others",
+            log.warning("%d draft releases carry tag %s; using the oldest (id %d); delete the others",
                         len(matches), tag, min(int(r["id"]) for r in matches))
         return min(matches, key=lambda r: int(r["id"])) if matches else None
 
@@ -216,8 +222,8 @@ class GitHubClient:
         tag = str(fields["tag_name"])
         for attempt in range(1, self._policy.attempts + 1):
             try:
-                return _json_object(self.call("POST", self.repo_url("/releases"), json_body=fields,
-                                              ok=(201,), repeatable=False))
+                return _release(self.call("POST", self.repo_url("/releases"), json_body=fields,
+                                          ok=(201,), repeatable=False))
             except AmbiguousWrite:
                 found = self.find_release(tag)
                 if found is not None:
@@ -233,10 +239,11 @@ class GitHubClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def update_release(self, release_id: int, fields: Mapping[str, Any]) -> Json:
-        return _json_object(self.call("PATCH", self.repo_url(f"/releases/{release_id}"), json_body=fields))
+        return _release(self.call("PATCH", self.repo_url(f"/releases/{release_id}"), json_body=fields))
 
     def list_assets(self, release_id: int) -> list[Json]:
-        return list(self.paged(self.repo_url(f"/releases/{release_id}/assets")))
+        url = self.repo_url(f"/releases/{release_id}/assets")
+        return [_shaped(a, _ASSET, _where("GET", url), "asset") for a in self.paged(url)]
 
     def delete_asset(self, asset_id: int) -> None:
         # 404 means it is gone already (say, an earlier attempt's answer was lost): the goal is met.
@@ -249,7 +256,7 @@ class GitHubClient:
         resp = self.call("POST", url, params={"name": name},
                          body=lambda: _UploadBody(path.open("rb"), size, progress),
                          content_type=_content_type(name), ok=(201,))
-        return _json_object(resp)
+        return _shaped(_json(resp), _ASSET, _where("POST", url), "asset")
 
     def upload_target(self, upload_url: str) -> str:
         """The release's upload URL without its `{?name,label}` template, if it is on the expected uploads host."""
@@ -263,14 +270,21 @@ class GitHubClient:
         return url
 
     def paged(self, url: str) -> Iterator[Json]:
-        """Every item of a paginated list, following `Link: rel=next` (on the API origin only)."""
+        """Every item of a paginated list, following `Link: rel=next` (on the API origin only), each
+        page once and at most MAX_PAGES of them."""
         params: dict[str, str] | None = {"per_page": "100"}
         next_url: str | None = url
+        seen: set[str] = set()
         while next_url:
+            if next_url in seen or len(seen) >= MAX_PAGES:
+                why = "links back to a page already read" if next_url in seen else f"goes on past {MAX_PAGES} pages"
+                msg = f"GitHub {_where('GET', url)}: the list {why}; the server is not answering like GitHub"
+                raise GitHubError(msg)
+            seen.add(next_url)
             resp = self.call("GET", next_url, params=params)
-            items = resp.json()
+            items = _json(resp)
             if not isinstance(items, list):
-                msg = f"GitHub GET {urlsplit(next_url).path}: expected a list, got {type(items).__name__}"
+                msg = f"GitHub {_where('GET', next_url)}: expected a list, got {type(items).__name__}"
                 raise GitHubError(msg)
             yield from (i for i in items if isinstance(i, dict))
             next_url = resp.links.get("next", {}).get("url")
@@ -300,8 +314,7 @@ class GitHubClient:
         if write and self._read_only:
             msg = f"internal error: {method} {urlsplit(url).path} attempted in a dry run"
             raise AssertionError(msg)
-        parts = urlsplit(url)
-        where = f"{method} {parts.netloc}{parts.path}"  # the host too: GitHub Enterprise, or a proxy, says which
+        where = _where(method, url)
         send = functools.partial(self._send, method, url, params=params, json_body=json_body, body=body,
                                  content_type=content_type)
         for attempt in range(1, self._policy.attempts + 1):
@@ -355,17 +368,22 @@ class GitHubClient:
         body: Callable[[], _UploadBody] | None,
         content_type: str | None,
     ) -> requests.Response:
-        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
+        # identity: a body is read as it comes, up to MAX_BODY, never inflated (a 0.5 MB gzip of one
+        # JSON string once took a gigabyte).
+        headers = {"Authorization": f"Bearer {self._token.reveal()}", "Accept-Encoding": "identity"}
         if content_type:
             headers["Content-Type"] = content_type
         log.debug("GitHub %s %s", method, url)
         data = body() if body is not None else None
         try:
-            return self._session.request(method, url, params=params, json=json_body, data=data, headers=headers,
-                                         timeout=_TIMEOUT, allow_redirects=False)
+            resp = self._session.request(method, url, params=params, json=json_body, data=data, headers=headers,
+                                         timeout=_TIMEOUT, allow_redirects=False, stream=True)
         finally:
             if data is not None:
                 data.close()
+        with resp:
+            resp._content = _read_capped(resp, _where(method, url))
+        return resp
 
     def _check_origin(self, url: str) -> None:
         allowed = {self.endpoints.api_origin, self.endpoints.uploads_origin}
@@ -400,8 +418,8 @@ class GitHubClient:
         status = resp.status_code
         message, code = _github_message(resp)
         if 300 <= status < 400:
-            message = (f"redirect to {_origin(resp.headers.get('Location', '')) or '?'} not followed: an "
-                       "authenticated request never follows a redirect")
+            message = (f"redirect to {clean_text(_origin(resp.headers.get('Location', '')), 100) or '?'} not "
+                       "followed: an authenticated request never follows a redirect")
         hint = _HINTS.get(status, "")
         if code == "already_exists" and cls is GitHubError and "/assets" in where:
             cls = AssetExists
@@ -431,8 +449,8 @@ def _github_message(resp: requests.Response) -> tuple[str, str | None]:
 
 def _raw_message(resp: requests.Response) -> tuple[str, str | None]:
     try:
-        data = resp.json()
-    except ValueError:
+        data = json.loads(resp.content)
+    except (ValueError, RecursionError):
         text = resp.text.strip()[:300]
         return (text or resp.reason or "no message"), None
     if not isinstance(data, dict):
@@ -451,16 +469,65 @@ def _raw_message(resp: requests.Response) -> tuple[str, str | None]:
     return message, code
 
 
-def _json_object(resp: requests.Response) -> Json:
-    try:
-        data = resp.json()
-    except ValueError as err:
-        msg = f"GitHub answered {resp.status_code} with a body that is not JSON"
-        raise GitHubError(msg) from err
-    if not isinstance(data, dict):
-        msg = f"GitHub answered {resp.status_code} with JSON that is not an object"
+def _where(method: str, url: str) -> str:
+    """A request as messages name it: host, method and path (never the query, which may carry a signature)."""
+    parts = urlsplit(url)
+    return clean_text(f"{parts.netloc} {method} {parts.path}", 200)
+
+
+def _read_capped(resp: requests.Response, where: str) -> bytes:
+    """The raw body, as sent (no content decoding), refused past MAX_BODY."""
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        msg = f"GitHub {where}: answered with {declared} bytes, over the limit of {MAX_BODY}; nothing was read"
         raise GitHubError(msg)
+    try:
+        body = resp.raw.read(MAX_BODY + 1, decode_content=False)
+    except urllib3.exceptions.HTTPError as err:
+        raise requests.ConnectionError(short_reason(err)) from err
+    if len(body) > MAX_BODY:
+        msg = f"GitHub {where}: answered with more than {MAX_BODY} bytes; the answer was not read"
+        raise GitHubError(msg)
+    return body
+
+
+def _json(resp: requests.Response) -> Any:
+    """The body as JSON; anything else (HTML from a proxy, a compressed body, junk) is a GitHubError."""
+    where = _where(resp.request.method or "?", resp.url)
+    try:
+        return json.loads(resp.content)
+    except (ValueError, RecursionError) as err:
+        msg = (f"GitHub {where}: answered {resp.status_code} with a body that is not JSON "
+               f"({clean_text(resp.headers.get('Content-Type', 'no content type'), 80)}); check GITHUB_API_URL")
+        raise GitHubError(msg) from err
+
+
+# What publishing reads of a release and of an asset, and the type each must have.
+_RELEASE = {"id": int, "tag_name": str}
+_ASSET = {"id": int, "name": str, "size": int, "state": str}
+_OPTIONAL = {"draft": bool, "prerelease": bool, "immutable": bool, "upload_url": str, "html_url": str,
+             "browser_download_url": str, "digest": str, "body": str, "name": str, "assets": list}
+
+
+def _shaped(data: Any, fields: Mapping[str, type], where: str, what: str) -> Json:
+    """`data` when it is a JSON object with `fields` (and, where present, `_OPTIONAL`) of the right type."""
+    if not isinstance(data, dict):
+        msg = f"GitHub {where}: expected a JSON object for the {what}, got {type(data).__name__}"
+        raise GitHubError(msg)
+    wanted = {**{k: v for k, v in _OPTIONAL.items() if data.get(k) is not None}, **fields}
+    for key, kind in wanted.items():
+        value = data.get(key)
+        negative = isinstance(value, int) and value < 0
+        if not isinstance(value, kind) or (kind is int and (isinstance(value, bool) or negative)):
+            shown = clean_text(repr(value), 60)
+            msg = (f"GitHub {where}: the {what}'s {key!r} is {shown}, not a {kind.__name__}; the server is not "
+                   "answering like GitHub (check GITHUB_API_URL)")
+            raise GitHubError(msg)
     return data
+
+
+def _release(resp: requests.Response) -> Json:
+    return _shaped(_json(resp), _RELEASE, _where(resp.request.method or "?", resp.url), "release")
 
 
 def _content_type(name: str) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from typing import Any
 import requests
 
 from ..bundle import verify
+from ..bundle.manifest import dist_files as mf_dist_files
 from ..bundle.manifest import sums_text
 from ..config import Config
 from ..config.model import TAG_RE
@@ -155,19 +157,20 @@ def publish_dist(
         msg = "no target repository: set release.repo: owner/name in bundle.yaml, or GITHUB_REPOSITORY"
         raise ConfigError(msg)
     endpoints = github.endpoints_for(env.get("GITHUB_API_URL") or github.DEFAULT_API)
+    dist = cfg.options.dist
     if opts.sigstore and not opts.dry_run:
         from .sigstore_sign import check_ready
 
         check_ready(zips, env)  # refused before the verification, not after
-    check_dist(cfg.options.dist, sig, zips)
-    if opts.sigstore and not opts.dry_run:  # signs what was just verified; its .sigstore.json goes beside the zip
-        from ..bundle.pack import write_dist_sums
-        from .sigstore_sign import sign_zips
-
-        if sign_zips(zips, env):
-            write_dist_sums(cfg.options.dist)
     with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
-        bundles = read_bundles(cfg, Path(work), zips, notes_mod.load(opts.notes))
+        # What is verified, hashed and uploaded is this private copy: a process that rewrites a
+        # file of dist/ after the check can no longer get its bytes published.
+        copy = snapshot(dist, Path(work))
+        chosen = copy_named(zips, dist, copy)
+        check_dist(copy, sig, shown=dist, zips=chosen)
+        if opts.sigstore and not opts.dry_run:  # signs what was just verified; its .sigstore.json is uploaded too
+            _sign_copy(copy, dist, env, chosen)
+        bundles = read_bundles(cfg, Path(work), chosen, notes_mod.load(opts.notes))
         client = GitHubClient(endpoints, repo, token, policy or RetryPolicy(), session=session,
                               read_only=opts.dry_run)
         try:
@@ -249,12 +252,60 @@ def select_bundles(dist: Path, named: tuple[Path, ...], reporter: Reporter) -> l
     return zips
 
 
-def check_dist(dist: Path, sig: verify.SignatureOptions | None = None, zips: list[Path] | None = None) -> None:
-    """The same checks as `nox -s verify`: nothing is uploaded from a dist/ that fails them."""
-    problems: list[str] = list(verify.check_dist(dist, sig, zips))
+def check_dist(dist: Path, sig: verify.SignatureOptions | None = None, *, shown: Path | None = None,
+               zips: list[Path] | None = None) -> None:
+    """The same checks as `nox -s verify`: nothing is uploaded from a dist/ that fails them.
+
+    `shown` is the folder named in the message when `dist` is publish's private copy of it; `zips`
+    the bundles to check (default: those artifacts.json lists)."""
+    problems = [p.replace(str(dist), str(shown or dist)) for p in verify.check_dist(dist, sig, zips)]
     if problems:
-        msg = f"{dist} failed verification, so nothing was published:\n  " + "\n  ".join(problems)
+        msg = f"{shown or dist} failed verification, so nothing was published:\n  " + "\n  ".join(problems)
         raise VerifyError(msg)
+
+
+def snapshot(dist: Path, work: Path) -> Path:
+    """dist/'s files (as `SHA256SUMS` lists them, and itself) copied into `work`/dist, a private folder."""
+    copy = work / "dist"
+    copy.mkdir(mode=0o700)
+    if not dist.is_dir():
+        return copy / "missing"  # check_dist names what is missing (as `shown`)
+    files = [*mf_dist_files(dist), *([dist / "SHA256SUMS"] if (dist / "SHA256SUMS").is_file() else [])]
+    for path in files:
+        try:
+            shutil.copyfile(path, copy / path.name)
+        except OSError as err:
+            msg = f"cannot copy {path} to publish it: {err.strerror or err}; nothing was published"
+            raise PublishError(msg) from err
+    return copy
+
+
+def copy_named(zips: list[Path], dist: Path, copy: Path) -> list[Path]:
+    """The chosen bundles in the private copy: those of dist/ are there already; a bundle named from
+    elsewhere is copied in with the files beside it."""
+    from ..bundle import dist as dist_mod
+
+    out = []
+    for z in zips:
+        if z.parent.resolve() != dist.resolve():
+            stem = z.name.removesuffix(".zip")
+            for suffix, _kind in (*dist_mod.SIDECARS, (".zip.sigstore.json", "")):
+                if (z.parent / f"{stem}{suffix}").is_file():
+                    shutil.copyfile(z.parent / f"{stem}{suffix}", copy / f"{stem}{suffix}")
+        out.append(copy / z.name)
+    return out
+
+
+def _sign_copy(copy: Path, dist: Path, env: Mapping[str, str], zips: list[Path] | None = None) -> None:
+    """Sign the copy's zips with sigstore; the new signatures (and SHA256SUMS) go back to dist/ too."""
+    from ..bundle.pack import write_dist_sums
+    from .sigstore_sign import sign_zips
+
+    written = sign_zips(zips if zips is not None else sorted(copy.glob("*.zip")), env)
+    if written:
+        write_dist_sums(copy)
+        for path in [*written, copy / "SHA256SUMS"]:
+            atomic_write(dist / path.name, path.read_bytes())
 
 
 # --------------------------------------------------------------------------- reading dist/
@@ -267,16 +318,16 @@ def read_bundles(cfg: Config, work: Path, zips: list[Path] | None = None,
     dist = cfg.options.dist
     zips = sorted(dist.glob("*.zip")) if zips is None else zips
     if not zips:
-        msg = f"no bundle in {dist}: run `nox -s bundle` first"
+        msg = f"no bundle in {cfg.options.dist}: run `nox -s bundle` first"
         raise PublishError(msg)
     bundles = [_bundle(z, cfg.release.tag, work, notes or notes_mod.load(None)) for z in zips]
     tags = [b.tag for b in bundles]
     if cfg.release.tag and len(bundles) > 1:
-        msg = (f"release.tag {cfg.release.tag!r} names one release, but {dist} holds {len(bundles)} bundles; "
-               "remove release.tag so each bundle gets its own tag <gitVersion>-<revision>")
+        msg = (f"release.tag {cfg.release.tag!r} names one release, but {cfg.options.dist} holds {len(bundles)} "
+               "bundles; remove release.tag so each bundle gets its own tag <gitVersion>-<revision>")
         raise ConfigError(msg)
     if len(set(tags)) != len(tags):
-        msg = f"two bundles in {dist} would share a tag ({', '.join(tags)}); keep one bundle per version"
+        msg = f"two bundles in {cfg.options.dist} would share a tag ({', '.join(tags)}); keep one bundle per version"
         raise PublishError(msg)
     return bundles
 
@@ -374,8 +425,8 @@ def plan_bundle(client: GitHubClient, bundle: Bundle, *, draft: bool, replace: b
     if draft and published:
         plan.notes.append(f"{plan.label} is already published; --draft cannot take it back")
     ours = {a.name for a in bundle.assets}
-    plan.notes += [f"{plan.label}: asset {n} is not part of this bundle; left as is" for n in sorted(remote)
-                   if n not in ours]
+    plan.notes += [f"{plan.label}: asset {clean_text(n)!r} is not part of this bundle; left as is"
+                   for n in sorted(remote) if n not in ours]
     return plan
 
 
@@ -398,13 +449,13 @@ def compare(remote: Json, local: LocalAsset) -> tuple[str, str]:
     """("same" | "leftover" | "different", why): an asset on GitHub against the local file."""
     state = remote.get("state")
     if state != "uploaded":
-        return "leftover", f"left in state {state!r} by a failed upload"
+        return "leftover", f"left in state {clean_text(str(state), 40)!r} by a failed upload"
     size = remote.get("size")
     if size != local.size:
-        return "different", f"size {size} on GitHub, {local.size} here"
+        return "different", f"size {clean_text(str(size), 40)} on GitHub, {local.size} here"
     digest = remote.get("digest")
     if digest and str(digest).lower() != local.digest:
-        return "different", f"digest {digest} on GitHub, {local.digest} here"
+        return "different", f"digest {clean_text(str(digest), 80)} on GitHub, {local.digest} here"
     return "same", "same size and digest" if digest else "same size (GitHub gave no digest)"
 
 
@@ -426,7 +477,7 @@ def carry_out(client: GitHubClient, plan: Plan, prerelease: bool, reporter: Repo
         fields["target_commitish"] = plan.target
     release = plan.release or client.create_release(fields)
     if plan.release is None:
-        log.info("created draft %s (id %s)", plan.label, release.get("id"))
+        log.info("created draft %s (id %s)", plan.label, clean_text(str(release.get("id"))))
     done: list[Done] = []
     for step in plan.steps:
         if step.kind == "skip":
@@ -527,7 +578,7 @@ def _print_plan(plans: list[Plan], reporter: Reporter, repo: str, *, dry_run: bo
             reporter.result(f"{plan.label} in {repo}: {would}create it as a draft{at}, named {plan.bundle.title!r}")
         else:
             state = "draft" if rel.get("draft") else "published"
-            reporter.result(f"{plan.label} in {repo}: found ({state}, id {rel.get('id')})")
+            reporter.result(f"{plan.label} in {repo}: found ({state}, id {clean_text(str(rel.get('id')))})")
         for s in plan.steps:
             verb = _VERBS[s.kind][1 if dry_run else 0]
             reporter.result(f"  {verb:<30} {s.asset.name} ({s.asset.size} bytes): {s.why}")
@@ -573,7 +624,7 @@ def plan_offline(cfg: Config, opts: PublishFlags, reporter: Reporter,
     why = "--offline" if cfg.options.offline else "no token in GH_TOKEN or GITHUB_TOKEN"
     repo = cfg.release.repo or "(repository unknown: set release.repo or GITHUB_REPOSITORY)"
     target, draft, replace = opts.target, opts.draft, opts.replace
-    check_dist(cfg.options.dist, sig, zips)
+    check_dist(cfg.options.dist, sig, zips=zips)
     with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
         bundles = read_bundles(cfg, Path(work), zips, notes_mod.load(opts.notes))
     reporter.result(f"dry run from {cfg.options.dist} alone ({why}): GitHub was not asked")

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from ..kversion import KubeVersion, from_git_describe
 from ..pe import file_contains, file_pe_problem
 from ..report import Reporter
 from ..run import call, call_logged
-from .toolchain import Toolchain, provision, requirement, show
+from .toolchain import Toolchain, private_home, provision, requirement, show
 
 log = logging.getLogger(__name__)
 
@@ -163,8 +164,9 @@ def output_dir(root: Path, platform: str) -> Path:
 
 
 def make_env(base: Mapping[str, str], go: Toolchain, kube: KubernetesSection, tree: TreeVersion,
-             source_date_epoch: int | None) -> dict[str, str]:
-    env = go.env(base)
+             source_date_epoch: int | None, home: Path | None = None) -> dict[str, str]:
+    """What make runs with (before `run.child_env`): `home` (when given) as its HOME, see `private_home`."""
+    env = go.env(base if home is None else private_home(base, home, kube.build_env))
     env["KUBE_BUILD_PLATFORMS"] = kube.platform
     env["KUBE_GIT_VERSION"] = tree.git_version
     env["KUBE_GIT_TREE_STATE"] = tree.tree_state
@@ -211,14 +213,15 @@ def build(cfg: Config, env: Mapping[str, str], *, tree: TreeVersion | None = Non
     go = provision(requirement(root, kube.go_version), cfg.options.cache_dir, env, cfg.options.offline)
     names = list(targets(kube, root))
     args = make_args(kube, root)
-    menv = make_env(env, go, kube, tree, sde)
     key = _stamp_key(root, go, kube, tree, sde, args, env)
     stamp_path = cfg.options.cache_dir / "build" / (hashlib.sha256(str(root).encode()).hexdigest()[:16] + ".json")
 
     reused = _reuse(stamp_path, key, root, kube, names)
     if reused is None:
         _remove_old_outputs(root, kube, names)
-        _run_make(root, args, menv, cfg.options.cache_dir / "logs" / "make.log", reporter)
+        with tempfile.TemporaryDirectory(prefix="k8swb-home-") as home:
+            menv = make_env(env, go, kube, tree, sde, Path(home))
+            _run_make(root, args, menv, cfg.options.cache_dir / "logs" / "make.log", reporter, kube.build_env)
         outputs = check_outputs(root, kube, tree.git_version, names)
         _write_stamp(stamp_path, key, outputs)
     else:
@@ -303,7 +306,8 @@ def _write_stamp(stamp_path: Path, key: str, outputs: dict[str, tuple[Path, str]
 _PHASE = re.compile(r"^\+\+\+ (?:\[[^\]]*\] )?(?P<text>.+)$")
 
 
-def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path, reporter: Reporter) -> None:
+def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path, reporter: Reporter,
+              keep: tuple[str, ...]) -> None:
     for tool in ("make", "bash"):
         if shutil.which(tool, path=env.get("PATH")) is None:
             msg = (f"the Kubernetes build needs {tool}, which is not on PATH; "
@@ -319,7 +323,7 @@ def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path, 
                 progress.set_phase(m["text"])
 
         call_logged(args, log_path=log_path, cwd=root, env=env, error=BuildError,
-                    what="the Kubernetes build (make)", on_line=on_line, disk=root / "_output")
+                    what="the Kubernetes build (make)", on_line=on_line, keep=keep, disk=root / "_output")
     log.info("build: make finished in %.1f s (log: %s)", time.monotonic() - start, log_path)
 
 

@@ -1,13 +1,11 @@
 """The node kit: which pinned inputs a bundle needs, fetching them all at once, and building CNI plugins.
 
-- CNI plugins (containernetworking/plugins): win-bridge, win-overlay and host-local into k/cni/,
-  when the runtime is containerd or the network mode needs them (overlay, flannel modes).
-  `cni.source: build` cross-compiles them from the pinned source archive (offline, `-mod=vendor`,
-  with the Go its go.mod asks for); `release` takes the release tgz.
-- flanneld.exe (flannel-io/flannel's raw release asset; flannel publishes no checksum files, so
-  only the pin verifies it) in the flannel modes.
-- containerd (bin/containerd.exe, bin/containerd-shim-runhcs-v1.exe, bin/ctr.exe) and crictl.exe
-  with `node.bundle_runtime: true`.
+What each input is, where it comes from and when a bundle needs it is its row of
+`builder.config.kit_inputs.KIT_INPUTS`: an input the network mode lists, or whose CNI plugin the
+mode uses with the runtime, and those of `node.bundle_runtime: true`. An input with a Go build
+(the CNI plugins, `cni.source: build`) is cross-compiled here from the pinned source archive
+(offline, `-mod=vendor`, with the Go its go.mod asks for); otherwise the release asset's members
+are taken.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +21,9 @@ from pathlib import Path
 
 from .. import http
 from ..artifacts import FetchedFile, FetchedInput, SdnResult
-from ..config import FLANNEL_MODES, Config, InputSection, runtime_for
+from ..config import INPUT_SECTIONS, KIT_INPUTS, Config, InputSection, KitInput, kit_input, mode_for, runtime_for
+from ..config.kit_inputs import NEEDED_BY_MODE, NEEDED_WITH_RUNTIME, GoBuild, providing
+from ..config.modes import BY_SCRIPTS
 from ..errors import BuildError, ConfigError, FetchError
 from ..fsutil import atomic_write, read_json_object
 from ..hashing import sha256_file
@@ -33,22 +34,10 @@ from ..report import Reporter
 from ..run import call_logged
 from . import sdn
 from .inputs import Fetched, InputSpec, Take, fetch_inputs, fresh_pins, kind_of, offline_message, rewrite_section_pins
-from .toolchain import provision, requirement, show
+from .toolchain import private_home, provision, requirement, show
 
 log = logging.getLogger(__name__)
 
-CNI_PLUGINS: tuple[tuple[str, str], ...] = (
-    ("win-bridge", "plugins/main/windows/win-bridge"),
-    ("win-overlay", "plugins/main/windows/win-overlay"),
-    ("host-local", "plugins/ipam/host-local"),
-)
-CNI_MODULE = "github.com/containernetworking/plugins"
-BUILDVERSION = f"{CNI_MODULE}/pkg/utils/buildversion.BuildVersion"
-CONTAINERD_TAKES = (("bin/containerd.exe", "containerd/containerd.exe"),
-                    ("bin/containerd-shim-runhcs-v1.exe", "containerd/containerd-shim-runhcs-v1.exe"),
-                    ("bin/ctr.exe", "containerd/ctr.exe"))
-LICENCES = {"cni": "Apache-2.0", "flannel": "Apache-2.0", "containerd": "Apache-2.0", "crictl": "Apache-2.0"}
-INPUT_NAMES = {"cni": "cni-plugins", "flannel": "flanneld", "containerd": "containerd", "crictl": "crictl"}
 STAMP_SCHEMA = 1
 
 
@@ -70,15 +59,13 @@ def wanted_sections(cfg: Config, git_version: str | None) -> list[str]:
     """
     versions = [git_version] if git_version else list(cfg.kubernetes.versions)
     runtimes = {_runtime(cfg, v) for v in versions} if versions else {cfg.node.runtime}
-    mode = cfg.network.mode
-    out = []
-    if "containerd" in runtimes or mode == "overlay" or mode in FLANNEL_MODES:
-        out.append("cni")
-    if mode in FLANNEL_MODES:
-        out.append("flannel")
-    if cfg.node.bundle_runtime:
-        out += ["containerd", "crictl"]
-    return out
+    mode = mode_for(cfg.network.mode)
+    # The plugins the bundle installs (a cluster-installed CNI brings its own).
+    plugins = {mode.plugin_for(r) for r in runtimes if r is not None} if mode.cni_by == BY_SCRIPTS else set()
+    by_plugin = {row.name for row in map(providing, plugins) if row is not None}
+    wanted = {NEEDED_BY_MODE: {*mode.inputs, *by_plugin}, NEEDED_WITH_RUNTIME: set(INPUT_SECTIONS)
+              if cfg.node.bundle_runtime else set()}
+    return [row.name for row in KIT_INPUTS if row.name in wanted[row.needed]]
 
 
 def _runtime(cfg: Config, version: str) -> str | None:
@@ -89,25 +76,15 @@ def _runtime(cfg: Config, version: str) -> str | None:
 
 
 def spec_for(cfg: Config, section: InputSection) -> InputSpec:
-    """The input a configuration section describes."""
-    name = section.name
+    """The input a configuration section describes: its row of the input table, at the configured source."""
+    row = kit_input(section.name)
     url = http.resolve_location(section.resolved_url, cfg.options.config_path)
-    tree = name == "cni" and section.source == "build"
-    if tree:
-        takes: tuple[Take, ...] = ()
-        checksums: tuple[str, ...] = ()
-    elif name == "cni":
-        takes = tuple(Take(f"{p}.exe", f"cni/{p}.exe") for p, _ in CNI_PLUGINS)
-        checksums = (".sha256", ".sha512")
-    elif name == "flannel":
-        takes, checksums = (Take("flanneld.exe", "flanneld.exe"),), ()  # flannel publishes no checksum files
-    elif name == "containerd":
-        takes, checksums = tuple(Take(p, d) for p, d in CONTAINERD_TAKES), (".sha256sum",)
-    else:
-        takes, checksums = (Take("crictl.exe", "crictl.exe"),), (".sha256", ".sha512")
-    return InputSpec(name=INPUT_NAMES[name], key=name, kind=kind_of(url, "file" if name == "flannel" else "tar.gz"),
-                     url=url, version=section.version, takes=takes, sha256=section.sha256,
-                     h1=section.h1 if tree else "", checksums=checksums, tree=tree, licence=LICENCES[name])
+    tree = row.build is not None and section.source == "build"
+    # A source archive is kept whole (to be built) and has no checksum files; a release gives the members.
+    takes = () if tree else tuple(Take(path, dest) for path, dest in row.takes)
+    return InputSpec(name=row.asset, key=row.name, kind=kind_of(url, row.kind), url=url, version=section.version,
+                     takes=takes, sha256=section.sha256, h1=section.h1 if tree else "",
+                     checksums=() if tree else row.checksums, tree=tree, licence=row.licence)
 
 
 def kit_specs(cfg: Config, git_version: str | None) -> list[InputSpec]:
@@ -180,7 +157,7 @@ def finish(cfg: Config, inputs: Inputs, env: Mapping[str, str]) -> tuple[Fetched
     out = []
     for f in inputs.kit:
         if f.spec.tree:
-            out.append(build_cni(cfg, f, env))
+            out.append(build_from_source(cfg, f, env))
             continue
         files = tuple(FetchedFile(t.path, t.dest, f.files[t.dest][0], f.files[t.dest][1]) for t in f.spec.takes)
         for ff in files:
@@ -203,66 +180,74 @@ def _check_pe(path: Path, name: str, shown: str) -> None:
         raise FetchError(msg)
 
 
-def build_cni(cfg: Config, f: Fetched, env: Mapping[str, str]) -> FetchedInput:
-    """win-bridge, win-overlay and host-local cross-compiled from the pinned source tree, offline.
+def build_from_source(cfg: Config, f: Fetched, env: Mapping[str, str]) -> FetchedInput:
+    """An input's Go main packages (the CNI plugins) cross-compiled from its pinned source tree, offline.
 
-    The flags are upstream's build_windows.sh (GOOS=windows, -mod=vendor, the BuildVersion stamp)
-    plus -trimpath and -buildvcs=false, so the binaries name no local path and depend only on the
-    sources, the Go version and the flags. A stamp keyed by those skips a build that would be the same.
+    The flags are upstream's (containernetworking/plugins build_windows.sh: GOOS=windows, -mod=vendor,
+    the version stamp) plus -trimpath and -buildvcs=false, so the binaries name no local path and
+    depend only on the sources, the Go version and the flags. A stamp keyed by those skips a build
+    that would be the same.
     """
+    row = kit_input(f.spec.key)
+    build = row.build
     tree = f.tree
     assert tree is not None
+    assert build is not None
     version = f.spec.version
     if not (tree / "vendor" / "modules.txt").is_file():
-        msg = (f"cni: the source archive {f.spec.shown} has no vendor/modules.txt, so it cannot be built "
-               "offline with -mod=vendor; use cni.source: release")
+        msg = (f"{row.name}: the source archive {f.spec.shown} has no vendor/modules.txt, so it cannot be built "
+               f"offline with -mod=vendor; use {row.name}.source: release")
         raise BuildError(msg)
     go = provision(requirement(tree, None), cfg.options.cache_dir, env, cfg.options.offline)
-    out_dir = cfg.options.cache_dir / "cni-build" / hashlib.sha256(f.spec.url.encode()).hexdigest()[:16]
-    ldflags = f"-X {BUILDVERSION}={version}"
+    out_dir = cfg.options.cache_dir / f"{row.name}-build" / hashlib.sha256(f.spec.url.encode()).hexdigest()[:16]
+    ldflags = f"-X {build.version_stamp}={version}"
     args = ["go", "build", "-mod=vendor", "-trimpath", "-buildvcs=false", "-ldflags", ldflags,
-            "-o", f"{out_dir}/", *(f"./{pkg}" for _, pkg in CNI_PLUGINS)]
+            "-o", f"{out_dir}/", *(f"./{pkg}" for _, pkg in build.packages)]
     key = hashlib.sha256(json.dumps({"schema": STAMP_SCHEMA, "h1": f.h1, "go": show(go.version),
                                      "goroot": str(go.goroot), "ldflags": ldflags,
-                                     "plugins": CNI_PLUGINS}, sort_keys=True).encode()).hexdigest()
+                                     "plugins": build.packages}, sort_keys=True).encode()).hexdigest()
     stamp = out_dir / "stamp.json"
-    outputs = _reuse(stamp, key, out_dir)
+    outputs = _reuse(stamp, key, out_dir, build)
     if outputs is None:
-        for name, _ in CNI_PLUGINS:
+        for name, _ in build.packages:
             (out_dir / f"{name}.exe").unlink(missing_ok=True)
         out_dir.mkdir(parents=True, exist_ok=True)
-        benv = go.env(env)
-        benv.update({"GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOFLAGS": "-mod=vendor",
-                     "GOPROXY": "off", "GOWORK": "off", "GOTOOLCHAIN": "local"})
         start = time.monotonic()
-        log.info("cni: building %s of %s with Go %s", ", ".join(n for n, _ in CNI_PLUGINS), version, show(go.version))
-        call_logged(args, log_path=cfg.options.cache_dir / "logs" / "cni-build.log", cwd=tree, env=benv,
-                    error=BuildError, what="the CNI plugins build (go build)")
-        log.info("cni: built in %.1f s", time.monotonic() - start)
-        outputs = _check_cni(out_dir, version)
+        log.info("%s: building %s of %s with Go %s", row.name, ", ".join(n for n, _ in build.packages), version,
+                 show(go.version))
+        with tempfile.TemporaryDirectory(prefix="k8swb-home-") as home:
+            benv = go.env(private_home(env, Path(home), cfg.kubernetes.build_env))
+            benv.update({"GOOS": "windows", "GOARCH": "amd64", "CGO_ENABLED": "0", "GOFLAGS": "-mod=vendor",
+                         "GOPROXY": "off", "GOWORK": "off", "GOTOOLCHAIN": "local"})
+            call_logged(args, log_path=cfg.options.cache_dir / "logs" / f"{row.name}-build.log", cwd=tree, env=benv,
+                        error=BuildError, what=f"the {row.asset} build (go build)", keep=cfg.kubernetes.build_env)
+        log.info("%s: built in %.1f s", row.name, time.monotonic() - start)
+        outputs = _check_built(out_dir, version, row)
         atomic_write(stamp, json.dumps({"key": key, "outputs": outputs}, indent=1, sort_keys=True).encode())
     else:
-        log.info("cni: nothing changed since the last build of %s; reusing its outputs", version)
-    files = tuple(FetchedFile(f"{pkg}", f"cni/{name}.exe", out_dir / f"{name}.exe", outputs[name])
-                  for name, pkg in CNI_PLUGINS)
+        log.info("%s: nothing changed since the last build of %s; reusing its outputs", row.name, version)
+    dests = dict(row.takes)
+    files = tuple(FetchedFile(f"{pkg}", dests[f"{name}.exe"], out_dir / f"{name}.exe", outputs[name])
+                  for name, pkg in build.packages)
     return _record(f, files, built=f"go build -mod=vendor -trimpath -ldflags '{ldflags}' with Go {show(go.version)}")
 
 
-def _reuse(stamp: Path, key: str, out_dir: Path) -> dict[str, str] | None:
+def _reuse(stamp: Path, key: str, out_dir: Path, build: GoBuild) -> dict[str, str] | None:
     data = read_json_object(stamp)
     if data is None or data.get("key") != key:
         return None
     outputs: dict[str, str] = data.get("outputs") or {}
-    for name, _ in CNI_PLUGINS:
+    for name, _ in build.packages:
         path = out_dir / f"{name}.exe"
         if not path.is_file() or sha256_file(path) != outputs.get(name):
             return None
     return outputs
 
 
-def _check_cni(out_dir: Path, version: str) -> dict[str, str]:
+def _check_built(out_dir: Path, version: str, row: KitInput) -> dict[str, str]:
+    assert row.build is not None
     problems, out = [], {}
-    for name, _ in CNI_PLUGINS:
+    for name, _ in row.build.packages:
         path = out_dir / f"{name}.exe"
         if not path.is_file():
             problems.append(f"{path}: missing: go build did not produce {name}.exe")
@@ -271,10 +256,9 @@ def _check_cni(out_dir: Path, version: str) -> dict[str, str]:
         if problem:
             problems.append(f"{path}: {problem}; expected a PE32+ x86-64 Windows executable")
         elif not file_contains(path, version.encode()):
-            problems.append(f"{path}: does not carry the BuildVersion stamp {version}")
+            problems.append(f"{path}: does not carry the version stamp {version}")
         else:
             out[name] = sha256_file(path)
     if problems:
-        raise BuildError("the CNI plugins build's outputs are not usable:\n  " + "\n  ".join(problems))
+        raise BuildError(f"the {row.asset} build's outputs are not usable:\n  " + "\n  ".join(problems))
     return out
-

