@@ -85,6 +85,11 @@ class RenderedFile:
     kind: str = "script"  # script, config, sample, doc
 
 
-def bundle_stem(name: str, git_version: str, revision: int) -> str:
-    """`<name>-<gitVersion>-<revision>`: the bundle's file name without `.zip`."""
-    return f"{name}-{git_version}-{revision}"
+def bundle_stem(name: str, git_version: str, revision: int, snapshot: str = "") -> str:
+    """`<name>-<gitVersion>-<revision>[-SNAPSHOT-<commit>]`: the bundle's file name without `.zip`."""
+    return f"{name}-{git_version}-{revision}" + (f"-{snapshot}" if snapshot else "")
+
+
+def snapshot_id(commit: str | None) -> str:
+    """A snapshot bundle's suffix (GoReleaser's word): never a release version, so never published."""
+    return f"SNAPSHOT-{commit[:12] if commit else 'local'}"

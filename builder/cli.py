@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
@@ -13,6 +14,7 @@ from types import MappingProxyType
 from . import __version__, http
 from . import config as cfgmod
 from .errors import BuilderError, ConfigError
+from .fsutil import disk_full_error
 from .http import Net
 from .options import (
     BenchOptions,
@@ -44,7 +46,7 @@ exit codes:
 
 ENVIRONMENT = """\
 environment:
-  KUBE_ROOT, GOPATH     the Kubernetes tree when kubernetes.root and --kube-root are not set
+  KUBE_ROOT, GOPATH     the Kubernetes tree when the configuration and the command line give none
                         ($GOPATH/src/k8s.io/kubernetes)
   SOURCE_DATE_EPOCH     the time stamped into the binaries and the zip (else bundle.source_date_epoch,
                         else the tree's commit time)
@@ -54,6 +56,9 @@ environment:
                         e.g. 2h, 30min, 90s); after it the download fails (exit 5) and nothing is kept
   GITHUB_REPOSITORY     release.repo when bundle.yaml has none
   GH_TOKEN, GITHUB_TOKEN, GITHUB_API_URL   publishing (the token is never taken from the command line)
+  GITHUB_SHA            the commit a new release's tag is made at (publish, without --target-commitish)
+  GITHUB_ACTIONS        true: fold groups per step and ::error annotations for configuration errors
+  NO_COLOR, FORCE_COLOR no colour even on a terminal; colour even without one
   CI                    the tests: under CI=true a skipped test fails the run"""
 
 # Per command: its one-line summary, what it does, and examples. Options are added per command
@@ -65,7 +70,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "the binaries, generate the node scripts, and write dist/<name>-<gitVersion>-<revision>.zip "
         "with its checksums, SBOM and provenance. A second run with nothing changed runs no make.",
         "  %(prog)s --kube-root ~/src/kubernetes\n"
-        "  %(prog)s --config my-cluster.yaml --kube-version v1.37.0 --kube-version v1.36.2",
+        "  %(prog)s --config my-cluster.yaml --kube-version v1.37.0 --kube-version v1.36.2\n"
+        "  %(prog)s --kube-root ~/src/kubernetes --snapshot   # a work-in-progress tree: never publishable\n"
+        "  ZIP=$(%(prog)s bundle --kube-version v1.37.0 -q)   # the written zips are the result (stdout)",
     ),
     "check": (
         "check the configuration, the machine and the inputs; build nothing",
@@ -100,15 +107,33 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "publish": (
         "upload dist/ to GitHub Releases",
-        "Verify dist/, then create (or finish) one GitHub release per bundle and upload its assets. "
-        "The token comes from GH_TOKEN or GITHUB_TOKEN only.",
-        "  GH_TOKEN=... %(prog)s --draft\n  %(prog)s --dry-run",
+        "Verify the bundles of the last `bundle` run (dist/artifacts.json lists them; any other file in dist/ "
+        "is named and left alone), then create (or finish) one GitHub release per bundle and upload its "
+        "assets. A bundle of an earlier run is published only when named. Dirty and snapshot bundles are "
+        "refused. The token comes from GH_TOKEN or GITHUB_TOKEN only.",
+        "  GH_TOKEN=... %(prog)s --draft\n  %(prog)s --dry-run --notes release-notes.md.j2\n"
+        "  %(prog)s dist/kubernetes-windows-node-v1.36.2-1.zip   # a bundle of an earlier run",
     ),
     "bench": (
         "run the speed benchmarks",
         "Measure the speed goals, each side by side with what it is compared to. The benchmarks make "
         "their own trees and inputs.",
         "  %(prog)s --only build",
+    ),
+    "init": (
+        "write a commented starter bundle.yaml for your cluster",
+        "Write a starter configuration with the cluster's values (from the options below; on a terminal "
+        "the ones not given are asked for), every other key commented with its default. An existing file "
+        "is never overwritten. `check` accepts what it writes.",
+        "  %(prog)s --cluster-cidr 10.244.0.0/16 --service-cidr 10.96.0.0/12 --kube-version v1.37.0\n"
+        "  %(prog)s --out my-cluster.yaml",
+    ),
+    "completion": (
+        "print a shell completion script (bash, zsh, fish)",
+        "Print the completion script of a shell: its commands and each command's options.",
+        "  source <(%(prog)s bash)                          # bash, this shell\n"
+        "  %(prog)s zsh > \"${fpath[1]}/_k8s-windows-bundle\"   # zsh\n"
+        "  %(prog)s fish > ~/.config/fish/completions/k8s-windows-bundle.fish",
     ),
     "schema": (
         "print the JSON Schema of bundle.yaml",
@@ -161,17 +186,54 @@ _SIGSTORE_ID = _opt("--sigstore-identity", metavar="SAN",
 _SIGSTORE_ISSUER = _opt("--sigstore-issuer", metavar="URL", help="the OIDC issuer expected of that identity")
 _SIGSTORE_ROOT = _opt("--sigstore-trusted-root", type=Path, metavar="FILE",
                       help="a pinned sigstore trusted_root.json (default: the one the sigstore package ships)")
+_ALLOW_DIRTY = _opt("--allow-dirty", action="store_true",
+                    help="bundle a Kubernetes tree with uncommitted changes (its version gets -dirty; "
+                         "publish refuses it)")
+_SNAPSHOT = _opt("--snapshot", action="store_true",
+                 help="a snapshot bundle: dirty trees allowed, -SNAPSHOT-<commit> in its name, never publishable")
+_CLEAN = _opt("--clean", action="store_true", help="empty the dist folder first (bundles of earlier runs too)")
+_UNKNOWN_FLAGS = _opt("--allow-unknown-flags", action="store_true",
+                      help="accept extra arguments whose flag the Kubernetes version's flag table does not know")
+_JSON = _opt("--json", action="store_true", help="print the result as one JSON document on stdout")
+_NOTES = _opt("--notes", type=Path, metavar="FILE",
+              help="release notes from this jinja2 template (default: the built-in one; --dry-run shows them)")
+_PUBLISH_ZIPS = _opt("zips", nargs="*", type=Path,
+                     help="bundles to publish (default: the ones dist/artifacts.json lists)")
+_INIT_OUT = _opt("--out", type=Path, metavar="FILE", help="the file to write (default: ./bundle.yaml)")
+_SHELL = _opt("shell", choices=["bash", "zsh", "fish"], help="the shell")
+# init's cluster values: argparse dest -> (flag, the bundle.yaml key it fills, help).
+INIT_FIELDS: dict[str, tuple[str, str, str]] = {
+    "init_name": ("--name", "bundle.name", "the bundle's name (dist/<name>-<gitVersion>-<revision>.zip)"),
+    "init_kube_version": ("--kube-version", "kubernetes.version",
+                          "a Kubernetes version: the official release binaries of it, no tree"),
+    "init_kube_root": ("--kube-root", "kubernetes.root", "a Kubernetes source tree to build from"),
+    "init_mode": ("--network-mode", "network.mode", "the network mode (host-gw, l3, overlay, flannel-vxlan, "
+                  "flannel-host-gw)"),
+    "init_cluster_cidr": ("--cluster-cidr", "network.cluster_cidr", "the pod network"),
+    "init_service_cidr": ("--service-cidr", "network.service_cidr", "the service network"),
+    "init_dns": ("--dns-service-ip", "network.dns_service_ip", "the cluster DNS service's address"),
+    "init_control_plane": ("--control-plane-ip", "network.control_plane_ip", "the control plane's address"),
+    "init_windows": ("--windows-version", "node.windows_version", "the Windows Server version (ltsc2022, ...)"),
+    "init_repo": ("--release-repo", "release.repo", "the GitHub repository (owner/name) to publish to"),
+}
+INIT_OPTIONS = tuple(_opt(flag, dest=dest, metavar="VALUE", help=what) for dest, (flag, _key, what)
+                     in INIT_FIELDS.items())
 _ONLY = _opt("--only", choices=["build", "fetch", "pack", "nox"], action="append", help="run only these benchmarks")
 _SCHEMA_OUT = _opt("--out", type=Path, metavar="FILE", help="write the schema to FILE instead of printing it")
 
 OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
-    "bundle": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _FORCE, _UNPINNED, _INSECURE),
-    "check": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _UNPINNED, _INSECURE),
+    "bundle": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _FORCE, _UNPINNED, _INSECURE, _ALLOW_DIRTY,
+               _SNAPSHOT, _CLEAN, _UNKNOWN_FLAGS),
+    "check": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _UNPINNED, _INSECURE, _ALLOW_DIRTY, _SNAPSHOT,
+              _UNKNOWN_FLAGS, _JSON),
     "build": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _INSECURE),
     "fetch": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _UNPINNED, _INSECURE, _PINS),
-    "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT, _INSECURE),  # the flag: load accepts an http:// mirror
-    "verify": (_DIST, _ZIPS, _TRUST_CA, _SIGSTORE_ID, _SIGSTORE_ISSUER, _SIGSTORE_ROOT),
-    "publish": (_CONFIG, _DIST, _DRAFT, _REPLACE, _DRY, _COMMITISH, _SIGSTORE, _TOKEN),
+    "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT, _INSECURE, _UNKNOWN_FLAGS),  # the flag: load accepts http://
+    "verify": (_DIST, _ZIPS, _TRUST_CA, _SIGSTORE_ID, _SIGSTORE_ISSUER, _SIGSTORE_ROOT, _JSON),
+    "publish": (_CONFIG, _DIST, _PUBLISH_ZIPS, _DRAFT, _REPLACE, _DRY, _OFFLINE, _COMMITISH, _SIGSTORE, _NOTES,
+                _JSON, _TOKEN),
+    "init": (_INIT_OUT, *INIT_OPTIONS),
+    "completion": (_SHELL,),
     "bench": (_CACHE, _ONLY),
     "schema": (_SCHEMA_OUT,),
 }
@@ -179,26 +241,53 @@ OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
+    # allow_abbrev=False everywhere: `--off` is not `--offline`, and a later option cannot change
+    # what an abbreviation in someone's script means.
     parser = argparse.ArgumentParser(
-        prog=PROG, description=DESCRIPTION, formatter_class=fmt,
+        prog=PROG, description=DESCRIPTION, formatter_class=fmt, allow_abbrev=False,
         epilog=f"examples:\n  {PROG} check --kube-root ~/src/kubernetes\n  {PROG} bundle --kube-root "
                f"~/src/kubernetes\n  {PROG} verify\n\n{ENVIRONMENT}\n\n{EXIT_CODES}\n\n"
                f"`{PROG} COMMAND --help` lists the options of a command.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action=_Version, help="print the version, with the commit and date, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (summary, what, examples) in COMMANDS.items():
         p = sub.add_parser(name, help=summary, description=textwrap.fill(what, 100), formatter_class=fmt,
-                           epilog=f"examples:\n{examples}\n\n{EXIT_CODES}")
+                           allow_abbrev=False,
+                           epilog=f"examples:\n{examples}\n\n{ENVIRONMENT}\n\n{EXIT_CODES}")
         for add in OPTIONS[name]:
             add(p)
-        p.add_argument("-v", "--verbose", action="store_true", help="log every command and request")
+        talk = p.add_mutually_exclusive_group()
+        talk.add_argument("-v", "--verbose", action="store_true", help="log every command and request")
+        talk.add_argument("-q", "--quiet", action="store_true",
+                          help="log warnings and errors only (results still print)")
     return parser
+
+
+class _Version(argparse.Action):
+    """`--version`, worked out only when asked for (it asks git)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kw: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=str(kw.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        print(version_text(os.environ))
+        parser.exit()
+
+
+def version_text(env: Mapping[str, str]) -> str:
+    """`--version`: the version, and the commit and date of the source it runs from (when known)."""
+    from .toolinfo import source_commit
+
+    commit = source_commit(env)
+    if commit is None:
+        return f"{PROG} {__version__} (commit unknown: not run from a git checkout or a VCS install)"
+    return f"{PROG} {__version__} (commit {commit.short}{'-dirty' if commit.dirty else ''}, {commit.date})"
 
 
 # The options that override the configuration: argparse's names for fields of config.Overrides.
 OVERRIDES = ("config", "kube_root", "revision", "dist", "cache_dir", "offline", "force", "allow_unpinned",
-             "allow_insecure_http")
+             "allow_insecure_http", "allow_dirty", "snapshot", "clean", "allow_unknown_flags")
 
 
 @dataclass(frozen=True)
@@ -210,6 +299,11 @@ class CommandLine:
     command: str
     overrides: cfgmod.Overrides
     verbose: bool = False
+    quiet: bool = False
+    json: bool = False
+    notes: Path | None = None
+    shell: str = ""
+    init: tuple[tuple[str, str], ...] = ()  # init's cluster values given on the command line (key, value)
     update_pins: bool = False
     out: Path | None = None
     zips: tuple[Path, ...] = ()
@@ -239,6 +333,8 @@ class CommandLine:
         )
         for key in ("zips", "only"):  # argparse's lists, as tuples
             given[key] = tuple(given.get(key) or ())
+        values = {dest: given.pop(dest, None) for dest in INIT_FIELDS}
+        given["init"] = tuple((INIT_FIELDS[d][1], str(v)) for d, v in values.items() if v is not None)
         return cls(overrides=overrides, **given)
 
 
@@ -262,12 +358,28 @@ BUILDS = ("bundle", "check", "build")
 ONE_VERSION = ("build", "render")
 
 
+def config_file(line: CommandLine, cwd: Path) -> Path:
+    """The configuration file of a command that reads one: --config, else ./bundle.yaml, else an
+    error naming both ways out (built-in defaults are never used without a word)."""
+    given = line.overrides.config
+    if given is not None:
+        return given if given.is_absolute() else cwd / given
+    if (cwd / cfgmod.DEFAULT_CONFIG).is_file():
+        return cwd / cfgmod.DEFAULT_CONFIG
+    msg = (f"no configuration: {cwd / cfgmod.DEFAULT_CONFIG} does not exist and --config was not given; "
+           f"pass --config FILE, or write a starter with `{PROG} init` (then review it)")
+    raise ConfigError(msg)
+
+
 def resolve(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> Run:
     """The configuration (file, environment, command line) and the run's versions, each once."""
     from . import pipeline
 
-    wanted = line.overrides
-    cfg = cfgmod.load(wanted, env, Path.cwd())
+    cwd = Path.cwd()
+    path = config_file(line, cwd)
+    reporter.info(f"configuration: {path}")
+    wanted = dataclasses.replace(line.overrides, config=path)
+    cfg = cfgmod.load(wanted, env, cwd)
     ctx = context(reporter, env, cfg, downloads=wanted.needs_source)
     if not wanted.needs_source:
         return Run(ctx, cfg)
@@ -282,7 +394,8 @@ def resolve(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> Ru
 def _bundle(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
     from . import pipeline
 
-    pipeline.bundle(resolve(line, reporter, env))
+    for zip_path in pipeline.bundle(resolve(line, reporter, env)):
+        reporter.result(str(zip_path))  # the result: ZIP=$(k8s-windows-bundle bundle ...) gets the paths
     return 0
 
 
@@ -319,11 +432,9 @@ def _verify(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> in
     from . import pipeline
     from .bundle.verify import SignatureOptions
 
-    if line.zips:
-        ctx, dist = context(reporter, env), None
-    else:  # every bundle in dist/: --dist, or the configuration's
-        run = resolve(line, reporter, env)
-        ctx, dist = run.ctx, run.cfg.options.dist
+    # verify reads only the zips, or dist/: it needs no configuration.
+    ctx = context(reporter, env)
+    dist = None if line.zips else Path.cwd() / (line.overrides.dist or Path("dist"))
     signatures = SignatureOptions(trust_ca=line.trust_ca, sigstore_identity=line.sigstore_identity,
                                   sigstore_issuer=line.sigstore_issuer,
                                   sigstore_trusted_root=line.sigstore_trusted_root, env=ctx.child_env())
@@ -339,10 +450,34 @@ def _publish(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> i
         msg = ("--token is refused: a token on the command line ends up in shell history and process "
                "lists; set GH_TOKEN or GITHUB_TOKEN in the environment instead")
         raise ConfigError(msg)
+    if line.json and not line.dry_run:
+        msg = "--json is the plan of a dry run: add --dry-run (publishing itself prints its summary)"
+        raise ConfigError(msg)
     run = resolve(line, reporter, env)
     flags = PublishFlags.resolve(run.cfg, env, draft=line.draft, replace=line.replace, dry_run=line.dry_run,
-                                 sigstore=line.sigstore, target_commitish=line.target_commitish)
+                                 sigstore=line.sigstore, target_commitish=line.target_commitish, notes=line.notes,
+                                 zips=line.zips)
     pipeline.publish(PublishOptions(run, flags))
+    return 0
+
+
+def _init(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    import sys
+
+    from .config import starter
+
+    out = line.out or Path(cfgmod.DEFAULT_CONFIG)
+    ask = starter.prompter(input, sys.stdin.isatty() and sys.stderr.isatty())
+    path = starter.write_starter(Path.cwd() / out, dict(line.init), ask=ask)
+    reporter.info(f"wrote {path}; review it, then: {PROG} check --config {out}")
+    reporter.result(str(path))
+    return 0
+
+
+def _completion(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import completion
+
+    reporter.result(completion.script(line.shell, build_parser(), PROG).rstrip("\n"))
     return 0
 
 
@@ -370,6 +505,8 @@ DISPATCH: dict[str, Callable[[CommandLine, Reporter, Mapping[str, str]], int]] =
     "render": _render,
     "verify": _verify,
     "publish": _publish,
+    "init": _init,
+    "completion": _completion,
     "bench": _bench,
     "schema": _schema,
 }
@@ -378,14 +515,29 @@ DISPATCH: dict[str, Callable[[CommandLine, Reporter, Mapping[str, str]], int]] =
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; the one place an error becomes an exit code."""
     line = CommandLine.parse(argv)
-    reporter = Reporter()
     env = MappingProxyType(dict(os.environ))  # read here, once: nothing below reads os.environ
-    with reporter.attach(verbose=line.verbose):
+    reporter = Reporter(env=env, as_json=line.json)
+    with reporter.attach(verbose=line.verbose, quiet=line.quiet):
         try:
             return DISPATCH[line.command](line, reporter, env)
         except BuilderError as err:
-            reporter.error(f"error: {err}")
-            return err.exit_code
+            return _failed(reporter, err)
+        except OSError as err:  # a full disk nowhere a stage expected it: still its exit code, no traceback
+            full = disk_full_error(err, reporter.steps)
+            if full is None:
+                raise
+            reporter.debug(f"full disk outside a stage's writes: {err!r}")
+            return _failed(reporter, full)
         except KeyboardInterrupt:
             reporter.error("interrupted")
             return 130
+
+
+def _failed(reporter: Reporter, err: BuilderError) -> int:
+    if isinstance(err, ConfigError):
+        reporter.config_error(str(err))
+    else:
+        reporter.error(f"error: {err}")
+    if not reporter.emitted:  # a command that printed its own JSON result (verify's problems) keeps it
+        reporter.emit({"ok": False, "exitCode": err.exit_code, "error": str(err)})
+    return err.exit_code

@@ -3,14 +3,56 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from .errors import FetchError
+from .errors import BuilderError, BuildError, ConfigError, FetchError, PackError, ToolchainError
+
+if TYPE_CHECKING:
+    from .report import StepRecord
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left, or the user's quota is used up
+
+
+def no_space_message(path: Path | str) -> str:
+    """The one wording of a full disk: which device, and what to do."""
+    return (f"no space left on the device holding {path}; free space there (or point the run at another "
+            "folder: --dist, --cache-dir) and run again")
+
+
+@contextlib.contextmanager
+def on_full_disk(path: Path, error: type[BuilderError]) -> Iterator[None]:
+    """A stage that writes under `path`: a full disk there ends it with the stage's error (its exit
+    code), naming the device, instead of an OSError's traceback. What was half-written is removed by
+    the writers themselves (temp file, then rename)."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        where = Path(err.filename).parent if isinstance(err.filename, str) and err.filename else path
+        raise error(no_space_message(where)) from None
+
+
+# The error class of each step a run reports, by the first word of its title.
+_STEP_ERRORS: dict[str, type[BuilderError]] = {"preflight": ConfigError, "fetch": FetchError, "download": FetchError,
+                                               "node": BuildError, "build": BuildError, "pack": PackError,
+                                               "go": ToolchainError}
+
+
+def disk_full_error(err: OSError, steps: Sequence[StepRecord]) -> BuilderError | None:
+    """A full disk no stage caught, as the error of the step that was running (None: not a full disk)."""
+    if err.errno not in DISK_FULL:
+        return None
+    running = next((s.title for s in reversed(steps) if s.ok is not True), "")  # the step it ended
+    cls = _STEP_ERRORS.get(running.split(" ", 1)[0], BuilderError)
+    where = Path(err.filename).parent if isinstance(err.filename, str) and err.filename else "(unknown)"
+    return cls(no_space_message(where))
 
 
 def temp_prefix(name: str) -> str:

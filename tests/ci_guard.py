@@ -28,6 +28,9 @@ TOOLS = {
     # Signing (tests/test_sign.py): Authenticode, and a PKCS#11 token played by SoftHSM.
     "osslsigncode": "osslsigncode",
     "softhsm2-util": "softhsm2",
+    # The shell completion scripts are checked by the shells that read them.
+    "zsh": "zsh",
+    "fish": "fish",
 }
 # Packages with no command to look for: the OpenSSL engine that reaches a PKCS#11 token.
 LIBRARIES = ("libengine-pkcs11-openssl",)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,3 +40,23 @@ class Sleeps(list[float]):
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
+
+
+@pytest.fixture(scope="session")
+def release_exes(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """Real PE files cross-compiled with Go, one per version (tests/fake_dlk8s.py)."""
+    from fake_dlk8s import WindowsExes
+
+    return WindowsExes(tmp_path_factory.mktemp("release-exes"))
+
+
+@pytest.fixture
+def dlk8s(release_exes: Any) -> Iterator[tuple[Any, str]]:
+    """A fake dl.k8s.io on 127.0.0.1 publishing v1.36.2 and v1.37.0: (the server, its release URL)."""
+    from fake_dlk8s import publish
+    from httpserver import serve
+
+    with serve() as srv:
+        url = publish(srv, "v1.36.2", release_exes.get("v1.36.2"))
+        publish(srv, "v1.37.0", release_exes.get("v1.37.0"))
+        yield srv, url

@@ -26,11 +26,15 @@ def help_of(*argv: str) -> str:
     return res.stdout
 
 
-def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+def test_version_names_the_commit_and_its_date(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])
     assert done.value.code == 0
-    assert capsys.readouterr().out.strip() == f"k8s-windows-bundle {__version__}"
+    sha, date = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%H %cs"], capture_output=True,
+                               text=True, check=True).stdout.split()
+    shown = capsys.readouterr().out.strip()
+    assert shown.startswith(f"k8s-windows-bundle {__version__} (commit {sha[:12]}")
+    assert shown.endswith(f", {date})")
 
 
 def test_top_help_describes_commands_environment_and_exit_codes() -> None:
@@ -41,9 +45,10 @@ def test_top_help_describes_commands_environment_and_exit_codes() -> None:
 
 
 @pytest.mark.parametrize(("command", "has", "lacks"), [
-    ("verify", ["--dist", "zips"], ["--kube-root", "--offline", "--revision", "--force", "--config"]),
+    ("verify", ["--dist", "zips", "--json"], ["--kube-root", "--offline", "--revision", "--force", "--config"]),
     ("render", ["--kube-version", "--out", "--kube-root"], ["--offline", "--force", "--revision", "--draft"]),
-    ("publish", ["--draft", "--replace", "--dry-run", "--dist"], ["--kube-root", "--kube-version", "--offline"]),
+    ("publish", ["--draft", "--replace", "--dry-run", "--dist", "--offline", "--notes", "--json"],
+     ["--kube-root", "--kube-version", "--force"]),
     ("fetch", ["--update-pins", "--offline", "--allow-unpinned"], ["--force", "--revision", "--draft", "--out"]),
     ("bundle", ["--kube-root", "--kube-version", "--revision", "--force", "--offline"], ["--draft", "--out"]),
     ("check", ["--kube-root", "--kube-version", "--dist"], ["--force", "--draft"]),
@@ -60,7 +65,8 @@ def test_each_command_lists_only_its_options(command: str, has: list[str], lacks
 def test_every_command_is_dispatched_and_every_option_has_a_typed_field() -> None:
     """A flag added to a command's parser must reach CommandLine (parse would fail on it otherwise)."""
     assert set(cli.DISPATCH) == set(cli.COMMANDS) == set(cli.OPTIONS)
-    typed = {f.name for f in dataclasses.fields(cli.CommandLine)} | set(cli.OVERRIDES) | {"kube_version"}
+    typed = ({f.name for f in dataclasses.fields(cli.CommandLine)} | set(cli.OVERRIDES) | {"kube_version"}
+             | set(cli.INIT_FIELDS))
     commands = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     for name, parser in commands.choices.items():
         dests = {a.dest for a in parser._actions if a.dest != "help"}
@@ -104,8 +110,8 @@ def test_a_plain_http_mirror_does_not_stop_the_commands_that_download_nothing(
     (tmp_path / "bundle.yaml").write_text("kubernetes:\n  source: release\n  version: v1.32.4\n"
                                           "  release_url: http://mirror.example/k8s\n")
     monkeypatch.chdir(tmp_path)
-    assert cli.main(["publish", "--dry-run"]) == 8  # past the configuration, to its check of an empty dist/
-    assert "failed verification, so nothing was published" in caplog.text
+    assert cli.main(["publish", "--dry-run"]) == 9  # past the configuration, to dist/, which has no bundle run
+    assert "has no artifacts.json" in caplog.text
     assert "--allow-insecure-http" not in caplog.text
     caplog.clear()
     assert cli.main(["bundle", "--offline"]) == 2
@@ -117,6 +123,7 @@ def test_render_without_any_version_is_a_configuration_error(tmp_path: Path, mon
     for key in ("KUBE_ROOT", "GOPATH"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle.yaml").write_text("version: 1\n")
     assert cli.main(["render"]) == 2
     assert "--kube-version" in caplog.text
 
@@ -127,6 +134,7 @@ def test_render_reads_the_trees_version_once(tmp_path: Path, monkeypatch: pytest
     real_detect = build.detect_version
     monkeypatch.setattr(build, "detect_version", lambda *a: detected.append(str(a[0])) or real_detect(*a))
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle.yaml").write_text("version: 1\n")
     assert cli.main(["render", "--kube-root", str(tree), "--out", "out"]) == 0
     assert detected == [str(tree)]
     assert TAG in (tmp_path / "out/README.txt").read_text()
@@ -147,6 +155,7 @@ def test_bundle_still_needs_a_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for key in ("KUBE_ROOT", "GOPATH"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle.yaml").write_text("version: 1\n")
     assert cli.main(["bundle"]) == 2
     assert "no Kubernetes tree given" in caplog.text
 
@@ -155,6 +164,7 @@ def test_build_and_render_name_their_one_version_limit(tmp_path: Path, monkeypat
                                                        caplog: pytest.LogCaptureFixture) -> None:
     """Two --kube-version to build or render: said so, not "pass --kube-version"."""
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle.yaml").write_text("version: 1\n")
     for command in ("build", "render"):
         caplog.clear()
         assert cli.main([command, "--kube-version", "v1.36.0", "--kube-version", "v1.37.0"]) == 2

@@ -344,7 +344,7 @@ def test_cli_fetch_then_offline_then_update_pins(tmp_path, caplog, capsys):
         assert cli.main(["fetch", *common]) == 0
         assert cli.main(["fetch", "--offline", *common]) == 0
         assert srv.hits(PATH) == 1
-        assert f"{sha256(DEFAULT_FILES['Kubernetes/windows/hns.psm1'])}  hns.psm1" in caplog.text
+        assert f"{sha256(DEFAULT_FILES['Kubernetes/windows/hns.psm1'])}  hns.psm1" in capsys.readouterr().out
         assert cli.main(["fetch", "--update-pins", *common]) == 0
     assert "nothing to change" in capsys.readouterr().out
     assert path.read_text(encoding="utf-8").startswith("# mine\n")

@@ -371,6 +371,7 @@ def test_the_cap_is_read_at_the_edge_and_travels_with_the_network(tmp_path, sess
 
 def test_a_cap_that_is_not_a_size_stops_a_download_command_before_it_starts(tmp_path, monkeypatch, caplog):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle.yaml").write_text("version: 1\n")
     monkeypatch.setenv("K8SWB_MAX_DOWNLOAD", "lots")
     assert cli.main(["fetch", "--cache-dir", str(tmp_path / "cache")]) == 5
     assert "K8SWB_MAX_DOWNLOAD='lots' is not a size" in caplog.text

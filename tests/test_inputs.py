@@ -316,7 +316,7 @@ def test_a_corrupt_download_is_refused_as_no_archive(tmp_path):
         SafeTar(path, source="x")
 
 
-def test_cli_fetch_offline_names_every_missing_input_then_fetches_them_all(tmp_path, caplog):
+def test_cli_fetch_offline_names_every_missing_input_then_fetches_them_all(tmp_path, caplog, capsys):
     from builder import cli
 
     caplog.set_level(logging.INFO)
@@ -332,7 +332,7 @@ def test_cli_fetch_offline_names_every_missing_input_then_fetches_them_all(tmp_p
         assert srv.requests == []
         assert cli.main(["fetch", *common]) == 0
         assert cli.main(["fetch", "--offline", *common]) == 0
-    assert f"{sha256(FLANNELD)}  flanneld v0.28.9" in caplog.text
+    assert f"{sha256(FLANNELD)}  flanneld v0.28.9" in capsys.readouterr().out  # fetch's result
 
 
 # --------------------------------------------------------------------------- configuration

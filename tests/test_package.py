@@ -104,6 +104,10 @@ def test_installed_command_renders_and_verifies_from_another_folder(
     assert version.returncode == 0 and version.stdout.startswith("k8s-windows-bundle 0.1.0")
 
     res = run(tool, "render", "--kube-version", "v1.30.0", "--out", "scripts", cwd=work, env=env)
+    assert res.returncode == 2 and "k8s-windows-bundle init" in res.stderr  # no bundle.yaml: it says what to do
+    res = run(tool, "init", cwd=work, env=env)  # what a pipx user does first
+    assert res.returncode == 0 and (work / "bundle.yaml").is_file(), res.stderr
+    res = run(tool, "render", "--kube-version", "v1.30.0", "--out", "scripts", cwd=work, env=env)
     assert res.returncode == 0, res.stderr
     script = (work / "scripts/start-kubelet.ps1").read_text(encoding="ascii")
     assert "kubelet.exe" in script and "'10.244.0.0/16'" in script

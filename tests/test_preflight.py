@@ -186,7 +186,8 @@ def test_unreachable_sdn_stops_before_make(tmp_path: Path, tree: Path, monkeypat
 
 def test_check_command_runs_every_check_and_builds_nothing(tmp_path: Path, tree: Path,
                                                            monkeypatch: pytest.MonkeyPatch,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+                                                           caplog: pytest.LogCaptureFixture,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.INFO, logger="builder")
     write_config(tmp_path)
     for key, value in build_env().items():
@@ -194,8 +195,9 @@ def test_check_command_runs_every_check_and_builds_nothing(tmp_path: Path, tree:
     argv = ["check", "--config", str(tmp_path / "bundle.yaml"), "--cache-dir", str(tmp_path / "cache"),
             "--kube-root", str(tree), "--dist", str(tmp_path / "dist")]
     assert cli.main(argv) == 0
-    assert "check: configuration ok for v1.37.0" in caplog.text
-    assert "check: SDN microsoft/SDN@0123456789ab: 3 files verified" in caplog.text
+    found = capsys.readouterr().out  # the findings are the result
+    assert "ok for v1.37.0" in found
+    assert "check: SDN microsoft/SDN@0123456789ab: 3 files verified" in found
     assert_no_make(tree)
     assert not (tmp_path / "dist").exists()
     caplog.clear()
@@ -205,14 +207,15 @@ def test_check_command_runs_every_check_and_builds_nothing(tmp_path: Path, tree:
 
 
 def test_check_asks_the_release_for_each_binary_without_downloading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+                                                                    caplog: pytest.LogCaptureFixture,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.INFO, logger="builder")
     with serve({}) as srv:
         url = publish(srv, "v1.37.0", b"MZ not really an executable")
         write_config(tmp_path, {"kubernetes": {"release_url": url}})
         argv = ["check", "--config", str(tmp_path / "bundle.yaml"), "--cache-dir", str(tmp_path / "cache")]
         assert cli.main([*argv, "--kube-version", "v1.37.0"]) == 0
-        assert "official binaries: all 3 are published at" in caplog.text
+        assert "official binaries: all 3 are published at" in capsys.readouterr().out
         assert {r.method for r in srv.requests} == {"HEAD"}
         assert cli.main([*argv, "--kube-version", "v1.37.0", "--kube-version", "v1.36.1"]) == 5
     assert "kubernetes.release_url: these binaries cannot be reached" in caplog.text

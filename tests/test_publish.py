@@ -54,9 +54,12 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def make_dist(dist: Path, versions: tuple[str, ...] = ("v1.37.0",), revision: int = 1) -> Path:
-    """dist/ holding one bundle per version, written by the real pack stage from small real inputs."""
+def make_dist(dist: Path, versions: tuple[str, ...] = ("v1.37.0",), revision: int = 1,
+              tree_state: str = "clean") -> Path:
+    """dist/ holding one bundle per version, written by the real pack stage from small real inputs, and
+    the artifacts.json the bundle run writes."""
     from builder.artifacts import Binary, BuildResult, FetchedFile, RenderedFile, SdnResult
+    from builder.bundle import dist as dist_mod
     from builder.bundle import pack
     from builder.config import BundleSection, NetworkSection
 
@@ -74,8 +77,9 @@ def make_dist(dist: Path, versions: tuple[str, ...] = ("v1.37.0",), revision: in
             exe = inputs / f"{name}-{version}.exe"
             exe.write_bytes(_pe_stub(f"{name} {version}".encode()))
             bins.append(Binary(name, exe, _sha(exe.read_bytes()), origin=f"test build of {version}"))
-        built = BuildResult(version, "a" * 40, "clean", "build", "go1.25.5", 1_700_000_000, tuple(bins))
-        pack.pack(cfg, built, sdn, [RenderedFile("install.ps1", b"Write-Output 'installing'\r\n")])
+        built = BuildResult(version, "a" * 40, tree_state, "build", "go1.25.5", 1_700_000_000, tuple(bins))
+        zip_path = pack.pack(cfg, built, sdn, [RenderedFile("install.ps1", b"Write-Output 'installing'\r\n")])
+        dist_mod.record(dist, zip_path, version)
     return dist
 
 
@@ -609,9 +613,10 @@ def test_connection_errors_are_retried_then_reported(clock: FakeClock, dist: Pat
 
 def test_cli_dry_run_end_to_end(fake: FakeGitHub, dist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                 capsys: pytest.CaptureFixture[str]) -> None:
-    """`python -m builder publish --dry-run` through the real CLI, in a folder with no bundle.yaml and no
-    Kubernetes source: publishing reads only dist/ (no writes: no pacing)."""
+    """`python -m builder publish --dry-run` through the real CLI, in a folder with a bundle.yaml that names
+    no Kubernetes source: publishing reads only dist/ (no writes: no pacing)."""
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle.yaml").write_text("version: 1\n")
     for key in ("GH_TOKEN", "GITHUB_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("GITHUB_TOKEN", CANARY)
@@ -824,6 +829,7 @@ def test_dry_run_without_token_still_checks_dist(fake: FakeGitHub, clock: FakeCl
 def test_cli_dry_run_offline_no_token_no_repo(dist: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundle.yaml").write_text("version: 1\n")
     for key in ("GH_TOKEN", "GITHUB_TOKEN", "GITHUB_REPOSITORY", "GITHUB_SHA"):
         monkeypatch.delenv(key, raising=False)
     assert cli.main(["publish", "--dist", str(dist), "--dry-run", "--target-commitish", "e" * 40]) == 0
@@ -865,6 +871,7 @@ def test_the_workflows_publish_steps_replayed(fake: FakeGitHub, tmp_path: Path,
         env = dict(base)
         for key, value in (spec.get("env") or {}).items():  # the step's own env, expressions filled in
             env[key] = {"${{ secrets.GITHUB_TOKEN }}": CANARY, "${{ needs.plan.outputs.replace }}": replace}[value]
+        (workdir / "bundle.yaml").write_text("version: 1\n")  # the job's checkout has the repository's
         done = subprocess.run(["bash", "-e", "-c", spec["run"]], cwd=workdir, env=env, capture_output=True,
                               text=True, timeout=300, check=False)
         CAPTURED.extend([done.stdout, done.stderr])

@@ -28,8 +28,9 @@ def test_a_zip_rewritten_after_the_check_is_not_what_gets_published(tmp_path: Pa
     verified = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     real_check = verify.check_dist
 
-    def check_then_race(folder: Path, sig: verify.SignatureOptions | None = None) -> list[str]:
-        problems = real_check(folder, sig)
+    def check_then_race(folder: Path, sig: verify.SignatureOptions | None = None,
+                        zips: list[Path] | None = None) -> list[str]:
+        problems = real_check(folder, sig, zips)
         with zipfile.ZipFile(zip_path, "a") as zf:  # another process changes dist/'s zip right after
             zf.writestr("k/evil.ps1", b"Invoke-Evil\r\n")
         return problems

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..artifacts import BuildResult, FetchedInput, SdnResult
+from ..artifacts import BuildResult, FetchedInput, SdnResult, snapshot_id
 from ..config import Config, config_digest
 from ..config.model import RESERVED_WINDOWS_NAMES
 
@@ -143,6 +143,16 @@ def _sdn_record(sdn: SdnResult) -> dict[str, Any]:
             "files": [{"source": f.source_path, "dest": f.dest, "sha256": f.sha256} for f in sdn.files]}
 
 
+def _bundle_record(cfg: Config, built: BuildResult) -> dict[str, Any]:
+    """The bundle's name, version and revision; a snapshot says so (absent otherwise, so that other
+    bundles keep their bytes)."""
+    version = f"{built.git_version}-{cfg.bundle.revision}"
+    if not cfg.options.snapshot:
+        return {"name": cfg.bundle.name, "version": version, "revision": cfg.bundle.revision}
+    return {"name": cfg.bundle.name, "version": f"{version}-{snapshot_id(built.git_commit)}",
+            "revision": cfg.bundle.revision, "snapshot": True}
+
+
 def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Sequence[FileEntry],
                    compressor: Mapping[str, Any], signing: Mapping[str, Any] | None = None,
                    inputs: Sequence[FetchedInput] = ()) -> dict[str, Any]:
@@ -153,8 +163,7 @@ def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Seque
     }
     manifest = {
         "schema": SCHEMA,
-        "bundle": {"name": cfg.bundle.name, "version": f"{built.git_version}-{cfg.bundle.revision}",
-                   "revision": cfg.bundle.revision},
+        "bundle": _bundle_record(cfg, built),
         "kubernetes": {"gitVersion": built.git_version, "commit": built.git_commit, "treeState": built.tree_state,
                        "source": built.source, "binaries": binaries},
         "go": {"version": built.go_version},

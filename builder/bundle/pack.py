@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
 from .. import __version__
-from ..artifacts import BuildResult, FetchedInput, RenderedFile, SdnResult, bundle_stem
+from ..artifacts import BuildResult, FetchedInput, RenderedFile, SdnResult, bundle_stem, snapshot_id
 from ..config import Config
 from ..errors import PackError
 from ..fsutil import atomic_write, temp_prefix
@@ -518,7 +518,8 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
          inputs: Sequence[FetchedInput] = ()) -> Path:
     """Write `dist/<stem>.zip` and its sidecars; return the zip's path."""
     codec = codec or default_codec()
-    stem = bundle_stem(cfg.bundle.name, built.git_version, cfg.bundle.revision)
+    stem = bundle_stem(cfg.bundle.name, built.git_version, cfg.bundle.revision,
+                       snapshot_id(built.git_commit) if cfg.options.snapshot else "")
     dist = cfg.options.dist
     dist.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(dist)
@@ -543,7 +544,7 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
         entries = [dataclasses.replace(e, sha1=digests[e.path].sha1.hexdigest()) for e in entries]
         # Made before the zip is moved into place: a failure here leaves dist/ as it was.
         sidecars = sidecar_files(stem, manifest, entries, zip_sha, epoch)
-        _place(tmp, final, cfg.options.force, zip_sha)
+        _place(tmp, final, cfg.options.force or cfg.options.snapshot, zip_sha)  # a snapshot is remade at will
     finally:
         tmp.unlink(missing_ok=True)  # gone already once moved into place
     for name, data in sidecars.items():

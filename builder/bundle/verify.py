@@ -21,7 +21,7 @@ import stat
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from ..hashing import sha256_file
 from ..pe import pe_problem
 from ..report import Reporter
 from ..zipdir import directory_problem
+from . import dist as dist_mod
 from . import manifest as mf
 
 READ = 1 << 20
@@ -248,6 +249,8 @@ def _check_manifest(manifest: dict[str, Any], members: Mapping[str, Member], pat
     try:
         files = {f["path"]: f for f in manifest["files"]}
         stem = f"{manifest['bundle']['name']}-{manifest['kubernetes']['gitVersion']}-{manifest['bundle']['revision']}"
+        if manifest["bundle"].get("snapshot") is True:
+            stem = f"{manifest['bundle']['name']}-{manifest['bundle']['version']}"
         digest_ok = mf.config_digest(manifest["config"]) == manifest["configDigest"]
     except (KeyError, TypeError) as err:
         problems.append(f"{mf.MANIFEST} lacks a required field: {err!r}")
@@ -415,13 +418,17 @@ def _provenance_problems(prov: Any, what: str, zip_name: str, report: ZipReport)
     return problems
 
 
-def check_dist_sums(dist: Path) -> list[str]:
-    """dist/SHA256SUMS lists every file in dist/ (but itself and hidden temp files) with its hash."""
+def check_dist_sums(dist: Path, only: set[str] | None = None) -> list[str]:
+    """dist/SHA256SUMS lists every file in dist/ (but itself and hidden temp files) with its hash;
+    with `only`, just those files must be listed and match (the others are not this run's)."""
     path = dist / "SHA256SUMS"
     if not path.is_file():
         return ["SHA256SUMS is missing"]
     sums, problems = mf.parse_sums(path.read_text(encoding="utf-8", errors="replace"), "SHA256SUMS")
-    _compare(sums, {p.name: sha256_file(p) for p in mf.dist_files(dist)}, "SHA256SUMS", problems)
+    actual = {p.name: sha256_file(p) for p in mf.dist_files(dist) if only is None or p.name in only}
+    if only is not None:
+        sums = {name: digest for name, digest in sums.items() if name in only}
+    _compare(sums, actual, "SHA256SUMS", problems)
     return problems
 
 
@@ -437,15 +444,31 @@ def _zip_problems(path: Path, sidecars: bool, sig: SignatureOptions | None = Non
         yield from sig.sigstore_problems(path)
 
 
-def check_dist(dist: Path, sig: SignatureOptions | None = None) -> list[str]:
-    """Every problem of every bundle in dist/, of the files beside them and of dist/SHA256SUMS."""
+def check_dist(dist: Path, sig: SignatureOptions | None = None, zips: list[Path] | None = None) -> list[str]:
+    """Every problem of the bundles of dist/ (`zips`, else those artifacts.json lists, else every
+    zip), of the files beside them and of dist/SHA256SUMS (over those bundles' files)."""
     if not dist.is_dir():
         return [f"{dist} does not exist: run `nox -s bundle` first"]
-    zips = sorted(dist.glob("*.zip"))
+    selected = dist_mod.bundles(dist)
+    if zips is None:
+        zips = selected[0] if selected is not None else sorted(dist.glob("*.zip"))
     if not zips:
         return [f"{dist} holds no bundle (*.zip): run `nox -s bundle` first"]
     problems = [p for z in zips for p in _zip_problems(z, sidecars=True, sig=sig)]
-    return problems + _orphans(dist) + check_dist_sums(dist)
+    if selected is None:  # a dist/ of an older tool: every file is part of it
+        return problems + _orphans(dist) + check_dist_sums(dist)
+    return problems + check_dist_sums(dist, only={n for z in zips for n in _bundle_files(z)})
+
+
+def _bundle_files(zip_path: Path) -> list[str]:
+    stem = zip_path.name.removesuffix(".zip")
+    return [f"{stem}{suffix}" for suffix, _ in dist_mod.SIDECARS]
+
+
+def ignored_files(dist: Path) -> list[str]:
+    """The files of dist/ that artifacts.json does not list: named, never verified or uploaded."""
+    selected = dist_mod.bundles(dist) if dist.is_dir() else None
+    return selected[1] if selected is not None else []
 
 
 def _orphans(dist: Path) -> list[str]:
@@ -460,10 +483,16 @@ def _orphans(dist: Path) -> list[str]:
     return problems
 
 
-def _report(problems: list[str], what: str, reporter: Reporter) -> None:
-    """Every problem as a result line (`PROBLEM: ...`), or `<what>: OK`; VerifyError when there is any."""
+def _report(problems: list[str], what: str, reporter: Reporter, checked: list[Path],
+            ignored: Sequence[str] = ()) -> None:
+    """Every problem as a result line (`PROBLEM: ...`), or `<what>: OK`; VerifyError when there is any.
+    With --json, one document: {ok, checked, problems, ignored}."""
+    for name in ignored:
+        reporter.result(f"ignored: {name} (not an artifact of the last bundle run; name it to verify it)")
     for p in problems:
         reporter.result(f"PROBLEM: {p}")
+    reporter.emit({"ok": not problems, "checked": [str(c) for c in checked], "problems": problems,
+                   "ignored": list(ignored)})
     if problems:
         msg = f"{what}: {len(problems)} problem(s) found"
         raise VerifyError(msg)
@@ -480,14 +509,16 @@ def verify_zips(paths: list[Path], sig: SignatureOptions | None = None, *, repor
     for path in paths:
         beside = path.with_name(f"{path.name}.sha256").exists()
         problems += _zip_problems(path, sidecars=beside, sig=sig)
-    _report(problems, ", ".join(p.name for p in paths), reporter or Reporter())
+    _report(problems, ", ".join(p.name for p in paths), reporter or Reporter(), paths)
 
 
 def verify_dist(dist: Path, sig: SignatureOptions | None = None, *, reporter: Reporter | None = None) -> None:
     if not dist.is_dir():
         msg = f"--dist: {dist} does not exist or is not a folder; run `nox -s bundle` first, or pass --dist DIR"
         raise ConfigError(msg)
-    _report(check_dist(dist, sig), str(dist), reporter or Reporter())
+    selected = dist_mod.bundles(dist)
+    checked = selected[0] if selected is not None else sorted(dist.glob("*.zip"))
+    _report(check_dist(dist, sig), str(dist), reporter or Reporter(), checked, ignored_files(dist))
 
 
 # --------------------------------------------------------------------------- signatures (builder.bundle.sign)

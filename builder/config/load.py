@@ -25,6 +25,8 @@ from .signing import resolve_identity, section_signing
 from .validate import (
     Problems,
     check_source_urls,
+    did_you_mean,
+    file_version_problem,
     section_bundle,
     section_input,
     section_kubernetes,
@@ -50,6 +52,10 @@ class Overrides:
     force: bool = False
     allow_unpinned: bool = False
     allow_insecure_http: bool = False
+    allow_dirty: bool = False
+    snapshot: bool = False
+    clean: bool = False
+    allow_unknown_flags: bool = False
     kube_versions: tuple[str, ...] = ()
     # False for commands that only read dist/ (verify, publish): no tree or version is needed.
     needs_source: bool = True
@@ -75,10 +81,12 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         path = cwd / path
     doc = read_yaml(path) if path is not None else Doc({}, {}, "(defaults)")
     probs = Problems(doc)
-    sections = ("bundle", "kubernetes", "sdn", "network", "node", "release", "signing", *INPUT_SECTIONS)
+    sections = ("version", "bundle", "kubernetes", "sdn", "network", "node", "release", "signing", *INPUT_SECTIONS)
     for key in doc.data:
         if key not in sections:
-            probs.add(str(key), f"unknown section; valid sections: {', '.join(sections)}")
+            probs.add(str(key), f"unknown section{did_you_mean(str(key), sections)}; valid sections: "
+                      f"{', '.join(sections)}")
+    file_version_problem(probs, doc.data.get("version"))
     base = path.parent if path is not None else cwd
     bundle = section_bundle(probs, doc.data.get("bundle"))
     kube = section_kubernetes(probs, doc.data.get("kubernetes"), base)
@@ -120,6 +128,12 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         force=overrides.force,
         allow_unpinned=overrides.allow_unpinned,
         allow_insecure_http=overrides.allow_insecure_http,
+        allow_dirty=overrides.allow_dirty or overrides.snapshot,
+        snapshot=overrides.snapshot,
+        clean=overrides.clean,
+        allow_unknown_flags=overrides.allow_unknown_flags,
+        config_file=doc.file,
+        key_lines=tuple(sorted(doc.lines.items())),
     )
     if overrides.fetches_sdn and not sdn.pinned and not options.allow_unpinned:
         msg = (f"{probs.where('sdn.commit')}: sdn.commit: {sdn.commit!r} is a branch or tag, not a pinned "

@@ -61,6 +61,7 @@ WINDOWS_BUILDS: dict[str, int] = {
 # Patterns other modules share (publish, sdn, manifest): each written once, here.
 HEX40_RE = re.compile(r"^[0-9a-f]{40}$")  # a full git commit id
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")  # a sha256
+_LAST_PART_RE = re.compile(r"(\[\d+\]|\.[^.\[]+)$")  # the last `.key` or `[i]` of a key path
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")  # a usable git tag / release name
 # Device names Windows refuses as a file or folder name, with or without an extension.
 RESERVED_WINDOWS_NAMES = frozenset(
@@ -216,6 +217,23 @@ class Options:
     force: bool = False
     allow_unpinned: bool = False
     allow_insecure_http: bool = False
+    allow_dirty: bool = False  # --allow-dirty (or --snapshot): a tree with uncommitted changes may be bundled
+    snapshot: bool = False  # --snapshot: the bundle's name says so, and publish refuses it
+    clean: bool = False  # --clean: dist/ is emptied before the run writes to it
+    allow_unknown_flags: bool = False  # --allow-unknown-flags: extra arguments are not checked against the table
+    config_file: str = "(defaults)"  # as errors name it
+    key_lines: tuple[tuple[str, int], ...] = ()  # (key path, line) of every key in the file, for errors found later
+
+    def where(self, key: str) -> str:
+        """`file:line` of a key (or of the nearest enclosing key the file has), for an error found after loading."""
+        lines = dict(self.key_lines)
+        probe = key
+        while probe:
+            if probe in lines:
+                return f"{self.config_file}:{lines[probe]}"
+            shorter = _LAST_PART_RE.sub("", probe)
+            probe = shorter if shorter != probe else ""
+        return self.config_file
 
     def pins_file(self) -> Path:
         """The configuration file `--update-pins` rewrites (SDN, node kit and Kubernetes pins alike)."""

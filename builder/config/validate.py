@@ -6,6 +6,7 @@ section's keys; one function per section turns raw YAML data into its frozen dat
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -97,7 +98,8 @@ class Section:
                     "are run-time parameters of join-node.ps1 on the node; remove this key",
                 )
             elif key not in known:
-                probs.add(f"{name}.{key}", f"unknown key; valid keys of {name}: {', '.join(known)}")
+                probs.add(f"{name}.{key}", f"unknown key{did_you_mean(str(key), known)}; valid keys of {name}: "
+                          f"{', '.join(known)}")
 
     def key(self, key: str) -> str:
         return f"{self.name}.{key}"
@@ -139,6 +141,30 @@ class Section:
             else:
                 out.append(item)
         return tuple(out)
+
+
+def did_you_mean(word: str, known: Sequence[str]) -> str:
+    """`; did you mean X?` for the nearest known word, or "" when none is near."""
+    near = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
+FILE_VERSIONS = (1,)  # the `version:` values of bundle.yaml this tool reads
+
+
+def file_version_problem(probs: Problems, value: Any) -> None:
+    """`version: 1` (or none, the same): the configuration file's format; another is refused, saying why."""
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        probs.add("version", f"must be a whole number, like 1, got {value!r}")
+        return
+    if value not in FILE_VERSIONS:
+        newer = value > max(FILE_VERSIONS)
+        fix = ("it was written for a newer k8s-windows-bundle: upgrade this tool" if newer
+               else "write version: 1 and check the file")
+        probs.add("version", f"{value} is not a configuration version this tool knows (it reads version "
+                  f"{', '.join(map(str, FILE_VERSIONS))}); {fix}")
 
 
 def _has_control(text: str) -> bool:
@@ -375,9 +401,8 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
     service_ok = check(probs, "network.service_cidr", service_cidr, _network_problem)
     dns_ip = s.text("dns_service_ip", d.dns_service_ip, "an IP address")
     dns_ok = check(probs, "network.dns_service_ip", dns_ip, _ip_problem)
-    if service_ok and dns_ok and ipaddress.ip_address(dns_ip) not in ipaddress.ip_network(service_cidr):
-        probs.add("network.dns_service_ip",
-                  f"{dns_ip} is outside service_cidr {service_cidr}; pick an address inside it")
+    if service_ok and dns_ok:
+        _dns_in_services(probs, ipaddress.ip_address(dns_ip), ipaddress.ip_network(service_cidr))
     if service_ok and cluster_ok and ipaddress.ip_network(service_cidr).overlaps(ipaddress.ip_network(cluster_cidr)):
         probs.add("network.service_cidr",
                   f"{service_cidr} overlaps cluster_cidr {cluster_cidr}; they must be disjoint")
@@ -403,6 +428,21 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
     return NetworkSection(mode=mode, cluster_cidr=cluster_cidr, service_cidr=service_cidr, dns_service_ip=dns_ip,
                           dns_suffix=dns_suffix, cluster_domain=cluster_domain, network_name=network_name,
                           nic_name=nic_name, control_plane_ip=cp_ip, vxlan_vni=vni, vxlan_port=port)
+
+
+def _dns_in_services(probs: Problems, dns: ipaddress.IPv4Address | ipaddress.IPv6Address,
+                     services: ipaddress.IPv4Network | ipaddress.IPv6Network) -> None:
+    """Inside the service CIDR, and neither its network address nor its first address, which the API
+    server's own ClusterIP (the `kubernetes` service) always takes."""
+    if dns not in services:
+        probs.add("network.dns_service_ip", f"{dns} is outside service_cidr {services}; pick an address inside it")
+    elif dns == services.network_address:
+        probs.add("network.dns_service_ip", f"{dns} is service_cidr {services}'s network address, which no "
+                  f"service gets; use another, like {services.network_address + 10}")
+    elif dns == services.network_address + 1:
+        probs.add("network.dns_service_ip", f"{dns} is service_cidr {services}'s first address, which the API "
+                  f"server's ClusterIP (the kubernetes service) takes; use another, like "
+                  f"{services.network_address + 10}")
 
 
 def section_node(probs: Problems, raw: Any) -> NodeSection:

@@ -32,6 +32,8 @@ from ..http import (
     is_retryable_status,
     make_session,
     short_reason,
+    unresolved,
+    unresolved_text,
 )
 
 log = logging.getLogger(__name__)
@@ -331,6 +333,9 @@ class GitHubClient:
         try:
             resp = send()
         except (requests.ConnectionError, requests.Timeout) as err:
+            if unresolved(err):
+                msg = f"GitHub {where}: {unresolved_text(self.endpoints.api)} (GITHUB_API_URL)"
+                raise GitHubError(msg) from err
             reason = self._token.scrub(short_reason(err))  # not the library's text: it repeats the URL
             # Refused or unreachable before sending is safe to repeat; anything later may have been done.
             maybe_done = not isinstance(err, requests.ConnectTimeout)

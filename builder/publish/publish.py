@@ -43,6 +43,7 @@ from ..hashing import sha256_file
 from ..http import RetryPolicy, clean_text
 from ..report import Reporter
 from . import github
+from . import notes as notes_mod
 from .github import GitHubClient, Json, Secret
 
 log = logging.getLogger(__name__)
@@ -114,12 +115,15 @@ class PublishFlags:
     dry_run: bool = False
     sigstore: bool = False
     target: str | None = None  # --target-commitish, else $GITHUB_SHA; None: GitHub's default branch
+    notes: Path | None = None  # --notes: the release notes template (None: the built-in one)
+    zips: tuple[Path, ...] = ()  # bundles named on the command line (else: those dist/artifacts.json lists)
 
     @classmethod
     def resolve(cls, cfg: Config, env: Mapping[str, str], *, draft: bool = False, replace: bool = False,
-                dry_run: bool = False, sigstore: bool = False, target_commitish: str | None = None) -> PublishFlags:
+                dry_run: bool = False, sigstore: bool = False, target_commitish: str | None = None,
+                notes: Path | None = None, zips: tuple[Path, ...] = ()) -> PublishFlags:
         return cls(draft=draft or cfg.release.draft, replace=replace, dry_run=dry_run, sigstore=sigstore,
-                   target=read_target(target_commitish, env))
+                   target=read_target(target_commitish, env), notes=notes, zips=zips)
 
 
 def publish_dist(
@@ -140,8 +144,9 @@ def publish_dist(
     """
     reporter = reporter or Reporter()
     sig = verify.SignatureOptions(env=child_env or {})
+    zips = select_bundles(cfg.options.dist, opts.zips, reporter)
     if opts.dry_run and (cfg.options.offline or not _token_given(env)):
-        plan_offline(cfg, opts, reporter, sig)
+        plan_offline(cfg, opts, reporter, sig, zips)
         return
     if cfg.options.offline:
         msg = "--offline never touches the network, and publishing is all network: drop --offline, or add --dry-run"
@@ -156,15 +161,16 @@ def publish_dist(
     if opts.sigstore and not opts.dry_run:
         from .sigstore_sign import check_ready
 
-        check_ready(sorted(dist.glob("*.zip")), env)  # refused before the verification, not after
+        check_ready(zips, env)  # refused before the verification, not after
     with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
         # What is verified, hashed and uploaded is this private copy: a process that rewrites a
         # file of dist/ after the check can no longer get its bytes published.
         copy = snapshot(dist, Path(work))
-        check_dist(copy, sig, shown=dist)
+        chosen = copy_named(zips, dist, copy)
+        check_dist(copy, sig, shown=dist, zips=chosen)
         if opts.sigstore and not opts.dry_run:  # signs what was just verified; its .sigstore.json is uploaded too
-            _sign_copy(copy, dist, env)
-        bundles = read_bundles(cfg, Path(work), dist=copy)
+            _sign_copy(copy, dist, env, chosen)
+        bundles = read_bundles(cfg, Path(work), chosen, notes_mod.load(opts.notes))
         client = GitHubClient(endpoints, repo, token, policy or RetryPolicy(), session=session,
                               read_only=opts.dry_run)
         try:
@@ -178,6 +184,9 @@ def _publish(client: GitHubClient, cfg: Config, bundles: list[Bundle], opts: Pub
     repo = client.repo
     plans = [plan_bundle(client, b, draft=opts.draft, replace=opts.replace, target=opts.target) for b in bundles]
     _print_plan(plans, reporter, repo, dry_run=opts.dry_run)
+    if opts.dry_run:
+        reporter.emit(_plan_json(repo, [(p.bundle, p.release is not None, [(s.asset, s.kind) for s in p.steps],
+                                         p.publish) for p in plans], asked_github=True))
     refusals = [r for p in plans for r in p.refusals]
     if refusals:
         msg = "nothing was uploaded:\n  " + "\n  ".join(refusals)
@@ -220,11 +229,36 @@ def read_token(env: Mapping[str, str]) -> Secret:
     raise ConfigError(msg)
 
 
-def check_dist(dist: Path, sig: verify.SignatureOptions | None = None, *, shown: Path | None = None) -> None:
+def select_bundles(dist: Path, named: tuple[Path, ...], reporter: Reporter) -> list[Path]:
+    """The bundles to publish: those named, else those dist/artifacts.json lists (the last bundle
+    run's); every other file of dist/ is named as ignored, never uploaded and never an error."""
+    from ..bundle import dist as dist_mod
+
+    if named:
+        missing = [str(z) for z in named if not z.is_file()]
+        if missing:
+            msg = f"no such bundle: {', '.join(missing)}; name bundle zips (or none for the last run's)"
+            raise ConfigError(msg)
+        return sorted(z.resolve() for z in named)
+    selected = dist_mod.bundles(dist) if dist.is_dir() else None
+    if selected is None:
+        msg = (f"{dist} has no {dist_mod.ARTIFACTS}, which lists what a `bundle` run wrote: run bundle (with "
+               "--dist to this folder), or name the bundles to publish")
+        raise PublishError(msg)
+    zips, others = selected
+    for name in others:
+        reporter.warning(f"ignored: {dist / name} (not an artifact of the last bundle run; "
+                         "publish it by naming it)")
+    return zips
+
+
+def check_dist(dist: Path, sig: verify.SignatureOptions | None = None, *, shown: Path | None = None,
+               zips: list[Path] | None = None) -> None:
     """The same checks as `nox -s verify`: nothing is uploaded from a dist/ that fails them.
 
-    `shown` is the folder named in the message when `dist` is publish's private copy of it."""
-    problems = [p.replace(str(dist), str(shown or dist)) for p in verify.check_dist(dist, sig)]
+    `shown` is the folder named in the message when `dist` is publish's private copy of it; `zips`
+    the bundles to check (default: those artifacts.json lists)."""
+    problems = [p.replace(str(dist), str(shown or dist)) for p in verify.check_dist(dist, sig, zips)]
     if problems:
         msg = f"{shown or dist} failed verification, so nothing was published:\n  " + "\n  ".join(problems)
         raise VerifyError(msg)
@@ -246,12 +280,28 @@ def snapshot(dist: Path, work: Path) -> Path:
     return copy
 
 
-def _sign_copy(copy: Path, dist: Path, env: Mapping[str, str]) -> None:
+def copy_named(zips: list[Path], dist: Path, copy: Path) -> list[Path]:
+    """The chosen bundles in the private copy: those of dist/ are there already; a bundle named from
+    elsewhere is copied in with the files beside it."""
+    from ..bundle import dist as dist_mod
+
+    out = []
+    for z in zips:
+        if z.parent.resolve() != dist.resolve():
+            stem = z.name.removesuffix(".zip")
+            for suffix, _kind in (*dist_mod.SIDECARS, (".zip.sigstore.json", "")):
+                if (z.parent / f"{stem}{suffix}").is_file():
+                    shutil.copyfile(z.parent / f"{stem}{suffix}", copy / f"{stem}{suffix}")
+        out.append(copy / z.name)
+    return out
+
+
+def _sign_copy(copy: Path, dist: Path, env: Mapping[str, str], zips: list[Path] | None = None) -> None:
     """Sign the copy's zips with sigstore; the new signatures (and SHA256SUMS) go back to dist/ too."""
     from ..bundle.pack import write_dist_sums
     from .sigstore_sign import sign_zips
 
-    written = sign_zips(sorted(copy.glob("*.zip")), env)
+    written = sign_zips(zips if zips is not None else sorted(copy.glob("*.zip")), env)
     if written:
         write_dist_sums(copy)
         for path in [*written, copy / "SHA256SUMS"]:
@@ -261,15 +311,16 @@ def _sign_copy(copy: Path, dist: Path, env: Mapping[str, str]) -> None:
 # --------------------------------------------------------------------------- reading dist/
 
 
-def read_bundles(cfg: Config, work: Path, dist: Path | None = None) -> list[Bundle]:
-    """Every bundle in dist/ (or `dist`, its copy), each with `<stem>.SHA256SUMS` over its own files
-    written into `work`."""
-    dist = dist or cfg.options.dist
-    zips = sorted(dist.glob("*.zip"))
+def read_bundles(cfg: Config, work: Path, zips: list[Path] | None = None,
+                 notes: tuple[str, str] | None = None) -> list[Bundle]:
+    """The bundles to publish, each with `<stem>.SHA256SUMS` over its own files written into `work`.
+    A dirty or snapshot bundle is refused: no commit describes what it holds."""
+    dist = cfg.options.dist
+    zips = sorted(dist.glob("*.zip")) if zips is None else zips
     if not zips:
         msg = f"no bundle in {cfg.options.dist}: run `nox -s bundle` first"
         raise PublishError(msg)
-    bundles = [_bundle(z, cfg.release.tag, work) for z in zips]
+    bundles = [_bundle(z, cfg.release.tag, work, notes or notes_mod.load(None)) for z in zips]
     tags = [b.tag for b in bundles]
     if cfg.release.tag and len(bundles) > 1:
         msg = (f"release.tag {cfg.release.tag!r} names one release, but {cfg.options.dist} holds {len(bundles)} "
@@ -281,8 +332,9 @@ def read_bundles(cfg: Config, work: Path, dist: Path | None = None) -> list[Bund
     return bundles
 
 
-def _bundle(zip_path: Path, tag: str | None, work: Path) -> Bundle:
+def _bundle(zip_path: Path, tag: str | None, work: Path, notes: tuple[str, str]) -> Bundle:
     manifest = read_manifest(zip_path)
+    refuse_unpublishable(zip_path, manifest)
     stem = zip_path.name[: -len(".zip")]
     git_version = _field(manifest, zip_path, "kubernetes", "gitVersion")
     revision = _field(manifest, zip_path, "bundle", "revision")
@@ -297,7 +349,21 @@ def _bundle(zip_path: Path, tag: str | None, work: Path) -> Bundle:
     atomic_write(work / sums_name, sums_text((a.name, a.sha256) for a in files))
     assets = (*files, _local(work / sums_name, sums_name))
     title = f"{_field(manifest, zip_path, 'bundle', 'name')} {git_version} (revision {revision})"
-    return Bundle(stem, tag, title, release_notes(manifest, assets), assets)
+    return Bundle(stem, tag, title, notes_mod.render(notes, manifest, [(a.name, a.sha256) for a in assets]), assets)
+
+
+def refuse_unpublishable(zip_path: Path, manifest: Mapping[str, Any]) -> None:
+    """A snapshot bundle, or one built from a tree with uncommitted changes, is never published."""
+    bundle, kube = manifest.get("bundle"), manifest.get("kubernetes")
+    if isinstance(bundle, dict) and bundle.get("snapshot") is True:
+        msg = (f"{zip_path.name} is a snapshot bundle (--snapshot): it is never published; "
+               "bundle a committed tree without --snapshot")
+        raise PublishError(msg)
+    if isinstance(kube, dict) and kube.get("treeState") == "dirty":
+        msg = (f"{zip_path.name} was built from a Kubernetes tree with uncommitted changes "
+               f"({kube.get('gitVersion')}): no commit describes it, so it is not published; commit the "
+               "changes and bundle again")
+        raise PublishError(msg)
 
 
 def read_manifest(zip_path: Path) -> dict[str, Any]:
@@ -330,46 +396,9 @@ def _local(path: Path, name: str) -> LocalAsset:
     return LocalAsset(name, path, path.stat().st_size, digest)
 
 
-def _cell(value: Any) -> str:
-    """A manifest value made safe for one Markdown table cell or code span."""
-    return re.sub(r"[\x00-\x1f`|<>]", " ", str(value)).strip() or "-"
-
-
 def release_notes(manifest: Mapping[str, Any], assets: tuple[LocalAsset, ...]) -> str:
-    def get(section: str, key: str) -> str:
-        part = manifest.get(section)
-        return _cell(part.get(key) if isinstance(part, dict) else None)
-
-    config = manifest.get("config")
-    network = config.get("network") if isinstance(config, dict) else None
-    mode = _cell(network.get("mode") if isinstance(network, dict) else None)
-    exes = [f for f in manifest.get("files") or [] if isinstance(f, dict) and str(f.get("path", "")).endswith(".exe")]
-    lines = [
-        f"Offline Kubernetes node bundle for Windows Server: `{_cell(assets[0].name)}`.",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| Kubernetes | {get('kubernetes', 'gitVersion')} (commit {get('kubernetes', 'commit')}, "
-        f"source {get('kubernetes', 'source')}, tree {get('kubernetes', 'treeState')}) |",
-        f"| Go | {get('go', 'version')} |",
-        f"| SDN scripts | {get('sdn', 'repo')} at commit {get('sdn', 'commit')} |",
-        f"| Network mode | {mode} |",
-        f"| Bundle | {get('bundle', 'name')} {get('bundle', 'version')}, revision {get('bundle', 'revision')} |",
-        f"| Configuration digest | {_cell(manifest.get('configDigest'))} |",
-        "",
-        "## Checksums (sha256)",
-        "",
-        "```",
-        *(f"{a.sha256}  {a.name}" for a in assets),
-        "```",
-        "",
-        f"Check a download with `sha256sum -c --ignore-missing {_cell(assets[-1].name)}`; after unpacking, "
-        "`k/manifest.json` lists every file's sha256.",
-    ]
-    if exes:
-        lines += ["", "## Executables (sha256)", "", "```",
-                  *(f"{_cell(f.get('sha256'))}  {_cell(f.get('path'))}" for f in exes), "```"]
-    return "\n".join(lines) + "\n"
+    """The built-in release notes of a bundle."""
+    return notes_mod.render(notes_mod.load(None), manifest, [(a.name, a.sha256) for a in assets])
 
 
 # --------------------------------------------------------------------------- planning (reads only)
@@ -557,8 +586,26 @@ def _print_plan(plans: list[Plan], reporter: Reporter, repo: str, *, dry_run: bo
             reporter.result(f"  {would}publish {plan.label}")
         for note in plan.notes:
             reporter.result(f"  note: {note}")
+        if dry_run:
+            _show_notes(plan.bundle, reporter)
     if dry_run:
         reporter.result("dry run: nothing was written")
+
+
+def _show_notes(bundle: Bundle, reporter: Reporter) -> None:
+    reporter.result(f"  release notes of {bundle.tag}:")
+    for line in bundle.notes.splitlines():
+        reporter.result(f"    | {line}")
+
+
+def _plan_json(repo: str, releases: list[tuple[Bundle, bool | None, list[tuple[LocalAsset, str]], bool]], *,
+               asked_github: bool) -> dict[str, Any]:
+    """`publish --dry-run --json`: each release, whether it exists (null: GitHub not asked), its assets
+    and what would happen to each, and its notes."""
+    return {"dryRun": True, "repo": repo, "askedGitHub": asked_github, "releases": [
+        {"tag": b.tag, "title": b.title, "exists": exists, "publish": publish, "notes": b.notes,
+         "assets": [{"name": a.name, "size": a.size, "sha256": a.sha256, "action": action} for a, action in steps]}
+        for b, exists, steps, publish in releases]}
 
 
 def _print_summary(plan: Plan, release: Json, assets: list[Done], reporter: Reporter) -> None:
@@ -572,14 +619,14 @@ def _print_summary(plan: Plan, release: Json, assets: list[Done], reporter: Repo
 
 
 def plan_offline(cfg: Config, opts: PublishFlags, reporter: Reporter,
-                 sig: verify.SignatureOptions | None = None) -> None:
+                 sig: verify.SignatureOptions | None = None, zips: list[Path] | None = None) -> None:
     """`publish --dry-run` with no token or --offline: what dist/ would become, and what only GitHub can tell."""
     why = "--offline" if cfg.options.offline else "no token in GH_TOKEN or GITHUB_TOKEN"
     repo = cfg.release.repo or "(repository unknown: set release.repo or GITHUB_REPOSITORY)"
     target, draft, replace = opts.target, opts.draft, opts.replace
-    check_dist(cfg.options.dist, sig)
+    check_dist(cfg.options.dist, sig, zips=zips)
     with tempfile.TemporaryDirectory(prefix="k8swb-publish-") as work:
-        bundles = read_bundles(cfg, Path(work))
+        bundles = read_bundles(cfg, Path(work), zips, notes_mod.load(opts.notes))
     reporter.result(f"dry run from {cfg.options.dist} alone ({why}): GitHub was not asked")
     at = f" at commit {target}" if target else ""
     for b in bundles:
@@ -588,6 +635,9 @@ def plan_offline(cfg: Config, opts: PublishFlags, reporter: Reporter,
         for a in b.assets:
             reporter.result(f"  would upload (unless already there) {a.name} ({a.size} bytes, sha256 {a.sha256})")
         reporter.result(f"  would {'leave it a draft' if draft else f'publish release {b.tag}'}")
+        _show_notes(b, reporter)
+    reporter.emit(_plan_json(repo, [(b, None, [(a, "upload unless already there") for a in b.assets], not draft)
+                                    for b in bundles], asked_github=False))
     reporter.result("could not know without GitHub: whether each release exists (draft, published or immutable), "
                     "which assets it holds and whether they match these; so which uploads would be skipped or "
                     "redone, and whether a published release with different assets would be "

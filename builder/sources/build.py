@@ -317,12 +317,13 @@ def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path, 
     log.info("build: %s (in %s)", " ".join(args), root)
     with reporter.status("build") as progress:
         def on_line(line: str) -> None:
+            progress.set_line(line)  # the heartbeat of a CI log shows it
             m = _PHASE.match(line)
             if m:
                 progress.set_phase(m["text"])
 
         call_logged(args, log_path=log_path, cwd=root, env=env, error=BuildError,
-                    what="the Kubernetes build (make)", on_line=on_line, keep=keep)
+                    what="the Kubernetes build (make)", on_line=on_line, keep=keep, disk=root / "_output")
     log.info("build: make finished in %.1f s (log: %s)", time.monotonic() - start, log_path)
 
 

