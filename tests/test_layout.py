@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     {"builder.bundle", "builder.sources", "builder.node"},
     {"builder.config"},
     {"builder.artifacts", "builder.errors", "builder.fsutil", "builder.hashing", "builder.http", "builder.kversion",
-     "builder.pe", "builder.psparse", "builder.report", "builder.run", "builder.zipdir", "builder"},
+     "builder.oci", "builder.pe", "builder.psparse", "builder.report", "builder.run", "builder.zipdir", "builder"},
 ]
 
 
