@@ -28,6 +28,9 @@ TOOLS = {
     # Signing (tests/test_sign.py): Authenticode, and a PKCS#11 token played by SoftHSM.
     "osslsigncode": "osslsigncode",
     "softhsm2-util": "softhsm2",
+    # HostProcess image archives (tests/test_hostprocess_image.py): read and copied by real OCI tools.
+    "skopeo": "skopeo",
+    "umoci": "umoci",
 }
 # Packages with no command to look for: the OpenSSL engine that reaches a PKCS#11 token.
 LIBRARIES = ("libengine-pkcs11-openssl",)

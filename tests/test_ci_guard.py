@@ -65,14 +65,14 @@ def test_missing_tools_stop_the_run_before_the_first_test(tmp_path: Path) -> Non
     empty.mkdir()
     res = run_pytest(tmp_path, ci=None, path=str(empty))
     assert res.returncode == 4, res.stdout + res.stderr  # a usage error: no test ran
-    assert "rsync, make, git, unzip, bsdtar, 7z, shellcheck, osslsigncode, softhsm2-util" in res.stderr
+    assert "rsync, make, git, unzip, bsdtar, 7z, shellcheck, osslsigncode, softhsm2-util, skopeo, umoci" in res.stderr
     assert f"install: sudo {INSTALL}" in res.stderr
     assert "passed" not in res.stdout
 
 
 def test_install_command_names_a_package_for_every_tool() -> None:
     assert INSTALL == ("apt-get install rsync make git unzip libarchive-tools p7zip-full shellcheck "
-                       "osslsigncode softhsm2 libengine-pkcs11-openssl")
+                       "osslsigncode softhsm2 skopeo umoci libengine-pkcs11-openssl")
     assert missing_tools(TOOLS, path="") == list(TOOLS)
 
 

@@ -272,7 +272,8 @@ def _image_name(name: str) -> oci.ImageRef:
         ref = oci.parse_ref(name)
     except ValueError as err:
         raise ConfigError(f"image name {err}") from None
-    if ref.digest or not ref.tag or not oci.looks_like_registry(name.split("/", 1)[0]):
+    first, slash, _ = name.partition("/")
+    if ref.digest or not ref.tag or not slash or not oci.looks_like_registry(first):
         msg = (f"image name {name!r}: give registry/repository:tag with a registry host (a dot, a port or "
                "localhost), so that containerd does not read it as a Docker Hub name; no digest")
         raise ConfigError(msg)
