@@ -31,6 +31,9 @@ TOOLS = {
     # The shell completion scripts are checked by the shells that read them.
     "zsh": "zsh",
     "fish": "fish",
+    # HostProcess image archives (tests/test_hostprocess_image.py): read and copied by real OCI tools.
+    "skopeo": "skopeo",
+    "umoci": "umoci",
 }
 # Packages with no command to look for: the OpenSSL engine that reaches a PKCS#11 token.
 LIBRARIES = ("libengine-pkcs11-openssl",)

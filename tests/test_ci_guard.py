@@ -65,7 +65,7 @@ def test_missing_tools_stop_the_run_before_the_first_test(tmp_path: Path) -> Non
     empty.mkdir()
     res = run_pytest(tmp_path, ci=None, path=str(empty))
     assert res.returncode == 4, res.stdout + res.stderr  # a usage error: no test ran
-    assert "rsync, make, git, unzip, bsdtar, 7z, shellcheck, osslsigncode, softhsm2-util, zsh, fish" in res.stderr
+    assert ", ".join(TOOLS) in res.stderr  # every tool named, in one line
     assert f"install: sudo {INSTALL}" in res.stderr
     assert "passed" not in res.stdout
 

@@ -18,8 +18,8 @@ LAYERS: list[set[str]] = [
     {"builder.bundle", "builder.sources", "builder.node"},
     {"builder.config"},
     {"builder.artifacts", "builder.errors", "builder.fsutil", "builder.hashing", "builder.http", "builder.kversion",
-     "builder.pe", "builder.psparse", "builder.report", "builder.run", "builder.toolinfo", "builder.zipdir",
-     "builder"},
+     "builder.oci", "builder.pe", "builder.psparse", "builder.report", "builder.run", "builder.toolinfo",
+     "builder.zipdir", "builder"},
 ]
 
 
