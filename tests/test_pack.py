@@ -276,13 +276,15 @@ def test_kill_mid_write_leaves_no_bundle(tmp_path: Path, windows_exe: Path, repo
 
 
 @pytest.mark.parametrize(("make", "module"), [(pack.codec_zlib, "zlib"), (pack.codec_zlib_ng, "zlib_ng"),
-                                             (pack.codec_isal, "isal"), (pack.codec_libdeflate, "deflate")])
+                                             (pack.codec_isal, "isal"), (pack.codec_libdeflate, "deflate"),
+                                             (lambda: pack.codec_libdeflate(6, piece=0), "deflate")])
 def test_every_codec_writes_a_valid_multi_piece_stream(tmp_path: Path, make: object, module: str) -> None:
     # Every candidate is installed with the tests (the `bench` extra): a missing one fails here.
     codec = make()  # type: ignore[operator]
     rng = random.Random(7)
     words = [bytes(rng.randrange(256) for _ in range(rng.randrange(3, 40))) for _ in range(500)]
-    big = b"".join(rng.choice(words) for _ in range(120_000))[: 3 * pack.CHUNK + 12345]
+    size = 3 * (codec.piece or pack.CHUNK) + 12345  # three whole pieces and a short last one
+    big = b"".join(rng.choice(words) for _ in range(size // 10))[:size]
     members = [pack.bytes_member("k/big.bin", "generated", big), pack.bytes_member("k/empty.txt", "generated", b""),
                pack.bytes_member("k/small.txt", "generated", b"hello\n")]
     out = tmp_path / "t.zip"
