@@ -37,6 +37,7 @@ environment:
   SOURCE_DATE_EPOCH     the time stamped into the binaries and the zip (else bundle.source_date_epoch,
                         else the tree's commit time)
   XDG_CACHE_HOME        the cache folder's parent (default ~/.cache)
+  K8SWB_GO_CACHE_MAX    the kept Go build cache's size per minor (default 4GiB; oldest entries go first)
   K8SWB_MAX_DOWNLOAD    the largest download accepted (default 1GiB; e.g. 2GiB, 700MiB)
   GITHUB_REPOSITORY     release.repo when bundle.yaml has none
   GH_TOKEN, GITHUB_TOKEN, GITHUB_API_URL   publishing (the token is never taken from the command line)
@@ -89,6 +90,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Verify dist/, then create (or finish) one GitHub release per bundle and upload its assets. "
         "The token comes from GH_TOKEN or GITHUB_TOKEN only.",
         "  GH_TOKEN=... %(prog)s --draft\n  %(prog)s --dry-run",
+    ),
+    "reproduce": (
+        "build a bundle again from its provenance and compare the bytes",
+        "Read the bundle's manifest.json (the tree's commit or digest, the configuration, the tool's version), "
+        "check the tree, the configuration and this tool against it, build the bundle again in a temporary "
+        "folder and compare: exit 0 when identical, 8 naming the first file that differs. The configuration "
+        "comes from the manifest unless --config is given.",
+        "  %(prog)s dist/kubernetes-windows-node-v1.37.0-1.zip --kube-root ~/src/kubernetes",
     ),
     "bench": (
         "run the speed benchmarks",
@@ -147,6 +156,7 @@ _SIGSTORE_ID = _opt("--sigstore-identity", metavar="SAN",
 _SIGSTORE_ISSUER = _opt("--sigstore-issuer", metavar="URL", help="the OIDC issuer expected of that identity")
 _SIGSTORE_ROOT = _opt("--sigstore-trusted-root", type=Path, metavar="FILE",
                       help="a pinned sigstore trusted_root.json (default: the one the sigstore package ships)")
+_ZIP = _opt("zip", type=Path, help="the bundle to reproduce")
 _ONLY = _opt("--only", choices=["build", "fetch", "pack", "nox"], action="append", help="run only these benchmarks")
 _SCHEMA_OUT = _opt("--out", type=Path, metavar="FILE", help="write the schema to FILE instead of printing it")
 
@@ -158,6 +168,7 @@ OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
     "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT, _INSECURE),  # the flag: load accepts an http:// mirror
     "verify": (_DIST, _ZIPS, _TRUST_CA, _SIGSTORE_ID, _SIGSTORE_ISSUER, _SIGSTORE_ROOT),
     "publish": (_CONFIG, _DIST, _DRAFT, _REPLACE, _DRY, _COMMITISH, _SIGSTORE, _TOKEN),
+    "reproduce": (_ZIP, _CONFIG, _TREE, _CACHE, _OFFLINE, _INSECURE),
     "bench": (_CACHE, _ONLY),
     "schema": (_SCHEMA_OUT,),
 }
@@ -230,6 +241,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         msg = ("--token is refused: a token on the command line ends up in shell history and process "
                "lists; set GH_TOKEN or GITHUB_TOKEN in the environment instead")
         raise ConfigError(msg)
+    if args.command == "reproduce":
+        from .bundle import reproduce
+
+        return reproduce.reproduce(args.zip, overrides_from(args), dict(os.environ))
     if args.command == "verify" and args.zips:
         return pipeline.verify_paths([Path(z) for z in args.zips], pipeline.signature_options(args))
     env = dict(os.environ)

@@ -31,9 +31,9 @@ from ..sizes import GiB, parse_size
 log = logging.getLogger(__name__)
 
 MAX_ENV = "K8SWB_GO_CACHE_MAX"
-# A cold windows/amd64 build of kubelet, kube-proxy and kubectl of v1.20 leaves about 1.3 GiB
-# (measured; the tree's code generators are compiled for the host and cached too): room for a
-# few patch releases of one minor.
+# A cold windows/amd64 build of kubelet, kube-proxy and kubectl of v1.20 leaves 1.7 GiB (measured;
+# the tree's code generators are compiled for the host and cached too): room for the changed
+# packages of a few patch releases of one minor.
 DEFAULT_MAX = 4 * GiB
 FOLDER = "go-build"
 
