@@ -242,7 +242,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                "lists; set GH_TOKEN or GITHUB_TOKEN in the environment instead")
         raise ConfigError(msg)
     if args.command == "reproduce":
-        from .bundle import reproduce
+        from . import reproduce
 
         return reproduce.reproduce(args.zip, overrides_from(args), dict(os.environ))
     if args.command == "verify" and args.zips:

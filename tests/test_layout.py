@@ -13,12 +13,12 @@ PACKAGE = Path(__file__).resolve().parent.parent / "builder"
 # never one of a higher layer or of another package of its own layer, except where listed below.
 LAYERS: list[set[str]] = [
     {"builder.__main__", "builder.cli"},
-    {"builder.pipeline", "builder.bench"},
+    {"builder.pipeline", "builder.bench", "builder.reproduce"},
     {"builder.publish"},
     {"builder.bundle", "builder.sources", "builder.node"},
     {"builder.config"},
     {"builder.artifacts", "builder.errors", "builder.fsutil", "builder.hashing", "builder.http", "builder.kversion",
-     "builder.pe", "builder.psparse", "builder.run", "builder.zipdir", "builder"},
+     "builder.pe", "builder.psparse", "builder.run", "builder.sizes", "builder.zipdir", "builder"},
 ]
 
 

@@ -14,8 +14,8 @@ from kit_fixture import local_cni_release
 from kube_tree import build_env, git, make_tree
 from sdn_fixture import write_sdn_archive
 
-from builder import cli
-from builder.bundle import pack, reproduce
+from builder import cli, reproduce
+from builder.bundle import pack
 from builder.errors import ConfigError, VerifyError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

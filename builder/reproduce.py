@@ -19,11 +19,11 @@ from typing import Any
 
 import yaml
 
-from .. import __version__
-from .. import config as cfgmod
-from ..errors import ConfigError, VerifyError
-from ..hashing import sha256_file
-from . import manifest as mf
+from . import __version__
+from . import config as cfgmod
+from .bundle import manifest as mf
+from .errors import ConfigError, VerifyError
+from .hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def check_tool(manifest: Mapping[str, Any]) -> None:
 
 def check_tree(manifest: Mapping[str, Any], cfg: cfgmod.Config) -> None:
     """The tree given is the one the bundle was built from: its commit, or its files' digest."""
-    from ..sources import build
+    from .sources import build
 
     k = manifest["kubernetes"]
     if k["source"] != "build":
@@ -107,7 +107,7 @@ def first_difference(ours: Path, theirs: Path) -> str | None:
 
 def reproduce(zip_path: Path, overrides: cfgmod.Overrides, env: Mapping[str, str]) -> int:
     """Rebuild `zip_path` from its provenance; 0 when identical, VerifyError naming the first difference."""
-    from .. import pipeline
+    from . import pipeline
 
     manifest = read_manifest(zip_path)
     check_tool(manifest)
