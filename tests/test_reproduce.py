@@ -75,7 +75,8 @@ def test_the_first_differing_member_is_named(tmp_path: Path) -> None:
     given = _zip(tmp_path / "given.zip", base)
     assert reproduce.first_difference(_zip(tmp_path / "same.zip", base), given).startswith("every member is the same")
     other = _zip(tmp_path / "other.zip", {**base, "k/b.exe": b"MZ" + bytes(4999) + b"\x01", "k/c.txt": b"C\n"})
-    assert reproduce.first_difference(other, given) == "k/b.exe: content differs (5002 bytes rebuilt, 5002 in the bundle)"
+    assert reproduce.first_difference(other, given) == (
+        "k/b.exe: content differs (5002 bytes rebuilt, 5002 in the bundle)")
     more = _zip(tmp_path / "more.zip", {**base, "k/d.txt": b"d\n"})
     assert reproduce.first_difference(more, given) == "k/d.txt: only in the rebuilt bundle"
 

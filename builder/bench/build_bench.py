@@ -166,7 +166,8 @@ def _patch_builds(cfg: Config, env: Mapping[str, str], repo: Path, work: Path) -
             start = time.perf_counter()
             result = build.build(tag_cfg, env)
             times.append(time.perf_counter() - start)
-            assert result.git_version == tag and not result.reused
+            assert result.git_version == tag
+            assert not result.reused
             shutil.rmtree(clone)
     return min(cold), min(warm)
 

@@ -29,7 +29,7 @@ _OUT = 1 << 18  # decoded bytes per inflate call (thrown away: only positions ma
 
 class _ZStream(ctypes.Structure):
     # zlib.h's z_stream, unchanged since zlib 1.0 (zlib-ng's compatible build keeps it too).
-    _fields_ = [  # noqa: RUF012 (ctypes reads this class attribute)
+    _fields_ = [
         ("next_in", ctypes.c_void_p), ("avail_in", ctypes.c_uint), ("total_in", ctypes.c_ulong),
         ("next_out", ctypes.c_void_p), ("avail_out", ctypes.c_uint), ("total_out", ctypes.c_ulong),
         ("msg", ctypes.c_char_p), ("state", ctypes.c_void_p),

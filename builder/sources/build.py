@@ -28,7 +28,7 @@ from ..kversion import KubeVersion, from_git_describe
 from ..pe import file_contains, file_pe_problem
 from ..run import Progress, call, call_logged
 from . import gocache
-from .toolchain import Toolchain, provision, requirement, show, shim_text, write_shim
+from .toolchain import Toolchain, provision, requirement, shim_text, show, write_shim
 
 log = logging.getLogger(__name__)
 
