@@ -182,9 +182,10 @@ def test_same_bundle_from_two_folders_two_caches_two_homes(tmp_path: Path, monke
         env = _toolchain_in(cache)  # the toolchain's paths differ too
         zips.append(_bundle(tmp_path, tree, cache, tmp_path / f"dist-{n}", tmp_path / f"home-{n}", env, monkeypatch))
         folders += [str(tree), str(tree.resolve()), str(cache), str(tmp_path / f"home-{n}")]
-        # The build ran with the kept cache, not the tree's own: an old tree's folder stays empty.
-        assert gocache.size(cache / "go-build" / "v1.37-go1.25.5-windows-amd64") > 0
-        assert gocache.size(tree / "_output/local/go/cache") == 0
+        # The build ran with the kept cache: the folder an old tree forces is a link to it.
+        kept = cache / "go-build" / "v1.37-go1.25.5-windows-amd64"
+        assert gocache.size(kept) > 0
+        assert (tree / gocache.FORCED).resolve() == kept.resolve()
     assert zips[0].read_bytes() == zips[1].read_bytes()
     with zipfile.ZipFile(zips[0]) as zf:
         exes = [zf.read(n) for n in zf.namelist() if n.endswith(".exe")]
@@ -227,3 +228,14 @@ def test_cold_warm_and_damaged_go_cache_give_the_same_bundle(tmp_path: Path, mon
         if n == 1:  # the packages came from the kept cache: only the link steps' few entries are new
             assert len(set(after) - set(before)) < len(before) / 10, "the warm build did not use the kept cache"
     assert zips[0].read_bytes() == zips[1].read_bytes() == zips[2].read_bytes()
+
+
+def test_a_cache_folder_the_tree_already_has_is_left_alone(tmp_path: Path) -> None:
+    own = tmp_path / "tree" / gocache.FORCED
+    own.mkdir(parents=True)
+    (own / "README").write_text("the tree's own\n")
+    gocache.link_forced_folder(tmp_path / "tree", tmp_path / "kept")
+    assert not own.is_symlink()
+    assert (own / "README").read_text() == "the tree's own\n"
+    gocache.link_forced_folder(tmp_path / "fresh", tmp_path / "kept")
+    assert (tmp_path / "fresh" / gocache.FORCED).readlink() == tmp_path / "kept"

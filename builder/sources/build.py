@@ -217,6 +217,7 @@ def build(cfg: Config, env: Mapping[str, str]) -> BuildResult:
     if reused is None:
         _remove_old_outputs(root, kube, names)
         shim = write_shim(cfg.options.cache_dir, go, kept.path)
+        gocache.link_forced_folder(root, kept.path)
         with gocache.in_use(kept):
             _run_make(root, args, make_env(env, go, kube, tree, sde, shim, kept.path),
                       cfg.options.cache_dir / "logs" / "make.log", kept.path)

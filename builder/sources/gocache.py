@@ -89,6 +89,28 @@ def in_use(cache: GoCache) -> Iterator[Path]:
         os.close(fd)
 
 
+# Where trees up to about v1.22 force GOCACHE (hack/lib/golang.sh: "${KUBE_GOPATH}/cache").
+FORCED = Path("_output/local/go/cache")
+
+
+def link_forced_folder(root: Path, kept: Path) -> None:
+    """Make the folder an older tree forces GOCACHE to a link to the kept cache, when the tree has none.
+
+    The `go` shim already gives every Go command the kept cache; a program that runs Go by its full
+    path instead (go/build runs $GOROOT/bin/go) then still finds the kept cache, not a cold one.
+    A folder the tree already has is left as it is: it is the tree's, with what it holds."""
+    forced = root / FORCED
+    if forced.exists() or forced.is_symlink():
+        if not (forced.is_symlink() and forced.resolve() == kept.resolve()):
+            log.debug("go cache: %s exists; left as it is", forced)
+        return
+    try:
+        forced.parent.mkdir(parents=True, exist_ok=True)
+        forced.symlink_to(kept, target_is_directory=True)
+    except OSError as err:
+        log.debug("go cache: cannot link %s to %s (%s)", forced, kept, err)
+
+
 def _entries(folder: Path) -> list[tuple[float, int, Path]]:
     """(mtime, size, path) of every entry file Go wrote (its 256 sub-folders), oldest first."""
     out = []
