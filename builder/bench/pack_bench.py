@@ -311,7 +311,9 @@ def _compare(label: str, files: Mapping[str, Mapping[str, object]], work: Path,
                 best[name] = dataclasses.replace(m, max_rss_mb=max(m.max_rss_mb, best.get(name, m).max_rss_mb))
     load = (load_before, os.getloadavg())
     chosen = pack.default_codec()
-    problems = verify.check_zip(next((work / f"dist-{chosen.name}-{chosen.level}").glob("*.zip"))).problems
+    problems = None
+    if label == "bench":  # a whole bundle; the real-shaped payload has no CNI plugins for its scripts to start
+        problems = verify.check_zip(next((work / f"dist-{chosen.name}-{chosen.level}").glob("*.zip"))).problems
     return _report(label, files, best, problems, load)
 
 
@@ -334,7 +336,7 @@ def goals(m: Measure, base: Measure) -> dict[str, bool]:
 
 
 def _report(label: str, files: Mapping[str, Mapping[str, object]], best: Mapping[str, Measure],
-            problems: list[str], load: tuple[tuple[float, ...], tuple[float, ...]]) -> tuple[bool, list[str]]:
+            problems: list[str] | None, load: tuple[tuple[float, ...], tuple[float, ...]]) -> tuple[bool, list[str]]:
     total = sum(int(str(f["size"])) for f in files.values())
     total += sum(len(s.data) for s in scripts())
     sizes = sorted((int(str(f["size"])) / MB for f in files.values()), reverse=True)
@@ -356,7 +358,8 @@ def _report(label: str, files: Mapping[str, Mapping[str, object]], best: Mapping
     checks = dict(goals(best[chosen_key], base))
     if label == "bench":
         checks[f"payload {PAYLOAD_MB[0]} to {PAYLOAD_MB[1]} MB"] = PAYLOAD_MB[0] * MB <= total <= PAYLOAD_MB[1] * MB
-    checks["its bundle verifies" + "".join(f"\n    {p}" for p in problems)] = not problems
+    if problems is not None:
+        checks["its bundle verifies" + "".join(f"\n    {p}" for p in problems)] = not problems
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines.append(f"(peak MB never reads below this benchmark's own {own:.0f} MB: Linux keeps the high-water mark "
                  "of the forking process across exec, so Info-ZIP's real peak is a few MB)")
