@@ -30,7 +30,7 @@ from ..sources.toolchain import provision, requirement
 from .tree import TAG, commit_and_tag, write_tree
 
 PACKAGES = 400
-FUNCS = 40
+FUNCS = 60
 ROUNDS = 3
 PATCH_ROUNDS = 2
 PATCH_FILES = 36
