@@ -109,6 +109,12 @@ def verify(session: nox.Session) -> None:
 
 
 @nox.session(venv_backend="none", default=False)
+def reproduce(session: nox.Session) -> None:
+    """Build a bundle again from its provenance and report the first file that differs."""
+    _command(session, "reproduce")
+
+
+@nox.session(venv_backend="none", default=False)
 def publish(session: nox.Session) -> None:
     """Upload dist/ to GitHub Releases (token from GH_TOKEN or GITHUB_TOKEN)."""
     _command(session, "publish")

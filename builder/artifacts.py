@@ -31,6 +31,7 @@ class BuildResult:
     source_date_epoch: int | None  # the tree's commit time, when known
     binaries: tuple[Binary, ...]
     reused: bool = False  # True when a no-op rebuild reused the last outputs
+    tree_digest: str | None = None  # build only: the tree's content digest (builder.sources.build.tree_fingerprint)
 
     @property
     def components(self) -> tuple[str, ...]:

@@ -51,6 +51,7 @@ environment:
   SOURCE_DATE_EPOCH     the time stamped into the binaries and the zip (else bundle.source_date_epoch,
                         else the tree's commit time)
   XDG_CACHE_HOME        the cache folder's parent (default ~/.cache)
+  K8SWB_GO_CACHE_MAX    the kept Go build cache's size per minor (default 4GiB; oldest entries go first)
   K8SWB_MAX_DOWNLOAD    the largest download accepted (default 1GiB; e.g. 2GiB, 700MiB)
   K8SWB_DOWNLOAD_DEADLINE  the longest one download may take, retries included (default 1h;
                         e.g. 2h, 30min, 90s); after it the download fails (exit 5) and nothing is kept
@@ -113,6 +114,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "refused. The token comes from GH_TOKEN or GITHUB_TOKEN only.",
         "  GH_TOKEN=... %(prog)s --draft\n  %(prog)s --dry-run --notes release-notes.md.j2\n"
         "  %(prog)s dist/kubernetes-windows-node-v1.36.2-1.zip   # a bundle of an earlier run",
+    ),
+    "reproduce": (
+        "build a bundle again from its provenance and compare the bytes",
+        "Read the bundle's manifest.json (the tree's commit or digest, the configuration, the tool's version), "
+        "check the tree, the configuration and this tool against it, build the bundle again in a temporary "
+        "folder and compare: exit 0 when identical, 8 naming the first file that differs. The configuration "
+        "comes from the manifest unless --config is given.",
+        "  %(prog)s dist/kubernetes-windows-node-v1.37.0-1.zip --kube-root ~/src/kubernetes",
     ),
     "bench": (
         "run the speed benchmarks",
@@ -218,6 +227,7 @@ INIT_FIELDS: dict[str, tuple[str, str, str]] = {
 }
 INIT_OPTIONS = tuple(_opt(flag, dest=dest, metavar="VALUE", help=what) for dest, (flag, _key, what)
                      in INIT_FIELDS.items())
+_ZIP = _opt("zip", type=Path, help="the bundle to reproduce")
 _ONLY = _opt("--only", choices=["build", "fetch", "pack", "nox"], action="append", help="run only these benchmarks")
 _SCHEMA_OUT = _opt("--out", type=Path, metavar="FILE", help="write the schema to FILE instead of printing it")
 
@@ -234,6 +244,7 @@ OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
                 _JSON, _TOKEN),
     "init": (_INIT_OUT, *INIT_OPTIONS),
     "completion": (_SHELL,),
+    "reproduce": (_ZIP, _CONFIG, _TREE, _CACHE, _OFFLINE, _INSECURE),
     "bench": (_CACHE, _ONLY),
     "schema": (_SCHEMA_OUT,),
 }
@@ -318,6 +329,7 @@ class CommandLine:
     sigstore_issuer: str | None = None
     sigstore_trusted_root: Path | None = None
     only: tuple[str, ...] = ()
+    zip: Path | None = None  # reproduce: the bundle
 
     @classmethod
     def parse(cls, argv: Sequence[str] | None) -> CommandLine:
@@ -329,7 +341,7 @@ class CommandLine:
             # verify and publish read dist/ only; the benchmarks make their own trees.
             needs_source=command not in ("verify", "publish", "bench"),
             tree_optional=command in ("render", "fetch"),
-            fetches_sdn=command in ("bundle", "check", "fetch"),
+            fetches_sdn=command in ("bundle", "check", "fetch", "reproduce"),
         )
         for key in ("zips", "only"):  # argparse's lists, as tuples
             given[key] = tuple(given.get(key) or ())
@@ -353,7 +365,7 @@ def context(reporter: Reporter, env: Mapping[str, str], cfg: cfgmod.Config | Non
 
 
 # Commands that build from a tree when there is one: the tree is checked before its version is read.
-BUILDS = ("bundle", "check", "build")
+BUILDS = ("bundle", "check", "build", "reproduce")
 # Commands that work on exactly one Kubernetes version.
 ONE_VERSION = ("build", "render")
 
@@ -371,14 +383,16 @@ def config_file(line: CommandLine, cwd: Path) -> Path:
     raise ConfigError(msg)
 
 
-def resolve(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> Run:
-    """The configuration (file, environment, command line) and the run's versions, each once."""
+def resolve(line: CommandLine, reporter: Reporter, env: Mapping[str, str],
+            overrides: cfgmod.Overrides | None = None) -> Run:
+    """The configuration (file, environment, command line) and the run's versions, each once.
+    `overrides` replace the command line's (`reproduce`: the configuration recorded in a bundle)."""
     from . import pipeline
 
     cwd = Path.cwd()
-    path = config_file(line, cwd)
+    path = config_file(dataclasses.replace(line, overrides=overrides) if overrides else line, cwd)
     reporter.info(f"configuration: {path}")
-    wanted = dataclasses.replace(line.overrides, config=path)
+    wanted = dataclasses.replace(overrides or line.overrides, config=path)
     cfg = cfgmod.load(wanted, env, cwd)
     ctx = context(reporter, env, cfg, downloads=wanted.needs_source)
     if not wanted.needs_source:
@@ -481,6 +495,14 @@ def _completion(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -
     return 0
 
 
+def _reproduce(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
+    from . import reproduce
+
+    assert line.zip is not None  # argparse requires it
+    reproduce.reproduce(line.zip, line.overrides, lambda overrides: resolve(line, reporter, env, overrides))
+    return 0
+
+
 def _bench(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
     from . import pipeline
 
@@ -507,6 +529,7 @@ DISPATCH: dict[str, Callable[[CommandLine, Reporter, Mapping[str, str]], int]] =
     "publish": _publish,
     "init": _init,
     "completion": _completion,
+    "reproduce": _reproduce,
     "bench": _bench,
     "schema": _schema,
 }

@@ -30,6 +30,7 @@ import urllib3
 
 from . import __version__
 from .errors import FetchError
+from .sizes import GiB, parse_size
 
 USER_AGENT = f"k8s-windows-bundle/{__version__} (+python-requests/{requests.__version__})"
 CONNECT_TIMEOUT = 10.0
@@ -120,7 +121,6 @@ logging.getLogger("urllib3").setLevel(logging.INFO)
 
 CHUNK = 256 * 1024
 MESSAGE_LIMIT = 300  # characters of a server's error body shown to the user
-GiB = 2**30
 # The most any download may be (an executable, an archive): far above a kubelet.exe (~120 MiB) or
 # the SDN archive, far below a full disk. K8SWB_MAX_DOWNLOAD (bytes, or with a MiB/GiB suffix) sets it.
 MAX_DOWNLOAD: int = 1 * GiB
@@ -155,14 +155,7 @@ def max_download(env: Mapping[str, str]) -> int:
     """The size cap of a download: K8SWB_MAX_DOWNLOAD when set (e.g. `2GiB`, `700MiB`, bytes), else 1 GiB.
 
     Read once, at the edge (`cli`); the downloads get it through `Net.max_download`."""
-    raw = env.get(MAX_DOWNLOAD_ENV, "").strip()
-    if not raw:
-        return MAX_DOWNLOAD
-    m = re.fullmatch(r"(\d+)\s*(GiB|MiB|KiB|)", raw)
-    if m is None or int(m[1]) == 0:
-        msg = f"{MAX_DOWNLOAD_ENV}={raw!r} is not a size; write it like 2GiB, 700MiB or a number of bytes"
-        raise FetchError(msg)
-    return int(m[1]) * {"GiB": GiB, "MiB": 2**20, "KiB": 1024, "": 1}[m[2]]
+    return parse_size(env.get(MAX_DOWNLOAD_ENV, ""), MAX_DOWNLOAD_ENV, MAX_DOWNLOAD, FetchError)
 
 
 def download_deadline(env: Mapping[str, str]) -> float:

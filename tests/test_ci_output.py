@@ -52,7 +52,7 @@ def test_a_silent_make_still_gets_a_heartbeat_every_minute(tmp_path: Path) -> No
     reporter = Reporter(err=err, out=io.StringIO(), clock=lambda: (time.monotonic() - start) * 1200,
                         heartbeat=60.0, poll=0.01)
     with reporter.attach(), reporter.step("build v1.37.0"):
-        build._run_make(tmp_path, ["make"], env, tmp_path / "logs" / "make.log", reporter, ())
+        build._run_make(tmp_path, ["make"], env, tmp_path / "logs" / "make.log", reporter, (), tmp_path / "gocache")
     beats = [line for line in err.getvalue().splitlines() if "still running" in line]
     assert len(beats) >= 3, err.getvalue()
     assert all(b.startswith("build v1.37.0: still running, ") for b in beats)
@@ -212,7 +212,8 @@ def test_make_output_on_a_full_disk_ends_the_build_with_exit_3(tmp_path: Path, s
         (logs / "make.log").symlink_to("/dev/full")
     with pytest.raises(BuildError, match=r"the Kubernetes build \(make\) stopped: no space left on the device "
                                          f"holding {logs}") as err:
-        build._run_make(tmp_path, ["make"], env, logs / "make.log", Reporter(err=io.StringIO()), ())
+        build._run_make(tmp_path, ["make"], env, logs / "make.log", Reporter(err=io.StringIO()), (),
+                        tmp_path / "gocache")
     assert err.value.exit_code == 3
 
 

@@ -13,13 +13,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "builder"
 # never one of a higher layer or of another package of its own layer, except where listed below.
 LAYERS: list[set[str]] = [
     {"builder.__main__", "builder.cli", "builder.completion"},
-    {"builder.pipeline", "builder.options", "builder.bench"},
+    {"builder.pipeline", "builder.options", "builder.bench", "builder.reproduce"},
     {"builder.publish"},
     {"builder.bundle", "builder.sources", "builder.node"},
     {"builder.config"},
     {"builder.artifacts", "builder.errors", "builder.fsutil", "builder.hashing", "builder.http", "builder.kversion",
-     "builder.oci", "builder.pe", "builder.psparse", "builder.report", "builder.run", "builder.toolinfo",
-     "builder.zipdir", "builder"},
+     "builder.oci", "builder.pe", "builder.psparse", "builder.report", "builder.run", "builder.sizes",
+     "builder.toolinfo", "builder.zipdir", "builder"},
 ]
 
 

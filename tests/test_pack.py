@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -276,13 +277,15 @@ def test_kill_mid_write_leaves_no_bundle(tmp_path: Path, windows_exe: Path, repo
 
 
 @pytest.mark.parametrize(("make", "module"), [(pack.codec_zlib, "zlib"), (pack.codec_zlib_ng, "zlib_ng"),
-                                             (pack.codec_isal, "isal"), (pack.codec_libdeflate, "deflate")])
+                                             (pack.codec_isal, "isal"), (pack.codec_libdeflate, "deflate"),
+                                             (lambda: pack.codec_libdeflate(6, piece=0), "deflate")])
 def test_every_codec_writes_a_valid_multi_piece_stream(tmp_path: Path, make: object, module: str) -> None:
     # Every candidate is installed with the tests (the `bench` extra): a missing one fails here.
     codec = make()  # type: ignore[operator]
     rng = random.Random(7)
     words = [bytes(rng.randrange(256) for _ in range(rng.randrange(3, 40))) for _ in range(500)]
-    big = b"".join(rng.choice(words) for _ in range(120_000))[: 3 * pack.CHUNK + 12345]
+    size = 3 * (codec.piece or pack.CHUNK) + 12345  # three whole pieces and a short last one
+    big = b"".join(rng.choice(words) for _ in range(size // 10))[:size]
     members = [pack.bytes_member("k/big.bin", "generated", big), pack.bytes_member("k/empty.txt", "generated", b""),
                pack.bytes_member("k/small.txt", "generated", b"hello\n")]
     out = tmp_path / "t.zip"
@@ -391,3 +394,32 @@ def test_a_failing_sbom_leaves_dist_as_it_was(inputs: Inputs, monkeypatch: pytes
     with pytest.raises(PackError, match="SBOM generation failed"):
         do_pack(inputs)
     assert sorted(p.name for p in inputs.cfg.options.dist.iterdir() if p.name != ".gitkeep") == []
+
+
+def test_joined_libdeflate_pieces_decode_whatever_bits_the_last_byte_has_free() -> None:
+    import deflate
+
+    from builder.bundle import splice
+
+    rng = random.Random(11)
+    free_bits = set()
+    for n in range(300):
+        pieces = [rng.randbytes(rng.randrange(0, 50)) * rng.randrange(1, 80) + rng.randbytes(rng.randrange(1, 9))
+                  for _ in range(3)]
+        streams = [deflate.deflate_compress(p, 6) for p in pieces]
+        header, end = splice.final_block(streams[0])
+        assert header <= end <= 8 * len(streams[0])
+        free_bits.add(8 * len(streams[0]) - end)
+        joined = b"".join([splice.continuable(streams[0]), splice.continuable(streams[1]), streams[2]])
+        assert zlib.decompress(joined, -15) == b"".join(pieces), n
+    assert free_bits == set(range(8))  # every way a stream can end within its last byte was joined
+
+
+def test_a_damaged_piece_is_refused_not_joined() -> None:
+    import deflate
+
+    from builder.bundle import splice
+
+    stream = deflate.deflate_compress(b"the same words again and again " * 1000, 6)
+    with pytest.raises(PackError, match="does not decode"):
+        splice.final_block(stream[: len(stream) // 2])

@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from builder.sources import gocache as go_build_cache
+
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW = REPO / ".github" / "workflows" / "release.yml"
 PINNED = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_./-]+@[0-9a-f]{40}$")
@@ -284,7 +286,10 @@ def test_the_matrix_bundles_each_version_from_source_or_release():
     assert step_named("Bundle")["timeout-minutes"] == 120
     assert bundle["timeout-minutes"] > step_named("Bundle")["timeout-minutes"]
     gocache = step_named("Cache the Go build cache (per minor)")
-    assert gocache["with"]["path"] == "~/.cache/go-build"
+    kept = f"~/.cache/k8s-windows-bundle/{go_build_cache.FOLDER}"  # the tool's default --cache-dir
+    assert gocache["with"]["path"] == kept
+    assert f"!{kept}" in step_named("Cache the tool's downloads (per version and origin)")["with"]["path"].split()
+    assert "GOCACHE" not in step_named("Find the minor version")["run"]
     assert "${{ steps.minor.outputs.minor }}" in gocache["with"]["key"]
     assert gocache["with"]["restore-keys"].strip() == "go-build-${{ runner.os }}-${{ steps.minor.outputs.minor }}-"
     tool = step_named("Cache the tool's downloads (per version and origin)")

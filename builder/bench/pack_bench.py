@@ -1,20 +1,25 @@
-"""Packing speed, size and memory against Info-ZIP `zip -6 -X -r` on a payload shaped like a real bundle.
+"""Packing speed, size and memory against Info-ZIP `zip -6 -X -r`, on two payloads of real bundle shapes.
 
-The payload has the shape of a bundle with every node-kit input (about 340 MB): one dominant
-member (kubelet.exe, about 100 MB), six of 28 to 46 MB (kubectl, kubeadm, kube-proxy, containerd,
-flanneld, crictl), four CNI plugins of 3 to 5 MB, and the scripts, README and samples the render stage
-makes by default. Every executable is real machine code compiled here with Go for windows/amd64
-(stripped, as release binaries are), never padding: the small members are Go's own commands,
-and each large one is a launcher program that carries a different set of Go's commands and of
-std test binaries (`go test -c`) inside it with go:embed, since std alone links no single
+`bench`: a bundle with every node-kit input (about 340 MB): one dominant member (kubelet.exe, about
+100 MB), six of 28 to 46 MB (kubectl, kubeadm, kube-proxy, containerd, flanneld, crictl), four CNI
+plugins of 3 to 5 MB, and the scripts, README and samples the render stage makes by default.
+`real-shaped`: what a source build of v1.20 bundles (kubelet.exe 103.5 MB, kube-proxy.exe 40.7 MB,
+kubectl.exe, the scripts): kubelet.exe of the bench payload, kube-proxy.exe and kubectl.exe, where
+one member is over half of the bytes, so a packer that gives each member one thread leaves a core
+idle most of the time. Every executable is real machine code compiled here with Go for
+windows/amd64 (stripped, as release binaries are), never padding: the small members are Go's own
+commands, and each large one is a launcher program that carries a different set of Go's commands
+and of std test binaries (`go test -c`) inside it with go:embed, since std alone links no single
 program near kubelet's size. It is built once into the cache dir and reused.
 
-Each candidate compressor packs the payload through the real `pack.pack` stage in a child
+Each candidate compressor packs each payload through the real `pack.pack` stage in a child
 process (`pack_child`, which imports only the stage), timed from outside (interpreter start
-included) with its peak RSS read from `wait4`, side by side with Info-ZIP in the same run, the
-payload read into the page cache before each; the best of ROUNDS counts for each. The goals
-of the packer: at least 4x faster than Info-ZIP, output no larger, peak memory at most 200 MB.
-Every candidate is held to them, so the table shows why the pinned one was chosen.
+included) with its peak RSS read from `wait4`, side by side with Info-ZIP in the same round, the
+payload read into the page cache before each; the best of ROUNDS counts for each. The goals: at
+least 6x faster than Info-ZIP, output no larger, peak memory at most 200 MB. Every candidate is held
+to them, so the table shows why the pinned one was chosen; the run fails when the pinned one misses
+a goal on either payload. The load average before and after is printed with each table: on a busy
+machine two threads lose more to other work than Info-ZIP's one.
 """
 
 from __future__ import annotations
@@ -44,8 +49,8 @@ from . import pack_child
 
 log = logging.getLogger(__name__)
 
-ROUNDS = 5  # best of: the 2 cores are shared, and other work must not decide the result
-SPEEDUP_GOAL = 4.0
+ROUNDS = 3  # best of: the 2 cores are shared, and other work must not decide the result
+SPEEDUP_GOAL = 6.0
 SIZE_GOAL = 1.00
 MEMORY_GOAL_MB = 200
 PAYLOAD_MB = (250, 350)
@@ -60,6 +65,8 @@ SMALL = {"cni/host-local": "gofmt", "cni/win-bridge": "objdump", "cni/win-overla
 LARGE = {"kubelet": 100, "kubectl": 46, "kubeadm": 42, "kube-proxy": 40, "containerd/containerd": 36,
          "flanneld": 32, "crictl": 28}
 LAUNCHER_MB = 2  # the launcher's own code (fmt, os/exec, embed)
+# The members of the real-shaped payload (with the scripts): kubelet.exe is 54% of it.
+REAL_SHAPED = ("kubelet", "kube-proxy", "kubectl")
 
 MULTITOOL = """// Command multitool carries Go's tools and runs the one named by its first argument.
 package main
@@ -261,11 +268,17 @@ def _stage(files: Mapping[str, Mapping[str, object]], stage: Path) -> dict[str, 
 def run(cfg: Config, env: Mapping[str, str]) -> tuple[bool, list[str]]:
     cache = cfg.options.cache_dir / "bench" / "pack"
     files = build_payload(cache, env)
-    work = Path(tempfile.mkdtemp(prefix="run-", dir=cache))
-    try:
-        return _compare(files, work, env)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    payloads = {"bench": files, "real-shaped": {name: files[name] for name in REAL_SHAPED}}
+    ok, lines = True, []
+    for label, payload in payloads.items():
+        work = Path(tempfile.mkdtemp(prefix="run-", dir=cache))
+        try:
+            met, report = _compare(label, payload, work, env)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        ok &= met
+        lines += report
+    return ok, lines
 
 
 def _installed() -> list[str]:
@@ -281,7 +294,8 @@ def _installed() -> list[str]:
     return names
 
 
-def _compare(files: Mapping[str, Mapping[str, object]], work: Path, env: Mapping[str, str]) -> tuple[bool, list[str]]:
+def _compare(label: str, files: Mapping[str, Mapping[str, object]], work: Path,
+             env: Mapping[str, str]) -> tuple[bool, list[str]]:
     spec = work / "payload.json"
     spec.write_text(json.dumps({"binaries": files, "scripts": _stage(files, work / "stage")}))
     load_before = os.getloadavg()
@@ -297,8 +311,10 @@ def _compare(files: Mapping[str, Mapping[str, object]], work: Path, env: Mapping
                 best[name] = dataclasses.replace(m, max_rss_mb=max(m.max_rss_mb, best.get(name, m).max_rss_mb))
     load = (load_before, os.getloadavg())
     chosen = pack.default_codec()
-    problems = verify.check_zip(next((work / f"dist-{chosen.name}-{chosen.level}").glob("*.zip"))).problems
-    return _report(files, best, problems, load)
+    problems = None
+    if label == "bench":  # a whole bundle; the real-shaped payload has no CNI plugins for its scripts to start
+        problems = verify.check_zip(next((work / f"dist-{chosen.name}-{chosen.level}").glob("*.zip"))).problems
+    return _report(label, files, best, problems, load)
 
 
 INFOZIP = "Info-ZIP zip -6"
@@ -313,37 +329,40 @@ def _warm(files: Mapping[str, Mapping[str, object]]) -> None:
 
 
 def goals(m: Measure, base: Measure) -> dict[str, bool]:
-    """Each goal of the packer for one candidate against Info-ZIP in the same run."""
+    """Each goal for one packer against Info-ZIP in the same run."""
     return {f"speed >= {SPEEDUP_GOAL:g}x": base.seconds / m.seconds >= SPEEDUP_GOAL,
             f"size <= {SIZE_GOAL:.2f}x": m.size <= base.size * SIZE_GOAL,
             f"peak <= {MEMORY_GOAL_MB} MB": m.max_rss_mb <= MEMORY_GOAL_MB}
 
 
-def _report(files: Mapping[str, Mapping[str, object]], best: Mapping[str, Measure], problems: list[str],
-            load: tuple[tuple[float, ...], tuple[float, ...]]) -> tuple[bool, list[str]]:
+def _report(label: str, files: Mapping[str, Mapping[str, object]], best: Mapping[str, Measure],
+            problems: list[str] | None, load: tuple[tuple[float, ...], tuple[float, ...]]) -> tuple[bool, list[str]]:
     total = sum(int(str(f["size"])) for f in files.values())
     total += sum(len(s.data) for s in scripts())
     sizes = sorted((int(str(f["size"])) / MB for f in files.values()), reverse=True)
     base = best[INFOZIP]
     chosen = pack.default_codec()
     chosen_key = f"{chosen.name}-{chosen.level}"
-    lines = [f"payload: {total / MB:.1f} MB, {len(files)} windows/amd64 executables of "
-             f"{', '.join(f'{s:.0f}' for s in sizes)} MB and {len(scripts())} scripts; best of {ROUNDS} runs; "
+    lines = [f"payload {label}: {total / MB:.1f} MB, {len(files)} windows/amd64 executables of "
+             f"{', '.join(f'{s:.1f}' for s in sizes)} MB (the largest {sizes[0] * MB / total:.0%} of the bytes) "
+             f"and {len(scripts())} scripts; best of {ROUNDS} rounds; {os.cpu_count()} cores, "
              f"load average {load[0][0]:.2f} before, {load[1][0]:.2f} after",
-             f"{'packer':<16}{'seconds':>8}{'speed':>8}{'CPU s':>7}{'size MB':>9}{'size':>8}{'peak MB':>8}  goals"]
+             f"{'packer':<20}{'seconds':>8}{'speed':>8}{'CPU s':>7}{'size MB':>9}{'size':>8}{'peak MB':>8}  goals"]
     for name, m in best.items():
         met = goals(m, base)
         verdict = "" if name == INFOZIP else ("all met" if all(met.values()) else
                                               "missed " + ", ".join(g for g, ok in met.items() if not ok))
         mark = "  <- pinned" if name == chosen_key else ""
-        lines.append(f"{name:<16}{m.seconds:>8.2f}{base.seconds / m.seconds:>7.2f}x{m.cpu_seconds:>7.1f}"
+        lines.append(f"{name:<20}{m.seconds:>8.2f}{base.seconds / m.seconds:>7.2f}x{m.cpu_seconds:>7.1f}"
                      f"{m.size / MB:>9.2f}{m.size / base.size:>7.3f}x{m.max_rss_mb:>8.0f}  {verdict}{mark}")
-    checks = {f"payload {PAYLOAD_MB[0]} to {PAYLOAD_MB[1]} MB": PAYLOAD_MB[0] * MB <= total <= PAYLOAD_MB[1] * MB,
-              **goals(best[chosen_key], base),
-              "its bundle verifies" + "".join(f"\n    {p}" for p in problems): not problems}
+    checks = dict(goals(best[chosen_key], base))
+    if label == "bench":
+        checks[f"payload {PAYLOAD_MB[0]} to {PAYLOAD_MB[1]} MB"] = PAYLOAD_MB[0] * MB <= total <= PAYLOAD_MB[1] * MB
+    if problems is not None:
+        checks["its bundle verifies" + "".join(f"\n    {p}" for p in problems)] = not problems
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines.append(f"(peak MB never reads below this benchmark's own {own:.0f} MB: Linux keeps the high-water mark "
                  "of the forking process across exec, so Info-ZIP's real peak is a few MB)")
-    lines += [f"goal {'met' if ok else 'MISSED'}: {what} ({chosen_key} {chosen.version})"
+    lines += [f"goal {'met' if ok else 'MISSED'} ({label}): {what} ({chosen_key} {chosen.version})"
               for what, ok in checks.items()]
     return all(checks.values()), lines

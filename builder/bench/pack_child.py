@@ -20,6 +20,7 @@ CANDIDATES: dict[str, Callable[[], pack.Codec]] = {
     "zlib-6": lambda: pack.codec_zlib(6),
     "zlib-ng-6": lambda: pack.codec_zlib_ng(6),
     "isal-2": lambda: pack.codec_isal(2),
+    "libdeflate-6-whole": lambda: pack.codec_libdeflate(6, piece=0),  # each member whole, one per thread
     "libdeflate-5": lambda: pack.codec_libdeflate(5),
     "libdeflate-6": lambda: pack.codec_libdeflate(6),
 }

@@ -124,11 +124,13 @@ def write_tree(dest: Path, env: Mapping[str, str], *, git: bool = True) -> Path:
     return dest
 
 
-def commit_and_tag(dest: Path, base: Mapping[str, str]) -> None:
-    """Make `dest` a git repository with everything in it committed and tagged TAG (what `git describe` reads)."""
+def commit_and_tag(dest: Path, base: Mapping[str, str], tag: str = TAG) -> None:
+    """Commit everything in `dest` (made a git repository first when it is not one) and tag it `tag`
+    (what `git describe` reads); git runs in `base`."""
     env = {**base, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@b", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
            "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "bench"], ["tag", TAG]):
+    steps = [] if (dest / ".git").exists() else [["init", "-q", "-b", "main"]]
+    for args in [*steps, ["add", "-A"], ["commit", "-q", "-m", f"bench {tag}"], ["tag", tag]]:
         subprocess.run(["git", "-C", str(dest), *args], check=True, env=child_env(env, GIT_IDENTITY),
                        capture_output=True)

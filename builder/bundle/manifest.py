@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..artifacts import BuildResult, FetchedInput, SdnResult, snapshot_id
 from ..config import Config, config_digest
 from ..config.model import RESERVED_WINDOWS_NAMES
@@ -165,7 +166,9 @@ def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Seque
         "schema": SCHEMA,
         "bundle": _bundle_record(cfg, built),
         "kubernetes": {"gitVersion": built.git_version, "commit": built.git_commit, "treeState": built.tree_state,
-                       "source": built.source, "binaries": binaries},
+                       "treeDigest": built.tree_digest, "source": built.source, "binaries": binaries},
+        # What `reproduce` needs beside the tree and the configuration: the same tool makes the same bytes.
+        "tool": {"name": TOOL, "version": __version__},
         "go": {"version": built.go_version},
         "sdn": {"repo": sdn.repo, "commit": sdn.commit, "url": sdn.url, "archiveSha256": sdn.archive_sha256},
         "inputs": [_sdn_record(sdn), *(input_record(i) for i in sorted(inputs, key=lambda i: i.name))],

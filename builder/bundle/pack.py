@@ -2,12 +2,12 @@
 
 The zip is written by hand rather than with `zipfile` so that every byte is ours to fix
 (sorted entries, fixed times and modes, no extra fields) and so that members are compressed
-on every core. The pinned compressor, libdeflate, compresses each member whole, and members
-are compressed in parallel threads under a memory budget; the zlib-like benchmark candidates
-instead cut a member into 1 MiB pieces, each compressed as raw deflate primed with the 32 KiB
-before it and ended with a sync flush, joined into one ordinary deflate stream. Either way no
-output depends on how many threads ran, so the bytes depend only on the inputs and the pinned
-compressor.
+on every core. A member is cut into pieces of a fixed size, each compressed in a worker thread,
+and the pieces are joined into one ordinary deflate stream per member, as pigz does: the zlib-like
+benchmark candidates prime each piece with the 32 KiB before it and end it with a sync flush; the
+pinned compressor, libdeflate, compresses each piece alone and `splice` makes its stream
+continuable. The pieces are fixed by the input alone (never by the thread count, the memory
+budget or the machine), so the bytes depend only on the inputs and the pinned compressor.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ from ..errors import PackError
 from ..fsutil import atomic_write, temp_prefix
 from ..hashing import sha256_file
 from . import manifest as mf
+from . import splice
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # the zlib-like candidates' piece (each primed with the window before it)
+PIECE = 4 << 20  # the pinned compressor's piece: no priming, so larger (0.03% larger than whole members)
 WINDOW = 32 * 1024
 ZIP_EPOCH_MIN = calendar.timegm((1980, 1, 1, 0, 0, 0))  # the earliest time a zip entry can hold
 ZIP_EPOCH_MAX = calendar.timegm((2107, 12, 31, 23, 59, 58))
@@ -57,17 +59,17 @@ Compress = Callable[[bytes, bytes, bool], bytes]  # (data, the 32 KiB before it,
 
 @dataclass(frozen=True)
 class Codec:
-    """A deflate compressor. Its name, version and level are recorded in manifest.json."""
+    """A deflate compressor. Its name, version, level and piece size are recorded in manifest.json."""
 
     name: str
     version: str
     level: int
-    chunked: bool  # False: the whole member is one piece (the library cannot continue a stream)
+    piece: int  # bytes per piece; 0: the whole member is one piece
     compress: Compress
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "version": self.version, "level": self.level, "format": "deflate",
-                "chunkSize": CHUNK if self.chunked else None}
+                "chunkSize": self.piece or None}
 
 
 def _zlib_like(module: Any, level: int) -> Compress:
@@ -83,7 +85,7 @@ def _zlib_like(module: Any, level: int) -> Compress:
 
 
 def codec_zlib(level: int = 6) -> Codec:
-    return Codec("zlib", zlib.ZLIB_RUNTIME_VERSION, level, True, _zlib_like(zlib, level))
+    return Codec("zlib", zlib.ZLIB_RUNTIME_VERSION, level, CHUNK, _zlib_like(zlib, level))
 
 
 def codec_zlib_ng(level: int = 6) -> Codec:
@@ -91,7 +93,7 @@ def codec_zlib_ng(level: int = 6) -> Codec:
 
     from zlib_ng import zlib_ng
 
-    return Codec("zlib-ng", f"{version('zlib-ng')} (zlib-ng {zlib_ng.ZLIBNG_VERSION})", level, True,
+    return Codec("zlib-ng", f"{version('zlib-ng')} (zlib-ng {zlib_ng.ZLIBNG_VERSION})", level, CHUNK,
                  _zlib_like(zlib_ng, level))
 
 
@@ -100,7 +102,7 @@ def codec_isal(level: int = 2) -> Codec:
 
     from isal import isal_zlib
 
-    return Codec("isal", version("isal"), level, True, _zlib_like(isal_zlib, level))
+    return Codec("isal", version("isal"), level, CHUNK, _zlib_like(isal_zlib, level))
 
 
 # The libdeflate each release of the `deflate` package compiles in (its CHANGELOG): recorded in
@@ -108,50 +110,37 @@ def codec_isal(level: int = 2) -> Codec:
 BUNDLED_LIBDEFLATE = {"0.9.0": "1.25"}
 
 
-def codec_libdeflate(level: int = 6) -> Codec:
+def codec_libdeflate(level: int = 6, piece: int = PIECE) -> Codec:
+    """libdeflate on each piece alone (`piece` 0: each member whole); pieces joined by `splice`."""
     from importlib.metadata import version
 
     import deflate
 
     def compress(data: bytes, window: bytes, last: bool) -> bytes:
         # A bytearray; file.write takes it as it is, and copying 100 MB to bytes would cost memory.
-        return cast(bytes, deflate.deflate_compress(data, level))
+        out = deflate.deflate_compress(data, level)
+        return cast(bytes, out if last else splice.continuable(out))
 
     installed = version("deflate")
     bundled = BUNDLED_LIBDEFLATE.get(installed)
     described = f"{installed} (libdeflate {bundled})" if bundled else installed
-    return Codec("libdeflate", described, level, False, compress)
+    return Codec("libdeflate", described, level, piece, compress)
 
 
-# Chosen by measurement: `nox -s bench -- --only pack` (builder/bench/pack_bench.py) on a payload of
-# a real bundle's shape, 340 MB of real windows/amd64 executables (one of 100 MB, six of 28 to 46 MB,
-# four of 3 to 5 MB) and the rendered scripts, against Info-ZIP `zip -6 -X -r`.
-# Best of 5 runs, 2 shared cores, load average 1.8 before and 2.9 after (07:08 UTC, 2026-12-03):
-#
-#   packer           seconds   speed  CPU s  size MB    size  peak MB  goals
-#   Info-ZIP zip -6    16.98   1.00x   17.0   133.02  1.000x    (a few)
-#   zlib-6              9.27   1.83x   17.5   132.76  0.998x      35   missed speed
-#   zlib-ng-6           3.58   4.74x    6.6   135.46  1.018x      35   missed size
-#   isal-2              1.37  12.37x    1.9   147.51  1.109x      35   missed size
-#   libdeflate-5        3.45   4.92x    4.7   132.82  0.999x     162   all met
-#   libdeflate-6        3.85   4.41x    5.4   131.94  0.992x     162   all met  <- pinned
-#
-# Speed depends on the machine's load: three earlier runs at load 2.5 to 7 gave libdeflate-6
-# 3.1x to 3.5x (and libdeflate-5 3.5x to 4.4x), since two threads lose more to other work than
-# Info-ZIP's one; sizes and peaks were the same in every run. libdeflate-6 rather than -5: level 5
-# is faster but only 0.1% under Info-ZIP here, and the issue measured level 6 at 0.998x on a real
-# v1.20.2 payload, where level 5 (0.7% larger than 6 here) would be over. The kubelet compresses
-# alone (the memory goal leaves no room beside it), which caps two cores at about 1.5x one.
-# A peak of 35 MB is the floor the benchmark can see (its own RSS when it starts a child).
-# libdeflate: each member whole, members in parallel threads (the `deflate` binding releases the
-# GIL). It is the only candidate that meets every goal (>= 4x Info-ZIP's speed, no larger, <= 200 MB
-# peak), and the only one whose output is promised the same on every CPU: its author says it "is
-# deterministic for a particular version" (ebiggers/libdeflate#400), while zlib-ng does not guarantee
-# bit-identical output across platforms (zlib-ng/zlib-ng#795). The level is fixed here, never
-# derived from the machine (core count, memory), so the bytes are the same everywhere.
-# libdeflate cannot continue a stream or be primed with a dictionary (the binding exposes only
-# one-shot calls), so a member cannot be cut into pieces: its input and output are held while it is
-# compressed, and MEMORY_BUDGET bounds what the threads hold at once.
+# Chosen by measurement: `nox -s bench -- --only pack` (builder/bench/pack_bench.py), each candidate
+# against Info-ZIP `zip -6 -X -r` in the same run, on two payloads of real windows/amd64 executables:
+# the bench payload (340 MB: one of 100 MB, six of 28 to 46 MB, four of 3 to 5 MB, the scripts) and
+# one shaped like a real v1.20 bundle (one member over half the bytes). The figures are in README
+# "Performance". libdeflate-6 in pieces is the only candidate at or under Info-ZIP's size on both,
+# within the 200 MB peak, and the only one whose output is promised the same on every CPU: its
+# author says it "is deterministic for a particular version" (ebiggers/libdeflate#400), while
+# zlib-ng does not guarantee bit-identical output across platforms (zlib-ng/zlib-ng#795) and the
+# system zlib differs between distributions. Pieces keep both cores busy on a payload whose largest
+# member is most of it (one member per thread left one core idle while kubelet.exe compressed). The
+# speed goal (6x Info-ZIP on 2 cores) is out of its reach: libdeflate-6 compresses about 3.5 to 4
+# times as fast as zlib-6 per core, and finding each piece's final block costs a decode (about a
+# quarter of the compression time). The level and piece size are fixed here, never derived from the
+# machine (core count, memory), so the bytes are the same everywhere.
 PINNED = ("deflate", "0.9.0")
 LEVEL = 6
 
@@ -325,15 +314,18 @@ def _chunks(source: Path | bytes, size: int) -> Iterator[bytes]:
 
 
 def _pieces(member: Member, piece: int) -> Generator[tuple[bytes, bytes, bool]]:
-    """(data, window, last) for each piece of a member; an empty member is one empty piece."""
+    """(data, window, last) for each piece of a member, read one at a time (no piece read ahead: the
+    memory budget counts what is held); an empty member is one empty piece."""
     window = b""
-    pending: bytes | None = None
+    done = 0
     for data in _chunks(member.source, piece):
-        if pending is not None:
-            yield pending, window, False
-            window = pending[-WINDOW:]
-        pending = data
-    yield (pending or b""), window, True
+        done += len(data)
+        last = done >= member.size
+        yield data, window, last
+        if last:
+            return
+        window = data[-WINDOW:]
+    yield b"", window, True  # an empty member, or a file shorter than checked (its digest then disagrees)
 
 
 # What compression may allocate at once, in bytes: a piece's input and output buffer while it is
@@ -341,8 +333,8 @@ def _pieces(member: Member, piece: int) -> Generator[tuple[bytes, bytes, bool]]:
 # writes there, about 40% for executables), then its output until written. A piece larger than
 # this runs with nothing else held. The budget only decides when a piece starts, never what it
 # becomes, so the bytes do not depend on it. 175 MB is the 200 MB peak goal less the interpreter's
-# 25 MB, so even members that do not compress stay within it; members of 28 to 46 MB compress two
-# at a time, and a 100 MB kubelet.exe compresses alone (162 MB peak measured).
+# 25 MB. The pinned 4 MiB pieces never reach it (2 x workers pieces in flight hold some tens of MB);
+# it bounds the benchmark's whole-member candidate, where a 100 MB kubelet.exe compresses alone.
 MEMORY_BUDGET = 175_000_000
 
 
@@ -409,7 +401,7 @@ def write_members(out: BinaryIO, members: Sequence[Member], codec: Codec, epoch:
     flight = _InFlight(writer, digests, 2 * workers, budget)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for member in members:
-            if codec.chunked:
+            if codec.piece:
                 _submit_pieces(pool, flight, member, codec)
             else:  # read, hashed and compressed in one worker thread, so the main thread never waits on it
                 flight.make_room(_estimate(member.size))
@@ -428,11 +420,11 @@ def _whole(member: Member, digests: Digests, codec: Codec) -> bytes:
 
 def _submit_pieces(pool: ThreadPoolExecutor, flight: _InFlight, member: Member, codec: Codec) -> None:
     """A member in pieces: read and hashed here in order, each piece compressed in the pool."""
-    pieces = _pieces(member, CHUNK)
+    pieces = _pieces(member, codec.piece)
     first = True
     last = False
     while not last:
-        flight.make_room(_estimate(min(CHUNK, member.size)))  # before the piece is read
+        flight.make_room(_estimate(min(codec.piece, member.size)))  # before the piece is read
         data, window, last = next(pieces)
         flight.digests[member.path].update(data)
         flight.add(_Job(member, pool.submit(codec.compress, data, window, last), first, last,

@@ -29,11 +29,12 @@ from ..kversion import KubeVersion, from_git_describe
 from ..pe import file_contains, file_pe_problem
 from ..report import Reporter
 from ..run import call, call_logged
-from .toolchain import Toolchain, private_home, provision, requirement, show
+from . import gocache
+from .toolchain import Toolchain, private_home, provision, requirement, shim_text, show, write_shim
 
 log = logging.getLogger(__name__)
 
-STAMP_SCHEMA = 1
+STAMP_SCHEMA = 2  # 2: built through the `go` shim (toolchain.write_shim), with -trimpath
 
 
 @dataclass(frozen=True)
@@ -164,9 +165,14 @@ def output_dir(root: Path, platform: str) -> Path:
 
 
 def make_env(base: Mapping[str, str], go: Toolchain, kube: KubernetesSection, tree: TreeVersion,
-             source_date_epoch: int | None, home: Path | None = None) -> dict[str, str]:
-    """What make runs with (before `run.child_env`): `home` (when given) as its HOME, see `private_home`."""
-    env = go.env(base if home is None else private_home(base, home, kube.build_env))
+             source_date_epoch: int | None, home: Path | None = None, shim: Path | None = None,
+             go_cache: Path | None = None) -> dict[str, str]:
+    """What make runs with (before `run.child_env`): `base` with `home` (when given) as its HOME (see
+    `private_home`), the toolchain (behind the `shim` folder), the version stamp and the kept Go build
+    cache (which trees that honour GOCACHE take from here, others from the shim)."""
+    env = go.env(base if home is None else private_home(base, home, kube.build_env), shim)
+    if go_cache is not None:
+        env["GOCACHE"] = str(go_cache)
     env["KUBE_BUILD_PLATFORMS"] = kube.platform
     env["KUBE_GIT_VERSION"] = tree.git_version
     env["KUBE_GIT_TREE_STATE"] = tree.tree_state
@@ -213,15 +219,20 @@ def build(cfg: Config, env: Mapping[str, str], *, tree: TreeVersion | None = Non
     go = provision(requirement(root, kube.go_version), cfg.options.cache_dir, env, cfg.options.offline)
     names = list(targets(kube, root))
     args = make_args(kube, root)
-    key = _stamp_key(root, go, kube, tree, sde, args, env)
+    kept = gocache.for_build(cfg.options.cache_dir, tree.git_version, show(go.version), kube.platform, env)
+    digest = tree_fingerprint(root, env)
+    key = _stamp_key(digest, go, kube, tree, sde, args, shim_text(go, kept.path))
     stamp_path = cfg.options.cache_dir / "build" / (hashlib.sha256(str(root).encode()).hexdigest()[:16] + ".json")
 
     reused = _reuse(stamp_path, key, root, kube, names)
     if reused is None:
         _remove_old_outputs(root, kube, names)
-        with tempfile.TemporaryDirectory(prefix="k8swb-home-") as home:
-            menv = make_env(env, go, kube, tree, sde, Path(home))
-            _run_make(root, args, menv, cfg.options.cache_dir / "logs" / "make.log", reporter, kube.build_env)
+        shim = write_shim(cfg.options.cache_dir, go, kept.path)
+        gocache.link_forced_folder(root, kept.path)
+        with gocache.in_use(kept), tempfile.TemporaryDirectory(prefix="k8swb-home-") as home:
+            menv = make_env(env, go, kube, tree, sde, Path(home), shim, kept.path)
+            _run_make(root, args, menv, cfg.options.cache_dir / "logs" / "make.log", reporter, kube.build_env,
+                      kept.path)
         outputs = check_outputs(root, kube, tree.git_version, names)
         _write_stamp(stamp_path, key, outputs)
     else:
@@ -240,6 +251,7 @@ def build(cfg: Config, env: Mapping[str, str], *, tree: TreeVersion | None = Non
         source_date_epoch=sde,
         binaries=binaries,
         reused=reused is not None,
+        tree_digest=digest,
     )
 
 
@@ -253,11 +265,12 @@ def source_date_epoch(cfg: Config, root: Path, tree: TreeVersion) -> int | None:
     return tree_time(root)
 
 
-def _stamp_key(root: Path, go: Toolchain, kube: KubernetesSection, tree: TreeVersion,
-               sde: int | None, args: list[str], env: Mapping[str, str]) -> str:
+def _stamp_key(tree_digest: str, go: Toolchain, kube: KubernetesSection, tree: TreeVersion,
+               sde: int | None, args: list[str], shim: str) -> str:
     parts = {
         "schema": STAMP_SCHEMA,
-        "tree": tree_fingerprint(root, env),
+        "tree": tree_digest,
+        "shim": shim,
         "go": show(go.version),
         "goroot": str(go.goroot),
         "args": args,
@@ -307,7 +320,7 @@ _PHASE = re.compile(r"^\+\+\+ (?:\[[^\]]*\] )?(?P<text>.+)$")
 
 
 def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path, reporter: Reporter,
-              keep: tuple[str, ...]) -> None:
+              keep: tuple[str, ...], go_cache: Path) -> None:
     for tool in ("make", "bash"):
         if shutil.which(tool, path=env.get("PATH")) is None:
             msg = (f"the Kubernetes build needs {tool}, which is not on PATH; "
@@ -322,8 +335,13 @@ def _run_make(root: Path, args: list[str], env: dict[str, str], log_path: Path, 
             if m:
                 progress.set_phase(m["text"])
 
-        call_logged(args, log_path=log_path, cwd=root, env=env, error=BuildError,
-                    what="the Kubernetes build (make)", on_line=on_line, keep=keep, disk=root / "_output")
+        try:
+            call_logged(args, log_path=log_path, cwd=root, env=env, error=BuildError,
+                        what="the Kubernetes build (make)", on_line=on_line, keep=keep, disk=root / "_output")
+        except BuildError as err:
+            msg = (f"{err}\nif this tree built before, the kept Go build cache may be damaged: remove {go_cache} "
+                   "and run again")
+            raise BuildError(msg) from err
     log.info("build: make finished in %.1f s (log: %s)", time.monotonic() - start, log_path)
 
 

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ToolchainError
+from ..fsutil import atomic_write
 from ..run import PIP_VARS, call
 
 log = logging.getLogger(__name__)
@@ -106,10 +108,12 @@ class Toolchain:
     def bin(self) -> Path:
         return self.goroot / "bin"
 
-    def env(self, base: Mapping[str, str]) -> dict[str, str]:
-        """`base` with this Go first on PATH and told never to download another one."""
+    def env(self, base: Mapping[str, str], shim: Path | None = None) -> dict[str, str]:
+        """`base` with this Go first on PATH (behind `shim`, the folder `write_shim` made, when given)
+        and told never to download another one."""
         env = dict(base)
-        env["PATH"] = os.pathsep.join([str(self.bin), base.get("PATH", os.defpath)])
+        first = [str(shim)] if shim is not None else []
+        env["PATH"] = os.pathsep.join([*first, str(self.bin), base.get("PATH", os.defpath)])
         env["GOROOT"] = str(self.goroot)
         env["GOTOOLCHAIN"] = "local"
         env["FORCE_HOST_GO"] = "1"
@@ -290,3 +294,63 @@ def _install(version: GoVersion, spec: str, cache_dir: Path, env: Mapping[str, s
         record_tree(target)
         os.replace(target, final)
     return Toolchain(final / "go", version)
+
+
+# --------------------------------------------------------------------------- the `go` a tree's build runs
+
+# Kubernetes' hack/lib/golang.sh records the folder it builds in: trees up to about 1.22 pass
+# `-gcflags -trimpath=${KUBE_ROOT}` and `-asmflags -trimpath=${KUBE_ROOT}` (KUBE_ROOT from `pwd -P`,
+# so a symlinked folder does not hide it), later ones `all=-trimpath=$(pwd)`, and Go writes both into
+# the binary's build information; trees without Go's own `-trimpath` also leave the toolchain's
+# paths in every binary. The newest trees pass `-trimpath` and nothing else. Presenting the tree at one
+# fixed path would take a mount namespace, which Ubuntu 24.04 (GitHub's ubuntu-latest included)
+# refuses to unprivileged users. So the tree's scripts find this `go` first on PATH, which runs the
+# real one with Go's `-trimpath` (every source path becomes its import path) and without those
+# folder-naming `-trimpath=/...` values, which `-trimpath` makes redundant. Every generation of the
+# tree then records the same flags wherever it sits. It also points Go at the kept build cache
+# (builder.sources.gocache), whatever GOCACHE the tree's scripts chose: older trees force one inside
+# _output/, which a fresh checkout starts without.
+SHIM_TEMPLATE = """\
+#!/usr/bin/env bash
+# The `go` of one k8s-windows-bundle build (builder/sources/toolchain.py explains why).
+export GOCACHE=@GOCACHE@
+real=@GO@
+drop() {  # a -gcflags/-asmflags value without its -trimpath=/folder parts
+  local v=$1 re='(^|[[:space:]=])-trimpath=/[^[:space:]]*'
+  while [[ $v =~ $re ]]; do v=${v/"${BASH_REMATCH[0]}"/"${BASH_REMATCH[1]}"}; done
+  dropped=$v
+}
+args=()
+value_next=""
+for a in "$@"; do
+  if [[ -n $value_next ]]; then
+    drop "$a"; a=$dropped; value_next=""
+  else
+    case $a in
+      -gcflags|--gcflags|-asmflags|--asmflags) value_next=1 ;;
+      -gcflags=*|--gcflags=*|-asmflags=*|--asmflags=*) drop "${a#*=}"; a="${a%%=*}=$dropped" ;;
+    esac
+  fi
+  args+=("$a")
+done
+case ${args[0]:-} in
+  build|install|run|test) args=("${args[0]}" -trimpath "${args[@]:1}") ;;
+esac
+exec "$real" "${args[@]}"
+"""
+
+
+def shim_text(go: Toolchain, gocache: Path) -> str:
+    return (SHIM_TEMPLATE.replace("@GOCACHE@", shlex.quote(str(gocache)))
+            .replace("@GO@", shlex.quote(str(go.bin / "go"))))
+
+
+def write_shim(cache_dir: Path, go: Toolchain, gocache: Path) -> Path:
+    """The folder holding the `go` the tree's build runs (named by its content: runs that share it
+    write the same bytes)."""
+    text = shim_text(go, gocache)
+    folder = cache_dir / "go-shim" / hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = folder / "go"
+    if not (path.is_file() and path.read_text(encoding="utf-8") == text):
+        atomic_write(path, text.encode("utf-8"), mode=0o755)
+    return folder
