@@ -169,7 +169,8 @@ _CACHE = _opt("--cache-dir", type=Path, metavar="DIR",
               help="download and build cache (default: ~/.cache/k8s-windows-bundle)")
 _OFFLINE = _opt("--offline", action="store_true", help="use cached downloads only; never touch the network")
 _FORCE = _opt("--force", action="store_true", help="replace an existing, different bundle in dist/")
-_UNPINNED = _opt("--allow-unpinned", action="store_true", help="accept a branch or tag as sdn.commit")
+_UNPINNED = _opt("--allow-unpinned", action="store_true",
+                 help="accept a branch or tag as sdn.commit, and name a cluster manifest's unpinned image by tag")
 _INSECURE = _opt("--allow-insecure-http", action="store_true",
                  help="accept plain http:// for release_url, sdn.url and the node kit's url "
                       "(127.0.0.1 and ::1 always are)")
@@ -238,13 +239,13 @@ OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
               _UNKNOWN_FLAGS, _JSON),
     "build": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _INSECURE),
     "fetch": (_CONFIG, _TREE, _KVER, _CACHE, _OFFLINE, _UNPINNED, _INSECURE, _PINS),
-    "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT, _INSECURE, _UNKNOWN_FLAGS),  # the flag: load accepts http://
+    "render": (_CONFIG, _TREE, _KVER, _DIST, _OUT, _UNPINNED, _INSECURE, _UNKNOWN_FLAGS),  # the flag: load accepts http://
     "verify": (_DIST, _ZIPS, _TRUST_CA, _SIGSTORE_ID, _SIGSTORE_ISSUER, _SIGSTORE_ROOT, _JSON),
     "publish": (_CONFIG, _DIST, _PUBLISH_ZIPS, _DRAFT, _REPLACE, _DRY, _OFFLINE, _COMMITISH, _SIGSTORE, _NOTES,
                 _JSON, _TOKEN),
     "init": (_INIT_OUT, *INIT_OPTIONS),
     "completion": (_SHELL,),
-    "reproduce": (_ZIP, _CONFIG, _TREE, _CACHE, _OFFLINE, _INSECURE),
+    "reproduce": (_ZIP, _CONFIG, _TREE, _CACHE, _OFFLINE, _UNPINNED, _INSECURE),
     "bench": (_CACHE, _ONLY),
     "schema": (_SCHEMA_OUT,),
 }

@@ -12,7 +12,9 @@ For every network mode x runtime x a few minors:
 - install.ps1 changes nothing before every file is verified, and the host only after the copy;
 - the services depend on what they need (kube-proxy on kubelet, kubelet on the runtime), and the
   services flow prepares the pod network (and the source VIP) before the service that needs it;
-- README.txt names only scripts the bundle has, and only parameters start-kubelet.ps1 takes.
+- README.txt names only scripts the bundle has, and only parameters start-kubelet.ps1 takes;
+- where the cluster runs the network: no node-side kube-proxy or flanneld, containerd's CNI folders
+  are the folders the cluster manifests mount, and every image a manifest names is pinned by digest.
 
 The paths are followed through the scripts' own assignments (`$X = Join-Path $InstallDir 'y'`), so a
 new write or read that this resolver cannot follow fails the test instead of passing unseen.
@@ -26,13 +28,14 @@ import re
 from pathlib import Path
 
 import pytest
+from cluster_support import containers, daemonset_scripts, manifests, pinned
 
 from builder import psparse
 from builder.artifacts import RenderedFile
 from builder.config import NETWORK_MODES, Config, KubernetesSection, NetworkSection, NodeSection, mode_for, runtime_for
-from builder.config.modes import VXLAN
+from builder.config.modes import BY_CLUSTER, BY_SCRIPTS
 from builder.kversion import KubeVersion
-from builder.node import render
+from builder.node import cluster, render
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hns-psm1-api.json"
 HNS = json.loads(FIXTURE.read_text(encoding="utf-8"))
@@ -47,7 +50,9 @@ INSTALL_VARS = {"InstallDir", "target", "Dir", "BundleDir", "source"}
 def bundle_binaries(cfg: Config, version: KubeVersion, runtime: str) -> set[str]:
     """What the other stages put in k/ beside the rendered files (build, fetch and the node kit)."""
     files = {"kubelet.exe", "kube-proxy.exe", "kubectl.exe", "hns.psm1", "helper.psm1", "cni/wincni.exe",
-             "cni/win-bridge.exe", "cni/win-overlay.exe", "cni/host-local.exe", "manifest.json", "SHA256SUMS"}
+             "manifest.json", "SHA256SUMS"}
+    if mode_for(cfg.network.mode).cni_by == BY_SCRIPTS:
+        files |= {"cni/win-bridge.exe", "cni/win-overlay.exe", "cni/host-local.exe"}
     if "kubeadm" in cfg.kubernetes.components:
         files.add("kubeadm.exe")
     if version.minor_key >= (1, 23):
@@ -61,8 +66,13 @@ def bundle_binaries(cfg: Config, version: KubeVersion, runtime: str) -> set[str]
 
 
 def make_config(mode: str, runtime: str | None, bundled: bool) -> Config:
+    fixed_vni = mode_for(mode).vxlan_vni_fixed
+    vni = fixed_vni.port if fixed_vni else 4096
+    # The cluster's CNI names its network itself; the node's own modes take any name.
+    name = mode_for(mode).default_network_name(vni) if mode_for(mode).cluster else "winnet"
     net = NetworkSection(mode=mode, cluster_cidr="10.200.0.0/16", service_cidr="10.100.0.0/16",
-                         dns_service_ip="10.100.0.10", network_name="winnet", control_plane_ip="192.168.10.5")
+                         dns_service_ip="10.100.0.10", network_name=name, control_plane_ip="192.168.10.5",
+                         vxlan_vni=vni)
     node = NodeSection(runtime=runtime, bundle_runtime=bundled, labels=(("example.com/pool", "win"),))
     kube = KubernetesSection(components=("kubelet", "kube-proxy", "kubectl", "kubeadm"))
     return Config(kubernetes=kube, network=net, node=node)
@@ -102,8 +112,8 @@ class Bundle:
 
 
 def render_bundle(mode: str, minor: int, runtime: str, bundled: bool) -> Bundle:
-    cfg = make_config(mode, runtime, bundled)
     version = KubeVersion(1, minor, 0)
+    cfg = pinned(make_config(mode, runtime, bundled), [str(version)])
     assert runtime_for(cfg.node, version) == runtime
     files = {f.dest: f for f in render.render_bundle(cfg, str(version))}
     return Bundle(cfg, version, runtime, files)
@@ -324,6 +334,7 @@ def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> No
     assert check_services(b) == []
     assert check_script_calls(b) == []
     assert check_readme(b) == []
+    assert check_cluster_network(b) == []
 
 
 def hns_calls(script: str) -> list[tuple[str, str, list[str]]]:
@@ -360,8 +371,8 @@ def check_firewall(b: Bundle) -> list[str]:
     install = b.script("install.ps1")
     rules = set(re.findall(r"'Protocol' = '(TCP|UDP)'; 'Port' = (\d+)", install))
     wanted = {("TCP", "10250"), ("TCP", "10256")}
-    if mode_for(b.cfg.network.mode).encapsulation == VXLAN:
-        wanted.add(("UDP", str(b.cfg.network.vxlan_port)))
+    for port in mode_for(b.cfg.network.mode).firewall:  # VXLAN's port, BGP, Geneve, an agent's own
+        wanted.add((port.protocol, str(getattr(b.cfg.network, port.port_key) if port.port_key else port.port)))
     problems = [f"no firewall rule for {proto} {port}" for proto, port in sorted(wanted - rules)]
     if "New-NetFirewallRule -Name $rule.Name" not in install or "Get-NetFirewallRule -Name $rule.Name" not in install:
         problems.append("firewall rules are not named and created once")
@@ -467,26 +478,105 @@ def check_services(b: Bundle) -> list[str]:
     and before the kubelet service, and start-kubeproxy.ps1 -PrepareOnly before the kube-proxy service."""
     problems = []
     wants = {"kubelet": "$RuntimeService", "kube-proxy": "'kubelet'"}
+    mode = mode_for(b.cfg.network.mode)
+    services = ["kubelet", "kube-proxy"] if mode.kube_proxy.on_node else ["kubelet"]
     for name in ("install.ps1", "join-node.ps1"):
         script = b.scripts.get(name)
         if script is None or "Register-NodeService '" not in script:
             continue
         registered = [(m.group(1), m.group(2), m.start()) for m in SERVICE_RE.finditer(script)]
         order = [service for service, _, _ in registered]
-        if order != ["kubelet", "kube-proxy"]:
-            problems.append(f"{name}: registers {order}, not kubelet then kube-proxy")
+        if order != services:
+            problems.append(f"{name}: registers {order}, not {' then '.join(services)}")
         problems += [f"{name}: the {service} service depends on {dep}, not {wants[service]}"
                      for service, dep, _ in registered if wants.get(service) != dep]
         at = {service: start for service, _, start in registered}
         network = first(script, "'start-kubelet.ps1') @networkArgs")
         prepare = first(script, "'start-kubeproxy.ps1') @prepareArgs")
         task = first(script, "Register-FlanneldTask ")
-        if name == "install.ps1" and not 0 <= network < at.get("kubelet", -1):
+        if name == "install.ps1" and mode.pod_network_by != BY_CLUSTER and not 0 <= network < at.get("kubelet", -1):
             problems.append(f"{name}: the kubelet service is registered before the pod network is set up")
         if task >= 0 and not task < network:
             problems.append(f"{name}: start-kubelet.ps1 -NetworkOnly runs before the flanneld task makes the network")
         if "$SourceVip" in script and not 0 <= prepare < at.get("kube-proxy", -1):
             problems.append(f"{name}: the kube-proxy service is registered before its source VIP is reserved")
+    return problems
+
+
+# The containerd config install.ps1 writes: New-ContainerdConfig <version> <bin folder> <conf folder>.
+CONTAINERD_DIRS_RE = re.compile(r"New-ContainerdConfig \(Get-ContainerdVersion [^)]+\) ('[^']*'|\(Join-Path [^)]+\)) "
+                                r"('[^']*'|\(Join-Path [^)]+\))")
+DIGEST_PINNED_RE = re.compile(r"^[a-z0-9.:/_-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}$")
+
+
+def host_folder(path: str) -> str:
+    """A host folder as Windows sees it: a drive-less path on the system drive, case and slashes folded."""
+    path = path.replace("/", "\\")
+    if path.startswith("\\"):
+        path = "C:" + path
+    return path.rstrip("\\").lower()
+
+
+def containerd_cni_dirs(install: str) -> set[tuple[str, str]]:
+    """The (bin, conf) folders of every containerd config install.ps1 writes, as literal paths."""
+    return {(host_folder(a.strip("'")), host_folder(c.strip("'"))) if a.startswith("'") else (a, c)
+            for a, c in CONTAINERD_DIRS_RE.findall(install)}
+
+
+def manifest_cni_dirs(b: Bundle) -> set[tuple[str, str]]:
+    """The (bin, conf) host folders the cluster manifests put the CNI into: the hostPath volumes their
+    pods mount at the CNI mount points, and the folders an operator's Installation names."""
+    found = set()
+    for objects in manifests(b.files).values():
+        for o in objects:
+            if o["kind"] == "Installation":
+                nodes = o["spec"]["windowsNodes"]
+                found.add((host_folder(nodes["cniBinDir"]), host_folder(nodes["cniConfigDir"])))
+            if o["kind"] != "DaemonSet":
+                continue
+            volumes = o["spec"]["template"]["spec"]["volumes"]
+            paths = {v["name"]: v["hostPath"]["path"] for v in volumes if "hostPath" in v}
+            for c in containers([o]):
+                at = {m["mountPath"]: paths.get(m["name"]) for m in c["volumeMounts"]}
+                if at.get(cluster.CNI_CONF_MOUNT) or (at.get(cluster.CNI_BIN_MOUNT) and c["name"] != "kube-proxy"):
+                    found.add((host_folder(at.get(cluster.CNI_BIN_MOUNT) or ""),
+                               host_folder(at.get(cluster.CNI_CONF_MOUNT) or "")))
+    return found
+
+
+def check_cluster_network(b: Bundle) -> list[str]:
+    """Where the cluster runs the network: the node runs no kube-proxy and no flanneld, containerd reads the
+    CNI folders the manifests write, every image of a manifest is pinned by digest (to the configured
+    pin), and the DaemonSets' scripts parse. Elsewhere: no cluster manifest."""
+    mode = mode_for(b.cfg.network.mode)
+    found = manifests(b.files)
+    if mode.cluster is None:
+        return [f"{dest}: a cluster manifest in a mode the node runs" for dest in found]
+    problems: list[str] = []
+    if "start-kubeproxy.ps1" in b.scripts or "start-flanneld.ps1" in b.scripts:
+        problems.append("the bundle runs kube-proxy or flanneld on the node, and the cluster runs them")
+    for name, script in b.scripts.items():
+        if re.search(r"Register-NodeService 'kube-proxy'|'kube-proxy\.exe'\) @|Register-FlanneldTask ", script):
+            problems.append(f"{name}: registers or starts kube-proxy or flanneld on the node")
+    install = b.script("install.ps1")
+    node = containerd_cni_dirs(install)
+    written = manifest_cni_dirs(b)
+    if len(node) != 1 or node != written:
+        problems.append(f"containerd's CNI folders {sorted(node)} are not the folders the manifests write "
+                        f"{sorted(written)}")
+    pins = {p.split("@")[0]: p for p in b.cfg.images.pins}
+    for dest, objects in found.items():
+        for c in containers(objects):
+            image = c["image"]
+            if not DIGEST_PINNED_RE.match(image) or pins.get(image.split("@")[0]) != image:
+                problems.append(f"{dest}: {c['name']} runs {image}, not pinned by digest to images.pins")
+    for name, script in daemonset_scripts(b.files).items():
+        problems += [f"{name}: {e}" for e in psparse.parse_errors(script)]
+        # The kube-proxy image carries SDN's hns.psm1: its calls are checked like the node scripts'.
+        problems += check_hns_calls(dataclasses.replace(b, files={
+            f"{name}.ps1": RenderedFile(f"{name}.ps1", script.replace("\n", "\r\n").encode())}))
+    if not found:
+        problems.append("no cluster manifest in a mode the cluster runs")
     return problems
 
 
@@ -525,4 +615,21 @@ def test_the_order_checks_find_a_script_that_breaks_them() -> None:
                                    "reserved"]
     guide = mutated(b, "README.txt", ".\\start-kubeproxy.ps1", ".\\AddRoutes.ps1")
     assert check_readme(guide) == ["README.txt names AddRoutes.ps1, which the bundle does not have"]
+
+
+def test_the_cluster_network_check_finds_a_bundle_that_breaks_it() -> None:
+    """A node that runs kube-proxy beside the cluster's, containerd on other folders, or an image named by
+    tag: each is reported."""
+    b = render_bundle("flannel-hostprocess-vxlan", 30, "containerd", False)
+    assert check_cluster_network(b) == []
+    proxy = mutated(b, "install.ps1", "    Register-NodeService 'kubelet'",
+                    "    Register-NodeService 'kube-proxy' 'k' 'c' 'kubelet'\r\n    Register-NodeService 'kubelet'")
+    assert check_cluster_network(proxy) == ["install.ps1: registers or starts kube-proxy or flanneld on the node"]
+    moved = mutated(b, "install.ps1", "'C:\\etc\\cni\\net.d'", "'C:\\Program Files\\containerd\\cni\\conf'")
+    assert [p.split(" [")[0] for p in check_cluster_network(moved)] == ["containerd's CNI folders"]
+    digest = next(p for p in b.cfg.images.pins if "/kube-proxy:" in p).split("@")[1]
+    by_tag = mutated(b, "cluster/kube-proxy-windows.yaml", "@" + digest, "")
+    assert check_cluster_network(by_tag) == [
+        "cluster/kube-proxy-windows.yaml: kube-proxy runs "
+        "docker.io/sigwindowstools/kube-proxy:v1.30.0-calico-hostprocess, not pinned by digest to images.pins"]
 

@@ -117,6 +117,12 @@ CONFIG_ERRORS = [
     ("network the scripts cannot use", {"network": {"cluster_cidr": "fd00:10::/48", "service_cidr": "fd00:20::/108",
                                                     "dns_service_ip": "fd00:20::a"}}, "network.cluster_cidr"),
     ("runtime the version lacks", {"node": {"runtime": "docker"}}, "node.runtime"),
+    ("docker with a network the cluster runs", {"kubernetes": {"version": "v1.23.0"}, "node": {"runtime": "docker"},
+                                                "network": {"mode": "antrea", "control_plane_ip": "192.0.2.10"}},
+     "network.mode: antrea runs with containerd only"),
+    ("a minor before HostProcess with a network the cluster runs", {
+        "kubernetes": {"version": "v1.25.0"}, "network": {"mode": "calico-vxlan", "control_plane_ip": "192.0.2.10"}},
+     "network.mode: calico-vxlan needs HostProcess containers (GA in 1.26)"),
 ]
 
 

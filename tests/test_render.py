@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 import pytest
+from cluster_support import daemonset_scripts, pinned
 
 from builder import cli, psparse
 from builder import config as config_mod
@@ -35,6 +36,7 @@ from builder.node import cni, images, render
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 MODES = NETWORK_MODES
+CLUSTER_MODES = [m for m in config_mod.MODES if m.cluster is not None]
 OVERLAY = ("overlay", "flannel-vxlan")
 FLANNEL = ("flannel-vxlan", "flannel-host-gw")
 MINORS = range(9, 38)
@@ -42,7 +44,9 @@ MINORS = range(9, 38)
 # at a few minors, and a containerd shipped in the bundle (node.bundle_runtime).
 GOLDEN_CASES = [("host-gw", m, False) for m in (9, 23, 26, 37)] + [("l3", m, False) for m in (9, 23, 37)] + [
     ("overlay", m, False) for m in (14, 23, 37)] + [("flannel-vxlan", m, False) for m in (23, 37)] + [
-    ("flannel-host-gw", m, False) for m in (26, 37)] + [("host-gw", 37, True), ("flannel-vxlan", 30, True)]
+    ("flannel-host-gw", m, False) for m in (26, 37)] + [("host-gw", 37, True), ("flannel-vxlan", 30, True)] + [
+    # The networks the cluster runs, at HostProcess GA (1.26) and three later minors.
+    (m.name, minor, False) for m in CLUSTER_MODES for minor in (26, 30, 34, 37)]
 # Flows beside the network modes, each a folder of its own: the options no mode flow above sets.
 GOLDEN_VARIANTS: dict[str, tuple[str, int, dict[str, object], dict[str, object]]] = {
     # Hyper-V isolation (docker, 1.10 to 1.20), a configured pause image, a pod range that moves the
@@ -70,6 +74,11 @@ def config(mode: str = "host-gw", components: tuple[str, ...] | None = None, net
         vxlan_vni=4097,
         vxlan_port=4789,
     )
+    fixed_vni = mode_for(mode).vxlan_vni_fixed
+    if fixed_vni is not None:  # Calico's Windows VXLAN takes Felix's VNI only
+        net = dataclasses.replace(net, vxlan_vni=fixed_vni.port)
+    if mode_for(mode).cluster is not None:  # the cluster's CNI names its network itself
+        net = dataclasses.replace(net, network_name=mode_for(mode).default_network_name(net.vxlan_vni))
     fields: dict[str, object] = {
         "install_dir": "D:\\kube",
         "labels": (("example.com/pool", "win"),),
@@ -86,7 +95,8 @@ def config(mode: str = "host-gw", components: tuple[str, ...] | None = None, net
 
 def render_case(mode: str, minor: int, components: tuple[str, ...] | None = None,
                 **node: object) -> dict[str, RenderedFile]:
-    files = render.render_bundle(config(mode, components, **node), f"v1.{minor}.0")
+    cfg = pinned(config(mode, components, **node), [f"v1.{minor}.0"])
+    files = render.render_bundle(cfg, f"v1.{minor}.0")
     return {f.dest: f for f in files}
 
 
@@ -115,17 +125,24 @@ def valid_cases() -> list[tuple[str, int, str | None]]:
 def test_every_script_parses_in_every_mode_and_minor(mode: str, minor: int, runtime: str | None) -> None:
     files = render_case(mode, minor, runtime=runtime)
     scripts = [f for f in files.values() if f.dest.endswith(".ps1")]
-    # start-kubelet, start-kubeproxy and install; AddRoutes with host-gw (no kubeadm: no join-node)
+    # start-kubelet, start-kubeproxy (where the node runs kube-proxy) and install; AddRoutes with host-gw
+    # (no kubeadm: no join-node)
+    on_node = mode_for(mode).kube_proxy.on_node
     assert sorted(f.dest for f in scripts) == sorted(
-        ["start-kubelet.ps1", "start-kubeproxy.ps1", "install.ps1", *(["AddRoutes.ps1"] if mode == "host-gw" else []),
-         *(["start-flanneld.ps1"] if mode in FLANNEL else [])])
+        ["start-kubelet.ps1", *(["start-kubeproxy.ps1"] if on_node else []), "install.ps1",
+         *(["AddRoutes.ps1"] if mode == "host-gw" else []), *(["start-flanneld.ps1"] if mode in FLANNEL else [])])
     for f in scripts:
         assert psparse.parse_errors(text(f)) == [], f.dest
+    for name, script in daemonset_scripts(files).items():
+        assert psparse.parse_errors(script) == [], name
     for f in files.values():
         body = f.data
         assert body.isascii()
         assert b"\n" not in body.replace(b"\r\n", b""), f"{f.dest}: bare LF"
         assert b"\r" not in body.replace(b"\r\n", b""), f"{f.dest}: bare CR"
+    if mode_for(mode).cluster is not None:
+        assert cni.TEMPLATE not in files  # the cluster's DaemonSet writes the CNI config
+        return
     conf = json.loads(files[cni.TEMPLATE].data)
     assert conf["name"] == "winnet"
 
@@ -430,6 +447,7 @@ def test_no_variable_followed_by_a_colon() -> None:
     # PowerShell reads "$name: x" as a drive-qualified variable and refuses it ("':' was not followed
     # by a valid variable name character"); tree-sitter does not notice, so this test does.
     for mode in MODES:
-        for f in render_case(mode, 37).values():
-            if f.dest.endswith(".ps1"):
-                assert re.findall(r"\$[A-Za-z_][A-Za-z0-9_]*:(?![A-Za-z_])", text(f)) == [], f.dest
+        files = render_case(mode, 37)
+        scripts = {d: text(f) for d, f in files.items() if d.endswith(".ps1")} | daemonset_scripts(files)
+        for dest, script in scripts.items():
+            assert re.findall(r"\$[A-Za-z_][A-Za-z0-9_]*:(?![A-Za-z_])", script) == [], dest

@@ -61,7 +61,16 @@ def test_a_mode_names_only_inputs_and_plugins_there_are(mode: modes_mod.NetworkM
     sdn = {dest.rsplit("/", 1)[-1] for _, _, dest in SDN_FILES_DEFAULT}
     for runtime in mode.runtimes:
         plugin = mode.plugin_for(runtime)
-        assert providing(plugin) is not None or plugin in sdn, (runtime, plugin)
+        # A CNI the cluster installs brings its plugin in its own image (cluster_images' layout).
+        ships = providing(plugin) is not None or plugin in sdn
+        assert ships == (mode.cni_by == modes_mod.BY_SCRIPTS), (runtime, plugin)
+    if mode.cluster is not None:  # the cluster runs it all: no node-side piece, no node-kit input
+        assert (mode.routes_by, mode.pod_network_by) == (modes_mod.ROUTES_CLUSTER, modes_mod.BY_CLUSTER)
+        assert not mode.kube_proxy.on_node and not mode.runs_flanneld and not mode.inputs
+        assert mode.kube_proxy.daemonset != bool(mode.kube_proxy.replaced_by)
+        assert mode.since >= (1, 26) and mode.runtimes == (modes_mod.CONTAINERD,)
+    else:
+        assert mode.cni_by == modes_mod.BY_SCRIPTS and mode.kube_proxy.on_node
     if mode.encapsulation == modes_mod.VXLAN:
         assert mode.hns_type == modes_mod.OVERLAY
         assert any(p.port_key == "vxlan_port" and p.protocol == "UDP" for p in mode.firewall)

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from ..errors import ConfigError, VerifyError
 from ..hashing import sha256_file
 from ..pe import pe_problem
@@ -266,6 +268,7 @@ def _check_manifest(manifest: dict[str, Any], members: Mapping[str, Member], pat
         _check_member(files[name], payload[name], problems)
     generated = [payload[n] for n, f in files.items() if n in payload and f.get("origin") == mf.ORIGIN_GENERATED]
     _check_started(generated, set(payload), problems)
+    _check_cluster_images(generated, problems)
 
 
 # A generated script starts an executable of the bundle as `Join-Path $InstallDir 'name.exe'`
@@ -309,6 +312,38 @@ def _check_started(generated: list[Member], names: set[str], problems: list[str]
                 exe = f"{mf.TOP}/{_FOLDER_OF[folder.lower()]}" + started.replace("\\", "/")
                 if exe not in names:
                     problems.append(f"{name}: starts {started}, but {exe} is not in the bundle")
+
+
+CLUSTER_DIR = f"{mf.TOP}/cluster/"
+# An image pinned by digest: repository (with its registry) and tag, then @sha256:<64 hex>.
+PINNED_IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*:[A-Za-z0-9_][A-Za-z0-9._-]*@sha256:[0-9a-f]{64}$")
+
+
+def images_named(node: Any) -> list[str]:
+    """Every `image` a Kubernetes object (or a list of them) names, wherever it sits in the object."""
+    if isinstance(node, dict):
+        found = [node["image"]] if isinstance(node.get("image"), str) else []
+        return found + [i for k, v in node.items() if k != "image" for i in images_named(v)]
+    if isinstance(node, list):
+        return [i for v in node for i in images_named(v)]
+    return []
+
+
+def _check_cluster_images(generated: list[Member], problems: list[str]) -> None:
+    """Every image the cluster manifests (k/cluster/) name is pinned by digest: a tag can move."""
+    for m in generated:
+        name = m.info.filename
+        if not (name.startswith(CLUSTER_DIR) and name.endswith((".yaml", ".yml"))):
+            continue
+        try:
+            objects = list(yaml.safe_load_all(_member_text(m)))
+        except yaml.YAMLError as err:
+            problems.append(f"{name}: not valid YAML: {err}")
+            continue
+        for image in dict.fromkeys(images_named(objects)):  # each image once per file
+            if not PINNED_IMAGE_RE.match(image):
+                problems.append(f"{name}: names the image {image}, which is not pinned by digest "
+                                "(repository:tag@sha256:...): pin it in bundle.yaml's images.pins and rebuild")
 
 
 def _check_member(entry: Mapping[str, Any], m: Member, problems: list[str]) -> None:

@@ -28,6 +28,7 @@ from .validate import (
     did_you_mean,
     file_version_problem,
     section_bundle,
+    section_images,
     section_input,
     section_kubernetes,
     section_network,
@@ -81,7 +82,8 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
         path = cwd / path
     doc = read_yaml(path) if path is not None else Doc({}, {}, "(defaults)")
     probs = Problems(doc)
-    sections = ("version", "bundle", "kubernetes", "sdn", "network", "node", "release", "signing", *INPUT_SECTIONS)
+    sections = ("version", "bundle", "kubernetes", "sdn", "network", "node", "release", "signing", "images",
+                *INPUT_SECTIONS)
     for key in doc.data:
         if key not in sections:
             probs.add(str(key), f"unknown section{did_you_mean(str(key), sections)}; valid sections: "
@@ -96,6 +98,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     release = section_release(probs, doc.data.get("release"), env)
     kit = {name: section_input(probs, name, doc.data.get(name)) for name in INPUT_SECTIONS}
     signing = section_signing(probs, doc.data.get("signing"), path.parent if path is not None else cwd)
+    images = section_images(probs, doc.data.get("images"))
 
     bundle = _source_date_epoch_from_env(probs, bundle, env)
     if overrides.revision is not None:
@@ -142,7 +145,7 @@ def load(overrides: Overrides, env: Mapping[str, str], cwd: Path) -> Config:
     if overrides.needs_source:  # a command that makes a bundle: open the signer's certificate now
         signing = resolve_identity(signing, env)
     return Config(bundle=bundle, kubernetes=kube, sdn=sdn, network=network, node=node, release=release,
-                  signing=signing, options=options, kit=tuple(kit.values()),
+                  signing=signing, images=images, options=options, kit=tuple(kit.values()),
                   origin=KeyLines(doc.file, tuple(sorted(doc.lines.items()))))
 
 

@@ -150,6 +150,7 @@ class NetworkSection:
     network_name: str = ""  # resolved: the mode's default (modes.NetworkMode.network_name) unless set
     nic_name: str = "Ethernet"
     control_plane_ip: str | None = None
+    api_server_port: int = 6443  # kube-apiserver's --secure-port on control_plane_ip (kubeadm's default)
     vxlan_vni: int = 4096
     vxlan_port: int = 4789
 
@@ -171,6 +172,18 @@ class NodeSection:
     @property
     def windows_build(self) -> int:
         return WINDOWS_BUILDS[self.windows_version]
+
+
+@dataclass(frozen=True)
+class ImagesSection:
+    """The images of the cluster manifests (`cluster_images.CLUSTER_IMAGES`): each pinned by digest."""
+
+    registry: str = ""  # a private registry every image is pulled from instead of its own
+    pins: tuple[str, ...] = ()  # repository:tag@sha256:<64 hex>, one per image a bundle needs
+
+    @property
+    def is_default(self) -> bool:
+        return not (self.registry or self.pins)
 
 
 @dataclass(frozen=True)
@@ -260,6 +273,7 @@ class Config:
     node: NodeSection = field(default_factory=NodeSection)
     release: ReleaseSection = field(default_factory=ReleaseSection)
     signing: SigningSection = field(default_factory=SigningSection)
+    images: ImagesSection = field(default_factory=ImagesSection)
     options: Options = field(default_factory=Options)
     # One section per node-kit input, in the order of kit_inputs.KIT_INPUTS.
     kit: tuple[InputSection, ...] = field(default_factory=lambda: tuple(default_input(i.name) for i in KIT_INPUTS))
@@ -294,6 +308,8 @@ class Config:
                 del kit["source"], kit["h1"]
         if self.signing.enabled:  # absent when off, so unsigned bundles keep their digest
             data["signing"] = self.signing.public()
+        if not self.images.is_default:  # absent when unset, so bundles without cluster images keep their digest
+            data["images"] = _plain(dataclasses.asdict(self.images))
         return data
 
     def digest(self) -> str:

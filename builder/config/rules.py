@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..kversion import KubeVersion
+from . import cluster_images
 from .flagtable import CONTAINERD_SINCE, GATES, NEWEST, OLDEST, TABLES, WIN_OVERLAY_LOCKED, Minor, fmt, supported
-from .model import Config, NodeSection
+from .model import WINDOWS_BUILDS, Config, NodeSection
 from .modes import MODES, OVERLAY, NetworkMode, mode_for
 from .runtimes import CONTAINERD, DOCKER
 from .validate import Problems
@@ -102,6 +103,7 @@ def check_for_version(cfg: Config, version: KubeVersion) -> VersionedConfig:
     mode = mode_for(cfg.network.mode)
     _check_node(probs, cfg, version, runtime)
     _check_mode(probs, mode, version, runtime)
+    _check_cluster_network(probs, cfg, mode, version)
     switch = _check_networks(probs, cfg, mode)
     probs.raise_if_any()
     assert switch is not None
@@ -137,6 +139,48 @@ def _check_mode(probs: Problems, mode: NetworkMode, version: KubeVersion, runtim
                   f"runs with {runtime} here: set node.runtime, or choose another network.mode")
 
 
+def _check_cluster_network(probs: Problems, cfg: Config, mode: NetworkMode, version: KubeVersion) -> None:
+    """A network the cluster runs on the node: the Windows build and containerd its DaemonSets need,
+    the API server address its manifests name, and every image they run pinned by digest."""
+    cluster = mode.cluster
+    if cluster is None:
+        return
+    build = cfg.node.windows_build
+    if build < cluster.windows_build:
+        newer = [name for name, b in WINDOWS_BUILDS.items() if b >= cluster.windows_build]
+        probs.add("node.windows_version", f"{mode.name}: {cluster.windows_why}; {cfg.node.windows_version} is "
+                  f"build {build}: set node.windows_version to one of {', '.join(newer)}")
+    if cfg.node.bundle_runtime:
+        pinned = cfg.input_section(CONTAINERD).version
+        have = _major_minor(pinned)
+        if have is not None and have < cluster.containerd_min:
+            probs.add(f"{CONTAINERD}.version", f"{mode.name} needs containerd {fmt(cluster.containerd_min)} or newer "
+                      f"({cluster.containerd_why}); the bundled containerd is {pinned}: set {CONTAINERD}.version "
+                      f"to v{fmt(cluster.containerd_min)}.0 or newer")
+    named = mode.default_network_name(cfg.network.vxlan_vni)
+    if cfg.network.network_name != named:
+        probs.add("network.network_name", f"{mode.name}: the cluster's CNI names the HNS network {named} itself (and "
+                  f"kube-proxy and the CNI config must name the same), not {cfg.network.network_name}: remove "
+                  f"network.network_name or set it to {named}")
+    if not cfg.network.control_plane_ip:
+        probs.add("network.control_plane_ip", f"{mode.name}: the cluster manifests of the bundle name the API "
+                  "server's address (its DaemonSets reach it before the service network works): set it to the "
+                  "control plane's address (the API server's port is network.api_server_port)")
+    flannel = cluster_images.flannel_version((s.name, s.version) for s in cfg.kit)
+    wants = cluster_images.wanted(mode, version, cfg.images.registry, flannel)
+    missing = cluster_images.unpinned(wants, cfg.images.pins)
+    if missing and not cfg.options.allow_unpinned:
+        probs.add("images.pins", f"{mode.name} runs images not pinned by digest: {', '.join(missing)}; add each as "
+                  "repository:tag@sha256:<digest> to images.pins (or pass --allow-unpinned to name them by tag)")
+
+
+def _major_minor(text: str) -> Minor | None:
+    parts = text.removeprefix("v").split(".")
+    if len(parts) < 2 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return None
+    return int(parts[0]), int(parts[1])
+
+
 def _check_networks(probs: Problems, cfg: Config, mode: NetworkMode) -> ipaddress.IPv4Network | None:
     net = cfg.network
     for key in ("cluster_cidr", "service_cidr"):
@@ -153,6 +197,10 @@ def _check_networks(probs: Problems, cfg: Config, mode: NetworkMode) -> ipaddres
     if fixed is not None and net.vxlan_port != fixed.port:
         probs.add("network.vxlan_port", f"{fixed.who} accepts port {fixed.port} only (not {net.vxlan_port}); "
                   f"set it to {fixed.port} here and in {fixed.also_in}")
+    vni = mode.vxlan_vni_fixed
+    if vni is not None and net.vxlan_vni != vni.port:
+        probs.add("network.vxlan_vni", f"{vni.who} is {vni.port} on Windows nodes (not {net.vxlan_vni}); "
+                  f"set it to {vni.port} here and in {vni.also_in}")
     # The vSwitch network is an Overlay network too on these nodes (_hns.ps1.j2), with its own VSID.
     if mode.hns_type == OVERLAY and net.vxlan_vni == SWITCH_NETWORK_VSID:
         probs.add("network.vxlan_vni", f"{SWITCH_NETWORK_VSID} is taken by the vSwitch network start-kubelet.ps1 "

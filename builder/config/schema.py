@@ -18,6 +18,7 @@ from typing import Any
 
 from ..fsutil import atomic_write
 from ..report import Reporter
+from .cluster_images import PIN_RE
 from .kit_inputs import INPUT_SECTIONS, KIT_INPUTS, kit_input
 from .model import (
     COMPONENTS,
@@ -48,11 +49,13 @@ RANGES: dict[str, dict[str, int]] = {
     "bundle.source_date_epoch": {"minimum": 0},
     "network.vxlan_vni": {"minimum": 4096, "maximum": 16777215},
     "network.vxlan_port": {"minimum": 1, "maximum": 65535},
+    "network.api_server_port": {"minimum": 1, "maximum": 65535},
 }
 PATTERNS: dict[str, str] = {
     "sdn.files[].sha256": "^[0-9a-f]{64}$",
     **{f"{name}.sha256": "^([0-9a-f]{64})?$" for name in INPUT_SECTIONS},  # "" = to be filled by --update-pins
     **{f"{i.name}.h1": "^(h1:[A-Za-z0-9+/]{43}=)?$" for i in KIT_INPUTS if i.buildable},
+    "images.pins[]": PIN_RE.pattern,
 }
 # Fields the model stores as tuples that bundle.yaml writes as a mapping: their schema as written.
 MAPPINGS: dict[str, dict[str, Any]] = {

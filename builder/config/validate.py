@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..http import redact_url, url_problem
 from ..kversion import KubeVersion
+from .cluster_images import REGISTRY_RE, parse_pin
 from .kit_inputs import kit_input
 from .model import (
     COMPONENTS,
@@ -26,6 +27,7 @@ from .model import (
     TAG_RE,
     WINDOWS_BUILDS,
     BundleSection,
+    ImagesSection,
     InputSection,
     KubernetesSection,
     NetworkSection,
@@ -391,7 +393,7 @@ def section_sdn(probs: Problems, raw: Any) -> SdnSection:
 
 def section_network(probs: Problems, raw: Any) -> NetworkSection:
     known = ["mode", "cluster_cidr", "service_cidr", "dns_service_ip", "dns_suffix", "cluster_domain",
-             "network_name", "nic_name", "control_plane_ip", "vxlan_vni", "vxlan_port"]
+             "network_name", "nic_name", "control_plane_ip", "api_server_port", "vxlan_vni", "vxlan_port"]
     s = Section(probs, "network", raw, known)
     d = NetworkSection()
     mode = s.choice("mode", d.mode, NETWORK_MODES)
@@ -425,9 +427,36 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
     port = s.get("vxlan_port", int, d.vxlan_port, "a UDP port")
     if not 1 <= port <= 65535:
         probs.add("network.vxlan_port", f"{port} must be a port between 1 and 65535")
+    api_port = s.get("api_server_port", int, d.api_server_port, "a TCP port")
+    if not 1 <= api_port <= 65535:
+        probs.add("network.api_server_port", f"{api_port} must be a port between 1 and 65535")
     return NetworkSection(mode=mode, cluster_cidr=cluster_cidr, service_cidr=service_cidr, dns_service_ip=dns_ip,
                           dns_suffix=dns_suffix, cluster_domain=cluster_domain, network_name=network_name,
-                          nic_name=nic_name, control_plane_ip=cp_ip, vxlan_vni=vni, vxlan_port=port)
+                          nic_name=nic_name, control_plane_ip=cp_ip, api_server_port=api_port, vxlan_vni=vni,
+                          vxlan_port=port)
+
+
+def section_images(probs: Problems, raw: Any) -> ImagesSection:
+    """images: a private registry and the digest pins of the cluster manifests' images."""
+    s = Section(probs, "images", raw, ["registry", "pins"])
+    registry = s.text("registry", "", "a registry host with an optional path, like registry.example.com/k8s")
+    check(probs, "images.registry", registry or None, lambda v: None if REGISTRY_RE.match(v) else
+          f"{v!r} is not a registry: write a host with an optional path, like registry.example.com/k8s "
+          "(no scheme, no tag)")
+    pins = s.string_list("pins", (), "pinned references like docker.io/antrea/antrea-windows:v2.7.0@sha256:<64 hex>")
+    seen: dict[str, int] = {}
+    for i, pin in enumerate(pins):
+        parsed = parse_pin(pin)
+        if parsed is None:
+            probs.add(f"images.pins[{i}]", f"{pin!r} is not repository:tag@sha256:<64 lower-case hex> (the "
+                      "repository with its registry host, like docker.io/antrea/antrea-windows)")
+            continue
+        name = f"{parsed[0]}:{parsed[1]}"
+        if name in seen:
+            probs.add(f"images.pins[{i}]", f"pins {name} a second time (first at images.pins[{seen[name]}]); "
+                      "keep one")
+        seen.setdefault(name, i)
+    return ImagesSection(registry=registry.rstrip("/"), pins=tuple(p for p in pins if parse_pin(p)))
 
 
 def _dns_in_services(probs: Problems, dns: ipaddress.IPv4Address | ipaddress.IPv6Address,

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..config import Config, mode_for
+from ..config import CONTAINERD, Config, mode_for
 from ..config.modes import L2BRIDGE, VXLAN
 from ..errors import RenderError
 
@@ -106,3 +106,42 @@ def net_conf(cfg: Config) -> Json:
 def to_json(conf: Json) -> str:
     """Stable, ASCII-only JSON text (keys in the order built, two-space indent, final newline)."""
     return json.dumps(conf, indent=2, ensure_ascii=True) + "\n"
+
+
+def cluster_flannel_conf(cfg: Config) -> Json:
+    """The CNI config template of flannel's Windows DaemonSet: flannel's plugin delegating to Microsoft's
+    sdnoverlay (vxlan) or sdnbridge (host-gw), with the HNS v2 policy shapes those plugins read
+    (sig-windows-tools' flannel manifests). The DaemonSet's script fills in the node's own values:
+    an empty exception is its subnet, an empty prefix its address, the provider address its address."""
+    net = cfg.network
+    mode = mode_for(net.mode)
+    bridge = mode.hns_type == L2BRIDGE
+    exceptions = [net.cluster_cidr, net.service_cidr] + ([""] if bridge else [])
+    values: list[Json] = [
+        {"Type": "OutBoundNAT", "Settings": {"Exceptions": exceptions}},
+        {"Type": "SDNROUTE", "Settings": {"DestinationPrefix": net.service_cidr, "NeedEncap": True}},
+    ]
+    if bridge:
+        values.append({"Type": "SDNROUTE", "Settings": {"DestinationPrefix": "", "NeedEncap": True}})
+    else:
+        values.append({"Type": "ProviderAddress", "Settings": {"ProviderAddress": ""}})
+    delegate: Json = {"type": "sdnbridge" if bridge else "sdnoverlay"}
+    if bridge:
+        # The pods' gateway is the bridge's own endpoint (flannel's host-gw CNI config for containerd).
+        delegate["optionalFlags"] = {"forceBridgeGateway": True}
+    delegate["AdditionalArgs"] = [{"Name": "EndpointPolicy", "Value": v} for v in values]
+    return {
+        "cniVersion": "0.3.0",
+        "name": net.network_name,
+        "type": mode.plugin_for(CONTAINERD),
+        "capabilities": {"portMappings": True, "dns": True},
+        "delegate": delegate,
+    }
+
+
+def agent_conflist(cfg: Config) -> Json:
+    """The CNI config list of a CNI whose agent programs the endpoints itself (Antrea): its plugin with
+    host-local IPAM on the node's podCIDR, as antrea-windows-with-ovs.yml (v2.7.0) installs it."""
+    plugin = mode_for(cfg.network.mode).plugin_for(CONTAINERD)
+    return {"cniVersion": "0.3.0", "name": plugin,
+            "plugins": [{"type": plugin, "ipam": {"type": "host-local"}, "capabilities": {"dns": True}}]}

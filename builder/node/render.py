@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
+import json
+import logging
 import re
 import types
 from collections.abc import Callable, Mapping
@@ -24,19 +26,29 @@ from typing import Any
 import jinja2
 
 from ..artifacts import RenderedFile
-from ..config import CONTAINERD, DOCKER, Config, NetworkMode, VersionedConfig, check_for_version, mode_for
+from ..config import (
+    CONTAINERD,
+    DOCKER,
+    Config,
+    NetworkMode,
+    VersionedConfig,
+    check_for_version,
+    cluster_images,
+    mode_for,
+)
 from ..config.flagtable import has_flag, uses_log_runner
-from ..config.modes import ROUTES_STATIC
+from ..config.modes import BY_CLUSTER, ROUTES_STATIC
 from ..config.rules import SWITCH_NETWORK_VSID
 from ..errors import RenderError
 from ..fsutil import atomic_write
 from ..kversion import KubeVersion
-from . import cni, flags, images, pslit, samples, signcheck
+from . import cluster, cni, flags, images, pslit, samples, signcheck
+
+log = logging.getLogger(__name__)
 
 # Installed (pip install, pipx): package data builder/_templates; in a checkout: the top-level folder.
 _PACKAGED = Path(str(importlib.resources.files("builder").joinpath("_templates")))
 TEMPLATES = _PACKAGED if _PACKAGED.is_dir() else Path(__file__).resolve().parent.parent.parent / "ps_templates"
-KUBEADM_PORT = 6443
 ArgsFn = Callable[..., list[flags.Arg]]
 
 # Folders and files under install_dir that scripts write at run time: none is in manifest.json,
@@ -184,8 +196,39 @@ def mode_flags(mode: NetworkMode) -> dict[str, Any]:
         "routes_by": mode.routes_by,
         "encapsulation": mode.encapsulation,
         "runs_flanneld": mode.runs_flanneld,
-        "needs_source_vip": mode.kube_proxy.source_vip,
+        # The node's own kube-proxy needs a source VIP (a DaemonSet's script finds its own).
+        "needs_source_vip": mode.kube_proxy.source_vip and mode.kube_proxy.on_node,
         "kube_proxy_on_node": mode.kube_proxy.on_node,
+        "kube_proxy_daemonset": mode.kube_proxy.daemonset,
+        "kube_proxy_replaced_by": mode.kube_proxy.replaced_by,
+        "cni_by": mode.cni_by,
+    }
+
+
+def cluster_context(checked: VersionedConfig) -> dict[str, Any]:
+    """What the templates know of a network the cluster runs (empty values for the others)."""
+    net = checked.mode.cluster
+    cfg = checked.cfg
+    if net is None:
+        return {"cluster_cni": "", "cluster_backend": "", "cluster_ovs": False, "cluster_cni_bin_dir": "",
+                "cluster_cni_conf_dir": "", "cluster_containerd": "", "cluster_files": [], "api_server": "",
+                "calico_patch": "", "flannel_net_conf": "", "cluster_image_refs": [], "antrea_version": ""}
+    cp = cfg.network.control_plane_ip or ""
+    files = list(cluster.manifest_names(checked))
+    patch = json.dumps({"spec": cluster.calico_windows_spec(checked, net)}, sort_keys=True, separators=(",", ":"))
+    return {
+        "cluster_cni": net.cni,
+        "cluster_backend": net.backend,
+        "cluster_ovs": net.ovs,
+        "cluster_cni_bin_dir": net.dirs.bin,
+        "cluster_cni_conf_dir": net.dirs.conf,
+        "cluster_containerd": ".".join(map(str, net.containerd_min)),
+        "cluster_files": [f.replace("/", "\\") for f in files],
+        "api_server": f"{cp}:{cfg.network.api_server_port}",
+        "calico_patch": patch,
+        "flannel_net_conf": json.dumps(cluster.flannel_net_conf(checked, net), separators=(", ", ": ")),
+        "cluster_image_refs": sorted(image_references(checked, warn=False).values()),
+        "antrea_version": cluster_images.ANTREA_VERSION,
     }
 
 
@@ -193,7 +236,9 @@ def context(checked: VersionedConfig) -> dict[str, Any]:
     """Every value any template uses, computed once; each is checked before a template sees it."""
     cfg, version, runtime = checked.cfg, checked.version, checked.runtime
     net, node = cfg.network, cfg.node
-    conf = cni.build(cfg, runtime)
+    by_cluster = checked.mode.cni_by == BY_CLUSTER
+    # A CNI the cluster installs brings its own config: the node's scripts write none.
+    conf: cni.Json = {"type": checked.mode.plugin_for(runtime), "ipam": {}} if by_cluster else cni.build(cfg, runtime)
     pause = images.pause_image(node, version)
     kubelet = flags.kubelet_args(version, runtime, cfg)
     proxy = flags.kubeproxy_args(version, runtime, cfg)
@@ -203,6 +248,7 @@ def context(checked: VersionedConfig) -> dict[str, Any]:
         "runtime": runtime,
         "mode": net.mode,  # printed for the operator; templates test the flags of mode_flags
         **mode_flags(checked.mode),
+        **cluster_context(checked),
         "install_dir": node.install_dir,
         "cluster_cidr": net.cluster_cidr,
         "service_cidr": net.service_cidr,
@@ -240,6 +286,8 @@ def context(checked: VersionedConfig) -> dict[str, Any]:
     }
     ctx.update(images.host_check_context(node, version))
     ctx.update(_node_files_context(cfg, version, runtime))
+    if checked.mode.cluster is not None:  # the DaemonSets' Windows build, if newer than node.min_build
+        ctx["min_build"] = max(cfg.node.min_build, checked.mode.cluster.windows_build)
     ctx.update(signcheck.signature_context(cfg))
     for key, value in ctx.items():
         _check_value(key, value)
@@ -275,7 +323,7 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
         "log_runner": uses_log_runner(minor),
         "firewall_rules": firewall_rules(cfg),
         "runtime_dirs": list(RUNTIME_DIRS),
-        "control_plane_endpoint": f"{cp}:{KUBEADM_PORT}" if cp else "",
+        "control_plane_endpoint": f"{cp}:{net.api_server_port}" if cp else "",
         "join_config_api": join_config_api(minor),
         # kubeadm shells out to crictl for a CRI runtime until 1.31 (kubernetes/kubernetes#124685).
         "kubeadm_needs_crictl": kubeadm and runtime == CONTAINERD and minor < (1, 31),
@@ -360,7 +408,9 @@ def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
     ctx = context(checked)
     files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx, doc=o.kind == "doc")), o.kind)
              for o in OUTPUTS if o.when(ctx)]
-    data = {cni.TEMPLATE: cni.build(cfg, runtime)}
+    for dest, text in cluster_manifests(checked, ctx).items():
+        files.append(RenderedFile(dest, to_bytes(dest, text), "manifest"))
+    data = {cni.TEMPLATE: cni.build(cfg, runtime)} if checked.mode.cni_by != BY_CLUSTER else {}
     if checked.mode.runs_flanneld:
         data[cni.NET_CONF] = cni.net_conf(cfg)
     for dest, conf in data.items():
@@ -369,6 +419,28 @@ def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
         text = samples.sample_yaml(dest, objects, version, cfg.node.windows_version)
         files.append(RenderedFile(dest, to_bytes(dest, text), "sample"))
     return sorted(files, key=lambda f: f.dest)
+
+
+def image_references(checked: VersionedConfig, *, warn: bool = True) -> dict[str, str]:
+    """Each image role of the bundle's cluster manifests, pinned (config.rules refused an unpinned one
+    unless --allow-unpinned: then it is named by tag, with a warning)."""
+    cfg = checked.cfg
+    flannel = cluster_images.flannel_version((s.name, s.version) for s in cfg.kit)
+    wants = cluster_images.wanted(checked.mode, checked.version, cfg.images.registry, flannel)
+    for name in cluster_images.unpinned(wants, cfg.images.pins) if warn else ():
+        log.warning("images: %s is not pinned by digest (--allow-unpinned): the manifests name it by tag, "
+                    "and verify reports it", name)
+    return cluster_images.references(wants, cfg.images.pins)
+
+
+def cluster_manifests(checked: VersionedConfig, ctx: Mapping[str, Any]) -> dict[str, str]:
+    """The text of each k/cluster/ manifest; their scripts rendered like every script of the bundle."""
+    def script(name: str, extra: Mapping[str, Any]) -> str:
+        return render_template(name, {**ctx, **extra})
+
+    args = [arg_code(a) for a in flags.kubeproxy_args(checked.version, checked.runtime, checked.cfg)]
+    found = cluster.manifests(checked, image_references(checked), checked.cfg.images.registry, script, args)
+    return {dest: cluster.manifest_yaml(dest, objects, checked) for dest, objects in found.items()}
 
 
 def write_files(files: list[RenderedFile], out: Path) -> None:
