@@ -21,8 +21,18 @@ from ci_guard import (  # noqa: E402
     pytest_sessionstart,
 )
 
-__all__ = ["pytest_collection_finish", "pytest_make_collect_report", "pytest_runtest_makereport",
-           "pytest_sessionstart"]
+# Session fixtures several test files use, found by pytest here (one definition each).
+from pack_fixtures import windows_exe  # noqa: E402
+from sign_fixtures import pki  # noqa: E402
+
+__all__ = [
+    "pki",
+    "pytest_collection_finish",
+    "pytest_make_collect_report",
+    "pytest_runtest_makereport",
+    "pytest_sessionstart",
+    "windows_exe",
+]
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from cluster_support import cluster_config, containers, fake_digest, manifests, pinned
-from pack_fixtures import make_inputs, windows_exe  # noqa: F401
+from pack_fixtures import make_inputs
 
 from builder.bundle import pack, verify
 from builder.config import (
@@ -268,7 +268,7 @@ def test_the_kube_proxy_daemonset_runs_the_versions_flags_and_waits_for_the_cnis
 # --------------------------------------------------------------------------- verify
 
 
-def test_verify_reports_an_image_of_a_manifest_named_by_tag(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_verify_reports_an_image_of_a_manifest_named_by_tag(tmp_path: Path, windows_exe: Path) -> None:
     base = dataclasses.replace(cluster_config("antrea"), options=Options(allow_unpinned=True))
     i = make_inputs(tmp_path, windows_exe)
     for name, cfg in (("pinned", pinned(base, ["v1.37.0"])), ("by-tag", base)):

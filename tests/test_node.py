@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pack_fixtures import make_inputs, windows_exe  # noqa: F401
+from pack_fixtures import make_inputs
 
 from builder import config as config_mod
 from builder import psparse
@@ -256,7 +256,7 @@ def scan(data: bytes, where: str) -> None:
         assert needle.encode() not in data, f"{needle} found in {where}"
 
 
-def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windows_exe: Path) -> None:  # noqa: F811
+def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, windows_exe: Path) -> None:
     env = {"KUBEADM_TOKEN": CANARY, "TOKEN": CANARY, "JOIN_TOKEN": CANARY, "KUBEADM_CA_HASH": CANARY_HASH}
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -281,7 +281,7 @@ def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.Monkey
             scan(side.read_bytes(), side.name)
 
 
-def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_exe: Path) -> None:
     """In a real zip, every member but manifest.json and SHA256SUMS is in the manifest install.ps1 checks."""
     inputs = make_inputs(tmp_path, windows_exe)
     # join-node.ps1 starts kubeadm.exe, and verify refuses a script that starts an executable the bundle lacks.

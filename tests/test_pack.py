@@ -16,7 +16,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from pack_fixtures import EPOCH, Inputs, make_inputs, windows_exe  # noqa: F401
+from pack_fixtures import EPOCH, Inputs, make_inputs
 
 from builder.artifacts import RenderedFile
 from builder.bundle import manifest as mf
@@ -27,7 +27,7 @@ STEM = "kubernetes-windows-node-v1.37.0-1"
 
 
 @pytest.fixture
-def inputs(tmp_path: Path, windows_exe: Path) -> Inputs:  # noqa: F811
+def inputs(tmp_path: Path, windows_exe: Path) -> Inputs:
     return make_inputs(tmp_path, windows_exe)
 
 
@@ -151,7 +151,7 @@ def test_sidecars_and_dist_sums_pass_sha256sum(inputs: Inputs) -> None:
     assert prov["predicate"]["buildDefinition"]["externalParameters"]["configDigest"] == inputs.cfg.digest()
 
 
-def test_dist_sums_cover_every_bundle_in_dist(inputs: Inputs, windows_exe: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_dist_sums_cover_every_bundle_in_dist(inputs: Inputs, windows_exe: Path, tmp_path: Path) -> None:
     do_pack(inputs)
     older = make_inputs(tmp_path / "older", windows_exe, dist=inputs.dist, git_version="v1.36.2")
     do_pack(older)
@@ -260,7 +260,7 @@ pack.pack(i.cfg, i.built, i.sdn, i.rendered)
 """
 
 
-def test_kill_mid_write_leaves_no_bundle(tmp_path: Path, windows_exe: Path, repo_root: Path) -> None:  # noqa: F811
+def test_kill_mid_write_leaves_no_bundle(tmp_path: Path, windows_exe: Path, repo_root: Path) -> None:
     code = KILL_CHILD.format(repo=str(repo_root), tests=str(repo_root / "tests"), root=str(tmp_path),
                              exe=str(windows_exe))
     child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -310,7 +310,7 @@ def exe_members(tmp_path: Path, exe: Path, copies: list[int]) -> list[pack.Membe
             pack.bytes_member("k/empty.txt", "generated", b"")]
 
 
-def test_chosen_codec_bytes_do_not_depend_on_workers_or_budget(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_chosen_codec_bytes_do_not_depend_on_workers_or_budget(tmp_path: Path, windows_exe: Path) -> None:
     members = exe_members(tmp_path, windows_exe, [3, 1, 2, 1])
     codec = pack.default_codec()
     outputs = {}
@@ -326,7 +326,7 @@ def test_chosen_codec_bytes_do_not_depend_on_workers_or_budget(tmp_path: Path, w
         assert zf.read("k/m0.exe") == windows_exe.read_bytes() * 3 + b"\x00"
 
 
-def test_compression_holds_no_more_than_its_memory_budget(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_compression_holds_no_more_than_its_memory_budget(tmp_path: Path, windows_exe: Path) -> None:
     """Python's own allocation tracer sees the members read and libdeflate's output buffers."""
     import tracemalloc
 

@@ -17,7 +17,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pack_fixtures import make_inputs, windows_exe  # noqa: F401
+from pack_fixtures import make_inputs
 
 from builder.bundle import pack
 
@@ -91,7 +91,7 @@ def test_no_production_code_points_into_tests() -> None:
 
 
 def test_installed_command_renders_and_verifies_from_another_folder(
-        installed: Path, tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+        installed: Path, tmp_path: Path, windows_exe: Path) -> None:
     work = tmp_path / "elsewhere"
     work.mkdir()
     env = clean_env(tmp_path)

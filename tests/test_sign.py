@@ -8,7 +8,6 @@ signer) is made by the tests with `cryptography`. Nothing here touches the netwo
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import hashlib
 import json
 import logging
@@ -20,7 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pack_fixtures import Inputs, make_inputs, rewrite_zip, windows_exe  # noqa: F401
+from pack_fixtures import Inputs, make_inputs, rewrite_zip
+from sign_fixtures import CANARY, Pki
 
 from builder import config, run
 from builder.bundle import pack, sign, verify
@@ -31,7 +31,6 @@ from builder.node import render
 from builder.options import Context, Run
 from builder.psparse import parse_errors
 
-CANARY = "p12-CANARY-passw0rd-Zq81xWv"
 ENV = {"SIGNING_PASSWORD": CANARY}
 
 
@@ -45,72 +44,6 @@ SIGNABLE_IN_FIXTURE = {"k/cni/wincni.exe", "k/helper.psm1", "k/hns.psm1", "k/kub
 
 
 # --------------------------------------------------------------------------- a throwaway PKI
-
-
-@dataclasses.dataclass(frozen=True)
-class Pki:
-    root: Path  # ca.pem
-    p12: Path  # code-signing key + certificate + root, encrypted with CANARY
-    chain: Path  # cs.pem then ca.pem
-    key: Path  # cs.key, encrypted with CANARY
-    key_secret: str  # a slice of the private key's PEM body: must appear nowhere
-    thumbprint: str
-    other_chain: Path  # an unrelated self-signed code-signing certificate
-    other_key: Path
-
-
-def _name(cn: str) -> object:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _cert(subject: str, key: object, issuer: str, issuer_key: object, *, ca: bool) -> object:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
-    now = datetime.datetime.now(datetime.UTC)
-    b = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))  # type: ignore[arg-type]
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())  # type: ignore[attr-defined]
-         .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-    else:
-        b = b.add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
-        b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-    return b.sign(issuer_key, hashes.SHA256())  # type: ignore[arg-type]
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.hazmat.primitives.serialization import pkcs12
-
-    d = tmp_path_factory.mktemp("pki")
-    ca_key = rsa.generate_private_key(65537, 2048)
-    ca = _cert("Test Root CA", ca_key, "Test Root CA", ca_key, ca=True)
-    cs_key = rsa.generate_private_key(65537, 2048)
-    cs = _cert("Test Code Signing", cs_key, "Test Root CA", ca_key, ca=False)
-    other_key = rsa.generate_private_key(65537, 2048)
-    other = _cert("Someone Else", other_key, "Someone Else", other_key, ca=False)
-    pem = serialization.Encoding.PEM
-    (d / "ca.pem").write_bytes(ca.public_bytes(pem))  # type: ignore[attr-defined]
-    (d / "chain.pem").write_bytes(cs.public_bytes(pem) + ca.public_bytes(pem))  # type: ignore[attr-defined]
-    enc = serialization.BestAvailableEncryption(CANARY.encode())
-    (d / "cs.key").write_bytes(cs_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, enc))
-    (d / "cs.p12").write_bytes(pkcs12.serialize_key_and_certificates(
-        b"signer", cs_key, cs, [ca], enc))  # type: ignore[arg-type]
-    (d / "other.pem").write_bytes(other.public_bytes(pem))  # type: ignore[attr-defined]
-    (d / "other.key").write_bytes(other_key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
-    plain = cs_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    der = cs.public_bytes(serialization.Encoding.DER)  # type: ignore[attr-defined]
-    return Pki(d / "ca.pem", d / "cs.p12", d / "chain.pem", d / "cs.key", plain.splitlines()[5],
-               hashlib.sha1(der).hexdigest().upper(), d / "other.pem", d / "other.key")
 
 
 def signing_section(pki: Pki, **kw: object) -> config.SigningSection:
@@ -132,7 +65,7 @@ def pack_signed(i: Inputs) -> Path:
 
 
 @pytest.fixture
-def signed(tmp_path: Path, windows_exe: Path, pki: Pki) -> Path:  # noqa: F811
+def signed(tmp_path: Path, windows_exe: Path, pki: Pki) -> Path:
     return pack_signed(signed_inputs(tmp_path, windows_exe, pki))
 
 
@@ -177,7 +110,7 @@ def members(zip_path: Path) -> dict[str, bytes]:
         return {n: zf.read(n) for n in zf.namelist()}
 
 
-def test_signed_bundle_verifies(signed: Path, pki: Pki, windows_exe: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_signed_bundle_verifies(signed: Path, pki: Pki, windows_exe: Path, tmp_path: Path) -> None:
     assert verify.check_dist(signed.parent) == []
     assert verify.check_dist(signed.parent, verify.SignatureOptions(trust_ca=pki.root)) == []
     data = members(signed)
@@ -208,7 +141,7 @@ def test_signed_bundle_verifies(signed: Path, pki: Pki, windows_exe: Path, tmp_p
         assert "Signature verification: ok" in proc.stdout
 
 
-def test_signing_is_deterministic(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:  # noqa: F811
+def test_signing_is_deterministic(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:
     """Same key, same -time, no timestamp: two builds with separate caches give the same zip."""
     a = pack_signed(signed_inputs(tmp_path / "a", windows_exe, pki))
     b = pack_signed(signed_inputs(tmp_path / "b", windows_exe, pki))
@@ -226,14 +159,14 @@ def test_signing_is_deterministic(tmp_path: Path, windows_exe: Path, pki: Pki) -
     assert outs[0] == outs[1] and outs[0] != src.read_bytes()
 
 
-def test_another_signing_time_changes_the_bytes(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:  # noqa: F811
+def test_another_signing_time_changes_the_bytes(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:
     a = pack_signed(signed_inputs(tmp_path / "a", windows_exe, pki))
     b = pack_signed(signed_inputs(tmp_path / "b", windows_exe, pki, signing_time=1_700_000_001))
     assert members(a)["k/hns.psm1"] != members(b)["k/hns.psm1"]
     assert json.loads(members(b)["k/manifest.json"])["signing"]["signingTime"] == 1_700_000_001
 
 
-def test_pem_certificate_and_encrypted_key(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:  # noqa: F811
+def test_pem_certificate_and_encrypted_key(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:
     i = signed_inputs(tmp_path, windows_exe, pki, pkcs12=None, certificate=pki.chain, key=pki.key)
     assert i.cfg.signing.thumbprint == pki.thumbprint
     zip_path = pack_signed(i)
@@ -298,7 +231,7 @@ def test_file_signed_by_another_certificate_fails(signed: Path, pki: Pki, tmp_pa
     assert pki.thumbprint in problems
 
 
-def test_signed_sdn_file_must_be_the_pinned_one(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:  # noqa: F811
+def test_signed_sdn_file_must_be_the_pinned_one(tmp_path: Path, windows_exe: Path, pki: Pki) -> None:
     i = make_inputs(tmp_path, windows_exe)  # config.sdn.files: the real upstream pins, not these files
     zip_path = pack_signed(dataclasses.replace(i, cfg=dataclasses.replace(i.cfg, signing=signing_section(pki))))
     assert "k/hns.psm1: its content before signing" in zip_problems(zip_path)
@@ -315,7 +248,7 @@ def test_untrusted_root_fails_with_trust_ca(signed: Path, pki: Pki) -> None:
     assert f"does not chain to {pki.other_chain.name}" in problems
 
 
-def test_unsigned_bundle_fails_when_signatures_are_expected(tmp_path: Path, windows_exe: Path,  # noqa: F811
+def test_unsigned_bundle_fails_when_signatures_are_expected(tmp_path: Path, windows_exe: Path,
                                                             pki: Pki) -> None:
     i = make_inputs(tmp_path, windows_exe)
     zip_path = pack.pack(i.cfg, i.built, i.sdn, i.rendered)
@@ -503,7 +436,7 @@ def test_publish_sigstore_refuses_outside_github_actions(signed: Path) -> None:
     assert sigstore_sign.sign_zips([signed], {}) == []
 
 
-def test_unreachable_timestamp_authority_fails_and_leaves_nothing(tmp_path: Path, windows_exe: Path,  # noqa: F811
+def test_unreachable_timestamp_authority_fails_and_leaves_nothing(tmp_path: Path, windows_exe: Path,
                                                                   pki: Pki) -> None:
     """A timestamp is asked for every signature; one that cannot be had stops the run before the zip."""
     i = signed_inputs(tmp_path, windows_exe, pki, timestamp_url="http://127.0.0.1:9/")
@@ -519,7 +452,7 @@ SOFTHSM_MODULE = Path("/usr/lib/softhsm/libsofthsm2.so")  # where Debian's softh
 PKCS11_INSTALL = "sudo apt-get install softhsm2 libengine-pkcs11-openssl"
 
 
-def test_pkcs11_key_in_a_token(tmp_path: Path, windows_exe: Path, pki: Pki,  # noqa: F811
+def test_pkcs11_key_in_a_token(tmp_path: Path, windows_exe: Path, pki: Pki,
                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The code-signing key imported into a SoftHSM token, its PIN in the environment: the same
     signatures as the PEM key (measured byte-identical), and a bundle that verifies."""
@@ -556,7 +489,7 @@ def test_pkcs11_key_in_a_token(tmp_path: Path, windows_exe: Path, pki: Pki,  # n
 @pytest.mark.go
 def test_bundle_command_signs_and_leaks_nothing(tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch,
                                                  caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
-                                                 windows_exe: Path) -> None:  # noqa: F811
+                                                 windows_exe: Path) -> None:
     """`bundle` with a signing section: a real tree compiled, the SDN archive over loopback HTTP, every
     script and executable signed, `verify --trust-ca` passes; a wrong password stops the run at once,
     writes nothing, and is not shown (the autouse canary check covers output, logs and dist/)."""

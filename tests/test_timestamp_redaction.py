@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 from httpserver import Reply, serve
-from pack_fixtures import windows_exe  # noqa: F401
-from test_sign import pack_signed, pki, signed_inputs  # noqa: F401
+from test_sign import pack_signed, signed_inputs
 
 from builder import config
 from builder.bundle import manifest as mf
@@ -17,8 +16,8 @@ from builder.errors import PackError
 KEY = "tsa-apikey-CANARY-51c2"
 
 
-def test_the_timestamp_urls_key_is_in_no_log_and_no_error(tmp_path: Path, windows_exe: Path,  # noqa: F811
-                                                          pki: object,  # noqa: F811
+def test_the_timestamp_urls_key_is_in_no_log_and_no_error(tmp_path: Path, windows_exe: Path,
+                                                          pki: object,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     with serve() as tsa:

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pack_fixtures import Inputs, flip, make_inputs, rewrite_zip, windows_exe  # noqa: F401
+from pack_fixtures import flip, make_inputs, rewrite_zip
 
 from builder.artifacts import RenderedFile
 from builder.bundle import pack, verify
@@ -17,7 +17,7 @@ STEM = "kubernetes-windows-node-v1.37.0-1"
 
 
 @pytest.fixture
-def bundle(tmp_path: Path, windows_exe: Path) -> Path:  # noqa: F811
+def bundle(tmp_path: Path, windows_exe: Path) -> Path:
     i = make_inputs(tmp_path, windows_exe)
     return pack.pack(i.cfg, i.built, i.sdn, i.rendered)
 
@@ -66,7 +66,7 @@ def test_raw_byte_flipped_in_the_compressed_exe(bundle: Path) -> None:
     assert "k/kubelet.exe: cannot be read back" in text
 
 
-def test_exe_that_is_not_pe32_plus(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_exe_that_is_not_pe32_plus(tmp_path: Path, windows_exe: Path) -> None:
     i = make_inputs(tmp_path, windows_exe, kubelet=b"MZ" + b"\0" * 200)
     path = pack.pack(i.cfg, i.built, i.sdn, i.rendered)
     problems = verify.check_dist(path.parent)
@@ -80,7 +80,7 @@ def test_script_byte_flipped(bundle: Path) -> None:
     assert "k/start-kubelet.ps1: sha256" in text
 
 
-def test_generated_script_that_does_not_parse(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_generated_script_that_does_not_parse(tmp_path: Path, windows_exe: Path) -> None:
     i = make_inputs(tmp_path, windows_exe)
     bad = i.with_rendered([*i.rendered, RenderedFile("broken.ps1", b"function f { if ($x) {\n")])
     path = pack.pack(bad.cfg, bad.built, bad.sdn, bad.rendered)
@@ -89,7 +89,7 @@ def test_generated_script_that_does_not_parse(tmp_path: Path, windows_exe: Path)
     assert all("k/broken.ps1: does not parse" in p for p in problems)
 
 
-def test_generated_json_that_does_not_load(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_generated_json_that_does_not_load(tmp_path: Path, windows_exe: Path) -> None:
     i = make_inputs(tmp_path, windows_exe)
     bad = i.with_rendered([RenderedFile("cni/config/l2bridge.conf", b"{not json")])
     path = pack.pack(bad.cfg, bad.built, bad.sdn, bad.rendered)
@@ -298,7 +298,7 @@ def _kit_bundle(tmp_path: Path, exe: Path, plugins: tuple[str, ...], *, kubectl:
     return pack.pack(cfg, built, i.sdn, render.render_bundle(cfg, "v1.36.0"), inputs=[cni])
 
 
-def test_a_containerd_bundle_holds_every_plugin_its_cni_config_names(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_a_containerd_bundle_holds_every_plugin_its_cni_config_names(tmp_path: Path, windows_exe: Path) -> None:
     good = _kit_bundle(tmp_path / "good", windows_exe, ("win-bridge", "win-overlay", "host-local"))
     assert verify.check_dist(good.parent) == []
     with zipfile.ZipFile(good) as zf:
@@ -320,6 +320,6 @@ def test_a_containerd_bundle_holds_every_plugin_its_cni_config_names(tmp_path: P
 
 
 
-def test_a_script_starting_an_exe_the_bundle_lacks_fails(tmp_path: Path, windows_exe: Path) -> None:  # noqa: F811
+def test_a_script_starting_an_exe_the_bundle_lacks_fails(tmp_path: Path, windows_exe: Path) -> None:
     bad = _kit_bundle(tmp_path, windows_exe, ("win-bridge", "win-overlay", "host-local"), kubectl=False)
     assert "starts kubectl.exe, but k/kubectl.exe is not in the bundle" in problems_of(bad)

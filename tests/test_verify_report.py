@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pack_fixtures import flip, make_inputs, windows_exe  # noqa: F401
+from pack_fixtures import flip, make_inputs
 
 from builder import cli
 from builder.bundle import pack
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.go
 
 
 @pytest.fixture
-def bundle(tmp_path: Path, windows_exe: Path) -> Path:  # noqa: F811
+def bundle(tmp_path: Path, windows_exe: Path) -> Path:
     inputs = make_inputs(tmp_path, windows_exe)
     return pack.pack(inputs.cfg, inputs.built, inputs.sdn, inputs.rendered)
 
