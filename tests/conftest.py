@@ -52,6 +52,22 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
+def quick_net(sleeps: Sleeps, *, read: float = 2.0) -> Any:
+    """The download settings the loopback tests use: three attempts whose delays are recorded, not
+    slept, a clock that stands still, and short timeouts (`read` seconds for a stalled body)."""
+    import random
+
+    from builder import http
+
+    policy = http.RetryPolicy(attempts=3, sleep=sleeps, rng=random.Random(1), clock=lambda: 1000.0)
+    return http.Net(policy=policy, timeout=(2.0, read))
+
+
+@pytest.fixture
+def net(sleeps: Sleeps) -> Any:
+    return quick_net(sleeps)
+
+
 @pytest.fixture(scope="session")
 def release_exes(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Real PE files cross-compiled with Go, one per version (tests/fake_dlk8s.py)."""

@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import logging
-import random
 import subprocess
 import zipfile
 from collections.abc import Callable, Iterator
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Sleeps
 from fake_dlk8s import WindowsExes, digest, exe_path, publish
 from httpserver import Fail, Reply, serve
 from kit_fixture import cni_release_tgz, local_cni_release
@@ -42,11 +40,6 @@ FAST = (2.0, 2.0)  # connect, read: nothing here should wait long
 @pytest.fixture(scope="session")
 def exes(tmp_path_factory: pytest.TempPathFactory) -> WindowsExes:
     return WindowsExes(tmp_path_factory.mktemp("exes"))
-
-
-@pytest.fixture
-def net(sleeps: Sleeps) -> Net:
-    return Net(policy=http.RetryPolicy(attempts=3, sleep=sleeps, rng=random.Random(1)), timeout=FAST)
 
 
 @pytest.fixture

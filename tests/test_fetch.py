@@ -5,17 +5,16 @@ from __future__ import annotations
 import dataclasses
 import io
 import logging
-import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import Sleeps
+from conftest import quick_net
 from httpserver import Fail, serve
 from sdn_fixture import DEFAULT_FILES, make_sdn_archive, sdn_config, sha256, write_sdn_archive
 
-from builder import config, http
+from builder import config
 from builder.errors import ConfigError, FetchError
 from builder.report import Reporter
 from builder.sources import sdn as fetch
@@ -25,11 +24,6 @@ OTHER = "0123456789abcdef0123456789abcdef01234567"
 ARCHIVE = make_sdn_archive(COMMIT)
 WRONG = "ab" * 32
 PATH = f"/microsoft/SDN/archive/{COMMIT}.zip"
-
-
-@pytest.fixture
-def net(sleeps: Sleeps) -> http.Net:
-    return http.Net(policy=http.RetryPolicy(attempts=3, sleep=sleeps, rng=random.Random(0)), timeout=(1.0, 0.2))
 
 
 def load(tmp_path: Path, sdn: dict[str, Any] | None, **overrides: Any) -> config.Config:
@@ -150,7 +144,8 @@ def test_retries_and_resume_through_fetch(tmp_path, net, sleeps):
     assert result.archive_sha256 == sha256(ARCHIVE)
 
 
-def test_timeout_through_fetch_is_retried_then_reported(tmp_path, net, sleeps):
+def test_timeout_through_fetch_is_retried_then_reported(tmp_path, sleeps):
+    net = quick_net(sleeps, read=0.2)
     with serve({PATH: ARCHIVE}) as srv:
         srv.fail(PATH, *[Fail.stall(seconds=3.0, before_headers=True)] * 3)
         cfg = load(tmp_path, sdn_config(COMMIT, srv.url(PATH)))

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import Sleeps
 from httpserver import serve
 from kit_fixture import (
     CNI_TREE,
@@ -26,7 +25,7 @@ from kit_fixture import (
 )
 from sdn_fixture import make_sdn_archive, sdn_config
 
-from builder import config, http
+from builder import config
 from builder.errors import ConfigError, FetchError
 from builder.report import Reporter
 from builder.sources import inputs, kit
@@ -42,11 +41,6 @@ CTD_PATH = f"/ctd/{CTD_V}/containerd-2.3.4-windows-amd64.tar.gz"
 CRI_PATH = f"/cri/{CRI_V}/crictl-{CRI_V}-windows-amd64.tar.gz"
 FL_PATH = f"/flannel/{FL_V}/flanneld.exe"
 FLANNELD = exe("flanneld")
-
-
-@pytest.fixture
-def net(sleeps: Sleeps) -> http.Net:
-    return http.Net(policy=http.RetryPolicy(attempts=2, sleep=sleeps, rng=random.Random(0)), timeout=(1.0, 1.0))
 
 
 def publish_kit(srv: Any) -> None:

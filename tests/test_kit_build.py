@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import io
-import random
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from conftest import Sleeps
 from httpserver import serve
 from kit_fixture import CNI_TREE, dirhash_by_sha256sum, exe, sha512, source_targz, targz
 from kube_tree import build_env
 from sdn_fixture import make_sdn_archive, sdn_config
 
-from builder import config, http
+from builder import config
 from builder.errors import FetchError
 from builder.pe import file_pe_problem
 from builder.sources import inputs, kit
@@ -28,11 +26,6 @@ COMMIT = "242fb0c3190dbb08d7f9406727be18322218e537"
 V = "v1.9.1"
 SRC = f"/containernetworking/plugins/archive/refs/tags/{V}.tar.gz"
 H1 = dirhash_by_sha256sum(CNI_TREE)
-
-
-@pytest.fixture
-def net(sleeps: Sleeps) -> http.Net:
-    return http.Net(policy=http.RetryPolicy(attempts=2, sleep=sleeps, rng=random.Random(0)), timeout=(1.0, 2.0))
 
 
 def load(tmp_path: Path, base: str, **cni: Any) -> config.Config:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pytest
@@ -11,16 +10,10 @@ from fake_registry import DOCKER_MANIFEST, FakeRegistry, Pushed, digest_of, dump
 
 from builder import oci
 from builder.errors import ConfigError, FetchError
-from builder.http import HTTPStatusError, Net, RetryPolicy
+from builder.http import HTTPStatusError, Net
 from builder.sources.registry import RegistryClient, parse_mirror, resolve_digests
 
 BASE_REPO = "oss/kubernetes/windows-host-process-containers-base-image"
-
-
-@pytest.fixture
-def net(sleeps: list[float]) -> Net:
-    return Net(policy=RetryPolicy(attempts=3, sleep=sleeps, rng=random.Random(1), clock=lambda: 1000.0),
-               timeout=(2.0, 5.0))
 
 
 def tag_ref(p: Pushed) -> oci.ImageRef:
