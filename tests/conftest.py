@@ -86,3 +86,44 @@ def dlk8s(release_exes: Any) -> Iterator[tuple[Any, str]]:
         url = publish(srv, "v1.36.2", release_exes.get("v1.36.2"))
         publish(srv, "v1.37.0", release_exes.get("v1.37.0"))
         yield srv, url
+
+
+class GoSeed:
+    """A warm Go build cache of the test tree (windows/amd64), made by one real build of the tool.
+
+    Go's cache is content-addressed, so a build that starts from it gives the same bytes as a cold
+    one (tests/test_gocache.py shows that); it only skips compiling the standard library again. Tests
+    about the build's behaviour start from it; the tests about the cache itself start cold."""
+
+    def __init__(self, kept: Path, go_version: str) -> None:
+        self.kept, self.go_version = kept, go_version
+
+    def into(self, cache_dir: Path, version: str = "") -> Path:
+        """The tool's cache folder `cache_dir` with this Go cache kept in it for the minor of
+        `version` (the test tree's tag by default), as a second run of that minor finds it."""
+        import shutil
+
+        from kube_tree import TAG
+
+        from builder.sources import gocache
+
+        kept = gocache.for_build(cache_dir, version or TAG, self.go_version, "windows/amd64", {}).path
+        if not kept.exists():
+            shutil.copytree(self.kept, kept)
+        return cache_dir
+
+
+@pytest.fixture(scope="session")
+def go_seed(tmp_path_factory: pytest.TempPathFactory) -> GoSeed:
+    from kube_tree import build_env, make_tree
+
+    from builder import config
+    from builder.sources import build, gocache
+
+    work = tmp_path_factory.mktemp("go-seed")
+    (work / "bundle.yaml").write_text("", encoding="utf-8")
+    overrides = config.Overrides(config=work / "bundle.yaml", kube_root=make_tree(work / "kubernetes"),
+                                 cache_dir=work / "cache", dist=work / "dist")
+    result = build.build(config.load(overrides, build_env(), work), build_env())
+    (kept,) = [p for p in (work / "cache" / gocache.FOLDER).iterdir() if p.is_dir()]
+    return GoSeed(kept, result.go_version)

@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import GoSeed
 from kube_tree import TAG, build_env, git, make_tree
 
 from builder import config
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.go
 
 
 def load(tmp_path: Path, tree: Path, text: str = "") -> config.Config:
+    """The configuration of a build in tmp_path; its cache is tmp_path/cache (seeded by `tree`)."""
     cfg_file = tmp_path / "bundle.yaml"
     cfg_file.write_text(text, encoding="utf-8")
     return config.load(config.Overrides(config=cfg_file, kube_root=tree, cache_dir=tmp_path / "cache",
@@ -30,7 +32,8 @@ def load(tmp_path: Path, tree: Path, text: str = "") -> config.Config:
 
 
 @pytest.fixture
-def tree(tmp_path: Path) -> Path:
+def tree(tmp_path: Path, go_seed: GoSeed) -> Path:
+    go_seed.into(tmp_path / "cache")
     return make_tree(tmp_path / "kubernetes")
 
 
@@ -101,7 +104,8 @@ def test_compile_error_is_readable(tmp_path: Path, tree: Path) -> None:
     assert str(tmp_path / "cache/logs/make.log") in text
 
 
-def test_tree_without_git_needs_a_version(tmp_path: Path) -> None:
+def test_tree_without_git_needs_a_version(tmp_path: Path, go_seed: GoSeed) -> None:
+    go_seed.into(tmp_path / "cache", "v1.36.2")
     tree = make_tree(tmp_path / "kubernetes", with_git=False)
     with pytest.raises(ConfigError, match=r"kubernetes.version: .* has no .git"):
         build.build(load(tmp_path, tree), build_env())

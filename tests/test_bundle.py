@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import GoSeed
 from httpserver import serve
 from kit_fixture import CNI_TREE, dirhash_by_sha256sum, source_targz
 from kube_tree import TAG, build_env, make_tree
@@ -52,7 +53,8 @@ def run_bundle(tmp_path: Path, tree: Path, *more: str) -> int:
         os.environ.update(old)
 
 
-def test_bundle_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bundle_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, go_seed: GoSeed) -> None:
+    go_seed.into(tmp_path / "cache")
     tree = make_tree(tmp_path / "kubernetes")
     routes = {f"/microsoft/SDN/archive/{COMMIT}.zip": make_sdn_archive(COMMIT), CNI_SRC: source_targz("v1.9.1")}
     with serve(routes) as srv:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import GoSeed
 from fake_dlk8s import publish
 from httpserver import serve
 from kit_fixture import CNI_TREE, dirhash_by_sha256sum, local_cni_release, source_targz
@@ -81,7 +82,8 @@ def assert_no_make(tree: Path) -> None:
 
 
 def test_a_good_run_passes_every_check_and_runs_make(tmp_path: Path, tree: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     monkeypatch: pytest.MonkeyPatch, go_seed: GoSeed) -> None:
+    go_seed.into(tmp_path / "cache")
     write_config(tmp_path)
     assert run(tmp_path, tree, monkeypatch=monkeypatch) == 0
     assert (tree / MARKER).is_file()

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from conftest import GoSeed
 from kube_tree import build_env, git, make_tree
 
 from builder import cli, config, run
@@ -97,8 +98,9 @@ def test_the_configuration_cannot_hand_a_secret_to_a_child(tmp_path: Path, text:
 
 
 @pytest.mark.go
-def test_the_trees_makefile_sees_no_secret_and_no_credentials_in_its_home(tmp_path: Path) -> None:
+def test_the_trees_makefile_sees_no_secret_and_no_credentials_in_its_home(tmp_path: Path, go_seed: GoSeed) -> None:
     # A Kubernetes tree runs its own scripts: this one's Makefile writes its environment and HOME's files out.
+    go_seed.into(tmp_path / "cache")
     tree = make_tree(tmp_path / "kubernetes")
     makefile = tree / "Makefile"
     dump = tmp_path / "make-env.txt"
@@ -191,9 +193,11 @@ def test_the_developer_sessions_children_get_no_secret(tmp_path: Path, noxfile: 
 
 
 @pytest.mark.go
-def test_a_pin_the_configuration_names_never_reaches_make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_pin_the_configuration_names_never_reaches_make(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         go_seed: GoSeed) -> None:
     """A signing PIN whose name looks like nothing secret, named by the configuration and so kept from
     every child of the run, even one the configuration asks to pass it to, through the command line."""
+    go_seed.into(tmp_path / "cache")
     tree = make_tree(tmp_path / "kubernetes")
     makefile = tree / "Makefile"
     dump = tmp_path / "make-env.txt"
