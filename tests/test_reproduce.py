@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import GoSeed
 from kit_fixture import local_cni_release
 from kube_tree import build_env, git, make_tree
 from sdn_fixture import write_sdn_archive
@@ -33,7 +34,7 @@ def _run(argv: list[str], home: Path, monkeypatch: pytest.MonkeyPatch) -> int:
 @pytest.mark.go
 def test_a_bundle_reproduces_from_another_checkout_and_a_moved_tree_is_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], go_seed: GoSeed) -> None:
     _archive, sdn = write_sdn_archive(tmp_path, COMMIT)
     (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({"sdn": sdn, "cni": local_cni_release(tmp_path / "cni")}))
     first = make_tree(tmp_path / "a" / "kubernetes")
@@ -41,7 +42,9 @@ def test_a_bundle_reproduces_from_another_checkout_and_a_moved_tree_is_refused(
                  str(tmp_path / "cache-a"), "--dist", str(tmp_path / "dist")], tmp_path / "home-a", monkeypatch) == 0
     (published,) = (tmp_path / "dist").glob("*.zip")
 
-    # Someone else: another folder, cache and home, and no bundle.yaml (the manifest's configuration).
+    # Someone else: another folder, cache (warm from a build in a third folder) and home, and no
+    # bundle.yaml (the manifest's configuration).
+    go_seed.into(tmp_path / "cache-b")
     second = make_tree(tmp_path / "elsewhere" / "kubernetes")
     caplog.set_level(logging.INFO)
     argv = ["reproduce", str(published), "--kube-root", str(second), "--cache-dir", str(tmp_path / "cache-b")]

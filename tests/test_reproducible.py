@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import GoSeed
 from kit_fixture import local_cni_release
 from kube_tree import build_env, make_tree
 from sdn_fixture import write_sdn_archive
@@ -58,7 +59,7 @@ def bundle(tmp_path: Path, tree: Path, cache: str, dist: str, monkeypatch: pytes
 
 
 def test_gitless_tree_builds_the_same_bytes_and_the_third_run_makes_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, go_seed: GoSeed) -> None:
     tree = archive_tree(tmp_path / "kubernetes-src")
     _archive, sdn = write_sdn_archive(tmp_path, COMMIT)
     cni = local_cni_release(tmp_path / "cni")  # containerd era: the CNI plugins, pinned, from a local mirror
@@ -67,7 +68,9 @@ def test_gitless_tree_builds_the_same_bytes_and_the_third_run_makes_nothing(
     first = bundle(tmp_path, tree, "cache1", "dist1", monkeypatch)
     generated = tree / "pkg/node/zz_generated.deepcopy.go"
     stamp_one = generated.read_text()
-    # A second, independent build (its own cache, so make runs again and regenerates).
+    # A second, independent build (its own cache, warm from a build in a third folder, so make runs
+    # again and regenerates).
+    go_seed.into(tmp_path / "cache2", VERSION)
     second = bundle(tmp_path, tree, "cache2", "dist2", monkeypatch)
     assert generated.read_text() != stamp_one, "the fixture's code generation did not run again"
     assert (tmp_path / "cache2/logs/make.log").is_file()
