@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import GoSeed
 from pack_fixtures import Inputs, make_inputs, rewrite_zip
 from sign_fixtures import CANARY, Pki
 
@@ -489,7 +490,7 @@ def test_pkcs11_key_in_a_token(tmp_path: Path, windows_exe: Path, pki: Pki,
 @pytest.mark.go
 def test_bundle_command_signs_and_leaks_nothing(tmp_path: Path, pki: Pki, monkeypatch: pytest.MonkeyPatch,
                                                  caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
-                                                 windows_exe: Path) -> None:
+                                                 windows_exe: Path, go_seed: GoSeed) -> None:
     """`bundle` with a signing section: a real tree compiled, the SDN archive over loopback HTTP, every
     script and executable signed, `verify --trust-ca` passes; a wrong password stops the run at once,
     writes nothing, and is not shown (the autouse canary check covers output, logs and dist/)."""
@@ -514,6 +515,7 @@ def test_bundle_command_signs_and_leaks_nothing(tmp_path: Path, pki: Pki, monkey
         write_config(tmp_path, url, {"signing": signing, "sdn": sdn_config(COMMIT, url, files)})
         assert run_bundle(tmp_path, tree) == 2
         assert not (tmp_path / "dist").exists() and not (tmp_path / "cache").exists()
+        go_seed.into(tmp_path / "cache")
         monkeypatch.setenv("SIGNING_PASSWORD", CANARY)
         assert run_bundle(tmp_path, tree, "-v") == 0
     out = capsys.readouterr()
