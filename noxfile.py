@@ -138,7 +138,8 @@ def tests(session: nox.Session) -> None:
                 **_safe())
     safe = _safe(TEST_VARS)
     safe["env"]["K8SWB_GO_WHEELHOUSE"] = str(wheelhouse)
-    session.run("pytest", *session.posargs, **safe)
+    # On every core; a later `-n N` in the arguments wins (`-n 0`: one process, for a debugger).
+    session.run("pytest", "-n", "auto", *session.posargs, **safe)
 
 
 @nox.session(default=False)
