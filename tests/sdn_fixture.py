@@ -5,7 +5,7 @@
   (paths relative to the top folder; default `DEFAULT_FILES`: helper.psm1, hns.psm1,
   cni/wincni.exe under Kubernetes/windows/ plus a few others) and the commit as zip comment.
 - `sdn_config(commit, url, files=None) -> dict`: the `sdn:` section (repo, commit, url, files with
-  sha256 and the default dests of builder/config/model.py) for the three taken files of `files`.
+  sha256 and the default dests of builder/config/model.py) for the taken files of `files`.
 - `write_sdn_archive(folder, commit) -> (path, sdn dict)`: both at once, for a local archive.
 """
 
@@ -40,6 +40,8 @@ DEFAULT_FILES: dict[str, bytes] = {
     "README.md": b"# SDN\nSoftware Defined Networking scripts (test fixture)\n",
     "Kubernetes/windows/helper.psm1": b"function Get-Fixture { 'helper' }\r\nExport-ModuleMember Get-Fixture\r\n",
     "Kubernetes/windows/hns.psm1": b"function Get-HnsNetwork { 'hns' }\r\nExport-ModuleMember Get-HnsNetwork\r\n",
+    "Kubernetes/windows/hns.v2.psm1": (b"function New-HnsHostRoutePolicy { 'v2' }\r\n"
+                                       b"Export-ModuleMember New-HnsHostRoutePolicy\r\n"),
     "Kubernetes/windows/cni/wincni.exe": pe_stub(),
     "Kubernetes/windows/start-kubelet.ps1": b"param([string]$ClusterCidr = '192.168.0.0/16')\r\n",
     "Kubernetes/windows/cni/config/l2bridge.conf": b'{"cniVersion": "0.2.0", "type": "wincni.exe"}\n',

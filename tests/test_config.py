@@ -36,7 +36,7 @@ def test_defaults(tmp_path: Path, tree: Path) -> None:
     assert cfg.kubernetes.components == ("kubelet", "kube-proxy", "kubectl")
     assert cfg.kubernetes.source == "build" and cfg.kubernetes.root == tree.resolve()
     assert cfg.sdn.commit == config.SDN_COMMIT and cfg.sdn.pinned
-    assert [f.dest for f in cfg.sdn.files] == ["helper.psm1", "hns.psm1", "cni/wincni.exe"]
+    assert [f.dest for f in cfg.sdn.files] == ["helper.psm1", "hns.psm1", "hns.v2.psm1", "cni/wincni.exe"]
     assert cfg.network.network_name == "l2bridge" and cfg.node.install_dir == "C:\\k"
     assert cfg.options.dist == tmp_path / "dist"
 

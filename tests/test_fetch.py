@@ -53,7 +53,7 @@ def test_happy_path_then_cached_second_run_needs_no_network(tmp_path, net):
     assert first.commit == COMMIT
     assert first.archive_sha256 == sha256(ARCHIVE)
     assert first.url == srv.url(PATH)
-    assert [f.dest for f in first.files] == ["helper.psm1", "hns.psm1", "cni/wincni.exe"]
+    assert [f.dest for f in first.files] == ["helper.psm1", "hns.psm1", "hns.v2.psm1", "cni/wincni.exe"]
     for f in first.files:
         assert f.path.read_bytes() == DEFAULT_FILES[f.source_path]
         assert f.sha256 == sha256(DEFAULT_FILES[f.source_path])
@@ -66,7 +66,7 @@ def test_offline_uses_the_cache_only(tmp_path, net):
     fetch.fetch_sdn(load(tmp_path, sdn), net=net)
     archive.unlink()  # nothing to fetch from any more
     result = fetch.fetch_sdn(load(tmp_path, sdn, offline=True), net=net)
-    assert {f.dest for f in result.files} == {"helper.psm1", "hns.psm1", "cni/wincni.exe"}
+    assert {f.dest for f in result.files} == {"helper.psm1", "hns.psm1", "hns.v2.psm1", "cni/wincni.exe"}
 
 
 def test_offline_without_a_cache_says_what_is_missing(tmp_path, net):
@@ -77,7 +77,8 @@ def test_offline_without_a_cache_says_what_is_missing(tmp_path, net):
     assert srv.requests == []
     text = str(err.value)
     assert text.startswith("offline:")
-    assert "Kubernetes/windows/helper.psm1, Kubernetes/windows/hns.psm1, Kubernetes/windows/cni/wincni.exe" in text
+    taken = ("helper.psm1", "hns.psm1", "hns.v2.psm1", "cni/wincni.exe")
+    assert ", ".join(f"Kubernetes/windows/{name}" for name in taken) in text
     assert str(tmp_path / "cache" / "sdn" / COMMIT) in text
 
 
@@ -292,7 +293,7 @@ def test_update_pins_appends_an_sdn_section_when_there_is_none(tmp_path, net):
     fetch.update_pins(cfg, net=net, reporter=Reporter(out=io.StringIO()))
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert data["kubernetes"]["version"] == "v1.30.0"
-    assert [f["dest"] for f in data["sdn"]["files"]] == ["helper.psm1", "hns.psm1", "cni/wincni.exe"]
+    assert [f["dest"] for f in data["sdn"]["files"]] == ["helper.psm1", "hns.psm1", "hns.v2.psm1", "cni/wincni.exe"]
 
 
 def test_update_pins_resolves_an_unpinned_commit_in_the_file(tmp_path, net):

@@ -65,7 +65,8 @@ TARGETS = [
 def test_scripts_parse_and_files_are_ascii_crlf(version: str, mode: str, windows: str) -> None:
     files = render_files(version, mode, windows)
     assert sorted(files) == ["README.txt", "install.ps1", "join-node.ps1", "samples/daemonset.yaml",
-                             "samples/emptydir-pod.yaml", "samples/hostpath-pod.yaml", "samples/iis.yaml"]
+                             "samples/emptydir-pod.yaml", "samples/hostpath-pod.yaml", "samples/iis.yaml",
+                             "uninstall.ps1"]
     for dest, f in files.items():
         assert b"\n" not in f.data.replace(b"\r\n", b""), dest
         f.data.decode("ascii")
@@ -284,9 +285,11 @@ def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_exe: Path) -> None:
     """In a real zip, every member but manifest.json and SHA256SUMS is in the manifest install.ps1 checks."""
     inputs = make_inputs(tmp_path, windows_exe)
-    # join-node.ps1 starts kubeadm.exe, and verify refuses a script that starts an executable the bundle lacks.
-    kubeadm = dataclasses.replace(inputs.built.binaries[0], name="kubeadm")
-    built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, kubeadm))
+    # join-node.ps1 starts kubeadm.exe and kubectl.exe, and verify refuses a script that starts an
+    # executable the bundle lacks.
+    have = {b.name for b in inputs.built.binaries}
+    more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubeadm", "kubectl") if n not in have)
+    built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
     mine = node_files(render.render_bundle(cfg_for(), "v1.37.0"))
     zip_path = pack.pack(inputs.cfg, built, inputs.sdn, mine + inputs.rendered[:2])
     assert verify.check_zip(zip_path).problems == []  # the generated scripts pass the bundle check too

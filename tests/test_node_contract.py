@@ -40,16 +40,20 @@ from builder.node import cluster, render
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hns-psm1-api.json"
 HNS = json.loads(FIXTURE.read_text(encoding="utf-8"))
 HNS_FUNCTIONS = {name.lower(): spec for name, spec in HNS["functions"].items()}
+# hns.v2.psm1 of the same commit, imported with -Prefix V2: Get-HnsNetwork is called as Get-V2HnsNetwork.
+HNS_V2 = json.loads((FIXTURE.parent / "hns-v2-psm1-api.json").read_text(encoding="utf-8"))
+HNS_V2_FUNCTIONS = {name.lower().replace("-", "-v2", 1): spec for name, spec in HNS_V2["functions"].items()}
 COMMON = {"erroraction", "warningaction", "verbose", "debug", "errorvariable", "outvariable",
           "informationaction", "pipelinevariable", "outbuffer", "warningvariable", "informationvariable"}
 INSTALL = "<install>"
+UNINSTALL = "uninstall.ps1"
 # Variables that stand for the install folder (or the unpacked bundle, which holds the same files).
 INSTALL_VARS = {"InstallDir", "target", "Dir", "BundleDir", "source"}
 
 
 def bundle_binaries(cfg: Config, version: KubeVersion, runtime: str) -> set[str]:
     """What the other stages put in k/ beside the rendered files (build, fetch and the node kit)."""
-    files = {"kubelet.exe", "kube-proxy.exe", "kubectl.exe", "hns.psm1", "helper.psm1", "cni/wincni.exe",
+    files = {"kubelet.exe", "kube-proxy.exe", "kubectl.exe", "hns.psm1", "hns.v2.psm1", "helper.psm1", "cni/wincni.exe",
              "manifest.json", "SHA256SUMS"}
     if mode_for(cfg.network.mode).cni_by == BY_SCRIPTS:
         files |= {"cni/win-bridge.exe", "cni/win-overlay.exe", "cni/host-local.exe"}
@@ -209,7 +213,7 @@ def relative(path: str) -> str:
 INSTALL_COPY = "Copy-Item -LiteralPath (Join-Path $source $rel) -Destination $dest -Force"
 WRITE_SITES = (
     re.compile(r"Set-Content -(?:Literal)?Path (\$\w+)"),
-    re.compile(r"\[System\.IO\.File\]::WriteAllText\((\$\w+)"),
+    re.compile(r"\[System\.IO\.File\]::WriteAll(?:Text|Bytes)\((\$\w+)"),
     re.compile(r"Write-ContainerdConfig (\$[\w.]+)"),
     re.compile(r"Copy-Item .*?-Destination (\$\w+|\(.+?\))"),
     re.compile(r"New-Item -ItemType (?:File|SymbolicLink) .*?-Path (\$\w+|'[^']+')"),
@@ -218,7 +222,9 @@ WRITE_SITES = (
 )
 # Function parameters, by script, and what their callers pass.
 PARAMETERS = {("join-node.ps1", "File"): ["$configFile"],
-              ("install.ps1", "File"): ["$configPath", "$bundledConfig"]}
+              ("install.ps1", "File"): ["$configPath", "$bundledConfig"],
+              ("install.ps1", "Path"): ["$kubeconfigTarget"],
+              ("join-node.ps1", "Path"): []}
 # Targets outside the install folder by construction: containerd's own config (read from its service).
 OUTSIDE_EXPRS = {"$ContainerdConfigTarget.Path"}
 
@@ -244,6 +250,8 @@ def check_writes(b: Bundle) -> list[str]:
     problems = []
     runtime_dirs = [d.replace("\\", "/") for d in render.RUNTIME_DIRS]
     for name, script in b.scripts.items():
+        if name == UNINSTALL:  # it removes what the others made: check_uninstall follows it
+            continue
         for line, paths in runtime_writes(name, script):
             for p in paths:
                 if p.startswith("unknown:"):
@@ -335,6 +343,180 @@ def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> No
     assert check_script_calls(b) == []
     assert check_readme(b) == []
     assert check_cluster_network(b) == []
+    assert check_running_processes(b) == []
+    assert check_overlay_host_route(b) == []
+    assert check_pod_network_reuse(b) == []
+    assert check_one_kubelet(b) == []
+    assert check_secrets_private(b) == []
+    assert check_uninstall(b) == []
+
+
+def function_body(script: str, name: str) -> str | None:
+    m = re.search(rf"^function {re.escape(name)}\b[^\n]*\{{\n(.*?)^\}}\n", script, re.MULTILINE | re.DOTALL)
+    return None if m is None else "\n".join(code_lines(m.group(1)))
+
+
+# What a service, the flanneld task or containerd keeps running (a pod's shim outlives containerd).
+LONG_RUNNING = {"kubelet", "kube-proxy", "flanneld", "containerd", "containerd-shim-runhcs-v1"}
+
+
+def check_running_processes(b: Bundle) -> list[str]:
+    """install.ps1 copies over the bundle's executables: each one that keeps running is in its check."""
+    body = function_body(b.script("install.ps1"), "Test-NotRunning") or ""
+    named = set(re.findall(r"'([\w-]+)'", body))
+    shipped = {t.rsplit("/", 1)[-1].removesuffix(".exe") for t in b.tracked if t.endswith(".exe")}
+    missing = sorted((shipped & LONG_RUNNING) - named)
+    return [f"install.ps1 copies {m}.exe, and does not check whether it runs" for m in missing]
+
+
+def check_overlay_host_route(b: Bundle) -> list[str]:
+    """An Overlay pod network the scripts create gets HNS's HostRoute policy (hns.v2.psm1, bundled), without
+    which the host cannot reach its own pods and kubelet's probes time out."""
+    problems = []
+    for name, script in b.scripts.items():
+        body = function_body(script, "New-PodNetwork") or ""
+        if "New-HNSNetwork -Type Overlay" not in body:
+            continue
+        code = "\n".join(code_lines(script))
+        if "Add-HostRoutePolicy (Assert-HnsNetwork $NetworkName)" not in body or "New-V2HnsHostRoutePolicy" not in (
+                function_body(script, "Add-HostRoutePolicy") or ""):
+            problems.append(f"{name}: the Overlay pod network gets no HostRoute policy")
+        imported = re.findall(r"Import-Module \(Join-Path \$InstallDir '([\w.]+)'\) -Prefix 'V2'", code)
+        if imported != ["hns.v2.psm1"] or "hns.v2.psm1" not in b.tracked:
+            problems.append(f"{name}: calls HNS v2 without importing the bundled hns.v2.psm1 as V2 ({imported})")
+    return problems
+
+
+def check_pod_network_reuse(b: Bundle) -> list[str]:
+    """An existing pod network is kept only while its subnet is the node's podCIDR; a stale one goes, its
+    endpoints first (HNS keeps a network that has endpoints)."""
+    problems = []
+    for name, script in b.scripts.items():
+        body = function_body(script, "New-PodNetwork") or ""
+        if "New-HNSNetwork" not in body:
+            continue
+        keep = body.find("Test-HnsNetworkSubnet $existing $PodCidr")
+        remove = body.find("Remove-HnsNetworkWithEndpoints")
+        if not 0 <= keep < remove:
+            problems.append(f"{name}: keeps an existing pod network without comparing its subnet with the podCIDR")
+        fn = function_body(script, "Remove-HnsNetworkWithEndpoints") or ""
+        endpoints, network = fn.find("-Method DELETE -Type endpoints"), fn.find("-Method DELETE -Type networks")
+        if not 0 <= endpoints < network:
+            problems.append(f"{name}: removes a pod network before its endpoints")
+    return problems
+
+
+def check_one_kubelet(b: Bundle) -> list[str]:
+    """No script starts a kubelet beside the kubelet service: start-kubelet.ps1 registers the node with a
+    kubelet of its own only when no kubelet service runs, and join-node.ps1 (kubeadm started the service)
+    waits for the podCIDR before it sets up the network."""
+    problems = []
+    body = function_body(b.script("start-kubelet.ps1"), "Wait-PodCidr")
+    if body is not None:
+        guard, start = body.find("Get-Service -Name 'kubelet'"), body.find("Start-Process -FilePath $KubeletExe")
+        if not 0 <= guard < start:
+            problems.append("start-kubelet.ps1 starts a kubelet to register the node beside a kubelet service")
+    join = b.scripts.get("join-node.ps1")
+    if join is not None and "@networkArgs" in join:
+        flow = in_run_order(join)
+        if not 0 <= flow.find("Get-PodCidr $KubectlExe $KubeletKubeconfig") < flow.find("@networkArgs"):
+            problems.append("join-node.ps1 sets up the network before the node has a podCIDR")
+    return problems
+
+
+def check_secrets_private(b: Bundle) -> list[str]:
+    """Every folder and file that holds a secret is private (Administrators and SYSTEM) before one is written:
+    install.ps1 writes the kubeconfig into a file made private first and makes state\\ private before any
+    script writes there; join-node.ps1 makes kubeadm's folders private before kubeadm join, and every
+    kubeadm path is below one of them."""
+    problems = []
+    install = b.script("install.ps1")
+    write = function_body(install, "Write-PrivateFile") or ""
+    if not 0 <= write.find("Set-PrivateAcl $Path") < write.find("WriteAllBytes($Path"):
+        problems.append("install.ps1: Write-PrivateFile writes before it sets the ACL")
+    kube_writes = [line for line, paths in runtime_writes("install.ps1", install)
+                   if any(p == f"{INSTALL}\\<Kubeconfig>" for p in paths)]
+    if kube_writes != ["New-Item -ItemType File -Force -Path $Path | Out-Null",
+                       "[System.IO.File]::WriteAllBytes($Path, $Bytes)"]:
+        problems.append(f"install.ps1: the kubeconfig is written other than by Write-PrivateFile: {kube_writes}")
+    secrets = function_body(install, "Get-SecretPaths") or ""
+    wanted = ["(Join-Path $InstallDir $Kubeconfig)", "(Join-Path $InstallDir 'state')"]
+    if "kubeadm" in b.cfg.kubernetes.components:
+        wanted += [f"'{render.KUBEADM_PATHS['kubeadm_dir']}'", f"'{render.KUBEADM_PATHS['kubeadm_kubelet_dir']}'"]
+    problems += [f"install.ps1: {w} is not among the secret paths" for w in wanted if w not in secrets]
+    private = install.find("if (Test-Path -LiteralPath $path) { Set-PrivateAcl $path }")
+    for later in ("Write-PrivateFile $kubeconfigTarget", "@networkArgs", "@prepareArgs", "Install-BundledContainerd\n"):
+        at = install.find(later)
+        if at >= 0 and not 0 <= private < at:
+            problems.append(f"install.ps1: {later.strip()} before the secrets' folders are private")
+    join = b.scripts.get("join-node.ps1")
+    if join is not None:
+        folders = [render.KUBEADM_PATHS["kubeadm_dir"], render.KUBEADM_PATHS["kubeadm_kubelet_dir"]]
+        made = join.find(f"foreach ($dir in @('{folders[0]}', '{folders[1]}')) {{ New-PrivateFolder $dir }}")
+        for later in ("& $kubeadmExe @joinArgs", "Register-NodeService 'kubelet'", "New-Item -ItemType SymbolicLink"):
+            if not 0 <= made < join.find(later):
+                problems.append(f"join-node.ps1: {later} before kubeadm's folders are private")
+        for key, path in render.KUBEADM_PATHS.items():
+            if not any(path.lower().startswith(f.lower()) for f in folders):
+                problems.append(f"join-node.ps1: {key} ({path}) is outside the private folders {folders}")
+    return problems
+
+
+CHANGES_RE = re.compile(r"^\s*(?:Remove-\w+|Stop-\w+|Unregister-\w+|& sc\.exe|& \$kubeadmExe|& \$containerdExe)\b")
+
+
+def unguarded_changes(script: str) -> list[str]:
+    """Lines that change the host outside an `if (... ShouldProcess(...)) {` block: -WhatIf would run them."""
+    out, stack = [], []
+    own = {m.lower() for m in re.findall(r"^function ([\w-]+)", script, re.MULTILINE)}
+    for line in code_lines(script):
+        stripped = line.strip()
+        if stripped.startswith("}"):
+            if stack:
+                stack.pop()
+            if stripped.endswith("{"):  # } else {
+                stack.append(False)
+            continue
+        change = CHANGES_RE.match(line)
+        if change and line.split()[0].lower() not in own and "ShouldProcess(" not in line and not any(stack):
+            out.append(stripped)
+        if stripped.endswith("{"):
+            stack.append("ShouldProcess(" in line)
+    return out
+
+
+def check_uninstall(b: Bundle) -> list[str]:
+    """uninstall.ps1 removes every service, task, firewall rule, HNS network and registry value the other
+    scripts create, and changes nothing under -WhatIf."""
+    un = b.script(UNINSTALL)
+    problems = []
+    others = {n: s for n, s in b.scripts.items() if n != UNINSTALL}
+    services = {m.group(1) for s in others.values() for m in SERVICE_RE.finditer(s)}
+    removed = set(re.findall(r"^Remove-NodeService '([\w-]+)'", un, re.MULTILINE))
+    problems += [f"uninstall.ps1 leaves the service {s}" for s in sorted(services - removed)]
+    if any("@('--register-service'" in s for s in others.values()) and "@('--unregister-service')" not in un:
+        problems.append("uninstall.ps1 leaves the bundle's containerd service")
+    for s in others.values():
+        for task in re.findall(r"Register-ScheduledTask -TaskName '([\w-]+)'", s):
+            if f"Unregister-ScheduledTask -TaskName '{task}'" not in un:
+                problems.append(f"uninstall.ps1 leaves the scheduled task {task}")
+        for key in re.findall(r"-Path (?:'|\()'?HKLM:\\SYSTEM\\CurrentControlSet\\Services\\([\w-]*)", s):
+            if key and key not in removed | {"containerd"}:
+                problems.append(f"uninstall.ps1 leaves the registry key of the service {key}")
+    rule = re.compile(r"'Name' = '(k8s-windows-bundle-[\w-]+)'")
+    same = set(rule.findall(b.script("install.ps1"))) == set(rule.findall(un))
+    if not same or "Remove-NetFirewallRule -Name $rule.Name" not in un:
+        problems.append("uninstall.ps1 does not remove exactly install.ps1's firewall rules")
+    # The node's scripts (or its flanneld) make the pod network and the vSwitch's External network.
+    by_node = mode_for(b.cfg.network.mode).pod_network_by != BY_CLUSTER
+    if by_node and "foreach ($name in @($NetworkName, 'External'))" not in un:
+        problems.append("uninstall.ps1 leaves the HNS networks the scripts made")
+    if "kubeadm" in b.cfg.kubernetes.components:
+        for key in ("kubeadm_dir", "kubeadm_kubelet_dir"):
+            if f"'{render.KUBEADM_PATHS[key]}'" not in un:
+                problems.append(f"uninstall.ps1 leaves {render.KUBEADM_PATHS[key]}")
+    problems += [f"uninstall.ps1 changes the host under -WhatIf: {line}" for line in unguarded_changes(un)]
+    return problems
 
 
 def hns_calls(script: str) -> list[tuple[str, str, list[str]]]:
@@ -342,7 +524,8 @@ def hns_calls(script: str) -> list[tuple[str, str, list[str]]]:
     out = []
     for raw in code_lines(script):
         line = re.sub(r'"[^"]*"', '""', raw)  # messages name cmdlets too
-        for m in re.finditer(r"\b((?:Get|Set|New|Remove|Attach|Detach|Invoke)-HNS\w*)\b([^|]*)", line, re.IGNORECASE):
+        for m in re.finditer(r"\b((?:Get|Set|New|Remove|Attach|Detach|Invoke)-(?:V2)?HNS\w*)\b([^|]*)", line,
+                             re.IGNORECASE):
             name = m.group(1)
             if name.lower() in defined or line.lstrip().startswith("function "):
                 continue
@@ -354,9 +537,9 @@ def check_hns_calls(b: Bundle) -> list[str]:
     problems = []
     for name, script in b.scripts.items():
         for line, fn, params in hns_calls(script):
-            spec = HNS_FUNCTIONS.get(fn.lower())
+            spec = (HNS_V2_FUNCTIONS if fn.lower().split("-", 1)[1].startswith("v2") else HNS_FUNCTIONS).get(fn.lower())
             if spec is None:
-                problems.append(f"{name}: calls {fn}, which hns.psm1 does not define: {line}")
+                problems.append(f"{name}: calls {fn}, which hns.psm1 (or hns.v2.psm1 as V2) does not define: {line}")
                 continue
             known = {p.lower() for p in spec["params"]} | (COMMON if spec["advanced"] else set())
             problems += [f"{name}: {fn} has no parameter -{p}: {line}" for p in params if p.lower() not in known]
@@ -472,6 +655,24 @@ def check_install_order(b: Bundle) -> list[str]:
 SERVICE_RE = re.compile(r"^\s*Register-NodeService '([\w-]+)' .* (\$\w+|'[\w-]+')$", re.MULTILINE)
 
 
+FLOW_STEPS = ("Register-NodeService '", "@networkArgs", "@prepareArgs", "Register-FlanneldTask ")
+
+
+def in_run_order(script: str) -> str:
+    """The script with each top-level function that registers a service or sets up the network moved
+    to its last call (the main flow's; an earlier one is a shortcut such as -ResumeNetwork)."""
+    for m in list(re.finditer(r"^function ([\w-]+)[^\n]*\{\n(.*?)^\}\n", script, re.MULTILINE | re.DOTALL)):
+        name, body = m.group(1), m.group(2)
+        if not any(step in body for step in FLOW_STEPS):
+            continue
+        script = script.replace(m.group(0), "")
+        calls = [c for c in re.finditer(rf"^.*\b{re.escape(name)}\b.*$", script, re.MULTILINE)]
+        if calls:
+            last = calls[-1]
+            script = script[:last.end()] + "\n" + body + script[last.end():]
+    return script
+
+
 def check_services(b: Bundle) -> list[str]:
     """kubelet depends on the runtime's service, kube-proxy on kubelet; kubelet is registered first. The
     services flow runs start-kubelet.ps1 -NetworkOnly after the flanneld task (which makes the network)
@@ -484,6 +685,7 @@ def check_services(b: Bundle) -> list[str]:
         script = b.scripts.get(name)
         if script is None or "Register-NodeService '" not in script:
             continue
+        script = in_run_order(script)
         registered = [(m.group(1), m.group(2), m.start()) for m in SERVICE_RE.finditer(script)]
         order = [service for service, _, _ in registered]
         if order != services:

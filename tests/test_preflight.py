@@ -205,7 +205,7 @@ def test_check_command_runs_every_check_and_builds_nothing(tmp_path: Path, tree:
     assert cli.main(argv) == 0
     found = capsys.readouterr().out  # the findings are the result
     assert "ok for v1.37.0" in found
-    assert "check: SDN microsoft/SDN@0123456789ab: 3 files verified" in found
+    assert "check: SDN microsoft/SDN@0123456789ab: 4 files verified" in found
     assert_no_make(tree)
     assert not (tmp_path / "dist").exists()
     caplog.clear()

@@ -37,6 +37,12 @@ SDN_FILES_DEFAULT: tuple[tuple[str, str, str], ...] = (
         "hns.psm1",
     ),
     (
+        # HNS v2 (HCN): the HostRoute policy of an overlay network (the host reaching its own pods).
+        "Kubernetes/windows/hns.v2.psm1",
+        "f995a3796328320f9f45acdf906de660f9d1ed01d3efcabf419a38b380fed465",
+        "hns.v2.psm1",
+    ),
+    (
         "Kubernetes/windows/cni/wincni.exe",
         "315e107b7ee866534abb4d04d015a12cb65a2389d9c26b39591c9923fc21746c",
         "cni/wincni.exe",

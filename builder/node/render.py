@@ -67,7 +67,12 @@ KUBEADM_PATHS = {
     "kubeadm_cert_dir": "C:\\var\\lib\\kubelet\\pki",
     "kubeadm_pki_dir": "C:\\etc\\kubernetes\\pki",
     "kubeadm_pki_link": "C:\\var\\lib\\kubelet\\etc\\kubernetes\\pki",
-    "kubeadm_manifests_dir": "C:\\etc\\kubernetes\\manifests",
+    # kubelet resolves kubeadm's drive-less staticPodPath (/etc/kubernetes/manifests) against its config
+    # file's folder: this is the folder it reads static pods from.
+    "kubeadm_static_pod_dir": "C:\\var\\lib\\kubelet\\etc\\kubernetes\\manifests",
+    # The two folders that hold every file above: private (Administrators and SYSTEM) before kubeadm runs.
+    "kubeadm_dir": "C:\\etc\\kubernetes",
+    "kubeadm_kubelet_dir": "C:\\var\\lib\\kubelet",
 }
 
 
@@ -393,6 +398,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output("start-flanneld.ps1.j2", "start-flanneld.ps1", "script", lambda ctx: bool(ctx["runs_flanneld"])),
     Output("install.ps1.j2", "install.ps1", "script"),
     Output("join-node.ps1.j2", "join-node.ps1", "script", lambda ctx: bool(ctx["kubeadm"])),
+    Output("uninstall.ps1.j2", "uninstall.ps1", "script"),
     Output("README.txt.j2", "README.txt", "doc"),
 )
 

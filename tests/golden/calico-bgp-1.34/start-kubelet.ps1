@@ -132,6 +132,25 @@ function Assert-HnsNetwork([string] $Name) {
     return $network
 }
 
+function Test-HnsNetworkSubnet($Network, [string] $Prefix, [string] $Gateway) {
+    # A pod network is this node's only while its subnet is the node's podCIDR: a re-join after
+    # 'kubeadm reset', or a cluster that gave the node another range, leaves a stale one behind.
+    foreach ($subnet in @($Network.Subnets)) {
+        if ($subnet -and $subnet.AddressPrefix -eq $Prefix -and $subnet.GatewayAddress -eq $Gateway) { return $true }
+    }
+    return $false
+}
+
+function Remove-HnsNetworkWithEndpoints($Network) {
+    # Endpoints first (the pods' and the host's): HNS does not remove a network that still has them.
+    foreach ($endpoint in @(Invoke-HNSRequest -Method GET -Type endpoints -ErrorAction Stop)) {
+        if ($endpoint -and $endpoint.VirtualNetwork -eq $Network.Id) {
+            Invoke-HNSRequest -Method DELETE -Type endpoints -Id $endpoint.Id -ErrorAction Stop | Out-Null
+        }
+    }
+    Invoke-HNSRequest -Method DELETE -Type networks -Id $Network.Id -ErrorAction Stop | Out-Null
+}
+
 function Wait-VirtualAdapter([string] $InterfaceName) {
     # Creating the first network on a NIC moves the host's address to a new virtual adapter.
     for ($i = 0; $i -lt 60; $i++) {

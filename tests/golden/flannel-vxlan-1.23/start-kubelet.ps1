@@ -142,6 +142,25 @@ function Assert-HnsNetwork([string] $Name) {
     return $network
 }
 
+function Test-HnsNetworkSubnet($Network, [string] $Prefix, [string] $Gateway) {
+    # A pod network is this node's only while its subnet is the node's podCIDR: a re-join after
+    # 'kubeadm reset', or a cluster that gave the node another range, leaves a stale one behind.
+    foreach ($subnet in @($Network.Subnets)) {
+        if ($subnet -and $subnet.AddressPrefix -eq $Prefix -and $subnet.GatewayAddress -eq $Gateway) { return $true }
+    }
+    return $false
+}
+
+function Remove-HnsNetworkWithEndpoints($Network) {
+    # Endpoints first (the pods' and the host's): HNS does not remove a network that still has them.
+    foreach ($endpoint in @(Invoke-HNSRequest -Method GET -Type endpoints -ErrorAction Stop)) {
+        if ($endpoint -and $endpoint.VirtualNetwork -eq $Network.Id) {
+            Invoke-HNSRequest -Method DELETE -Type endpoints -Id $endpoint.Id -ErrorAction Stop | Out-Null
+        }
+    }
+    Invoke-HNSRequest -Method DELETE -Type networks -Id $Network.Id -ErrorAction Stop | Out-Null
+}
+
 function Wait-VirtualAdapter([string] $InterfaceName) {
     # Creating the first network on a NIC moves the host's address to a new virtual adapter.
     for ($i = 0; $i -lt 60; $i++) {
@@ -192,31 +211,39 @@ function Get-PodGateway([string] $Cidr, [int] $Offset) {
     return ([System.Net.IPAddress]::new($bytes)).ToString()
 }
 
-function Get-PodCidr {
+function Get-PodCidr([string] $Kubectl, [string] $KubeconfigFile, [string] $Node) {
     # kubectl writes to stderr while the node is not registered yet: that is an answer, not a failure.
     $ErrorActionPreference = 'Continue'
-    $kubectlArgs = @('--kubeconfig', $KubeconfigPath, 'get', 'node', $NodeName, '-o', 'jsonpath={.spec.podCIDR}')
-    $out = & $KubectlExe @kubectlArgs 2>$null
+    $kubectlArgs = @('--kubeconfig', $KubeconfigFile, 'get', 'node', $Node, '-o', 'jsonpath={.spec.podCIDR}')
+    $out = & $Kubectl @kubectlArgs 2>$null
     if ($LASTEXITCODE -ne 0 -or -not $out) { return '' }
     return ("$out").Trim()
 }
 
 function Wait-PodCidr {
     # A new node has no podCIDR until kubelet registers it and the controller manager assigns one:
-    # run kubelet until then, then stop it and start it again with the network in place.
-    Write-Host "registering node $NodeName to learn its podCIDR"
-    $proc = Start-Process -FilePath $KubeletExe -ArgumentList (ConvertTo-CommandLine $kubeletArgs) -PassThru -NoNewWindow
+    # run kubelet until then, then stop it and start it again with the network in place. A running
+    # kubelet service (join-node.ps1: kubeadm started it) registers the node itself: a second
+    # kubelet would only fail on the taken port.
+    $service = Get-Service -Name 'kubelet' -ErrorAction SilentlyContinue
+    $proc = $null
+    if ($service -and $service.Status -eq 'Running') {
+        Write-Host "waiting for the podCIDR of node $NodeName (the kubelet service registers it)"
+    } else {
+        Write-Host "registering node $NodeName to learn its podCIDR"
+        $proc = Start-Process -FilePath $KubeletExe -ArgumentList (ConvertTo-CommandLine $kubeletArgs) -PassThru -NoNewWindow
+    }
     try {
         for ($i = 0; $i -lt $RegisterTimeoutSeconds; $i += 2) {
-            $cidr = Get-PodCidr
+            $cidr = Get-PodCidr $KubectlExe $KubeconfigPath $NodeName
             if ($cidr) { return $cidr }
-            if ($proc.HasExited) {
+            if ($proc -and $proc.HasExited) {
                 throw "kubelet exited with code $($proc.ExitCode) while registering node $NodeName; see the logs in $LogDir"
             }
             Start-Sleep -Seconds 2
         }
     } finally {
-        if (-not $proc.HasExited) { Stop-Process -Id $proc.Id -Force }
+        if ($proc -and -not $proc.HasExited) { Stop-Process -Id $proc.Id -Force }
     }
     throw "node $NodeName has no podCIDR after $RegisterTimeoutSeconds s: start the controller manager with --allocate-node-cidrs=true --cluster-cidr=$ClusterCidr"
 }
@@ -282,7 +309,7 @@ $kubeletArgs = @(
 $kubeletArgs += @('--max-pods=60')
 
 Assert-PauseImage
-$PodCidr = Get-PodCidr
+$PodCidr = Get-PodCidr $KubectlExe $KubeconfigPath $NodeName
 if (-not $PodCidr) { $PodCidr = Wait-PodCidr }
 New-PodNetwork $PodCidr
 Write-CniConfig $PodCidr $NodeIp $MgmtSubnet

@@ -8,14 +8,16 @@
          the folder that manifest.json does not list (hidden ones too), before anything is copied or run;
       2. checks the host: administrator, Windows build, container runtime and its CNI settings, kubeconfig;
       3. gives the install folder its own permissions (Administrators and SYSTEM full control,
-         other users read and execute), unblocks the files and copies them into -InstallDir;
+         other users read and execute; the kubeconfig and state\ Administrators and SYSTEM only),
+         unblocks the files and copies them into -InstallDir;
       4. registers and starts containerd from the bundle, configured for the bundle's CNI folders;
       5. creates the firewall rules the node needs (named k8s-windows-bundle-*, created once);
       6. with -RegisterServices, registers the flanneld task, kubelet and kube-proxy;
       7. prints the next steps for this bundle's network mode.
 .PARAMETER CheckOnly
-    Verify every file against manifest.json and stop: exit code 0 when all match, 1 otherwise.
-    Nothing is checked on the host, nothing is copied.
+    Verify every file against manifest.json, report the node's secret folders and files that
+    ordinary users may read or change, and stop: exit code 0 when all match and none is open,
+    1 otherwise. Nothing is changed, nothing is copied.
 .PARAMETER AllowExtraFiles
     Paths (relative to this folder, like notes\my.txt) of files that are not part of the bundle
     and may stay in the folder; they are never copied. Any other such file stops the install.
@@ -168,11 +170,96 @@ function Test-BundleFiles($Manifest) {
     return $verified
 }
 
+# The groups every local user is in (Users, Authenticated Users,
+# Everyone, Interactive): none of those may read a secret or change what LocalSystem runs.
+$OrdinarySids = @('S-1-5-32-545', 'S-1-5-11', 'S-1-1-0', 'S-1-5-4')
+
+function Set-NodeAcl([string] $Path, [hashtable] $Rights) {
+    # Not inherited from the parent (C:\ lets every user create files), owned by Administrators.
+    $folder = Test-Path -LiteralPath $Path -PathType Container
+    if ($folder) {
+        $acl = New-Object System.Security.AccessControl.DirectorySecurity
+        $inherit = [System.Security.AccessControl.InheritanceFlags]'ContainerInherit, ObjectInherit'
+    } else {
+        $acl = New-Object System.Security.AccessControl.FileSecurity
+        $inherit = [System.Security.AccessControl.InheritanceFlags]::None
+    }
+    $acl.SetAccessRuleProtection($true, $false)
+    $none = [System.Security.AccessControl.PropagationFlags]::None
+    $allow = [System.Security.AccessControl.AccessControlType]::Allow
+    foreach ($sid in $Rights.Keys) {
+        $identity = New-Object System.Security.Principal.SecurityIdentifier($sid)
+        $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($identity, $Rights[$sid], $inherit, $none, $allow)))
+    }
+    $acl.SetOwner((New-Object System.Security.Principal.SecurityIdentifier('S-1-5-32-544')))
+    Set-Acl -LiteralPath $Path -AclObject $acl -ErrorAction Stop
+}
+
+function Set-InstallAcl([string] $Path) {
+    # Services run the executables of this folder as LocalSystem: whoever may change a file here
+    # may run code as SYSTEM. Administrators and SYSTEM full control, other users read and execute.
+    Set-NodeAcl $Path @{ 'S-1-5-32-544' = 'FullControl'; 'S-1-5-18' = 'FullControl'; 'S-1-5-32-545' = 'ReadAndExecute' }
+}
+
+function Set-PrivateAcl([string] $Path) {
+    # A secret (a kubeconfig, certificates, a bootstrap token) or a folder of them: Administrators
+    # and SYSTEM only.
+    Set-NodeAcl $Path @{ 'S-1-5-32-544' = 'FullControl'; 'S-1-5-18' = 'FullControl' }
+}
+
+function New-PrivateFolder([string] $Path) {
+    # Created, then made private before anything is written into it.
+    New-Item -ItemType Directory -Force -Path $Path | Out-Null
+    Set-PrivateAcl $Path
+}
+
+function Write-PrivateFile([string] $Path, [byte[]] $Bytes) {
+    # The empty file gets its ACL first; the bytes are written into it after (overwriting a file
+    # keeps its ACL).
+    New-Item -ItemType File -Force -Path $Path | Out-Null
+    Set-PrivateAcl $Path
+    [System.IO.File]::WriteAllBytes($Path, $Bytes)
+}
+
+function Get-OpenAccess([string] $Path) {
+    # Each rule that lets an ordinary user read or change $Path (empty when none does, or it is absent).
+    if (-not (Test-Path -LiteralPath $Path)) { return @() }
+    $found = @()
+    $rules = (Get-Acl -LiteralPath $Path).GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])
+    foreach ($rule in $rules) {
+        if ($rule.AccessControlType -eq 'Allow' -and $OrdinarySids -contains $rule.IdentityReference.Value) {
+            $found += "$($rule.IdentityReference.Value): $($rule.FileSystemRights)"
+        }
+    }
+    return $found
+}
+
+function Get-SecretPaths {
+    # Where this node keeps secrets: the kubeconfig, state\, and kubeadm's folders (certificates,
+    # kubelet.conf, the bootstrap token, and the static-pod folder kubelet reads).
+    return @((Join-Path $InstallDir $Kubeconfig), (Join-Path $InstallDir 'state'), 'C:\etc\kubernetes', 'C:\var\lib\kubelet')
+}
+
+function Get-OpenSecrets {
+    $open = @()
+    foreach ($path in Get-SecretPaths) {
+        $rules = @(Get-OpenAccess $path)
+        if ($rules.Count -gt 0) { $open += "$path ($($rules -join ', '))" }
+    }
+    return $open
+}
+
 Write-Host "Kubernetes $KubernetesVersion Windows node bundle: verifying the bundle against manifest.json"
 $Manifest = Read-Manifest
 $Files = Test-BundleFiles $Manifest
 Write-Host "  ok   $($Files.Count) files match manifest.json"
 if ($CheckOnly) {
+    $openSecrets = @(Get-OpenSecrets)
+    foreach ($open in $openSecrets) { Write-Host "  BAD  $open : ordinary users may read or change it; install.ps1 makes it private (Administrators and SYSTEM only)" -ForegroundColor Red }
+    if ($openSecrets.Count -gt 0) {
+        Write-Host "install.ps1 -CheckOnly: every file matches manifest.json, but $($openSecrets.Count) folder(s) or file(s) holding the node's secrets are open (listed above)"
+        exit 1
+    }
     Write-Host 'install.ps1 -CheckOnly: every file matches manifest.json; nothing was copied'
     exit 0
 }
@@ -289,13 +376,14 @@ function Test-Kubeconfig {
 function Test-NotRunning {
     # Copying over a running kubelet.exe fails half-way; stop first.
     $names = @('kubelet', 'kube-proxy', 'flanneld')
-    # containerd.exe is only copied when the bundle is not unpacked in the install folder; in place,
-    # install.ps1 restarts the running service with the new config itself.
+    # containerd's files are only copied when the bundle is not unpacked in the install folder; in
+    # place, install.ps1 restarts the running service with the new config itself. A pod's shim
+    # outlives containerd and holds containerd-shim-runhcs-v1.exe open: the copy would fail half-way.
     $inPlace = [System.IO.Path]::GetFullPath($BundleDir).TrimEnd('\') -eq [System.IO.Path]::GetFullPath($InstallDir).TrimEnd('\')
-    if (-not $inPlace) { $names += 'containerd' }
+    if (-not $inPlace) { $names += @('containerd', 'containerd-shim-runhcs-v1') }
     foreach ($name in $names) {
         if (Get-Process -Name $name -ErrorAction SilentlyContinue) {
-            Add-Failure "$name is running: stop it (Stop-Service $name, Stop-ScheduledTask $name, or close its window) before installing"
+            Add-Failure "$name is running: stop it (Stop-Service $name, Stop-ScheduledTask $name, or close its window; a shim stops with its pods: drain the node) before installing"
         }
     }
 }
@@ -347,29 +435,12 @@ if ($HostBuild -lt $MinBuild) {
 Test-Runtime
 Test-Kubeconfig
 Test-NotRunning
+foreach ($open in @(Get-OpenSecrets)) { Write-Host "  note $open : ordinary users may read or change it; install.ps1 makes it private" }
 if ($Failures.Count -gt 0) {
     Stop-Install ("$($Failures.Count) check(s) failed; fix each FAIL above and run install.ps1 again")
 }
 
 # --------------------------------------------------------------------------- install
-
-function Set-InstallAcl([string] $Path) {
-    # Services run the executables of this folder as LocalSystem: whoever may change a file here
-    # may run code as SYSTEM. So the folder does not inherit its parent's permissions (C:\ lets
-    # every user create files): Administrators and SYSTEM full control, other users read and execute.
-    $acl = New-Object System.Security.AccessControl.DirectorySecurity
-    $acl.SetAccessRuleProtection($true, $false)
-    $inherit = [System.Security.AccessControl.InheritanceFlags]'ContainerInherit, ObjectInherit'
-    $none = [System.Security.AccessControl.PropagationFlags]::None
-    $allow = [System.Security.AccessControl.AccessControlType]::Allow
-    $rights = @{ 'S-1-5-32-544' = 'FullControl'; 'S-1-5-18' = 'FullControl'; 'S-1-5-32-545' = 'ReadAndExecute' }
-    foreach ($sid in $rights.Keys) {
-        $identity = New-Object System.Security.Principal.SecurityIdentifier($sid)
-        $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($identity, $rights[$sid], $inherit, $none, $allow)))
-    }
-    $acl.SetOwner((New-Object System.Security.Principal.SecurityIdentifier('S-1-5-32-544')))
-    Set-Acl -LiteralPath $Path -AclObject $acl -ErrorAction Stop
-}
 
 $source = [System.IO.Path]::GetFullPath($BundleDir).TrimEnd('\')
 $target = [System.IO.Path]::GetFullPath($InstallDir).TrimEnd('\')
@@ -396,11 +467,17 @@ if ($source -ne $target) {
         Unblock-File -LiteralPath $dest
     }
 }
-if ($KubeconfigSource) {
-    Copy-Item -LiteralPath $KubeconfigSource -Destination (Join-Path $target $Kubeconfig) -Force
-}
 $LogDir = Join-Path $target 'logs'
 foreach ($dir in $RuntimeDirs) { New-Item -ItemType Directory -Force -Path (Join-Path $target $dir) | Out-Null }
+# The secrets' folders and files private before a secret is written (and those of an earlier
+# install or join made private now).
+foreach ($path in Get-SecretPaths) {
+    if (Test-Path -LiteralPath $path) { Set-PrivateAcl $path }
+}
+if ($KubeconfigSource) {
+    $kubeconfigTarget = Join-Path $target $Kubeconfig
+    Write-PrivateFile $kubeconfigTarget ([System.IO.File]::ReadAllBytes((Resolve-Path -LiteralPath $KubeconfigSource).ProviderPath))
+}
 Write-Host "installed Kubernetes $KubernetesVersion node files in $target"
 
 # --------------------------------------------------------------------------- containerd from the bundle

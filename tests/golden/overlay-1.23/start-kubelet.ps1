@@ -99,6 +99,8 @@ New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
 
 # hns.psm1 takes every path as an argument; helper.psm1 hard-codes c:\k, so it is not used.
 Import-Module (Join-Path $InstallDir 'hns.psm1') -DisableNameChecking
+# HNS v2 for the overlay's HostRoute policy; the prefix keeps its names apart from hns.psm1's.
+Import-Module (Join-Path $InstallDir 'hns.v2.psm1') -Prefix 'V2' -DisableNameChecking
 function ConvertTo-CommandLine([string[]] $Arguments) {
     # One command line, quoted as CommandLineToArgvW reads it back.
     $quoted = foreach ($a in $Arguments) {
@@ -141,6 +143,25 @@ function Assert-HnsNetwork([string] $Name) {
     $network = Get-HnsNetworkByName $Name
     if (-not $network) { throw "HNS did not create the network $Name (no error was reported): see Get-HnsNetwork and the HNS event log" }
     return $network
+}
+
+function Test-HnsNetworkSubnet($Network, [string] $Prefix, [string] $Gateway) {
+    # A pod network is this node's only while its subnet is the node's podCIDR: a re-join after
+    # 'kubeadm reset', or a cluster that gave the node another range, leaves a stale one behind.
+    foreach ($subnet in @($Network.Subnets)) {
+        if ($subnet -and $subnet.AddressPrefix -eq $Prefix -and $subnet.GatewayAddress -eq $Gateway) { return $true }
+    }
+    return $false
+}
+
+function Remove-HnsNetworkWithEndpoints($Network) {
+    # Endpoints first (the pods' and the host's): HNS does not remove a network that still has them.
+    foreach ($endpoint in @(Invoke-HNSRequest -Method GET -Type endpoints -ErrorAction Stop)) {
+        if ($endpoint -and $endpoint.VirtualNetwork -eq $Network.Id) {
+            Invoke-HNSRequest -Method DELETE -Type endpoints -Id $endpoint.Id -ErrorAction Stop | Out-Null
+        }
+    }
+    Invoke-HNSRequest -Method DELETE -Type networks -Id $Network.Id -ErrorAction Stop | Out-Null
 }
 
 function Wait-VirtualAdapter([string] $InterfaceName) {
@@ -193,48 +214,73 @@ function Get-PodGateway([string] $Cidr, [int] $Offset) {
     return ([System.Net.IPAddress]::new($bytes)).ToString()
 }
 
-function Get-PodCidr {
+function Get-PodCidr([string] $Kubectl, [string] $KubeconfigFile, [string] $Node) {
     # kubectl writes to stderr while the node is not registered yet: that is an answer, not a failure.
     $ErrorActionPreference = 'Continue'
-    $kubectlArgs = @('--kubeconfig', $KubeconfigPath, 'get', 'node', $NodeName, '-o', 'jsonpath={.spec.podCIDR}')
-    $out = & $KubectlExe @kubectlArgs 2>$null
+    $kubectlArgs = @('--kubeconfig', $KubeconfigFile, 'get', 'node', $Node, '-o', 'jsonpath={.spec.podCIDR}')
+    $out = & $Kubectl @kubectlArgs 2>$null
     if ($LASTEXITCODE -ne 0 -or -not $out) { return '' }
     return ("$out").Trim()
 }
 
 function Wait-PodCidr {
     # A new node has no podCIDR until kubelet registers it and the controller manager assigns one:
-    # run kubelet until then, then stop it and start it again with the network in place.
-    Write-Host "registering node $NodeName to learn its podCIDR"
-    $proc = Start-Process -FilePath $KubeletExe -ArgumentList (ConvertTo-CommandLine $kubeletArgs) -PassThru -NoNewWindow
+    # run kubelet until then, then stop it and start it again with the network in place. A running
+    # kubelet service (join-node.ps1: kubeadm started it) registers the node itself: a second
+    # kubelet would only fail on the taken port.
+    $service = Get-Service -Name 'kubelet' -ErrorAction SilentlyContinue
+    $proc = $null
+    if ($service -and $service.Status -eq 'Running') {
+        Write-Host "waiting for the podCIDR of node $NodeName (the kubelet service registers it)"
+    } else {
+        Write-Host "registering node $NodeName to learn its podCIDR"
+        $proc = Start-Process -FilePath $KubeletExe -ArgumentList (ConvertTo-CommandLine $kubeletArgs) -PassThru -NoNewWindow
+    }
     try {
         for ($i = 0; $i -lt $RegisterTimeoutSeconds; $i += 2) {
-            $cidr = Get-PodCidr
+            $cidr = Get-PodCidr $KubectlExe $KubeconfigPath $NodeName
             if ($cidr) { return $cidr }
-            if ($proc.HasExited) {
+            if ($proc -and $proc.HasExited) {
                 throw "kubelet exited with code $($proc.ExitCode) while registering node $NodeName; see the logs in $LogDir"
             }
             Start-Sleep -Seconds 2
         }
     } finally {
-        if (-not $proc.HasExited) { Stop-Process -Id $proc.Id -Force }
+        if ($proc -and -not $proc.HasExited) { Stop-Process -Id $proc.Id -Force }
     }
     throw "node $NodeName has no podCIDR after $RegisterTimeoutSeconds s: start the controller manager with --allocate-node-cidrs=true --cluster-cidr=$ClusterCidr"
 }
 
 function New-PodNetwork([string] $PodCidr) {
     New-SwitchNetwork $InterfaceName
-    if (Get-HnsNetworkByName $NetworkName) {
-        Write-Host "HNS network $NetworkName exists"
-        return
-    }
     # The platform reserves .1 of the pod subnet as the network's gateway.
     $gateway = Get-PodGateway $PodCidr 1
-    $extra = @{}
-    if ($VxlanPort -ne 4789) { $extra = @{ Policies = @(@{ Type = 'VxlanPort'; Port = $VxlanPort }) } }
-    New-HNSNetwork -Type Overlay -Name $NetworkName -AddressPrefix $PodCidr -Gateway $gateway -AdapterName $InterfaceName -SubnetPolicies @(@{ Type = 'VSID'; VSID = $VxlanVni }) -NetworkSpecificParams $extra -ErrorAction Stop | Out-Null
-    Assert-HnsNetwork $NetworkName | Out-Null
-    Start-Sleep -Seconds 5
+    $existing = Get-HnsNetworkByName $NetworkName
+    if ($existing -and -not (Test-HnsNetworkSubnet $existing $PodCidr $gateway)) {
+        Write-Host "HNS network $NetworkName is not for this node's pod CIDR $PodCidr (left by an earlier join): removing it and its endpoints"
+        Remove-HnsNetworkWithEndpoints $existing
+        $existing = $null
+    }
+    if ($existing) {
+        Write-Host "HNS network $NetworkName exists"
+    } else {
+        $extra = @{}
+        if ($VxlanPort -ne 4789) { $extra = @{ Policies = @(@{ Type = 'VxlanPort'; Port = $VxlanPort }) } }
+        New-HNSNetwork -Type Overlay -Name $NetworkName -AddressPrefix $PodCidr -Gateway $gateway -AdapterName $InterfaceName -SubnetPolicies @(@{ Type = 'VSID'; VSID = $VxlanVni }) -NetworkSpecificParams $extra -ErrorAction Stop | Out-Null
+        Assert-HnsNetwork $NetworkName | Out-Null
+        Start-Sleep -Seconds 5
+    }
+    Add-HostRoutePolicy (Assert-HnsNetwork $NetworkName)
+}
+
+function Add-HostRoutePolicy($Network) {
+    # Without a HostRoute policy the host cannot reach its own pods on an overlay network, and
+    # kubelet's httpGet and tcpSocket probes time out (flannel adds hcn.HostRoute for this). The
+    # policy is HNS v2's: hns.v2.psm1 of the same SDN commit, imported with the prefix V2.
+    $v2 = Get-V2HnsNetwork -Id $Network.Id -ErrorAction Stop
+    if (@($v2.Policies | Where-Object { $_ -and $_.Type -eq 'HostRoute' }).Count -gt 0) { return }
+    New-V2HnsHostRoutePolicy -NetworkId $Network.Id -ErrorAction Stop | Out-Null
+    Write-Host "HNS network $($Network.Name): HostRoute policy added (the host reaches its own pods)"
 }
 
 function Write-CniConfig([string] $PodCidr, [string] $NodeIp, [string] $MgmtSubnet) {
@@ -293,7 +339,7 @@ $kubeletArgs = @(
 $kubeletArgs += @('--max-pods=60')
 
 Assert-PauseImage
-$PodCidr = Get-PodCidr
+$PodCidr = Get-PodCidr $KubectlExe $KubeconfigPath $NodeName
 if (-not $PodCidr) { $PodCidr = Wait-PodCidr }
 New-PodNetwork $PodCidr
 Write-CniConfig $PodCidr $NodeIp $MgmtSubnet
