@@ -652,7 +652,7 @@ def check_install_order(b: Bundle) -> list[str]:
     return problems
 
 
-SERVICE_RE = re.compile(r"^\s*Register-NodeService '([\w-]+)' .* (\$\w+|'[\w-]+')$", re.MULTILINE)
+SERVICE_RE = re.compile(r"^\s*Register-NodeService '([\w-]+)' .*? (\$\w+|'[\w-]+')(?: -Update:\$\w+)?$", re.MULTILINE)
 
 
 FLOW_STEPS = ("Register-NodeService '", "@networkArgs", "@prepareArgs", "Register-FlanneldTask ")
@@ -660,8 +660,9 @@ FLOW_STEPS = ("Register-NodeService '", "@networkArgs", "@prepareArgs", "Registe
 
 def in_run_order(script: str) -> str:
     """The script with each top-level function that registers a service or sets up the network moved
-    to its last call (the main flow's; an earlier one is a shortcut such as -ResumeNetwork)."""
-    for m in list(re.finditer(r"^function ([\w-]+)[^\n]*\{\n(.*?)^\}\n", script, re.MULTILINE | re.DOTALL)):
+    to its last call (the main flow's; an earlier one is a shortcut such as -ResumeNetwork). The last
+    defined first: a function it calls then finds its last call inside it."""
+    for m in reversed(list(re.finditer(r"^function ([\w-]+)[^\n]*\{\n(.*?)^\}\n", script, re.MULTILINE | re.DOTALL))):
         name, body = m.group(1), m.group(2)
         if not any(step in body for step in FLOW_STEPS):
             continue

@@ -16,8 +16,8 @@
       7. prints the next steps for this bundle's network mode.
 .PARAMETER CheckOnly
     Verify every file against manifest.json, report the node's secret folders and files that
-    ordinary users may read or change, and stop: exit code 0 when all match and none is open,
-    1 otherwise. Nothing is changed, nothing is copied.
+    ordinary users may read or change, and stop. Exit code 0: every file matches and no secret is
+    open; 1: a file does not match; 3: every file matches, but a secret is open. Nothing is changed.
 .PARAMETER AllowExtraFiles
     Paths (relative to this folder, like notes\my.txt) of files that are not part of the bundle
     and may stay in the folder; they are never copied. Any other such file stops the install.
@@ -28,6 +28,9 @@
     config.toml.<time>.bak) and restart containerd. Without it install.ps1 only checks the file.
 .PARAMETER RegisterServices
     Register kubelet as a Windows service; the cluster's DaemonSets set up the pod network (README.txt).
+.PARAMETER UpdateServices
+    With -RegisterServices: services that exist already get this bundle's command lines (upgrade.ps1
+    runs install.ps1 so); without it an existing service stops the install.
 .EXAMPLE
     .\install.ps1 -KubeconfigSource C:\Users\admin\Downloads\config
 #>
@@ -39,6 +42,7 @@ Param(
     [string[]] $AllowExtraFiles = @(),
     [switch] $ConfigureContainerd,
     [switch] $RegisterServices,
+    [switch] $UpdateServices,
     [ValidateNotNullOrEmpty()] [string] $NodeName = $env:COMPUTERNAME.ToLower()
 )
 
@@ -258,8 +262,8 @@ if ($CheckOnly) {
     $openSecrets = @(Get-OpenSecrets)
     foreach ($open in $openSecrets) { Write-Host "  BAD  $open : ordinary users may read or change it; install.ps1 makes it private (Administrators and SYSTEM only)" -ForegroundColor Red }
     if ($openSecrets.Count -gt 0) {
-        Write-Host "install.ps1 -CheckOnly: every file matches manifest.json, but $($openSecrets.Count) folder(s) or file(s) holding the node's secrets are open (listed above)"
-        exit 1
+        Write-Host "install.ps1 -CheckOnly: every file matches manifest.json, but $($openSecrets.Count) folder(s) or file(s) holding the node's secrets are open (listed above; install.ps1 makes them private)"
+        exit 3
     }
     Write-Host 'install.ps1 -CheckOnly: every file matches manifest.json; nothing was copied'
     exit 0
@@ -616,8 +620,13 @@ function New-ServiceCommand([string] $Exe, [string[]] $Arguments, [string] $Name
     return (ConvertTo-CommandLine $all)
 }
 
-function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn) {
+function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn, [switch] $Update) {
     if (Get-Service -Name $Name -ErrorAction SilentlyContinue) {
+        if ($Update) {
+            # An upgrade: the service stays as it is (dependencies, recovery), with this version's command line.
+            Set-ServiceCommand $Name $BinaryPath
+            return
+        }
         throw "a service named $Name exists already: remove it first (Stop-Service $Name; sc.exe delete $Name), then run this script again"
     }
     New-Service -Name $Name -DisplayName $DisplayName -BinaryPathName $BinaryPath -StartupType Automatic -DependsOn $DependsOn -ErrorAction Stop | Out-Null
@@ -659,7 +668,7 @@ function Register-NodeServices {
         '--windows-service=true'
     )
     $kubeletArgs += @('--max-pods=60')
-    Register-NodeService 'kubelet' 'Kubernetes kubelet' (New-ServiceCommand (Join-Path $target 'kubelet.exe') $kubeletArgs 'kubelet') $RuntimeService
+    Register-NodeService 'kubelet' 'Kubernetes kubelet' (New-ServiceCommand (Join-Path $target 'kubelet.exe') $kubeletArgs 'kubelet') $RuntimeService -Update:$UpdateServices
     Write-Host "registered the service kubelet (logs in $LogDir); start it with: Start-Service kubelet. The cluster's DaemonSets (k\cluster) run the pod network on this node."
 }
 

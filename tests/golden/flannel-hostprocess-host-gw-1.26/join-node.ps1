@@ -25,7 +25,8 @@
 .PARAMETER ControlPlane
     The API server as address:port.
 .PARAMETER RefreshService
-    Only read kubeadm-flags.env again into the kubelet service (after 'kubeadm upgrade node') and restart it.
+    Only read kubeadm-flags.env again into the kubelet service (after 'kubeadm upgrade node'), give
+    the services this bundle's command lines, and restart them (upgrade.ps1 runs it so).
 .EXAMPLE
     .\join-node.ps1 -Token <token> -CaCertHash sha256:<hash>
 #>
@@ -102,8 +103,13 @@ function New-ServiceCommand([string] $Exe, [string[]] $Arguments, [string] $Name
     return (ConvertTo-CommandLine $all)
 }
 
-function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn) {
+function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn, [switch] $Update) {
     if (Get-Service -Name $Name -ErrorAction SilentlyContinue) {
+        if ($Update) {
+            # An upgrade: the service stays as it is (dependencies, recovery), with this version's command line.
+            Set-ServiceCommand $Name $BinaryPath
+            return
+        }
         throw "a service named $Name exists already: remove it first (Stop-Service $Name; sc.exe delete $Name), then run this script again"
     }
     New-Service -Name $Name -DisplayName $DisplayName -BinaryPathName $BinaryPath -StartupType Automatic -DependsOn $DependsOn -ErrorAction Stop | Out-Null

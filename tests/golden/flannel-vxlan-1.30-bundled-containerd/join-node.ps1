@@ -26,7 +26,8 @@
 .PARAMETER ControlPlane
     The API server as address:port.
 .PARAMETER RefreshService
-    Only read kubeadm-flags.env again into the kubelet service (after 'kubeadm upgrade node') and restart it.
+    Only read kubeadm-flags.env again into the kubelet service (after 'kubeadm upgrade node'), give
+    the services this bundle's command lines, and restart them (upgrade.ps1 runs it so).
 .PARAMETER ResumeNetwork
     Only do steps 5 and 6, on a node that joined but had no podCIDR yet (join-node.ps1 said so).
 .PARAMETER RegisterTimeoutSeconds
@@ -109,8 +110,13 @@ function New-ServiceCommand([string] $Exe, [string[]] $Arguments, [string] $Name
     return (ConvertTo-CommandLine $all)
 }
 
-function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn) {
+function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn, [switch] $Update) {
     if (Get-Service -Name $Name -ErrorAction SilentlyContinue) {
+        if ($Update) {
+            # An upgrade: the service stays as it is (dependencies, recovery), with this version's command line.
+            Set-ServiceCommand $Name $BinaryPath
+            return
+        }
         throw "a service named $Name exists already: remove it first (Stop-Service $Name; sc.exe delete $Name), then run this script again"
     }
     New-Service -Name $Name -DisplayName $DisplayName -BinaryPathName $BinaryPath -StartupType Automatic -DependsOn $DependsOn -ErrorAction Stop | Out-Null
@@ -252,6 +258,26 @@ function Update-KubeletService {
 }
 
 
+function Set-ProxyService {
+    # kube-proxy's service with this bundle's command line: registered, or (after an upgrade) updated.
+    $KubeconfigPath = $KubeletKubeconfig
+    $ClusterCidr = '10.200.0.0/16'
+    $SourceVip = [string](Get-Content -Raw -LiteralPath (Join-Path $InstallDir 'state\sourceVip.json') | ConvertFrom-Json).address
+    $proxyArgs = @(
+        '--v=2'
+        '--proxy-mode=kernelspace'
+        ('--hostname-override=' + $NodeName)
+        ('--kubeconfig=' + $KubeconfigPath)
+        ('--cluster-cidr=' + $ClusterCidr)
+        ('--network-name=' + $NetworkName)
+        ('--source-vip=' + $SourceVip)
+        '--feature-gates=WinOverlay=true'
+        '--windows-service=true'
+    )
+    $proxyArgs += @('--v=3')
+    Register-NodeService 'kube-proxy' 'Kubernetes kube-proxy' (New-ServiceCommand (Join-Path $InstallDir 'kube-proxy.exe') $proxyArgs 'kube-proxy') 'kubelet' -Update:$true
+}
+
 function Start-NodeNetwork {
     # 5. The pod network and this node's CNI config, for this node's podCIDR: the controller manager
     # assigns it once the kubelet service (started by kubeadm join) has registered the node.
@@ -273,30 +299,18 @@ function Start-NodeNetwork {
     # 6. kube-proxy, with the kubeconfig kubeadm wrote.
     $prepareArgs = @{ InstallDir = $InstallDir; NodeName = $NodeName; KubeconfigPath = $KubeletKubeconfig; PrepareOnly = $true }
     & (Join-Path $InstallDir 'start-kubeproxy.ps1') @prepareArgs
-    $KubeconfigPath = $KubeletKubeconfig
-    $ClusterCidr = '10.200.0.0/16'
-    $SourceVip = [string](Get-Content -Raw -LiteralPath (Join-Path $InstallDir 'state\sourceVip.json') | ConvertFrom-Json).address
-    $proxyArgs = @(
-        '--v=2'
-        '--proxy-mode=kernelspace'
-        ('--hostname-override=' + $NodeName)
-        ('--kubeconfig=' + $KubeconfigPath)
-        ('--cluster-cidr=' + $ClusterCidr)
-        ('--network-name=' + $NetworkName)
-        ('--source-vip=' + $SourceVip)
-        '--feature-gates=WinOverlay=true'
-        '--windows-service=true'
-    )
-    $proxyArgs += @('--v=3')
-    if (-not (Get-Service -Name 'kube-proxy' -ErrorAction SilentlyContinue)) {
-        Register-NodeService 'kube-proxy' 'Kubernetes kube-proxy' (New-ServiceCommand (Join-Path $InstallDir 'kube-proxy.exe') $proxyArgs 'kube-proxy') 'kubelet'
-    }
+    Set-ProxyService
     Start-Service -Name 'kube-proxy' -ErrorAction Stop
     Write-Host "node $NodeName joined; kubelet and kube-proxy run as services (logs in $LogDir)"
 }
 
 if ($RefreshService) {
     Update-KubeletService
+    if (Get-Service -Name 'kube-proxy' -ErrorAction SilentlyContinue) {
+        Set-ProxyService
+        Restart-Service -Name 'kube-proxy' -ErrorAction Stop
+        Write-Host 'kube-proxy service updated and restarted'
+    }
     exit 0
 }
 if ($ResumeNetwork) {

@@ -16,8 +16,8 @@
       7. prints the next steps for this bundle's network mode.
 .PARAMETER CheckOnly
     Verify every file against manifest.json, report the node's secret folders and files that
-    ordinary users may read or change, and stop: exit code 0 when all match and none is open,
-    1 otherwise. Nothing is changed, nothing is copied.
+    ordinary users may read or change, and stop. Exit code 0: every file matches and no secret is
+    open; 1: a file does not match; 3: every file matches, but a secret is open. Nothing is changed.
 .PARAMETER AllowExtraFiles
     Paths (relative to this folder, like notes\my.txt) of files that are not part of the bundle
     and may stay in the folder; they are never copied. Any other such file stops the install.
@@ -27,6 +27,9 @@
     Register kubelet, then kube-proxy (which depends on it) as Windows
     services. First, unless done before, it sets up the pod network and this node's CNI config
     (start-kubelet.ps1 -NetworkOnly).
+.PARAMETER UpdateServices
+    With -RegisterServices: services that exist already get this bundle's command lines (upgrade.ps1
+    runs install.ps1 so); without it an existing service stops the install.
 .EXAMPLE
     .\install.ps1 -KubeconfigSource C:\Users\admin\Downloads\config
 #>
@@ -37,6 +40,7 @@ Param(
     [switch] $CheckOnly,
     [string[]] $AllowExtraFiles = @(),
     [switch] $RegisterServices,
+    [switch] $UpdateServices,
     [ValidateNotNullOrEmpty()] [string] $NodeName = $env:COMPUTERNAME.ToLower()
 )
 
@@ -256,8 +260,8 @@ if ($CheckOnly) {
     $openSecrets = @(Get-OpenSecrets)
     foreach ($open in $openSecrets) { Write-Host "  BAD  $open : ordinary users may read or change it; install.ps1 makes it private (Administrators and SYSTEM only)" -ForegroundColor Red }
     if ($openSecrets.Count -gt 0) {
-        Write-Host "install.ps1 -CheckOnly: every file matches manifest.json, but $($openSecrets.Count) folder(s) or file(s) holding the node's secrets are open (listed above)"
-        exit 1
+        Write-Host "install.ps1 -CheckOnly: every file matches manifest.json, but $($openSecrets.Count) folder(s) or file(s) holding the node's secrets are open (listed above; install.ps1 makes them private)"
+        exit 3
     }
     Write-Host 'install.ps1 -CheckOnly: every file matches manifest.json; nothing was copied'
     exit 0
@@ -553,8 +557,13 @@ function New-ServiceCommand([string] $Exe, [string[]] $Arguments, [string] $Name
     return (ConvertTo-CommandLine $all)
 }
 
-function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn) {
+function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn, [switch] $Update) {
     if (Get-Service -Name $Name -ErrorAction SilentlyContinue) {
+        if ($Update) {
+            # An upgrade: the service stays as it is (dependencies, recovery), with this version's command line.
+            Set-ServiceCommand $Name $BinaryPath
+            return
+        }
         throw "a service named $Name exists already: remove it first (Stop-Service $Name; sc.exe delete $Name), then run this script again"
     }
     New-Service -Name $Name -DisplayName $DisplayName -BinaryPathName $BinaryPath -StartupType Automatic -DependsOn $DependsOn -ErrorAction Stop | Out-Null
@@ -615,8 +624,8 @@ function Register-NodeServices {
     )
     $proxyArgs += @('--v=3')
     # Dependency order: the runtime, then kubelet, then kube-proxy.
-    Register-NodeService 'kubelet' 'Kubernetes kubelet' (New-ServiceCommand (Join-Path $target 'kubelet.exe') $kubeletArgs 'kubelet') $RuntimeService
-    Register-NodeService 'kube-proxy' 'Kubernetes kube-proxy' (New-ServiceCommand (Join-Path $target 'kube-proxy.exe') $proxyArgs 'kube-proxy') 'kubelet'
+    Register-NodeService 'kubelet' 'Kubernetes kubelet' (New-ServiceCommand (Join-Path $target 'kubelet.exe') $kubeletArgs 'kubelet') $RuntimeService -Update:$UpdateServices
+    Register-NodeService 'kube-proxy' 'Kubernetes kube-proxy' (New-ServiceCommand (Join-Path $target 'kube-proxy.exe') $proxyArgs 'kube-proxy') 'kubelet' -Update:$UpdateServices
     Write-Host "registered the services kubelet and kube-proxy (kube-proxy depends on kubelet); logs in $LogDir; start them with: Start-Service kube-proxy"
 }
 
