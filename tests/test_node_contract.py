@@ -47,6 +47,7 @@ COMMON = {"erroraction", "warningaction", "verbose", "debug", "errorvariable", "
           "informationaction", "pipelinevariable", "outbuffer", "warningvariable", "informationvariable"}
 INSTALL = "<install>"
 UNINSTALL = "uninstall.ps1"
+UPGRADE = "upgrade.ps1"
 # Variables that stand for the install folder (or the unpacked bundle, which holds the same files).
 INSTALL_VARS = {"InstallDir", "target", "Dir", "BundleDir", "source"}
 
@@ -250,7 +251,7 @@ def check_writes(b: Bundle) -> list[str]:
     problems = []
     runtime_dirs = [d.replace("\\", "/") for d in render.RUNTIME_DIRS]
     for name, script in b.scripts.items():
-        if name == UNINSTALL:  # it removes what the others made: check_uninstall follows it
+        if name in (UNINSTALL, UPGRADE):  # they remove and swap the bundle's own files: check_uninstall, check_upgrade
             continue
         for line, paths in runtime_writes(name, script):
             for p in paths:
@@ -349,6 +350,7 @@ def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> No
     assert check_one_kubelet(b) == []
     assert check_secrets_private(b) == []
     assert check_uninstall(b) == []
+    assert check_upgrade(b) == []
 
 
 def function_body(script: str, name: str) -> str | None:
@@ -462,7 +464,8 @@ def check_secrets_private(b: Bundle) -> list[str]:
     return problems
 
 
-CHANGES_RE = re.compile(r"^\s*(?:Remove-\w+|Stop-\w+|Unregister-\w+|& sc\.exe|& \$kubeadmExe|& \$containerdExe)\b")
+CHANGES_RE = re.compile(r"(?:^\s*|[{;]\s+)(Remove-\w+|Stop-\w+|Unregister-\w+|& sc\.exe|& \$kubeadmExe|"
+                        r"& \$containerdExe)\b")
 
 
 def unguarded_changes(script: str) -> list[str]:
@@ -477,8 +480,8 @@ def unguarded_changes(script: str) -> list[str]:
             if stripped.endswith("{"):  # } else {
                 stack.append(False)
             continue
-        change = CHANGES_RE.match(line)
-        if change and line.split()[0].lower() not in own and "ShouldProcess(" not in line and not any(stack):
+        changes = [c for c in CHANGES_RE.findall(line) if c.lower() not in own]
+        if changes and "ShouldProcess(" not in line and not any(stack):
             out.append(stripped)
         if stripped.endswith("{"):
             stack.append("ShouldProcess(" in line)
@@ -496,10 +499,10 @@ def check_uninstall(b: Bundle) -> list[str]:
     problems += [f"uninstall.ps1 leaves the service {s}" for s in sorted(services - removed)]
     if any("@('--register-service'" in s for s in others.values()) and "@('--unregister-service')" not in un:
         problems.append("uninstall.ps1 leaves the bundle's containerd service")
+    tasks = {t for s in others.values() for t in re.findall(r"Register-ScheduledTask -TaskName '([\w-]+)'", s)}
+    problems += [f"uninstall.ps1 leaves the scheduled task {t}" for t in sorted(tasks)
+                 if f"Unregister-ScheduledTask -TaskName '{t}'" not in un]
     for s in others.values():
-        for task in re.findall(r"Register-ScheduledTask -TaskName '([\w-]+)'", s):
-            if f"Unregister-ScheduledTask -TaskName '{task}'" not in un:
-                problems.append(f"uninstall.ps1 leaves the scheduled task {task}")
         for key in re.findall(r"-Path (?:'|\()'?HKLM:\\SYSTEM\\CurrentControlSet\\Services\\([\w-]*)", s):
             if key and key not in removed | {"containerd"}:
                 problems.append(f"uninstall.ps1 leaves the registry key of the service {key}")
@@ -516,6 +519,42 @@ def check_uninstall(b: Bundle) -> list[str]:
             if f"'{render.KUBEADM_PATHS[key]}'" not in un:
                 problems.append(f"uninstall.ps1 leaves {render.KUBEADM_PATHS[key]}")
     problems += [f"uninstall.ps1 changes the host under -WhatIf: {line}" for line in unguarded_changes(un)]
+    return problems
+
+
+def start_order(b: Bundle) -> list[str]:
+    """What install.ps1's flow starts, in its order: the bundle's containerd, the flanneld task, the services."""
+    flow = in_run_order(b.script("install.ps1"))
+    found = [(m.start(), m.group(1)) for m in SERVICE_RE.finditer(flow)]
+    parts = (("\nInstall-BundledContainerd\n", "containerd"), ("Register-FlanneldTask $target", "task:flanneld"))
+    for needle, part in parts:
+        if needle in flow:
+            found.append((flow.index(needle), part))
+    return [part for _, part in sorted(found)]
+
+
+def check_upgrade(b: Bundle) -> list[str]:
+    """upgrade.ps1 stops in the reverse of the order install.ps1 starts things, moves only the files a
+    bundle's manifest lists (every state path stays), and removes only its own staging folders."""
+    up = b.script(UPGRADE)
+    problems = []
+    listed = re.search(r"^\$StartOrder = @\(@\((.*)\)\)$", up, re.MULTILINE)
+    order = [p.strip("'") for p in listed.group(1).split(", ")] if listed else []
+    if order != start_order(b):
+        problems.append(f"upgrade.ps1 starts {order}, install.ps1 {start_order(b)}")
+    stop = function_body(up, "Stop-NodeParts") or ""
+    if "$order = @($StartOrder)\n    [array]::Reverse($order)\n    foreach ($part in $order) {" not in stop:
+        problems.append("upgrade.ps1 does not stop in the reverse start order")
+    bundle_files = function_body(up, "Get-BundleFiles") or ""
+    if "foreach ($entry in @($Manifest.files))" not in bundle_files:
+        problems.append("upgrade.ps1: the files it moves are not the manifest's")
+    for m in re.finditer(r"(?:Move-BundleFiles|Copy-Verified) \S+ \S+ (.+)$", "\n".join(code_lines(up)), re.MULTILINE):
+        if m.group(1) not in ("@($record.fromFiles)", "@($record.toFiles)", "$newFiles", "@($Record.fromFiles)",
+                              "$newManifest"):
+            problems.append(f"upgrade.ps1 moves files no manifest lists: {m.group(0)}")
+    for target in re.findall(r"Remove-Item -LiteralPath (\S+)", up):
+        if target not in ("$StagingDir", "$PreviousDir", "$dest"):
+            problems.append(f"upgrade.ps1 removes {target}")
     return problems
 
 
@@ -836,3 +875,29 @@ def test_the_cluster_network_check_finds_a_bundle_that_breaks_it() -> None:
         "cluster/kube-proxy-windows.yaml: kube-proxy runs "
         "docker.io/sigwindowstools/kube-proxy:v1.30.0-calico-hostprocess, not pinned by digest to images.pins"]
 
+
+
+def test_the_day_two_checks_find_a_bundle_that_breaks_them() -> None:
+    """Each day-two check can fail: a bundle changed to break its rule is reported."""
+    b = render_bundle("flannel-vxlan", 30, "containerd", True)
+    unreversed = mutated(b, "upgrade.ps1", "[array]::Reverse($order)\r\n", "\r\n")
+    assert check_upgrade(unreversed) == ["upgrade.ps1 does not stop in the reverse start order"]
+    swapped = mutated(b, "upgrade.ps1", "'task:flanneld', 'kubelet'", "'kubelet', 'task:flanneld'")
+    assert check_upgrade(swapped) == ["upgrade.ps1 starts ['containerd', 'kubelet', 'task:flanneld', 'kube-proxy'], "
+                                      "install.ps1 ['containerd', 'task:flanneld', 'kubelet', 'kube-proxy']"]
+    state = mutated(b, "upgrade.ps1", "Remove-Item -LiteralPath $StagingDir -Recurse -Force }",
+                    "Remove-Item -LiteralPath $UpgradeDir -Recurse -Force }")
+    assert check_upgrade(state) == ["upgrade.ps1 removes $UpgradeDir"]
+    kept = mutated(b, "uninstall.ps1", "Remove-NodeService 'kubelet'", "")
+    assert check_uninstall(kept) == ["uninstall.ps1 leaves the service kubelet"]
+    task = mutated(b, "uninstall.ps1", "Unregister-ScheduledTask -TaskName 'flanneld'", "Unregister-ScheduledTask")
+    assert check_uninstall(task) == ["uninstall.ps1 leaves the scheduled task flanneld"]
+    whatif = mutated(b, "uninstall.ps1", "    if ($PSCmdlet.ShouldProcess(\"service $Name\", 'stop and delete')) {",
+                     "    if ($true) {")
+    assert "uninstall.ps1 changes the host under -WhatIf: & sc.exe @scArgs | Out-Null" in check_uninstall(whatif)
+    shim = mutated(b, "install.ps1", "@('containerd', 'containerd-shim-runhcs-v1')", "@('containerd')")
+    assert check_running_processes(shim) == ["install.ps1 copies containerd-shim-runhcs-v1.exe, and does not check "
+                                             "whether it runs"]
+    late = mutated(b, "join-node.ps1", "foreach ($dir in @('C:\\etc\\kubernetes', 'C:\\var\\lib\\kubelet')) "
+                   "{ New-PrivateFolder $dir }", "")
+    assert "join-node.ps1: & $kubeadmExe @joinArgs before kubeadm's folders are private" in check_secrets_private(late)

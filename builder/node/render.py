@@ -338,6 +338,30 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
         "sample_host_path": samples.SAMPLE_HOST_PATH,
         "lim": samples.limitations(version, cfg.node, kubeadm=kubeadm),
         "minor": list(minor),
+        **upgrade_context(cfg, version, runtime),
+    }
+
+
+def start_order(cfg: Config, runtime: str) -> list[str]:
+    """What starts the node, in order (upgrade.ps1 stops it in reverse): the bundle's containerd, the
+    flanneld task (which makes the pod network), kubelet, kube-proxy (which depends on kubelet)."""
+    mode = mode_for(cfg.network.mode)
+    order = ["containerd"] if cfg.node.bundle_runtime and runtime == CONTAINERD else []
+    order += ["task:flanneld"] if mode.runs_flanneld else []
+    return [*order, "kubelet", *(["kube-proxy"] if mode.kube_proxy.on_node else [])]
+
+
+def upgrade_context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
+    order = start_order(cfg, runtime)
+    return {
+        "bundle_name": cfg.bundle.name,
+        "start_order": order,
+        "stop_order_text": ", ".join(p.replace("task:", "the ") + (" task" if p.startswith("task:") else "")
+                                     for p in reversed(order)),
+        # The version-skew policy: kubelet may be three minors older than the API server from 1.28, two before.
+        "max_skip": 3 if version.minor_key >= (1, 28) else 2,
+        # kubectl drain's flag for pods with emptyDir volumes (--delete-local-data before 1.20).
+        "drain_emptydir_flag": "--delete-emptydir-data" if version.minor_key >= (1, 20) else "--delete-local-data",
     }
 
 
@@ -398,6 +422,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output("start-flanneld.ps1.j2", "start-flanneld.ps1", "script", lambda ctx: bool(ctx["runs_flanneld"])),
     Output("install.ps1.j2", "install.ps1", "script"),
     Output("join-node.ps1.j2", "join-node.ps1", "script", lambda ctx: bool(ctx["kubeadm"])),
+    Output("upgrade.ps1.j2", "upgrade.ps1", "script"),
     Output("uninstall.ps1.j2", "uninstall.ps1", "script"),
     Output("README.txt.j2", "README.txt", "doc"),
 )

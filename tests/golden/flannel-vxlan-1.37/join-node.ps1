@@ -252,7 +252,8 @@ function Get-KubeletServiceArgs {
 
 function Update-KubeletService {
     Set-ServiceCommand 'kubelet' (New-ServiceCommand (Join-Path $InstallDir 'kubelet.exe') (Get-KubeletServiceArgs) 'kubelet')
-    Restart-Service -Name 'kubelet' -ErrorAction Stop
+    # -Force: kube-proxy depends on kubelet (it is updated and restarted after).
+    Restart-Service -Name 'kubelet' -Force -ErrorAction Stop
     Write-Host "kubelet service updated from $KubeadmFlagsFile and restarted"
 }
 
