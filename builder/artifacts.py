@@ -79,6 +79,13 @@ class FetchedInput:
         return f"input:{self.name}"
 
 
+# install.ps1 binds the manifest: render writes this digest into it, pack replaces it with the digest of
+# every other manifest entry (builder.bundle.manifest.files_digest), so that a signed install.ps1 covers
+# the manifest, and the manifest every other file.
+INSTALL_SCRIPT = "install.ps1"
+UNBOUND_FILES_DIGEST = "0" * 64
+
+
 @dataclass(frozen=True)
 class RenderedFile:
     dest: str  # path inside the bundle's k/ folder, '/' separated

@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 import yaml
-from pack_fixtures import make_inputs
+from pack_fixtures import make_inputs, rewrite_zip
 
 from builder import config as config_mod
 from builder import psparse
-from builder.artifacts import RenderedFile
+from builder.artifacts import UNBOUND_FILES_DIGEST, RenderedFile
 from builder.bundle import pack, verify
 from builder.config import WINDOWS_BUILDS, Config, KubernetesSection, NetworkSection, NodeSection, check_for_version
-from builder.errors import ConfigError
+from builder.errors import ConfigError, PackError
 from builder.kversion import KubeVersion
 from builder.node import images, render, samples
 
@@ -280,6 +280,52 @@ def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.Monkey
     for side in zip_path.parent.iterdir():
         if side.is_file():
             scan(side.read_bytes(), side.name)
+
+
+def packed_node_bundle(tmp_path: Path, windows_exe: Path) -> Path:
+    """The fixture's binaries and SDN files with this tool's real node scripts, packed."""
+    inputs = make_inputs(tmp_path, windows_exe)
+    have = {b.name for b in inputs.built.binaries}
+    more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubeadm", "kubectl") if n not in have)
+    built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
+    return pack.pack(inputs.cfg, built, inputs.sdn, node_files(render.render_bundle(cfg_for(), "v1.37.0")))
+
+
+def bound_digest(install: bytes) -> str:
+    found = re.findall(rb"^\$FilesDigest = '([0-9a-f]{64})'\r$", install, re.MULTILINE)
+    assert len(found) == 1
+    return found[0].decode()
+
+
+def test_install_ps1_holds_the_digest_of_every_other_file_of_its_manifest(tmp_path: Path, windows_exe: Path) -> None:
+    """The manifest cannot list install.ps1's hash inside install.ps1: the digest covers every other entry, as
+    install.ps1 recomputes it ('<sha256>  <path>' and LF per entry, in the manifest's order)."""
+    zip_path = packed_node_bundle(tmp_path, windows_exe)
+    with zipfile.ZipFile(zip_path) as zf:
+        manifest = json.loads(zf.read("k/manifest.json"))
+        digest = bound_digest(zf.read("k/install.ps1"))
+    lines = "".join(f"{e['sha256']}  {e['path']}\n" for e in manifest["files"] if e["path"] != "k/install.ps1")
+    assert digest == hashlib.sha256(lines.encode()).hexdigest()
+    assert verify.check_zip(zip_path).problems == []
+    # A manifest changed after packing (an entry dropped, and its file with it) no longer matches install.ps1.
+    manifest["files"] = [e for e in manifest["files"] if e["path"] != "k/README.txt"]
+    changed = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    rewrite_zip(zip_path, lambda n, d: None if n == "k/README.txt" else changed if n == "k/manifest.json" else d)
+    problems = verify.check_zip(zip_path).problems
+    want = "k/install.ps1: its files digest does not match k/manifest.json: the manifest was changed after packing"
+    assert [p for p in problems if p.endswith(want)] != []
+
+
+def test_a_rendered_install_ps1_is_packed_bound_or_not_at_all(tmp_path: Path, windows_exe: Path) -> None:
+    """render writes the unbound digest once; a script holding it twice cannot be bound and is refused."""
+    rendered = render.render_bundle(cfg_for(), "v1.37.0")
+    install = next(f for f in rendered if f.dest == "install.ps1")
+    assert bound_digest(install.data) == UNBOUND_FILES_DIGEST
+    twice = dataclasses.replace(install, data=install.data + f"# '{UNBOUND_FILES_DIGEST}'\r\n".encode())
+    inputs = make_inputs(tmp_path, windows_exe)
+    with pytest.raises(PackError, match="holds the unbound digest 2 times"):
+        pack.pack(inputs.cfg, inputs.built, inputs.sdn, [twice])
+    assert list(inputs.cfg.options.dist.glob("*.zip")) == []
 
 
 def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_exe: Path) -> None:

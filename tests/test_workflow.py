@@ -8,6 +8,7 @@ builder.psparse (tree-sitter), which is all that can be checked without PowerShe
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -118,6 +119,7 @@ def test_each_job_has_the_least_permissions():
     expected = {
         "plan": {},
         "bundle": {"contents": "read"},
+        "docker-era": {"contents": "read"},
         "windows": {"contents": "read"},
         "attest": {"contents": "read", "id-token": "write", "attestations": "write"},
         "publish": {"contents": "write"},
@@ -140,7 +142,7 @@ def test_every_action_is_pinned_to_a_commit_with_its_version_noted():
 
 def test_checkouts_do_not_keep_the_token():
     checkouts = [step for _, step in steps(load()) if step.get("uses", "").startswith("actions/checkout@")]
-    assert len(checkouts) == 4
+    assert len(checkouts) == 5
     assert all(step.get("with", {}).get("persist-credentials") is False for step in checkouts)
 
 
@@ -234,6 +236,16 @@ def test_the_windows_job_stands_between_bundle_and_publish():
     assert "windows" in needs_of("attest")
     assert windows["strategy"]["matrix"]["os"] == ["windows-2022", "windows-2025"]
     assert windows["strategy"]["matrix"]["version"] == "${{ fromJSON(needs.plan.outputs.versions) }}"
+    # Beside the released versions, the docker-era bundle (official 1.23 binaries), which is never published.
+    assert windows["strategy"]["matrix"]["include"] == [{"os": "windows-2022", "version": "docker-era"}]
+    assert "docker-era" in jobs()["windows"]["needs"] and "docker-era" not in jobs()["publish"]["needs"]
+    era = jobs()["docker-era"]
+    era_steps = {step.get("name"): step for step in era["steps"]}
+    assert era_steps["Bundle"]["run"] == 'k8s-windows-bundle bundle --kube-version "$DOCKER_ERA_VERSION"'
+    assert load()["env"]["DOCKER_ERA_VERSION"].startswith("v1.23.")  # docker's last minor
+    uploads = [s["with"]["name"] for s in era["steps"] if s.get("uses", "").startswith("actions/upload-artifact@")]
+    assert uploads == ["docker-era-render", "docker-era-bundle"]
+    assert all(not fnmatch.fnmatch(u, "bundle-*") for u in uploads)  # publish downloads bundle-*
     assert windows["runs-on"] == "${{ matrix.os }}"
     by_name = {step.get("name"): step for step in windows["steps"]}
     parse51 = by_name["Parse every script (Windows PowerShell 5.1)"]
@@ -243,7 +255,8 @@ def test_the_windows_job_stands_between_bundle_and_publish():
         assert step["run"].strip() == "./tests/pester/Test-ScriptSyntax.ps1 -Root $env:BUNDLE_ROOT, $env:RENDER_ROOT"
     assert "tests/pester/PSScriptAnalyzerSettings.psd1" in by_name["PSScriptAnalyzer"]["run"]
     renders = by_name["Download the renders of every network mode"]
-    assert renders["with"]["name"] == "render-${{ matrix.version }}"
+    assert renders["with"]["name"] == (
+        "${{ matrix.version == 'docker-era' && 'docker-era-render' || format('render-{0}', matrix.version) }}")
     assert "RENDER_ROOT=" in by_name["Expand the zip"]["run"]
     assert step_named("Render every network mode and runtime")["run"] == (
         'bash tests/pester/render-variants.sh "$KUBE_VERSION" render')
@@ -251,6 +264,9 @@ def test_the_windows_job_stands_between_bundle_and_publish():
     assert "-RequiredVersion $env:PESTER_VERSION" in by_name["Pester"]["run"]
     install = by_name["Install Pester and PSScriptAnalyzer"]["run"]
     assert "-SkipPublisherCheck" in install and "$env:PSSCRIPTANALYZER_VERSION" in install
+    pester51 = by_name["Pester (Windows PowerShell 5.1)"]
+    assert pester51["shell"] == "powershell" and "$c.Run.Path = 'tests/pester'" in pester51["run"]
+    assert "Install-Module -Name Pester" in by_name["Install Pester (Windows PowerShell 5.1)"]["run"]
     check = by_name["install.ps1 -CheckOnly (Windows PowerShell 5.1, as on a node)"]
     assert check["shell"] == "powershell" and "-CheckOnly" in check["run"]
     env = load()["env"]
@@ -316,7 +332,7 @@ def test_revision_and_replace_travel_as_validated_environment():
 
 def test_tools_come_from_the_hashed_requirements():
     installs = [(job, step.get("run", "")) for job, step in steps(load()) if "pip install" in step.get("run", "")]
-    assert {job for job, _ in installs} == {"bundle", "publish"}
+    assert {job for job, _ in installs} == {"bundle", "docker-era", "publish"}
     for _, run in installs:
         for line in run.splitlines():
             if "pip install" not in line:
@@ -363,8 +379,9 @@ def pester_files() -> list[Path]:
 
 def test_pester_files_are_there():
     names = {p.name for p in pester_files()}
-    assert {"Bundle.Tests.ps1", "StartKubelet.Tests.ps1", "Install.Tests.ps1", "TestHelpers.ps1", "HnsStub.psm1",
-            "Test-ScriptSyntax.ps1", "Invoke-Analyzer.ps1", "PSScriptAnalyzerSettings.psd1"} <= names
+    assert {"Bundle.Tests.ps1", "StartKubelet.Tests.ps1", "Install.Tests.ps1", "DayTwo.Tests.ps1", "TestHelpers.ps1",
+            "HnsStub.psm1", "HnsV2Stub.psm1", "Test-ScriptSyntax.ps1", "Invoke-Analyzer.ps1",
+            "PSScriptAnalyzerSettings.psd1"} <= names
 
 
 @pytest.mark.parametrize("path", pester_files(), ids=lambda p: p.name)

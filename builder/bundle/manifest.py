@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..artifacts import BuildResult, FetchedInput, SdnResult, snapshot_id
+from ..artifacts import INSTALL_SCRIPT, BuildResult, FetchedInput, SdnResult, snapshot_id
 from ..config import Config, config_digest
 from ..config.model import RESERVED_WINDOWS_NAMES
 
@@ -25,6 +25,7 @@ SCHEMA = "k8s-windows-bundle/manifest/v1"
 TOP = "k"
 MANIFEST = f"{TOP}/manifest.json"
 SUMS = f"{TOP}/SHA256SUMS"
+INSTALL = f"{TOP}/{INSTALL_SCRIPT}"
 TOOL = "k8s-windows-bundle"
 # URNs, not URLs: no web page of ours describes them, and a made-up URL could name someone else's site.
 BUILD_TYPE = "urn:k8s-windows-bundle:buildtype:bundle:v1"
@@ -304,3 +305,12 @@ def build_provenance(manifest: Mapping[str, Any], zip_name: str, zip_sha256: str
                            "metadata": {}},
         },
     }
+
+
+def files_digest(entries: Iterable[tuple[str, str]]) -> str:
+    """What install.ps1 holds of the manifest: the SHA256 of `<sha256>  <path>` lines (LF-terminated, ASCII),
+    one per (path, sha256) but install.ps1's own, in the manifest's order (sorted by path). install.ps1
+    cannot cover its own hash: its signature and the zip's checksum do."""
+    lines = "".join(f"{sha}  {path}\n" for path, sha in sorted(entries) if path != INSTALL)
+    return hashlib.sha256(lines.encode("ascii")).hexdigest()
+

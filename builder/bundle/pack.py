@@ -29,7 +29,15 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
 from .. import __version__
-from ..artifacts import BuildResult, FetchedInput, RenderedFile, SdnResult, bundle_stem, snapshot_id
+from ..artifacts import (
+    UNBOUND_FILES_DIGEST,
+    BuildResult,
+    FetchedInput,
+    RenderedFile,
+    SdnResult,
+    bundle_stem,
+    snapshot_id,
+)
 from ..config import Config
 from ..errors import PackError
 from ..fsutil import atomic_write, temp_prefix
@@ -229,6 +237,41 @@ def collect_members(built: BuildResult, sdn: SdnResult, rendered: Sequence[Rende
         msg = "cannot pack these members:\n  " + "\n  ".join(problems) + "\nrename them (bundle dest paths)"
         raise PackError(msg)
     return sorted(members, key=lambda m: m.path)
+
+
+def bind_install(member: Member, digest: str) -> Member:
+    """install.ps1 with the digest of every other manifest entry in place of the unbound one render wrote."""
+    data = member.source if isinstance(member.source, bytes) else member.source.read_bytes()
+    marker = f"'{UNBOUND_FILES_DIGEST}'".encode("ascii")
+    if data.count(marker) == 0:
+        return member  # not an install.ps1 this tool rendered: there is nothing to bind
+    if data.count(marker) != 1:
+        msg = (f"cannot bind {member.path} to the manifest: it holds the unbound digest {data.count(marker)} times, "
+               "not once; render it again (nox -s render)")
+        raise PackError(msg)
+    return bytes_member(member.path, member.origin, data.replace(marker, f"'{digest}'".encode("ascii")), member.mode)
+
+
+def sign_and_bind(payload: list[Member], signer: MemberSigner | None,
+                  epoch: int) -> tuple[list[Member], dict[str, str], dict[str, Any] | None]:
+    """Every member signed (Authenticode, builder.bundle.sign) and install.ps1 bound to the others: those
+    are signed first, install.ps1 gets their digest, then it is signed. The members, each signed file's
+    sha256 before signing, and the manifest's signing record."""
+    others = [m for m in payload if m.path != mf.INSTALL]
+    install = [m for m in payload if m.path == mf.INSTALL]
+    unsigned: dict[str, str] = {}
+    info = None
+    if signer is not None and others:
+        signed = signer.sign(others, epoch)
+        others, info = signed.members, signed.info
+        unsigned.update(signed.unsigned)
+    if install:
+        install = [bind_install(install[0], mf.files_digest((m.path, m.sha256) for m in others))]
+        if signer is not None:
+            signed = signer.sign(install, epoch)
+            install, info = signed.members, signed.info
+            unsigned.update(signed.unsigned)
+    return sorted([*others, *install], key=lambda m: m.path), unsigned, info
 
 
 # --------------------------------------------------------------------------- zip writing
@@ -516,14 +559,10 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
     dist.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(dist)
     epoch = source_date_epoch(cfg, built)
-    payload = collect_members(built, sdn, rendered, inputs)
-    signed = signer.sign(payload, epoch) if signer is not None else None  # Authenticode (builder.bundle.sign)
-    payload = signed.members if signed is not None else payload
-    unsigned = signed.unsigned if signed is not None else {}
+    payload, unsigned, info = sign_and_bind(collect_members(built, sdn, rendered, inputs), signer, epoch)
     entries = [mf.FileEntry(m.path, m.size, m.mode, m.sha256, m.origin, unsigned_sha256=unsigned.get(m.path, ""))
                for m in payload]
-    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe(), signed.info if signed else None,
-                                 inputs)
+    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe(), info, inputs)
     manifest_member = bytes_member(mf.MANIFEST, mf.ORIGIN_GENERATED, mf.json_bytes(manifest))
     sums = mf.sums_text([(m.path.removeprefix(f"{mf.TOP}/"), m.sha256) for m in [*payload, manifest_member]])
     members = sorted([*payload, manifest_member, bytes_member(mf.SUMS, mf.ORIGIN_GENERATED, sums)],

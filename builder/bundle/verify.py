@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from ..artifacts import UNBOUND_FILES_DIGEST
 from ..errors import ConfigError, VerifyError
 from ..hashing import sha256_file
 from ..pe import pe_problem
@@ -269,6 +270,26 @@ def _check_manifest(manifest: dict[str, Any], members: Mapping[str, Member], pat
     generated = [payload[n] for n, f in files.items() if n in payload and f.get("origin") == mf.ORIGIN_GENERATED]
     _check_started(generated, set(payload), problems)
     _check_cluster_images(generated, problems)
+    _check_binding(files, generated, problems)
+
+
+# install.ps1's copy of the manifest's digest (builder.bundle.pack.bind_install).
+_BOUND_RE = re.compile(r"^\$FilesDigest = '([0-9a-f]{64})'\r?$", re.MULTILINE)
+
+
+def _check_binding(files: Mapping[str, Any], generated: list[Member], problems: list[str]) -> None:
+    """install.ps1 holds the digest of every other manifest entry: it trusts only that manifest."""
+    for m in generated:
+        if m.info.filename != mf.INSTALL:
+            continue
+        bound = _BOUND_RE.findall(_member_text(m))
+        if not bound:
+            return  # a bundle of a tool that did not bind the manifest yet
+        if bound[0] == UNBOUND_FILES_DIGEST:
+            problems.append(f"{mf.INSTALL}: not bound to {mf.MANIFEST} (packed without its files digest)")
+        elif bound[0] != mf.files_digest((str(p), str(f.get("sha256"))) for p, f in files.items()):
+            problems.append(f"{mf.INSTALL}: its files digest does not match {mf.MANIFEST}: the manifest was changed "
+                            "after packing")
 
 
 # A generated script starts an executable of the bundle as `Join-Path $InstallDir 'name.exe'`

@@ -25,7 +25,7 @@ from typing import Any
 
 import jinja2
 
-from ..artifacts import RenderedFile
+from ..artifacts import UNBOUND_FILES_DIGEST, RenderedFile
 from ..config import (
     CONTAINERD,
     DOCKER,
@@ -338,6 +338,7 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
         "sample_host_path": samples.SAMPLE_HOST_PATH,
         "lim": samples.limitations(version, cfg.node, kubeadm=kubeadm),
         "minor": list(minor),
+        "files_digest": UNBOUND_FILES_DIGEST,  # pack binds it (builder.bundle.pack.bind_install)
         **upgrade_context(cfg, version, runtime),
     }
 
@@ -346,7 +347,7 @@ def start_order(cfg: Config, runtime: str) -> list[str]:
     """What starts the node, in order (upgrade.ps1 stops it in reverse): the bundle's containerd, the
     flanneld task (which makes the pod network), kubelet, kube-proxy (which depends on kubelet)."""
     mode = mode_for(cfg.network.mode)
-    order = ["containerd"] if cfg.node.bundle_runtime and runtime == CONTAINERD else []
+    order = [CONTAINERD] if cfg.node.bundle_runtime and runtime == CONTAINERD else []  # its service: its name
     order += ["task:flanneld"] if mode.runs_flanneld else []
     return [*order, "kubelet", *(["kube-proxy"] if mode.kube_proxy.on_node else [])]
 

@@ -1,5 +1,5 @@
 # A stand-in for Microsoft's hns.psm1 in the Pester tests: the same function names and parameters
-# start-kubelet.ps1 uses, recording every call in $global:HnsCalls and keeping the networks and
+# start-kubelet.ps1 and uninstall.ps1 use, recording every call in $global:HnsCalls and keeping the networks and
 # endpoints it was asked to create in $global:HnsNetworks / $global:HnsEndpoints.
 
 function New-HNSNetwork {
@@ -17,7 +17,10 @@ function New-HNSNetwork {
             Call = 'New-HNSNetwork'; Type = $Type; Name = $Name; AddressPrefix = $AddressPrefix
             Gateway = $Gateway; AdapterName = $AdapterName
         })
-    $network = [pscustomobject]@{ Name = $Name; Id = [guid]::NewGuid().ToString(); Type = $Type }
+    $network = [pscustomobject]@{
+        Name = $Name; Id = [guid]::NewGuid().ToString(); Type = $Type
+        Subnets = @([pscustomobject]@{ AddressPrefix = $AddressPrefix; GatewayAddress = $Gateway })
+    }
     $global:HnsNetworks.Add($network)
     return $network
 }
@@ -30,7 +33,13 @@ function Invoke-HNSRequest {
         [string] $Data,
         [string] $Id
     )
-    $global:HnsCalls.Add([pscustomobject]@{ Call = 'Invoke-HNSRequest'; Method = $Method; Type = $Type })
+    $global:HnsCalls.Add([pscustomobject]@{ Call = 'Invoke-HNSRequest'; Method = $Method; Type = $Type; Id = $Id })
+    if ($Method -eq 'DELETE') {
+        $list = $global:HnsEndpoints
+        if ($Type -eq 'networks') { $list = $global:HnsNetworks }
+        foreach ($item in @($list | Where-Object { $_.Id -eq $Id })) { [void]$list.Remove($item) }
+        return @()
+    }
     if ($Type -eq 'networks') { return $global:HnsNetworks.ToArray() }
     if ($Type -eq 'endpoints') { return $global:HnsEndpoints.ToArray() }
     return @()
@@ -48,7 +57,7 @@ function New-HnsEndpoint {
     $global:HnsCalls.Add([pscustomobject]@{
             Call = 'New-HnsEndpoint'; NetworkId = $NetworkId; Name = $Name; IPAddress = $IPAddress; Gateway = $Gateway
         })
-    $endpoint = [pscustomobject]@{ Name = $Name; Id = [guid]::NewGuid().ToString() }
+    $endpoint = [pscustomobject]@{ Name = $Name; Id = [guid]::NewGuid().ToString(); VirtualNetwork = $NetworkId }
     $global:HnsEndpoints.Add($endpoint)
     return $endpoint
 }

@@ -17,6 +17,7 @@ BeforeAll {
     function Test-Administrator { return $true }
     function Test-Runtime { return }
     function Set-InstallAcl { return }
+    function Set-PrivateAcl { return }
     function Install-BundledContainerd { return }
     function Register-FlanneldTask { return }
     function Get-PodCidr { return '' }
@@ -32,6 +33,7 @@ Describe 'install.ps1, then start-kubelet.ps1 -NetworkOnly, then install.ps1 -Re
         Mock Test-Administrator { return $true }
         Mock Test-Runtime { return }
         Mock Set-InstallAcl { return }
+        Mock Set-PrivateAcl { return }
         Mock Install-BundledContainerd { return }
         Mock Register-FlanneldTask { return }
         Mock Get-PodCidr { return '10.244.7.0/24' }
@@ -51,7 +53,7 @@ Describe 'install.ps1, then start-kubelet.ps1 -NetworkOnly, then install.ps1 -Re
     }
 
     AfterEach {
-        Remove-Module hns -Force -ErrorAction SilentlyContinue
+        Remove-Module -Name @('hns', 'hns.v2') -Force -ErrorAction SilentlyContinue
     }
 
     It '<Label>: network mode <Mode>, runtime <Runtime>' -ForEach $variants {
@@ -78,9 +80,9 @@ Describe 'install.ps1, then start-kubelet.ps1 -NetworkOnly, then install.ps1 -Re
             $name = Get-ScriptDefault (Join-Path $target 'start-kubelet.ps1') 'NetworkName'
             $global:HnsNetworks.Add([pscustomobject]@{ Name = $name; Id = 'flannel'; Type = 'Overlay' })
         }
-        Copy-Item -LiteralPath (Join-Path $PSScriptRoot 'HnsStub.psm1') -Destination (Join-Path $target 'hns.psm1') -Force
+        Set-HnsStub $target
         & (Join-Path $target 'start-kubelet.ps1') -InstallDir $target -InterfaceName 'Ethernet 7' -NodeName 'node-1' -NetworkOnly
-        Remove-Module hns -Force -ErrorAction SilentlyContinue
+        Remove-Module -Name @('hns', 'hns.v2') -Force -ErrorAction SilentlyContinue
 
         $global:LASTEXITCODE = 0
         & $install @options -RegisterServices

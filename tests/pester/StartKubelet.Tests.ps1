@@ -33,12 +33,12 @@ Describe 'start-kubelet.ps1 -NetworkOnly' {
     }
 
     AfterEach {
-        Remove-Module hns -Force -ErrorAction SilentlyContinue
+        Remove-Module -Name @('hns', 'hns.v2') -Force -ErrorAction SilentlyContinue
     }
 
     It '<Label>: network mode <Mode>, runtime <Runtime>' -ForEach $variants {
         $install = New-BundleCopy $TestDrive $Dir
-        Copy-Item -LiteralPath (Join-Path $PSScriptRoot 'HnsStub.psm1') -Destination (Join-Path $install 'hns.psm1') -Force
+        Set-HnsStub $install
         $kubeconfig = Join-Path $TestDrive 'kubeconfig'
         Set-Content -LiteralPath $kubeconfig -Value 'apiVersion: v1' -Encoding Ascii
         $flannel = $Mode -like 'flannel*'
@@ -61,6 +61,9 @@ Describe 'start-kubelet.ps1 -NetworkOnly' {
             $expectedType = 'L2Bridge'
             if ($Mode -like '*overlay*') { $expectedType = 'Overlay' }
             $pod[0].Type | Should -Be $expectedType
+            # An overlay the script makes gets HNS v2's HostRoute policy: the host reaches its own pods.
+            $hostRoute = @($global:HnsCalls | Where-Object { $_.Call -eq 'New-V2HnsHostRoutePolicy' })
+            $hostRoute.Count | Should -Be ([int]($expectedType -eq 'Overlay'))
         }
 
         # One CNI network config, named after the network, holding this node's pod subnet.

@@ -36,7 +36,8 @@ $ErrorActionPreference = 'Stop'
 $KubernetesVersion = 'v1.26.0'
 $Kubeconfig = 'kubeconfig'
 $Target = [System.IO.Path]::GetFullPath($InstallDir).TrimEnd('\')
-# What the node keeps with -KeepState, relative to the install folder.
+# Each function below is an advanced function of its own: -WhatIf reaches it as $WhatIfPreference,
+# and its ShouldProcess answers. What the node keeps with -KeepState, relative to the install folder.
 $StatePaths = @($Kubeconfig, 'state')
 $Removed = 0
 
@@ -51,7 +52,9 @@ function Test-OwnProgram([string] $ImagePath) {
     return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
 }
 
-function Remove-NodeService([string] $Name) {
+function Remove-NodeService {
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param([string] $Name)
     $service = Get-Service -Name $Name -ErrorAction SilentlyContinue
     if (-not $service) { return }
     $imagePath = [string](Get-ItemProperty -Path ('HKLM:\SYSTEM\CurrentControlSet\Services\' + $Name) -Name ImagePath).ImagePath
@@ -69,7 +72,9 @@ function Remove-NodeService([string] $Name) {
     }
 }
 
-function Stop-OwnProcesses([string] $Name) {
+function Stop-OwnProcesses {
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param([string] $Name)
     foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
         if ($proc.Path -and (Test-OwnProgram $proc.Path) -and $PSCmdlet.ShouldProcess("process $Name ($($proc.Id))", 'stop')) {
             Stop-Process -Id $proc.Id -Force -ErrorAction Stop
@@ -78,7 +83,9 @@ function Stop-OwnProcesses([string] $Name) {
     }
 }
 
-function Remove-NodeFiles([string] $Dir, [string[]] $Keep) {
+function Remove-NodeFiles {
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param([string] $Dir, [string[]] $Keep)
     # Everything below $Dir but the relative paths in $Keep.
     if (-not (Test-Path -LiteralPath $Dir)) { return }
     $items = @(Get-ChildItem -LiteralPath $Dir -Force | Where-Object { $Keep -notcontains $_.Name })

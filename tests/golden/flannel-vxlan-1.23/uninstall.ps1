@@ -34,7 +34,8 @@ $ErrorActionPreference = 'Stop'
 $KubernetesVersion = 'v1.23.0'
 $Kubeconfig = 'kubeconfig'
 $Target = [System.IO.Path]::GetFullPath($InstallDir).TrimEnd('\')
-# What the node keeps with -KeepState, relative to the install folder.
+# Each function below is an advanced function of its own: -WhatIf reaches it as $WhatIfPreference,
+# and its ShouldProcess answers. What the node keeps with -KeepState, relative to the install folder.
 $StatePaths = @($Kubeconfig, 'state')
 $Removed = 0
 
@@ -49,7 +50,9 @@ function Test-OwnProgram([string] $ImagePath) {
     return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
 }
 
-function Remove-NodeService([string] $Name) {
+function Remove-NodeService {
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param([string] $Name)
     $service = Get-Service -Name $Name -ErrorAction SilentlyContinue
     if (-not $service) { return }
     $imagePath = [string](Get-ItemProperty -Path ('HKLM:\SYSTEM\CurrentControlSet\Services\' + $Name) -Name ImagePath).ImagePath
@@ -67,7 +70,9 @@ function Remove-NodeService([string] $Name) {
     }
 }
 
-function Stop-OwnProcesses([string] $Name) {
+function Stop-OwnProcesses {
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param([string] $Name)
     foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
         if ($proc.Path -and (Test-OwnProgram $proc.Path) -and $PSCmdlet.ShouldProcess("process $Name ($($proc.Id))", 'stop')) {
             Stop-Process -Id $proc.Id -Force -ErrorAction Stop
@@ -142,6 +147,8 @@ function New-SwitchNetwork([string] $InterfaceName) {
 }
 
 function Remove-PodNetworks {
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param()
     if (-not (Test-Path -LiteralPath $hnsModule)) {
         Write-Host "  no hns.psm1 in $Target or ${PSScriptRoot}: the HNS networks are left (Get-HnsNetwork lists them)"
         return
@@ -158,7 +165,9 @@ function Remove-PodNetworks {
     }
 }
 
-function Remove-NodeFiles([string] $Dir, [string[]] $Keep) {
+function Remove-NodeFiles {
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param([string] $Dir, [string[]] $Keep)
     # Everything below $Dir but the relative paths in $Keep.
     if (-not (Test-Path -LiteralPath $Dir)) { return }
     $items = @(Get-ChildItem -LiteralPath $Dir -Force | Where-Object { $Keep -notcontains $_.Name })

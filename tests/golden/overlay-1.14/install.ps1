@@ -60,6 +60,9 @@ $BundleDir = $PSScriptRoot
 $ManifestPath = Join-Path $BundleDir 'manifest.json'
 $SumsPath = Join-Path $BundleDir 'SHA256SUMS'
 $PauseImage = 'mcr.microsoft.com/k8s/core/pause:1.2.0'
+# The digest of every manifest.json entry but this script's own, written in when the bundle was packed:
+# a signed install.ps1 covers manifest.json, and manifest.json covers every other file.
+$FilesDigest = '0000000000000000000000000000000000000000000000000000000000000000'
 # Folders and files the scripts write at run time: never in manifest.json, never copied.
 $RuntimeDirs = @(@('logs', 'cni\conf', 'state'))
 $Failures = New-Object System.Collections.Generic.List[string]
@@ -102,6 +105,32 @@ function Read-Manifest {
     }
 }
 
+function Test-ManifestBinding($Manifest) {
+    # "<sha256>  <path>" and LF per entry, in manifest.json's order (sorted by path), install.ps1's left
+    # out (it cannot hold its own hash): builder/bundle/manifest.py files_digest.
+    if ($FilesDigest -eq ('0' * 64)) {
+        Stop-Install 'this install.ps1 was rendered, not packed into a bundle (it binds no manifest.json): install from a bundle zip'
+    }
+    $text = New-Object System.Text.StringBuilder
+    foreach ($entry in @($Manifest.files)) {
+        if ([string]$entry.path -ceq 'k/install.ps1') { continue }
+        [void]$text.Append(([string]$entry.sha256).ToLowerInvariant() + '  ' + [string]$entry.path + "`n")
+    }
+    $sha = [System.Security.Cryptography.SHA256]::Create()
+    $bytes = $sha.ComputeHash([System.Text.Encoding]::ASCII.GetBytes($text.ToString()))
+    $actual = -join ($bytes | ForEach-Object { $_.ToString('x2') })
+    if ($actual -ne $FilesDigest) {
+        Stop-Install 'manifest.json is not the one this install.ps1 was packed with (its files digest differs): the bundle was changed; download it again'
+    }
+}
+
+function Test-TrustedOwner([string] $Path) {
+    # Files the node wrote are owned by Administrators (an elevated administrator) or SYSTEM (the
+    # services); one an ordinary user planted is owned by that user.
+    $owner = (Get-Acl -LiteralPath $Path).GetOwner([System.Security.Principal.SecurityIdentifier]).Value
+    return @('S-1-5-32-544', 'S-1-5-18') -contains $owner
+}
+
 function Test-IsRuntimeFile([string] $Rel) {
     # What the scripts write at run time (when the bundle folder is the install folder).
     if ($Rel -ieq $Kubeconfig) { return $true }
@@ -126,7 +155,13 @@ function Test-ExtraFiles($Manifest, $Problems) {
     foreach ($file in @(Get-ChildItem -LiteralPath $BundleDir -Recurse -File -Force)) {
         $rel = $file.FullName.Substring($root.Length + 1)
         $key = $rel.ToLowerInvariant()
-        if ($known.ContainsKey($key) -or (Test-IsRuntimeFile $rel)) { continue }
+        if ($known.ContainsKey($key)) { continue }
+        if ((Test-IsRuntimeFile $rel) -and -not $allowed.ContainsKey($key)) {
+            # A kubeconfig, state or CNI config here is used by LocalSystem services: only the node's own.
+            if (Test-TrustedOwner $file.FullName) { continue }
+            $Problems.Add("k/$($rel.Replace('\', '/')) : a run-time file (kubeconfig, state, logs, CNI config) that neither an administrator nor the node wrote: remove it, or list it with -AllowExtraFiles if you put it there")
+            continue
+        }
         if ($allowed.ContainsKey($key)) {
             Write-Host "  note $rel is not part of the bundle (allowed by -AllowExtraFiles): it is not copied"
             continue
@@ -255,6 +290,7 @@ function Get-OpenSecrets {
 
 Write-Host "Kubernetes $KubernetesVersion Windows node bundle: verifying the bundle against manifest.json"
 $Manifest = Read-Manifest
+Test-ManifestBinding $Manifest
 $Files = Test-BundleFiles $Manifest
 Write-Host "  ok   $($Files.Count) files match manifest.json"
 if ($CheckOnly) {
