@@ -1,0 +1,75 @@
+# Pester 5 tests of single functions and early checks of the generated scripts, read from the
+# bundle ($env:BUNDLE_ROOT) and from render-variants.sh's renders ($env:RENDER_ROOT): the source
+# VIP kube-proxy keeps on an overlay, the containerd config install.ps1 writes for containerd 1.x
+# and 2.x (the bundled containerd's too), and join-node.ps1's refusal of a malformed token, which
+# must not print it.
+
+BeforeDiscovery {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    $roots = @($env:BUNDLE_ROOT) + @(Get-BundleVariant | Where-Object { $_.Dir } | ForEach-Object { $_.Dir })
+    $proxies = @(foreach ($root in $roots) {
+            $path = Join-Path $root 'start-kubeproxy.ps1'
+            if ((Test-Path -LiteralPath $path) -and (Select-String -LiteralPath $path -Pattern '^function Get-SourceVip' -Quiet)) {
+                @{ Path = $path }
+            }
+        })
+    $installs = @(foreach ($root in $roots) {
+            $path = Join-Path $root 'install.ps1'
+            if ((Test-Path -LiteralPath $path) -and (Select-String -LiteralPath $path -Pattern '^function New-ContainerdConfig' -Quiet)) {
+                @{ Path = $path }
+            }
+        })
+    $joins = @(foreach ($root in $roots) {
+            $path = Join-Path $root 'join-node.ps1'
+            if (Test-Path -LiteralPath $path) { @{ Path = $path } }
+        })
+}
+
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+}
+
+Describe 'start-kubeproxy.ps1: the source VIP' {
+    It 'is reserved once and read back after (<Path>)' -ForEach $proxies {
+        . (Import-ScriptFunction $Path 'Get-SourceVip')
+        . (Import-ScriptFunction $Path 'Assert-FilesExist')
+        $StateDir = Join-Path $TestDrive ('state-' + [guid]::NewGuid().ToString('N'))
+        $CniBinDir = Join-Path $TestDrive 'no-cni'
+        $NetworkName = 'vxlan0'
+        $network = [pscustomobject]@{ Subnets = @([pscustomobject]@{ AddressPrefix = '10.244.7.0/24' }) }
+        # No reservation and no host-local.exe: the error says what to do.
+        { Get-SourceVip $network } | Should -Throw -ExpectedMessage '*source VIP*'
+        New-Item -ItemType Directory -Force -Path $StateDir | Out-Null
+        Set-Content -LiteralPath (Join-Path $StateDir 'sourceVip.json') -Value '{"address": "10.244.7.2"}' -Encoding Ascii
+        Get-SourceVip $network | Should -Be '10.244.7.2'
+    }
+}
+
+Describe 'install.ps1: the containerd config' {
+    It 'names the CNI folders in the layout of each containerd major (<Path>)' -ForEach $installs {
+        . (Import-ScriptFunction $Path 'ConvertTo-TomlString')
+        . (Import-ScriptFunction $Path 'New-ContainerdConfig')
+        $PauseImage = 'registry.k8s.io/pause:3.10'
+        $v1 = New-ContainerdConfig ([version]'1.7') 'C:\k\cni' 'C:\k\cni\conf'
+        $v1 | Should -BeLike 'version = 2*'
+        $v1 | Should -BeLike '*bin_dir = "C:\\k\\cni"*'
+        $v2 = New-ContainerdConfig ([version]'2.1') 'C:\k\cni' 'C:\k\cni\conf'
+        $v2 | Should -BeLike 'version = 3*'
+        $v2 | Should -BeLike '*bin_dirs = ["C:\\k\\cni"]*'
+        $v2 | Should -BeLike '*sandbox = "registry.k8s.io/pause:3.10"*'
+    }
+}
+
+Describe 'join-node.ps1: the token' {
+    It 'refuses a malformed token without printing it (<Path>)' -ForEach $joins {
+        $secret = 'not-a-token-' + [guid]::NewGuid().ToString('N')
+        $message = ''
+        try {
+            & $Path -Token $secret -CaCertHash ('sha256:' + ('a' * 64)) -ControlPlane '10.0.0.1:6443' -InstallDir $TestDrive
+        } catch {
+            $message = $_.Exception.Message
+        }
+        $message | Should -BeLike '*bootstrap token*'
+        $message | Should -Not -BeLike "*$secret*"
+    }
+}
