@@ -86,9 +86,9 @@ def test_an_input_row_is_complete() -> None:
             assert {f"{name}.exe" for name, _ in row.build.packages} == {path for path, _ in row.takes}
 
 
-def test_the_readme_mode_table_has_a_row_per_mode() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("### Network modes"):readme.index("OutBoundNAT exceptions")]
+def test_the_node_guide_mode_table_has_a_row_per_mode() -> None:
+    guide = (ROOT / "docs" / "node.md").read_text(encoding="utf-8")
+    table = guide[guide.index("## Network modes"):guide.index("OutBoundNAT exceptions")]
     assert re.findall(r"^\| `([\w-]+)` \|", table, re.MULTILINE) == list(NETWORK_MODES)
 
 
