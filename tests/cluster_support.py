@@ -22,7 +22,7 @@ def pinned(cfg: Config, versions: Iterable[str]) -> Config:
     """The configuration with every image its cluster manifests pull pinned (to a made-up digest)."""
     pins = tuple(f"{repo}:{tag}@{fake_digest(f'{repo}:{tag}')}"
                  for repo, tag in cluster_images.to_resolve(cfg, list(versions)))
-    return dataclasses.replace(cfg, images=ImagesSection(registry=cfg.images.registry, pins=pins))
+    return dataclasses.replace(cfg, images=dataclasses.replace(cfg.images, pins=pins))
 
 
 def manifests(files: Mapping[str, RenderedFile]) -> dict[str, list[dict[str, Any]]]:

@@ -175,6 +175,34 @@ def test_each_mode_pulls_the_images_its_manifests_run() -> None:
     assert cluster_images.needed(mode_for("host-gw")) == ()
 
 
+def test_with_offline_images_the_bundle_builds_kube_proxy_and_pulls_its_base_instead() -> None:
+    calico, flannel = mode_for("calico-vxlan"), mode_for("flannel-hostprocess-vxlan")
+    assert [i.role for i in cluster_images.needed(calico, offline=True)] == [cluster_images.HOSTPROCESS_BASE]
+    assert [i.role for i in cluster_images.needed(flannel, offline=True)] == [cluster_images.FLANNEL_IMAGE,
+                                                                              cluster_images.HOSTPROCESS_BASE]
+    assert [i.role for i in cluster_images.built_offline(calico, offline=True)] == [cluster_images.KUBE_PROXY_IMAGE]
+    assert cluster_images.built_offline(calico, offline=False) == ()
+    # The base is pinned like every image pulled: unpinned, the run stops and names it.
+    cfg = dataclasses.replace(cluster_config("calico-vxlan"), images=ImagesSection(offline=True))
+    text = refusal(cfg, "v1.30.0")
+    assert "mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image:v1.0.0" in text
+    assert "sigwindowstools/kube-proxy" not in text
+
+
+@pytest.mark.parametrize(("mode", "why"), [
+    ("antrea", "images.offline: antrea: the bundle builds no image of this network's"),
+    ("host-gw", "images.offline: host-gw: the node runs this network itself"),
+])
+def test_offline_images_are_refused_where_the_bundle_builds_none(tmp_path: Path, mode: str, why: str) -> None:
+    data: dict[str, Any] = {"network": {"mode": mode, "control_plane_ip": "192.0.2.10"}, "images": {"offline": True}}
+    if mode == "antrea":
+        data["network"]["network_name"] = mode_for(mode).default_network_name(4096)
+    cfg = load_cfg(tmp_path, data)
+    text = refusal(pinned(cfg, ["v1.30.0"]), "v1.30.0")
+    assert why in text
+    assert f"bundle.yaml:{line_of(tmp_path / 'bundle.yaml', 'offline')}" in text
+
+
 def test_to_resolve_lists_each_repository_and_tag_once_for_every_version() -> None:
     cfg = Config(network=NetworkSection(mode="calico-bgp"), images=ImagesSection(registry="registry.example.com/k8s"))
     assert cluster_images.to_resolve(cfg, ["v1.34.1", "v1.30.2", "v1.34.1"]) == [

@@ -33,8 +33,18 @@ KUBE_PROXY_IMAGE = "kube-proxy-windows"
 FLANNEL_IMAGE = "flannel-windows"
 ANTREA_IMAGE = "antrea-windows"
 
-# What needs an image besides a CNI's own manifests: the kube-proxy DaemonSet.
+# What needs an image besides a CNI's own manifests: the kube-proxy DaemonSet; with images.offline, the
+# images the bundle builds itself need their base.
 NEEDED_BY_KUBE_PROXY = "kube-proxy-daemonset"
+NEEDED_OFFLINE = "offline-images"
+HOSTPROCESS_BASE = "hostprocess-base"
+# The roles the bundle builds itself with images.offline, from what it carries (kube-proxy.exe, SDN's
+# hns.psm1): flannel's image needs flannel's own CNI plugin and Microsoft's sdnoverlay/sdnbridge, and
+# Calico's and Antrea's are their projects' builds, none of which the bundle carries.
+BUILT_OFFLINE = (KUBE_PROXY_IMAGE,)
+# The registry host of the images the bundle builds: never pulled (imported on the node), named with a
+# host so that containerd does not read the name as Docker Hub's.
+LOCAL_REGISTRY = "k8s-windows-bundle.local"
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,12 @@ CLUSTER_IMAGES: tuple[ClusterImage, ...] = (
                  why="flanneld for Windows and its CNI plugins, on the HostProcess base image"),
     # Antrea's release image (hack/release/prepare-assets.sh: IMG_NAME antrea/antrea-windows, IMG_TAG
     # the release): the agent and CNI in k/antrea/, OVS in openvswitch/.
+    # The HostProcess base image (microsoft/windows-host-process-containers-base-image): what the bundle's
+    # own images are built on with images.offline. Its layers are carried byte for byte.
+    ClusterImage(role=HOSTPROCESS_BASE,
+                 repository="mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image",
+                 tag="v1.0.0", needed_by=NEEDED_OFFLINE, layout=(),
+                 why="the HostProcess base image the bundle's own images are built on (images.offline)"),
     ClusterImage(role=ANTREA_IMAGE, repository="docker.io/antrea/antrea-windows", tag="{antrea_version}",
                  needed_by=CNI_ANTREA,
                  layout=("k/antrea/bin/antrea-agent.exe", "k/antrea/cni/antrea.exe", "k/antrea/cni/host-local.exe",
@@ -96,12 +112,28 @@ class Wanted:
         return f"{self.repository}:{self.tag}"
 
 
-def needed(mode: NetworkMode) -> tuple[ClusterImage, ...]:
-    """The rows a network mode's manifests run (none for a mode the bundle runs on the node)."""
+def needed(mode: NetworkMode, offline: bool = False) -> tuple[ClusterImage, ...]:
+    """The rows a network mode's manifests pull (none for a mode the bundle runs on the node); with
+    `offline`, the ones the bundle builds are left out, and their base is in."""
     if mode.cluster is None:
         return ()
     wants = {mode.cluster.cni, *((NEEDED_BY_KUBE_PROXY,) if mode.kube_proxy.daemonset else ())}
-    return tuple(i for i in CLUSTER_IMAGES if i.needed_by in wants)
+    rows = tuple(i for i in CLUSTER_IMAGES if i.needed_by in wants)
+    if offline and any(i.role in BUILT_OFFLINE for i in rows):
+        return (*(i for i in rows if i.role not in BUILT_OFFLINE), IMAGES_BY_ROLE[HOSTPROCESS_BASE])
+    return rows
+
+
+def built_offline(mode: NetworkMode, offline: bool) -> tuple[ClusterImage, ...]:
+    """The rows the bundle builds itself (images.offline), in place of pulling them."""
+    if not offline or mode.cluster is None:
+        return ()
+    return tuple(i for i in CLUSTER_IMAGES if i.role in BUILT_OFFLINE and i in needed(mode))
+
+
+def local_name(role: str, version: KubeVersion) -> str:
+    """The name a built image is imported under on the node: registry/repository:tag."""
+    return f"{LOCAL_REGISTRY}/{role}:{version}"
 
 
 def relocated(repository: str, registry: str) -> str:
@@ -112,10 +144,12 @@ def relocated(repository: str, registry: str) -> str:
     return f"{registry.rstrip('/')}/{path}" if "." in host or ":" in host else f"{registry.rstrip('/')}/{repository}"
 
 
-def wanted(mode: NetworkMode, version: KubeVersion, registry: str, flannel_version: str) -> tuple[Wanted, ...]:
-    """What one bundle's manifests pull, by role."""
+def wanted(mode: NetworkMode, version: KubeVersion, registry: str, flannel_version: str,
+           offline: bool = False) -> tuple[Wanted, ...]:
+    """What one bundle pulls, by role: its manifests' images (with `offline`, the base of those it builds)."""
     values = {"kubernetes": str(version), "flannel_version": flannel_version, "antrea_version": ANTREA_VERSION}
-    return tuple(Wanted(i.role, relocated(i.repository, registry), i.tag.format(**values)) for i in needed(mode))
+    return tuple(Wanted(i.role, relocated(i.repository, registry), i.tag.format(**values))
+                 for i in needed(mode, offline))
 
 
 def flannel_version(kit: Iterable[tuple[str, str]]) -> str:
@@ -156,5 +190,5 @@ def to_resolve(cfg: Config, versions: Iterable[str]) -> list[tuple[str, str]]:
     mode = mode_for(cfg.network.mode)
     flannel = flannel_version((s.name, s.version) for s in cfg.kit)
     found = {(w.repository, w.tag) for v in versions
-             for w in wanted(mode, KubeVersion.parse(v), cfg.images.registry, flannel)}
+             for w in wanted(mode, KubeVersion.parse(v), cfg.images.registry, flannel, cfg.images.offline)}
     return sorted(found)

@@ -186,10 +186,13 @@ class ImagesSection:
 
     registry: str = ""  # a private registry every image is pulled from instead of its own
     pins: tuple[str, ...] = ()  # repository:tag@sha256:<64 hex>, one per image a bundle needs
+    # The images the bundle can build from what it carries (kube-proxy's), built into it and imported
+    # on the node, so that a node without registry access comes up (off: the node pulls them).
+    offline: bool = False
 
     @property
     def is_default(self) -> bool:
-        return not (self.registry or self.pins)
+        return not (self.registry or self.pins or self.offline)
 
 
 @dataclass(frozen=True)

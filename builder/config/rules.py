@@ -144,6 +144,9 @@ def _check_cluster_network(probs: Problems, cfg: Config, mode: NetworkMode, vers
     the API server address its manifests name, and every image they run pinned by digest."""
     cluster = mode.cluster
     if cluster is None:
+        if cfg.images.offline:
+            probs.add("images.offline", f"{mode.name}: the node runs this network itself and its cluster manifests "
+                      "run no image: remove images.offline")
         return
     build = cfg.node.windows_build
     if build < cluster.windows_build:
@@ -167,7 +170,12 @@ def _check_cluster_network(probs: Problems, cfg: Config, mode: NetworkMode, vers
                   "server's address (its DaemonSets reach it before the service network works): set it to the "
                   "control plane's address (the API server's port is network.api_server_port)")
     flannel = cluster_images.flannel_version((s.name, s.version) for s in cfg.kit)
-    wants = cluster_images.wanted(mode, version, cfg.images.registry, flannel)
+    wants = cluster_images.wanted(mode, version, cfg.images.registry, flannel, cfg.images.offline)
+    if cfg.images.offline and not cluster_images.built_offline(mode, offline=True):
+        probs.add("images.offline", f"{mode.name}: the bundle builds no image of this network's (it builds "
+                  "kube-proxy's, which the flannel-hostprocess and calico modes run as a DaemonSet; the CNI's own "
+                  "images are its project's): remove images.offline, and mirror the images for nodes without "
+                  "registry access (images.registry)")
     missing = cluster_images.unpinned(wants, cfg.images.pins)
     if missing and not cfg.options.allow_unpinned:
         probs.add("images.pins", f"{mode.name} runs images not pinned by digest: {', '.join(missing)}; add each as "

@@ -438,7 +438,7 @@ def section_network(probs: Problems, raw: Any) -> NetworkSection:
 
 def section_images(probs: Problems, raw: Any) -> ImagesSection:
     """images: a private registry and the digest pins of the cluster manifests' images."""
-    s = Section(probs, "images", raw, ["registry", "pins"])
+    s = Section(probs, "images", raw, ["registry", "pins", "offline"])
     registry = s.text("registry", "", "a registry host with an optional path, like registry.example.com/k8s")
     check(probs, "images.registry", registry or None, lambda v: None if REGISTRY_RE.match(v) else
           f"{v!r} is not a registry: write a host with an optional path, like registry.example.com/k8s "
@@ -456,7 +456,8 @@ def section_images(probs: Problems, raw: Any) -> ImagesSection:
             probs.add(f"images.pins[{i}]", f"pins {name} a second time (first at images.pins[{seen[name]}]); "
                       "keep one")
         seen.setdefault(name, i)
-    return ImagesSection(registry=registry.rstrip("/"), pins=tuple(p for p in pins if parse_pin(p)))
+    offline = s.get("offline", bool, False, "true or false")
+    return ImagesSection(registry=registry.rstrip("/"), pins=tuple(p for p in pins if parse_pin(p)), offline=offline)
 
 
 def _dns_in_services(probs: Problems, dns: ipaddress.IPv4Address | ipaddress.IPv6Address,
