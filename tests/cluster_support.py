@@ -11,7 +11,6 @@ import yaml
 
 from builder.artifacts import RenderedFile
 from builder.config import Config, cluster_images
-from builder.config.model import ImagesSection
 
 
 def fake_digest(name: str) -> str:
