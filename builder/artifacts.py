@@ -83,6 +83,8 @@ class FetchedInput:
 # every other manifest entry (builder.bundle.manifest.files_digest), so that a signed install.ps1 covers
 # the manifest, and the manifest every other file.
 INSTALL_SCRIPT = "install.ps1"
+# images.offline: the folder of k/ that holds the image archives the bundle built.
+IMAGES_DIR = "images"
 UNBOUND_FILES_DIGEST = "0" * 64
 
 

@@ -30,6 +30,8 @@ from .fsutil import on_full_disk
 from .options import BenchOptions, FetchOptions, PublishOptions, RenderOptions, Run, SchemaOptions, VerifyOptions
 
 if TYPE_CHECKING:
+    from .bundle.hostprocess import BaseImage
+    from .bundle.offline_images import OfflineImage
     from .sources.build import TreeVersion
     from .sources.kit import Inputs
 
@@ -74,6 +76,7 @@ class Shared:
     signer: sign.Signer | None
     sdn: SdnResult
     kit: tuple[tuple[str, FetchedInput], ...]
+    base: BaseImage | None = None  # images.offline: the pinned HostProcess base, pulled and verified
 
     def kit_for(self, cfg: Config, version: str | None) -> tuple[FetchedInput, ...]:
         """The node-kit inputs one version's bundle needs (by its runtime: a docker-era one takes no CNI)."""
@@ -94,7 +97,13 @@ def prepare(run: Run, signer: sign.Signer | None) -> Shared:
         fetched = fetch_inputs(run)
     with reporter.step("node kit"), on_full_disk(cache, BuildError):
         finished = kit.finish(run.cfg, fetched, run.ctx.child_env())
-    return Shared(signer, fetched.sdn, tuple(zip((f.spec.key for f in fetched.kit), finished, strict=True)))
+    base = None
+    if run.cfg.images.offline:
+        from .bundle import offline_images
+
+        with reporter.step("base image"), on_full_disk(cache, FetchError):
+            base = offline_images.pull_base(run.cfg, net=run.ctx.net)
+    return Shared(signer, fetched.sdn, tuple(zip((f.spec.key for f in fetched.kit), finished, strict=True)), base)
 
 
 def bundle_one(run: Run, shared: Shared) -> Path:
@@ -106,11 +115,18 @@ def bundle_one(run: Run, shared: Shared) -> Path:
     downloads = cfg.kubernetes.source == "release"  # the official binaries come into the cache
     with reporter.step(f"build{of}"), on_full_disk(cfg.options.cache_dir, FetchError if downloads else BuildError):
         built = build_stage(run)
+    images: list[OfflineImage] = []
+    if shared.base is not None:
+        from .bundle import offline_images
+
+        with reporter.step(f"images{of}"), on_full_disk(cfg.options.cache_dir, PackError):
+            images = offline_images.build_images(cfg, built, shared.sdn, shared.base,
+                                                 pack.source_date_epoch(cfg, built))
     with reporter.step(f"render{of}"):
-        rendered = render_stage(cfg, built.git_version)
+        rendered = render_stage(cfg, built.git_version, {i.role: i.reference for i in images})
     with reporter.step(f"pack{of}"), on_full_disk(cfg.options.dist, PackError):
         zip_path = pack.pack(cfg, built, shared.sdn, rendered, signer=shared.signer,
-                             inputs=shared.kit_for(cfg, built.git_version))
+                             inputs=shared.kit_for(cfg, built.git_version), images=images)
         from .bundle import dist as dist_mod
 
         dist_mod.record(cfg.options.dist, zip_path, built.git_version)
@@ -235,14 +251,15 @@ def build_stage(run: Run) -> BuildResult:
     return build_mod.build(cfg, ctx.child_env(), tree=run.tree, reporter=ctx.reporter)
 
 
-def render_stage(cfg: Config, git_version: str | None) -> list[RenderedFile]:
+def render_stage(cfg: Config, git_version: str | None,
+                 built_images: Mapping[str, str] | None = None) -> list[RenderedFile]:
     from .node import render as render_mod
 
     if git_version is None:
         msg = ("cannot render without a Kubernetes version: set kubernetes.version, pass --kube-version vX.Y.Z, "
                "or give a tree (--kube-root)")
         raise ConfigError(msg)
-    return render_mod.render_bundle(cfg, git_version)
+    return render_mod.render_bundle(cfg, git_version, built_images)
 
 
 def fetch_inputs(run: Run) -> Inputs:

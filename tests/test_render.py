@@ -55,6 +55,10 @@ GOLDEN_VARIANTS: dict[str, tuple[str, int, dict[str, object], dict[str, object]]
                               {"isolation": "hyperv", "runtime": "docker", "pause_image": "registry.example/pause:1"}),
     # Without kubeadm: no join-node.ps1, and install.ps1 and README.txt for the scripts and services only.
     "host-gw-1.24-without-kubeadm": ("host-gw", 24, {}, {"components": ("kubelet", "kube-proxy", "kubectl")}),
+    # images.offline with the bundled containerd: install.ps1 imports kube-proxy's image, which the
+    # DaemonSet names by its local name (rendered alone; a packed bundle names it by digest).
+    "calico-vxlan-1.30-offline-images": ("calico-vxlan", 30, {}, {"images_offline": True, "bundle_runtime": True,
+                                                                    "runtime": "containerd"}),
 }
 
 
@@ -178,7 +182,12 @@ def test_golden_variant(name: str) -> None:
     mode, minor, network, node = GOLDEN_VARIANTS[name]
     node = dict(node)
     components = node.pop("components", WITH_KUBEADM)
+    offline = bool(node.pop("images_offline", False))
     cfg = config(mode, components, network=network, **node)  # type: ignore[arg-type]
+    if offline:
+        cfg = dataclasses.replace(cfg, images=dataclasses.replace(cfg.images, offline=True))
+    if mode_for(mode).cluster is not None:
+        cfg = pinned(cfg, [f"v1.{minor}.0"])
     compare_golden(GOLDEN / name, {f.dest: f for f in render.render_bundle(cfg, f"v1.{minor}.0")})
 
 

@@ -35,6 +35,7 @@ SPDX_CONTEXT = "https://spdx.org/spdxdocs"
 ORIGIN_KUBERNETES = "kubernetes"
 ORIGIN_SDN = "sdn"
 ORIGIN_GENERATED = "generated"
+ORIGIN_IMAGE = "image"  # an image archive the bundle built (images.offline)
 ORIGIN_INPUT_PREFIX = "input:"  # + the input's name: cni-plugins, flanneld, containerd, crictl
 SDN_LICENCE = "MIT"  # microsoft/SDN's LICENSE
 
@@ -157,7 +158,7 @@ def _bundle_record(cfg: Config, built: BuildResult) -> dict[str, Any]:
 
 def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Sequence[FileEntry],
                    compressor: Mapping[str, Any], signing: Mapping[str, Any] | None = None,
-                   inputs: Sequence[FetchedInput] = ()) -> dict[str, Any]:
+                   inputs: Sequence[FetchedInput] = (), images: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
     binaries = {
         b.name: {"origin": b.origin, "sha256": b.sha256,
                  "publishedChecksums": dict(sorted(b.published_checksums.items()))}
@@ -180,6 +181,8 @@ def build_manifest(cfg: Config, built: BuildResult, sdn: SdnResult, files: Seque
     }
     if signing is not None:
         manifest["signing"] = dict(signing)
+    if images:  # images.offline: what each archive holds, as the cluster manifests name it
+        manifest["images"] = [dict(i) for i in sorted(images, key=lambda i: i["path"])]
     return manifest
 
 

@@ -44,6 +44,7 @@ from ..fsutil import atomic_write, temp_prefix
 from ..hashing import sha256_file
 from . import manifest as mf
 from . import splice
+from .offline_images import OfflineImage
 
 log = logging.getLogger(__name__)
 
@@ -215,12 +216,13 @@ def bytes_member(path: str, origin: str, data: bytes, mode: int | None = None) -
 
 
 def collect_members(built: BuildResult, sdn: SdnResult, rendered: Sequence[RenderedFile],
-                    inputs: Sequence[FetchedInput] = ()) -> list[Member]:
+                    inputs: Sequence[FetchedInput] = (), images: Sequence[OfflineImage] = ()) -> list[Member]:
     """Every payload member (all but manifest.json and SHA256SUMS), checked for safe, unique names."""
     members = [_file_member(f"{mf.TOP}/{b.filename}", mf.ORIGIN_KUBERNETES, b.path, b.sha256) for b in built.binaries]
     members += [_file_member(f"{mf.TOP}/{f.dest}", mf.ORIGIN_SDN, f.path, f.sha256) for f in sdn.files]
     members += [_file_member(f"{mf.TOP}/{f.dest}", i.origin, f.path, f.sha256) for i in inputs for f in i.files]
     members += [bytes_member(f"{mf.TOP}/{r.dest}", mf.ORIGIN_GENERATED, r.data) for r in rendered]
+    members += [_file_member(f"{mf.TOP}/{i.dest}", mf.ORIGIN_IMAGE, i.archive, i.sha256) for i in images]
     problems: list[str] = []
     seen: dict[str, str] = {}
     for m in members:
@@ -550,7 +552,7 @@ def _place(tmp: Path, final: Path, force: bool, new: str) -> None:
 
 def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[RenderedFile],
          codec: Codec | None = None, signer: MemberSigner | None = None,
-         inputs: Sequence[FetchedInput] = ()) -> Path:
+         inputs: Sequence[FetchedInput] = (), images: Sequence[OfflineImage] = ()) -> Path:
     """Write `dist/<stem>.zip` and its sidecars; return the zip's path."""
     codec = codec or default_codec()
     stem = bundle_stem(cfg.bundle.name, built.git_version, cfg.bundle.revision,
@@ -559,10 +561,11 @@ def pack(cfg: Config, built: BuildResult, sdn: SdnResult, rendered: list[Rendere
     dist.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(dist)
     epoch = source_date_epoch(cfg, built)
-    payload, unsigned, info = sign_and_bind(collect_members(built, sdn, rendered, inputs), signer, epoch)
+    payload, unsigned, info = sign_and_bind(collect_members(built, sdn, rendered, inputs, images), signer, epoch)
     entries = [mf.FileEntry(m.path, m.size, m.mode, m.sha256, m.origin, unsigned_sha256=unsigned.get(m.path, ""))
                for m in payload]
-    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe(), info, inputs)
+    records = [{"path": f"{mf.TOP}/{i.dest}", "reference": i.reference, "role": i.role} for i in images]
+    manifest = mf.build_manifest(cfg, built, sdn, entries, codec.describe(), info, inputs, records)
     manifest_member = bytes_member(mf.MANIFEST, mf.ORIGIN_GENERATED, mf.json_bytes(manifest))
     sums = mf.sums_text([(m.path.removeprefix(f"{mf.TOP}/"), m.sha256) for m in [*payload, manifest_member]])
     members = sorted([*payload, manifest_member, bytes_member(mf.SUMS, mf.ORIGIN_GENERATED, sums)],

@@ -29,6 +29,7 @@ from typing import Any
 import yaml
 
 from ..artifacts import UNBOUND_FILES_DIGEST
+from ..config.cluster_images import LOCAL_REGISTRY
 from ..errors import ConfigError, VerifyError
 from ..hashing import sha256_file
 from ..pe import pe_problem
@@ -269,7 +270,7 @@ def _check_manifest(manifest: dict[str, Any], members: Mapping[str, Member], pat
         _check_member(files[name], payload[name], problems)
     generated = [payload[n] for n, f in files.items() if n in payload and f.get("origin") == mf.ORIGIN_GENERATED]
     _check_started(generated, set(payload), problems)
-    _check_cluster_images(generated, problems)
+    _check_cluster_images(generated, problems, _built_images(manifest, payload, problems))
     _check_binding(files, generated, problems)
 
 
@@ -350,8 +351,23 @@ def images_named(node: Any) -> list[str]:
     return []
 
 
-def _check_cluster_images(generated: list[Member], problems: list[str]) -> None:
-    """Every image the cluster manifests (k/cluster/) name is pinned by digest: a tag can move."""
+def _built_images(manifest: Mapping[str, Any], payload: Mapping[str, Member], problems: list[str]) -> set[str]:
+    """The references of the image archives the bundle built (images.offline), each one a member."""
+    found: set[str] = set()
+    for record in manifest.get("images") or []:
+        path, ref = (record.get("path"), record.get("reference")) if isinstance(record, dict) else (None, None)
+        if not isinstance(path, str) or not isinstance(ref, str):
+            problems.append(f"{mf.MANIFEST}: an images entry without a path and a reference: {record!r}")
+        elif path not in payload:
+            problems.append(f"{mf.MANIFEST}: the image archive {path} ({ref}) is not in the bundle")
+        else:
+            found.add(ref)
+    return found
+
+
+def _check_cluster_images(generated: list[Member], problems: list[str], built: set[str]) -> None:
+    """Every image the cluster manifests (k/cluster/) name is pinned by digest: a tag can move. One
+    the bundle built (images.offline, named under LOCAL_REGISTRY) is an archive of the bundle."""
     for m in generated:
         name = m.info.filename
         if not (name.startswith(CLUSTER_DIR) and name.endswith((".yaml", ".yml"))):
@@ -365,6 +381,9 @@ def _check_cluster_images(generated: list[Member], problems: list[str]) -> None:
             if not PINNED_IMAGE_RE.match(image):
                 problems.append(f"{name}: names the image {image}, which is not pinned by digest "
                                 "(repository:tag@sha256:...): pin it in bundle.yaml's images.pins and rebuild")
+            elif image.startswith(f"{LOCAL_REGISTRY}/") and image not in built:
+                problems.append(f"{name}: names the image {image}, which no image archive of the bundle holds "
+                                "(images.offline): bundle again")
 
 
 def _check_member(entry: Mapping[str, Any], m: Member, problems: list[str]) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 import jinja2
 
-from ..artifacts import UNBOUND_FILES_DIGEST, RenderedFile
+from ..artifacts import IMAGES_DIR, UNBOUND_FILES_DIGEST, RenderedFile
 from ..config import (
     CONTAINERD,
     DOCKER,
@@ -210,14 +210,15 @@ def mode_flags(mode: NetworkMode) -> dict[str, Any]:
     }
 
 
-def cluster_context(checked: VersionedConfig) -> dict[str, Any]:
+def cluster_context(checked: VersionedConfig, built_images: Mapping[str, str] | None = None) -> dict[str, Any]:
     """What the templates know of a network the cluster runs (empty values for the others)."""
     net = checked.mode.cluster
     cfg = checked.cfg
     if net is None:
         return {"cluster_cni": "", "cluster_backend": "", "cluster_ovs": False, "cluster_cni_bin_dir": "",
                 "cluster_cni_conf_dir": "", "cluster_containerd": "", "cluster_files": [], "api_server": "",
-                "calico_patch": "", "flannel_net_conf": "", "cluster_image_refs": [], "antrea_version": ""}
+                "calico_patch": "", "flannel_net_conf": "", "cluster_image_refs": [], "antrea_version": "",
+                "image_archives": []}
     cp = cfg.network.control_plane_ip or ""
     files = list(cluster.manifest_names(checked))
     patch = json.dumps({"spec": cluster.calico_windows_spec(checked, net)}, sort_keys=True, separators=(",", ":"))
@@ -232,12 +233,15 @@ def cluster_context(checked: VersionedConfig) -> dict[str, Any]:
         "api_server": f"{cp}:{cfg.network.api_server_port}",
         "calico_patch": patch,
         "flannel_net_conf": json.dumps(cluster.flannel_net_conf(checked, net), separators=(", ", ": ")),
-        "cluster_image_refs": sorted(image_references(checked, warn=False).values()),
+        "cluster_image_refs": sorted(image_references(checked, built_images, warn=False).values()),
+        # images.offline: the archives install.ps1 imports into containerd (builder.bundle.offline_images).
+        "image_archives": [f"{IMAGES_DIR}\\{row.role}.tar"
+                           for row in cluster_images.built_offline(checked.mode, cfg.images.offline)],
         "antrea_version": cluster_images.ANTREA_VERSION,
     }
 
 
-def context(checked: VersionedConfig) -> dict[str, Any]:
+def context(checked: VersionedConfig, built_images: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Every value any template uses, computed once; each is checked before a template sees it."""
     cfg, version, runtime = checked.cfg, checked.version, checked.runtime
     net, node = cfg.network, cfg.node
@@ -253,7 +257,7 @@ def context(checked: VersionedConfig) -> dict[str, Any]:
         "runtime": runtime,
         "mode": net.mode,  # printed for the operator; templates test the flags of mode_flags
         **mode_flags(checked.mode),
-        **cluster_context(checked),
+        **cluster_context(checked, built_images),
         "install_dir": node.install_dir,
         "cluster_cidr": net.cluster_cidr,
         "service_cidr": net.service_cidr,
@@ -429,7 +433,7 @@ OUTPUTS: tuple[Output, ...] = (
 )
 
 
-def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
+def render_bundle(cfg: Config, git_version: str, built_images: Mapping[str, str] | None = None) -> list[RenderedFile]:
     """Every generated file of the bundle's k/ folder, sorted by path: one check, one context, one pass.
 
     The check is `config.rules.check_for_version`, the preflight's own: render adds no rule of its own.
@@ -437,10 +441,10 @@ def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
     version = parse_version(git_version)
     checked = check_for_version(cfg, version)
     runtime = checked.runtime
-    ctx = context(checked)
+    ctx = context(checked, built_images)
     files = [RenderedFile(o.dest, to_bytes(o.dest, render_template(o.template, ctx, doc=o.kind == "doc")), o.kind)
              for o in OUTPUTS if o.when(ctx)]
-    for dest, text in cluster_manifests(checked, ctx).items():
+    for dest, text in cluster_manifests(checked, ctx, built_images).items():
         files.append(RenderedFile(dest, to_bytes(dest, text), "manifest"))
     data = {cni.TEMPLATE: cni.build(cfg, runtime)} if checked.mode.cni_by != BY_CLUSTER else {}
     if checked.mode.runs_flanneld:
@@ -453,25 +457,33 @@ def render_bundle(cfg: Config, git_version: str) -> list[RenderedFile]:
     return sorted(files, key=lambda f: f.dest)
 
 
-def image_references(checked: VersionedConfig, *, warn: bool = True) -> dict[str, str]:
+def image_references(checked: VersionedConfig, built: Mapping[str, str] | None = None, *,
+                     warn: bool = True) -> dict[str, str]:
     """Each image role of the bundle's cluster manifests, pinned (config.rules refused an unpinned one
-    unless --allow-unpinned: then it is named by tag, with a warning)."""
+    unless --allow-unpinned: then it is named by tag, with a warning). With images.offline, the roles
+    the bundle builds are named as `built` gives them (name@digest), or, rendered alone, by their local
+    name and tag (verify reports that)."""
     cfg = checked.cfg
     flannel = cluster_images.flannel_version((s.name, s.version) for s in cfg.kit)
-    wants = cluster_images.wanted(checked.mode, checked.version, cfg.images.registry, flannel)
+    wants = cluster_images.wanted(checked.mode, checked.version, cfg.images.registry, flannel, cfg.images.offline)
     for name in cluster_images.unpinned(wants, cfg.images.pins) if warn else ():
         log.warning("images: %s is not pinned by digest (--allow-unpinned): the manifests name it by tag, "
                     "and verify reports it", name)
-    return cluster_images.references(wants, cfg.images.pins)
+    refs = {role: ref for role, ref in cluster_images.references(wants, cfg.images.pins).items()
+            if role != cluster_images.HOSTPROCESS_BASE}  # what the bundle's images are built on, not run
+    for row in cluster_images.built_offline(checked.mode, cfg.images.offline):
+        refs[row.role] = (built or {}).get(row.role, cluster_images.local_name(row.role, checked.version))
+    return refs
 
 
-def cluster_manifests(checked: VersionedConfig, ctx: Mapping[str, Any]) -> dict[str, str]:
+def cluster_manifests(checked: VersionedConfig, ctx: Mapping[str, Any],
+                      built: Mapping[str, str] | None = None) -> dict[str, str]:
     """The text of each k/cluster/ manifest; their scripts rendered like every script of the bundle."""
     def script(name: str, extra: Mapping[str, Any]) -> str:
         return render_template(name, {**ctx, **extra})
 
     args = [arg_code(a) for a in flags.kubeproxy_args(checked.version, checked.runtime, checked.cfg)]
-    found = cluster.manifests(checked, image_references(checked), checked.cfg.images.registry, script, args)
+    found = cluster.manifests(checked, image_references(checked, built), checked.cfg.images.registry, script, args)
     return {dest: cluster.manifest_yaml(dest, objects, checked) for dest, objects in found.items()}
 
 
