@@ -590,3 +590,38 @@ def test_a_signed_mirror_url_keeps_its_query_string_after_each_path(tmp_path):
     assert url == f"https://mirror.example/k8s/{V2}/bin/windows/amd64/kubelet.exe?sig=abc"
     assert http.append_path(url, ".sha512") == f"https://mirror.example/k8s/{V2}/bin/windows/amd64/kubelet.exe.sha512?sig=abc"
     assert http.append_path(str(tmp_path / "a?b"), ".sha256") == str(tmp_path / "a?b") + ".sha256"  # a local path
+
+
+def test_offline_images_end_to_end(tmp_path, srv, exes, monkeypatch):
+    """`bundle` with images.offline (calico-vxlan, official binaries): the base pulled from a registry on
+    loopback, kube-proxy's image built from the bundle's own kube-proxy.exe and named by digest, verify clean;
+    a second run, --offline, is served from the cache."""
+    from fake_registry import FakeRegistry, hostprocess_base
+
+    from builder.bundle import verify
+    from builder.config import cluster_images
+
+    url = publish(srv, V2, exes.get(V2))
+    config = write_config(tmp_path, url)
+    data = yaml.safe_load(config.read_text())
+    with FakeRegistry() as reg:
+        base = hostprocess_base(reg)
+        data["network"] = {"mode": "calico-vxlan", "control_plane_ip": "192.0.2.10", "network_name": "Calico"}
+        data["images"] = {"offline": True, "registry": reg.host, "pins": [base.pinned]}
+        config.write_text(yaml.safe_dump(data))
+        monkeypatch.chdir(tmp_path)
+        argv = ["bundle", "--config", str(config), "--dist", "dist", "--cache-dir", "cache", "--kube-version", V2]
+        assert cli.main(argv) == 0
+    zip_path = tmp_path / "dist" / f"kubernetes-windows-node-{V2}-1.zip"
+    assert verify.check_zip(zip_path).problems == []
+    with zipfile.ZipFile(zip_path) as zf:
+        manifest = json.loads(zf.read("k/manifest.json"))
+        daemonset = zf.read("k/cluster/kube-proxy-windows.yaml").decode()
+        assert "k/images/kube-proxy-windows.tar" in zf.namelist()
+    [record] = manifest["images"]
+    assert record["reference"].startswith(f"{cluster_images.LOCAL_REGISTRY}/kube-proxy-windows:{V2}@sha256:")
+    assert f"image: {record['reference']}" in daemonset
+    # The registry is gone: the base comes from the cache, and the same bytes come out.
+    before = zip_path.read_bytes()
+    assert cli.main([*argv, "--offline"]) == 0
+    assert zip_path.read_bytes() == before
