@@ -148,7 +148,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "print the JSON Schema of bundle.yaml",
         "Print the JSON Schema of bundle.yaml, generated from the configuration model (editors use it "
         "through the yaml-language-server comment at the top of bundle.yaml).",
-        "  %(prog)s --out bundle.schema.json    # after adding a configuration key",
+        "  %(prog)s --out bundle.schema.json --markdown docs/configuration.md   # after adding a key",
     ),
 }
 
@@ -231,6 +231,8 @@ INIT_OPTIONS = tuple(_opt(flag, dest=dest, metavar="VALUE", help=what) for dest,
 _ZIP = _opt("zip", type=Path, help="the bundle to reproduce")
 _ONLY = _opt("--only", choices=["build", "fetch", "pack", "nox"], action="append", help="run only these benchmarks")
 _SCHEMA_OUT = _opt("--out", type=Path, metavar="FILE", help="write the schema to FILE instead of printing it")
+_SCHEMA_MARKDOWN = _opt("--markdown", type=Path, metavar="FILE",
+                        help="write the configuration reference (docs/configuration.md) to FILE")
 
 OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
     "bundle": (_CONFIG, _TREE, _KVER, _REV, _DIST, _CACHE, _OFFLINE, _FORCE, _UNPINNED, _INSECURE, _ALLOW_DIRTY,
@@ -247,7 +249,7 @@ OPTIONS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], ...]] = {
     "completion": (_SHELL,),
     "reproduce": (_ZIP, _CONFIG, _TREE, _CACHE, _OFFLINE, _UNPINNED, _INSECURE),
     "bench": (_CACHE, _ONLY),
-    "schema": (_SCHEMA_OUT,),
+    "schema": (_SCHEMA_OUT, _SCHEMA_MARKDOWN),
 }
 
 
@@ -331,6 +333,7 @@ class CommandLine:
     sigstore_trusted_root: Path | None = None
     only: tuple[str, ...] = ()
     zip: Path | None = None  # reproduce: the bundle
+    markdown: Path | None = None  # schema --markdown
 
     @classmethod
     def parse(cls, argv: Sequence[str] | None) -> CommandLine:
@@ -513,7 +516,7 @@ def _bench(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int
 def _schema(line: CommandLine, reporter: Reporter, env: Mapping[str, str]) -> int:
     from . import pipeline
 
-    pipeline.schema(SchemaOptions(reporter, out=line.out))
+    pipeline.schema(SchemaOptions(reporter, out=line.out, markdown=line.markdown))
     return 0
 
 

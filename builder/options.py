@@ -102,3 +102,4 @@ class BenchOptions:
 class SchemaOptions:
     reporter: Reporter
     out: Path | None = None  # None: the results channel (stdout)
+    markdown: Path | None = None  # --markdown: the configuration reference (docs/configuration.md) here

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from . import errors
+from . import errors, oci
 from .artifacts import BuildResult, FetchedInput, RenderedFile, SdnResult
 from .bundle import sign
 from .config import Config
@@ -100,9 +100,14 @@ def prepare(run: Run, signer: sign.Signer | None) -> Shared:
     base = None
     if run.cfg.images.offline:
         from .bundle import offline_images
+        from .sources.registry import RegistryClient
+
+        def pull(ref: oci.ImageRef, layout: Path) -> None:
+            with RegistryClient(run.ctx.net) as client:
+                client.pull(ref, layout)
 
         with reporter.step("base image"), on_full_disk(cache, FetchError):
-            base = offline_images.pull_base(run.cfg, net=run.ctx.net)
+            base = offline_images.pull_base(run.cfg, pull)
     return Shared(signer, fetched.sdn, tuple(zip((f.spec.key for f in fetched.kit), finished, strict=True)), base)
 
 
@@ -236,7 +241,7 @@ def schema(opts: SchemaOptions) -> None:
     """`schema`: the JSON Schema of bundle.yaml, as the result or into a file."""
     from .config import schema as schema_mod
 
-    schema_mod.write(opts.out, opts.reporter)
+    schema_mod.write(opts.out, opts.reporter, opts.markdown)
 
 
 def build_stage(run: Run) -> BuildResult:

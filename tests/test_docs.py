@@ -137,3 +137,31 @@ def test_every_node_script_parameter_named_exists(doc: Path) -> None:
             problems += [f"{doc.name}: {script} -{p}: no such parameter" for p in re.findall(r"(?<!\S)-([A-Za-z]\w+)",
                          m.group(2)) if p.lower() not in params[script]]
     assert sorted(set(problems)) == []
+
+
+def test_the_configuration_reference_is_generated_from_the_one_source(repo_root: Path) -> None:
+    from builder.config import reference
+
+    assert (repo_root / "docs" / "configuration.md").read_text(encoding="utf-8") == reference.markdown(), (
+        "docs/configuration.md differs from builder/config/reference.yaml: run "
+        "k8s-windows-bundle schema --out bundle.schema.json --markdown docs/configuration.md")
+
+
+def test_every_key_of_bundle_yaml_is_documented_and_every_documented_key_exists() -> None:
+    from builder.config import reference, schema
+
+    sections = schema.generate()["properties"]
+    undocumented = [f"{s}.{k}" for s, spec in sections.items()
+                    for k, prop in (spec.get("properties") or {}).items() if "description" not in prop]
+    assert undocumented == []
+    known = {f"{s}.{k}" for s, spec in sections.items() for k in (spec.get("properties") or {})}
+    stale = []
+    for part in reference.load()["sections"]:
+        names = reference.section_names(part["title"])
+        for row in part["keys"]:
+            for key in reference.row_keys(row):
+                # `cni.source` names one section; `url` each section of the heading that has it.
+                full = [key] if "." in key else [f"{name}.{key}" for name in names]
+                if not any(f in known for f in full):
+                    stale.append(key)
+    assert stale == []

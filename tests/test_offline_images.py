@@ -20,12 +20,14 @@ from cluster_support import cluster_config
 from fake_registry import FakeRegistry, Pushed, hostprocess_base
 from pack_fixtures import make_inputs
 
+from builder import oci
 from builder.bundle import offline_images, pack, verify
 from builder.config import Config, cluster_images
 from builder.config.model import ImagesSection
 from builder.errors import ConfigError, FetchError
 from builder.http import Net, RetryPolicy
 from builder.node import render
+from builder.sources.registry import RegistryClient
 
 VERSION = "v1.30.0"
 
@@ -35,6 +37,15 @@ def offline_config(tmp_path: Path, registry: str, pins: tuple[str, ...], offline
     options = dataclasses.replace(cfg.options, dist=tmp_path / "dist", cache_dir=tmp_path / "cache",
                                   offline=offline_run)
     return dataclasses.replace(cfg, images=ImagesSection(registry=registry, pins=pins, offline=True), options=options)
+
+
+def puller() -> offline_images.Pull:
+    """What the pipeline hands pull_base: the registry client's pull, here without retries."""
+    def pull(ref: oci.ImageRef, layout: Path) -> None:
+        with RegistryClient(Net(policy=RetryPolicy(attempts=1))) as client:
+            client.pull(ref, layout)
+
+    return pull
 
 
 @pytest.fixture
@@ -47,8 +58,7 @@ def test_kube_proxy_image_is_built_into_the_bundle_and_named_by_digest(tmp_path:
                                                                          registry: tuple[FakeRegistry, Pushed]) -> None:
     reg, pushed = registry
     cfg = offline_config(tmp_path, reg.host, (pushed.pinned,))
-    net = Net(policy=RetryPolicy(attempts=1))
-    base = offline_images.pull_base(cfg, net=net)
+    base = offline_images.pull_base(cfg, puller())
     inputs = make_inputs(tmp_path, windows_exe, git_version=VERSION)
     more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubectl", "kubeadm"))
     built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
@@ -97,7 +107,7 @@ def test_a_manifest_that_names_another_digest_is_reported(tmp_path: Path, window
                                                          registry: Registry) -> None:
     reg, pushed = registry
     cfg = offline_config(tmp_path, reg.host, (pushed.pinned,))
-    base = offline_images.pull_base(cfg, net=Net(policy=RetryPolicy(attempts=1)))
+    base = offline_images.pull_base(cfg, puller())
     inputs = make_inputs(tmp_path, windows_exe, git_version=VERSION)
     more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubectl", "kubeadm"))
     built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
@@ -115,7 +125,7 @@ def test_the_base_comes_from_the_cache_and_offline_needs_it_there(tmp_path: Path
     with pytest.raises(FetchError, match=r"offline: the HostProcess base image .* is not in the cache"):
         offline_images.pull_base(cfg)
     online = dataclasses.replace(cfg, options=dataclasses.replace(cfg.options, offline=False))
-    first = offline_images.pull_base(online, net=Net(policy=RetryPolicy(attempts=1)))
+    first = offline_images.pull_base(online, puller())
     again = offline_images.pull_base(cfg)
     assert again.manifest_digest == first.manifest_digest
     unpinned = dataclasses.replace(cfg, images=dataclasses.replace(cfg.images, pins=()))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,6 @@ from ..artifacts import IMAGES_DIR, BuildResult, SdnResult
 from ..config import Config, cluster_images, mode_for
 from ..errors import BuildError, ConfigError, FetchError
 from ..fsutil import atomic_write
-from ..http import Net
 from ..kversion import KubeVersion
 from . import hostprocess as hp
 
@@ -60,10 +60,13 @@ def base_reference(cfg: Config) -> str:
     return cluster_images.references([wanted], cfg.images.pins)[row.role]
 
 
-def pull_base(cfg: Config, *, net: Net | None = None) -> hp.BaseImage:
-    """The pinned base image from the cache, or pulled into it (each blob verified)."""
-    from ..sources.registry import RegistryClient
+# Pulls the image a reference pins into an OCI layout folder (sources.registry.RegistryClient.pull, which
+# the pipeline hands over: the sources are this layer's neighbours, not below it).
+Pull = Callable[[oci.ImageRef, Path], object]
 
+
+def pull_base(cfg: Config, pull: Pull | None = None) -> hp.BaseImage:
+    """The pinned base image from the cache, or pulled into it with `pull` (each blob verified)."""
     text = base_reference(cfg)
     try:
         ref = oci.parse_ref(text)
@@ -79,15 +82,14 @@ def pull_base(cfg: Config, *, net: Net | None = None) -> hp.BaseImage:
             return hp.load_base(layout)
         except FetchError as err:
             log.warning("images: the cached base image is damaged (%s); pulling it again", err)
-    if cfg.options.offline:
+    if cfg.options.offline or pull is None:
         msg = (f"offline: the HostProcess base image {text} is not in the cache ({layout}); run once without "
                "--offline to pull it")
         raise FetchError(msg)
     tmp = layout.with_name(layout.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with RegistryClient(net) as client:
-            client.pull(ref, tmp)
+        pull(ref, tmp)
         hp.load_base(tmp)  # every blob checked before it takes the cache's name
         shutil.rmtree(layout, ignore_errors=True)
         tmp.rename(layout)
