@@ -1,8 +1,9 @@
 # Pester 5 tests of single functions and early checks of the generated scripts, read from the
 # bundle ($env:BUNDLE_ROOT) and from render-variants.sh's renders ($env:RENDER_ROOT): the source
 # VIP kube-proxy keeps on an overlay, the containerd config install.ps1 writes for containerd 1.x
-# and 2.x (the bundled containerd's too), and join-node.ps1's refusal of a malformed token, which
-# must not print it.
+# and 2.x (the bundled containerd's too), join-node.ps1's refusal of a malformed token, which
+# must not print it, and start-flanneld.ps1's order: the vSwitch network before flanneld, which gets
+# its node name from NODE_NAME.
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
@@ -23,6 +24,9 @@ BeforeDiscovery {
             $path = Join-Path $root 'join-node.ps1'
             if (Test-Path -LiteralPath $path) { @{ Path = $path } }
         })
+    # The renders only: their flanneld.exe is a placeholder (the bundle's own would really start).
+    $flannels = @(Get-BundleVariant | Where-Object { $_.Dir -and $_.Mode -in @('flannel-vxlan', 'flannel-host-gw') } |
+            ForEach-Object { @{ Label = $_.Label; Dir = $_.Dir } })
 }
 
 BeforeAll {
@@ -71,5 +75,33 @@ Describe 'join-node.ps1: the token' {
         }
         $message | Should -BeLike '*bootstrap token*'
         $message | Should -Not -BeLike "*$secret*"
+    }
+}
+
+Describe 'start-flanneld.ps1' {
+    BeforeEach {
+        Reset-HnsState
+        Mock Get-NetIPAddress { [pscustomobject]@{ IPAddress = '10.0.0.5'; PrefixLength = 24; PrefixOrigin = 'Dhcp' } }
+        Mock Get-NetAdapter { [pscustomobject]@{ Name = 'vEthernet (Ethernet 7)'; Status = 'Up' } }
+        Mock Start-Sleep { return }
+    }
+
+    AfterEach {
+        Remove-Module -Name @('hns', 'hns.v2') -Force -ErrorAction SilentlyContinue
+        Remove-Item -Path Env:NODE_NAME -ErrorAction SilentlyContinue
+    }
+
+    It '<Label>: makes the vSwitch network, then starts flanneld as NODE_NAME' -ForEach $flannels {
+        $install = New-BundleCopy $TestDrive $Dir
+        Set-HnsStub $install
+        $kubeconfig = Join-Path $TestDrive 'kubeconfig'
+        Set-Content -LiteralPath $kubeconfig -Value 'apiVersion: v1' -Encoding Ascii
+        # flanneld.exe of the copy is an empty placeholder: starting it fails, after the steps before it.
+        { & (Join-Path $install 'start-flanneld.ps1') -InstallDir $install -InterfaceName 'Ethernet 7' `
+                -KubeconfigPath $kubeconfig -NodeName 'node-1' } | Should -Throw
+        $switch = @($global:HnsCalls | Where-Object { $_.Call -eq 'New-HNSNetwork' -and $_.Name -eq 'External' })
+        $switch.Count | Should -Be 1
+        $switch[0].AdapterName | Should -Be 'Ethernet 7'
+        $env:NODE_NAME | Should -Be 'node-1'
     }
 }
