@@ -21,7 +21,9 @@ from fake_registry import FakeRegistry, Pushed, hostprocess_base
 from pack_fixtures import make_inputs
 
 from builder import oci
+from builder.artifacts import BuildResult, SdnResult
 from builder.bundle import offline_images, pack, verify
+from builder.bundle.hostprocess import BaseImage
 from builder.config import Config, cluster_images
 from builder.config.model import ImagesSection
 from builder.errors import ConfigError, FetchError
@@ -54,8 +56,17 @@ def registry() -> Iterator[tuple[FakeRegistry, Pushed]]:
         yield reg, hostprocess_base(reg)
 
 
-def test_kube_proxy_image_is_built_into_the_bundle_and_named_by_digest(tmp_path: Path, windows_exe: Path,
-                                                                         registry: tuple[FakeRegistry, Pushed]) -> None:
+@dataclasses.dataclass(frozen=True)
+class Built:
+    cfg: Config
+    built: BuildResult
+    sdn: SdnResult
+    base: BaseImage
+    images: list[offline_images.OfflineImage]
+
+
+def build(tmp_path: Path, windows_exe: Path, registry: tuple[FakeRegistry, Pushed]) -> Built:
+    """The base pulled from the registry, and kube-proxy's image built from the fixture's binaries."""
     reg, pushed = registry
     cfg = offline_config(tmp_path, reg.host, (pushed.pinned,))
     base = offline_images.pull_base(cfg, puller())
@@ -63,13 +74,20 @@ def test_kube_proxy_image_is_built_into_the_bundle_and_named_by_digest(tmp_path:
     more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubectl", "kubeadm"))
     built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
     images = offline_images.build_images(cfg, built, inputs.sdn, base, pack.source_date_epoch(cfg, built))
+    return Built(cfg, built, inputs.sdn, base, images)
+
+
+def test_kube_proxy_image_is_built_into_the_bundle_and_named_by_digest(tmp_path: Path, windows_exe: Path,
+                                                                         registry: tuple[FakeRegistry, Pushed]) -> None:
+    b = build(tmp_path, windows_exe, registry)
+    cfg, built, images = b.cfg, b.built, b.images
     assert [i.role for i in images] == [cluster_images.KUBE_PROXY_IMAGE]
     image = images[0]
     local = f"{cluster_images.LOCAL_REGISTRY}/{cluster_images.KUBE_PROXY_IMAGE}:{VERSION}@sha256:"
     assert image.reference.startswith(local)
 
     rendered = render.render_bundle(cfg, VERSION, {image.role: image.reference})
-    zip_path = pack.pack(cfg, built, inputs.sdn, rendered, images=images)
+    zip_path = pack.pack(cfg, built, b.sdn, rendered, images=images)
     assert verify.check_zip(zip_path).problems == []
     with zipfile.ZipFile(zip_path) as zf:
         archive = zf.read(f"k/{image.dest}")
@@ -96,7 +114,7 @@ def test_kube_proxy_image_is_built_into_the_bundle_and_named_by_digest(tmp_path:
                           capture_output=True, text=True, check=True, timeout=60).stdout
     assert (json.loads(info)["Digest"], json.loads(info)["Os"]) == (image.reference.split("@", 1)[1], "windows")
     # The same inputs give the same image.
-    again = offline_images.build_images(cfg, built, inputs.sdn, base, pack.source_date_epoch(cfg, built))
+    again = offline_images.build_images(cfg, built, b.sdn, b.base, pack.source_date_epoch(cfg, built))
     assert again[0].reference == image.reference
 
 
@@ -105,16 +123,10 @@ Registry = tuple[FakeRegistry, Pushed]
 
 def test_a_manifest_that_names_another_digest_is_reported(tmp_path: Path, windows_exe: Path,
                                                          registry: Registry) -> None:
-    reg, pushed = registry
-    cfg = offline_config(tmp_path, reg.host, (pushed.pinned,))
-    base = offline_images.pull_base(cfg, puller())
-    inputs = make_inputs(tmp_path, windows_exe, git_version=VERSION)
-    more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubectl", "kubeadm"))
-    built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
-    images = offline_images.build_images(cfg, built, inputs.sdn, base, pack.source_date_epoch(cfg, built))
-    wrong = images[0].reference[:-8] + "00000000"
-    zip_path = pack.pack(cfg, built, inputs.sdn, render.render_bundle(cfg, VERSION, {images[0].role: wrong}),
-                         images=images)
+    b = build(tmp_path, windows_exe, registry)
+    wrong = b.images[0].reference[:-8] + "00000000"
+    zip_path = pack.pack(b.cfg, b.built, b.sdn, render.render_bundle(b.cfg, VERSION, {b.images[0].role: wrong}),
+                         images=b.images)
     problems = verify.check_zip(zip_path).problems
     assert any(f"names the image {wrong}, which no image archive of the bundle holds" in p for p in problems)
 
