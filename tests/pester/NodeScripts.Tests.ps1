@@ -3,7 +3,7 @@
 # VIP kube-proxy keeps on an overlay, the containerd config install.ps1 writes for containerd 1.x
 # and 2.x (the bundled containerd's too), join-node.ps1's refusal of a malformed token, which
 # must not print it, and start-flanneld.ps1's order: the vSwitch network before flanneld, which gets
-# its node name from NODE_NAME.
+# its node name from NODE_NAME, and the routes AddRoutes.ps1 plans from the cluster's nodes.
 
 BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
@@ -22,6 +22,10 @@ BeforeDiscovery {
         })
     $joins = @(foreach ($root in $roots) {
             $path = Join-Path $root 'join-node.ps1'
+            if (Test-Path -LiteralPath $path) { @{ Path = $path } }
+        })
+    $routes = @(foreach ($root in $roots) {
+            $path = Join-Path $root 'AddRoutes.ps1'
             if (Test-Path -LiteralPath $path) { @{ Path = $path } }
         })
     # The renders only: their flanneld.exe is a placeholder (the bundle's own would really start).
@@ -103,5 +107,25 @@ Describe 'start-flanneld.ps1' {
         $switch.Count | Should -Be 1
         $switch[0].AdapterName | Should -Be 'Ethernet 7'
         $env:NODE_NAME | Should -Be 'node-1'
+    }
+}
+
+Describe 'AddRoutes.ps1: the routes it plans' {
+    It 'routes each other node with a podCIDR via its InternalIP, and skips the rest (<Path>)' -ForEach $routes {
+        . (Import-ScriptFunction $Path 'Get-Field')
+        . (Import-ScriptFunction $Path 'Get-RoutePlan')
+        $nodes = @'
+[{"metadata": {"name": "node-1"}, "spec": {"podCIDR": "10.244.1.0/24"},
+  "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.5"}]}},
+ {"metadata": {"name": "linux-1"}, "spec": {"podCIDR": "10.244.0.0/24"},
+  "status": {"addresses": [{"type": "Hostname", "address": "linux-1"}, {"type": "InternalIP", "address": "10.0.0.2"}]}},
+ {"metadata": {"name": "new-node"}, "spec": {}, "status": {"addresses": [{"type": "InternalIP", "address": "10.0.0.9"}]}},
+ {"metadata": {"name": "odd-node"}, "spec": {"podCIDR": "10.244.5.0/24"}, "status": {"addresses": []}}]
+'@ | ConvertFrom-Json
+        $plan = Get-RoutePlan $nodes 'node-1'
+        $plan.Own | Should -Be '10.244.1.0/24'
+        @($plan.Routes).Count | Should -Be 1
+        $plan.Routes[0].Cidr | Should -Be '10.244.0.0/24'
+        $plan.Routes[0].NextHop | Should -Be '10.0.0.2'
     }
 }

@@ -54,29 +54,40 @@ if ($LASTEXITCODE -ne 0) {
     exit 1
 }
 
-$ownCidr = $null
-foreach ($node in (ConvertFrom-Json $json).items) {
-    $name = $node.metadata.name
-    $cidr = Get-Field $node.spec 'podCIDR'
-    if ($name -eq $NodeName) {
-        $ownCidr = $cidr
+function Get-RoutePlan($Nodes, [string] $Self) {
+    # From the cluster's nodes (kubectl get nodes -o json): a route per other node's pod subnet, via its
+    # InternalIP, and this node's own subnet; nodes without a podCIDR or an address are named and skipped.
+    $plan = @{ Own = $null; Routes = @() }
+    foreach ($node in @($Nodes)) {
+        $name = $node.metadata.name
+        $cidr = Get-Field $node.spec 'podCIDR'
+        if ($name -eq $Self) {
+            $plan.Own = $cidr
+            continue
+        }
+        if (-not $cidr -or $cidr -eq '<none>') {
+            Write-Host "skipping node ${name}: its podCIDR is <none> (not assigned yet); run this script again later"
+            continue
+        }
+        $nodeIp = Get-Field (@(Get-Field $node.status 'addresses') | Where-Object { $_.type -eq 'InternalIP' } | Select-Object -First 1) 'address'
+        if (-not $nodeIp) {
+            Write-Host "skipping node ${name}: it reports no InternalIP address"
+            continue
+        }
+        $plan.Routes += @([pscustomobject]@{ Node = $name; Cidr = $cidr; NextHop = $nodeIp })
+    }
+    return $plan
+}
+
+$plan = Get-RoutePlan (ConvertFrom-Json $json).items $NodeName
+$ownCidr = $plan.Own
+foreach ($route in $plan.Routes) {
+    if (Get-NetRoute -DestinationPrefix $route.Cidr -InterfaceIndex $adapter.ifIndex -ErrorAction SilentlyContinue) {
+        Write-Host "route to $($route.Cidr) (node $($route.Node)) exists"
         continue
     }
-    if (-not $cidr -or $cidr -eq '<none>') {
-        Write-Host "skipping node ${name}: its podCIDR is <none> (not assigned yet); run this script again later"
-        continue
-    }
-    $nodeIp = Get-Field (@(Get-Field $node.status 'addresses') | Where-Object { $_.type -eq 'InternalIP' } | Select-Object -First 1) 'address'
-    if (-not $nodeIp) {
-        Write-Host "skipping node ${name}: it reports no InternalIP address"
-        continue
-    }
-    if (Get-NetRoute -DestinationPrefix $cidr -InterfaceIndex $adapter.ifIndex -ErrorAction SilentlyContinue) {
-        Write-Host "route to $cidr (node $name) exists"
-        continue
-    }
-    New-NetRoute -DestinationPrefix $cidr -NextHop $nodeIp -InterfaceIndex $adapter.ifIndex -RouteMetric $RouteMetric | Out-Null
-    Write-Host "added route to $cidr via $nodeIp (node $name)"
+    New-NetRoute -DestinationPrefix $route.Cidr -NextHop $route.NextHop -InterfaceIndex $adapter.ifIndex -RouteMetric $RouteMetric | Out-Null
+    Write-Host "added route to $($route.Cidr) via $($route.NextHop) (node $($route.Node))"
 }
 
 if ($ownCidr -and $ownCidr -ne '<none>') {
