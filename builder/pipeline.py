@@ -98,17 +98,24 @@ def prepare(run: Run, signer: sign.Signer | None) -> Shared:
     with reporter.step("node kit"), on_full_disk(cache, BuildError):
         finished = kit.finish(run.cfg, fetched, run.ctx.child_env())
     base = None
-    if run.cfg.images.offline:
-        from .bundle import offline_images
-        from .sources.registry import RegistryClient
-
-        def pull(ref: oci.ImageRef, layout: Path) -> None:
-            with RegistryClient(run.ctx.net) as client:
-                client.pull(ref, layout)
-
+    if run.cfg.images.offline:  # a step of its own only where there is one
         with reporter.step("base image"), on_full_disk(cache, FetchError):
-            base = offline_images.pull_base(run.cfg, pull)
+            base = offline_base(run)
     return Shared(signer, fetched.sdn, tuple(zip((f.spec.key for f in fetched.kit), finished, strict=True)), base)
+
+
+def offline_base(run: Run) -> BaseImage | None:
+    """images.offline: the pinned HostProcess base image, from the cache or pulled into it (None without)."""
+    if not run.cfg.images.offline:
+        return None
+    from .bundle import offline_images
+    from .sources.registry import RegistryClient
+
+    def pull(ref: oci.ImageRef, layout: Path) -> None:
+        with RegistryClient(run.ctx.net) as client:
+            client.pull(ref, layout)
+
+    return offline_images.pull_base(run.cfg, pull)
 
 
 def bundle_one(run: Run, shared: Shared) -> Path:
@@ -193,6 +200,9 @@ def fetch(opts: FetchOptions) -> None:
     preflight(run, writes_dist=False)
     with on_full_disk(cfg.options.cache_dir, FetchError):
         fetched = fetch_inputs(run)
+        base = offline_base(run)
+    if base is not None:
+        ctx.reporter.result(f"{base.manifest_digest}  {base.name} (images.offline: the HostProcess base)")
     for f in fetched.sdn.files:
         ctx.reporter.result(f"{f.sha256}  {f.dest}")
     for i in fetched.kit:

@@ -592,7 +592,7 @@ def test_a_signed_mirror_url_keeps_its_query_string_after_each_path(tmp_path):
     assert http.append_path(str(tmp_path / "a?b"), ".sha256") == str(tmp_path / "a?b") + ".sha256"  # a local path
 
 
-def test_offline_images_end_to_end(tmp_path, srv, exes, monkeypatch):
+def test_offline_images_end_to_end(tmp_path, srv, exes, monkeypatch, capsys):
     """`bundle` with images.offline (calico-vxlan, official binaries): the base pulled from a registry on
     loopback, kube-proxy's image built from the bundle's own kube-proxy.exe and named by digest, verify clean;
     a second run, --offline, is served from the cache."""
@@ -621,7 +621,10 @@ def test_offline_images_end_to_end(tmp_path, srv, exes, monkeypatch):
     [record] = manifest["images"]
     assert record["reference"].startswith(f"{cluster_images.LOCAL_REGISTRY}/kube-proxy-windows:{V2}@sha256:")
     assert f"image: {record['reference']}" in daemonset
-    # The registry is gone: the base comes from the cache, and the same bytes come out.
+    # `fetch` names the base it keeps; the registry is gone now: the base comes from the cache, and the
+    # same bytes come out.
+    assert cli.main(["fetch", "--config", str(config), "--cache-dir", "cache", "--kube-version", V2, "--offline"]) == 0
+    assert f"{base.manifest_digest}  " in capsys.readouterr().out
     before = zip_path.read_bytes()
     assert cli.main([*argv, "--offline"]) == 0
     assert zip_path.read_bytes() == before
