@@ -645,16 +645,20 @@ def check_script_calls(b: Bundle) -> list[str]:
     the caller half-way through."""
     problems = []
     for name, script in b.scripts.items():
-        for call in re.finditer(r"& \(Join-Path \$\w+ '([\w-]+\.ps1)'\) @(\w+)", script):
-            target, var = call.groups()
+        for call in re.finditer(r"& \(Join-Path \$\w+ '([\w-]+\.ps1)'\)(?: @(\w+)| (-\w+.*))?$", script, re.MULTILINE):
+            target, var, direct = call.groups()
             if target not in b.scripts:
                 problems.append(f"{name}: runs {target}, which is not in this bundle")
                 continue
-            table = re.search(rf"\${var} = @\{{ (.*) \}}\n", script[:call.start()])
-            if table is None:
-                problems.append(f"{name}: cannot read the parameters it passes to {target} (${var})")
-                continue
-            keys = {kv.split(" = ")[0] for kv in table.group(1).split("; ")}
+            if var is None:  # the parameters on the line itself (or none)
+                keys = set(re.findall(r"(?<!\S)-(\w+)", direct or ""))
+            else:
+                before = script[:call.start()]
+                tables = re.findall(rf"\${var} (?:\+)?= @\{{ (.*) \}}\n", before)  # the table and what += adds
+                if not tables:
+                    problems.append(f"{name}: cannot read the parameters it passes to {target} (${var})")
+                    continue
+                keys = {kv.split(" = ")[0] for table in tables for kv in table.split("; ")}
             problems += [f"{name}: passes -{k} to {target}, which has no such parameter"
                          for k in sorted(keys - script_params(b.scripts[target]))]
     return problems
@@ -898,6 +902,11 @@ def test_the_day_two_checks_find_a_bundle_that_breaks_them() -> None:
     shim = mutated(b, "install.ps1", "@('containerd', 'containerd-shim-runhcs-v1')", "@('containerd')")
     assert check_running_processes(shim) == ["install.ps1 copies containerd-shim-runhcs-v1.exe, and does not check "
                                              "whether it runs"]
+    typo = mutated(b, "upgrade.ps1", "RegisterServices = $true; UpdateServices = $true", "UpdateService = $true")
+    assert check_script_calls(typo) == [
+        "upgrade.ps1: passes -UpdateService to install.ps1, which has no such parameter"]
+    direct = mutated(b, "upgrade.ps1", "'install.ps1') -CheckOnly -InstallDir $Target", "'install.ps1') -Check")
+    assert check_script_calls(direct) == ["upgrade.ps1: passes -Check to install.ps1, which has no such parameter"]
     late = mutated(b, "join-node.ps1", "foreach ($dir in @('C:\\etc\\kubernetes', 'C:\\var\\lib\\kubelet')) "
                    "{ New-PrivateFolder $dir }", "")
     assert "join-node.ps1: & $kubeadmExe @joinArgs before kubeadm's folders are private" in check_secrets_private(late)
