@@ -152,16 +152,26 @@ function Restore-ServiceRecord([string] $Name, $Saved) {
     }
 }
 
+function Stop-OwnProcesses([string] $Name) {
+    # What is left of a part after its service or task stopped (a child of kube-log-runner or of the
+    # flanneld task's script, or one started by hand from the install folder): only this install's.
+    foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
+        if ($proc.Path -and $proc.Path.StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)) {
+            Stop-Process -Id $proc.Id -Force -ErrorAction Stop
+            Wait-Process -Id $proc.Id -Timeout 30 -ErrorAction SilentlyContinue
+        }
+    }
+}
+
 function Stop-NodeParts {
-    # The reverse of the start order; each part only if it is there.
+    # The reverse of the start order; each part only if it is there, with what it left running.
     $order = @($StartOrder)
     [array]::Reverse($order)
     foreach ($part in $order) {
         if ($part -like 'task:*') {
             $task = $part.Substring(5)
             if (Get-ScheduledTask -TaskName $task -ErrorAction SilentlyContinue) { Stop-ScheduledTask -TaskName $task -ErrorAction Stop }
-            # The task's script runs the program: stop what is left of it.
-            foreach ($proc in @(Get-Process -Name $task -ErrorAction SilentlyContinue)) { Stop-Process -Id $proc.Id -Force }
+            Stop-OwnProcesses $task
             Write-Host "  stopped the $task task"
             continue
         }
@@ -170,14 +180,10 @@ function Stop-NodeParts {
             Stop-Service -Name $part -Force -ErrorAction Stop
             Write-Host "  stopped $part"
         }
+        Stop-OwnProcesses $part
     }
     # A pod's shim outlives containerd and holds its exe open.
-    foreach ($proc in @(Get-Process -Name 'containerd-shim-runhcs-v1' -ErrorAction SilentlyContinue)) { Stop-Process -Id $proc.Id -Force }
-    foreach ($name in @('kubelet', 'kube-proxy')) {
-        if (Get-Process -Name $name -ErrorAction SilentlyContinue) {
-            throw "$name still runs (started by hand with start-$($name.Replace('-', '')).ps1?): stop it, then run upgrade.ps1 again"
-        }
-    }
+    Stop-OwnProcesses 'containerd-shim-runhcs-v1'
 }
 
 function Start-NodeParts {
