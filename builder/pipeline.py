@@ -156,6 +156,7 @@ def check(run: Run) -> None:
     planned = plan(run, sizes=True)
     with on_full_disk(cfg.options.cache_dir, FetchError):
         fetched = fetch_inputs(run)
+        base = offline_base(run)  # images.offline: what bundle --offline will need from the cache
     versions = run.versions
     found = [f"configuration {cfg.options.config_file} ok" + (f" for {', '.join(versions)}" if versions else ""),
              f"dist {cfg.options.dist} and cache {cfg.options.cache_dir} usable"]
@@ -167,6 +168,8 @@ def check(run: Run) -> None:
         found.append(release_reachable(cfg, versions))
     found.append(f"SDN {fetched.sdn.repo}@{fetched.sdn.commit[:12]}: {len(fetched.sdn.files)} files verified")
     found += [f"{i.spec.name} {i.spec.version} verified ({i.h1 or f'sha256 {i.archive_sha256}'})" for i in fetched.kit]
+    if base is not None:
+        found.append(f"HostProcess base {base.name} verified (images.offline)")
     show_plan(run, planned, result=True)
     for line in found:
         reporter.result(f"check: {line}")

@@ -621,10 +621,12 @@ def test_offline_images_end_to_end(tmp_path, srv, exes, monkeypatch, capsys):
     [record] = manifest["images"]
     assert record["reference"].startswith(f"{cluster_images.LOCAL_REGISTRY}/kube-proxy-windows:{V2}@sha256:")
     assert f"image: {record['reference']}" in daemonset
-    # `fetch` names the base it keeps; the registry is gone now: the base comes from the cache, and the
-    # same bytes come out.
+    # `fetch` names the base it keeps, and `check` finds it; the registry is gone now: the base comes from
+    # the cache, and the same bytes come out.
     assert cli.main(["fetch", "--config", str(config), "--cache-dir", "cache", "--kube-version", V2, "--offline"]) == 0
     assert f"{base.manifest_digest}  " in capsys.readouterr().out
+    assert cli.main(["check", "--config", str(config), "--cache-dir", "cache", "--kube-version", V2, "--offline"]) == 0
+    assert "check: HostProcess base " in capsys.readouterr().out
     before = zip_path.read_bytes()
     assert cli.main([*argv, "--offline"]) == 0
     assert zip_path.read_bytes() == before
