@@ -13,6 +13,7 @@ containerd's `k8s.io` namespace, and the DaemonSets name them `name@sha256:<mani
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 from collections.abc import Callable
@@ -56,7 +57,7 @@ class OfflineImage:
 def base_reference(cfg: Config) -> str:
     """The base image as pinned (images.registry applied): repository:tag@sha256:..."""
     row = cluster_images.IMAGES_BY_ROLE[cluster_images.HOSTPROCESS_BASE]
-    wanted = cluster_images.Wanted(row.role, cluster_images.relocated(row.repository, cfg.images.registry), row.tag)
+    wanted = cluster_images.wanted_row(row, cfg.images.registry, {})  # its tag takes no values
     return cluster_images.references([wanted], cfg.images.pins)[row.role]
 
 
@@ -90,12 +91,12 @@ def pull_base(cfg: Config, pull: Pull | None = None) -> hp.BaseImage:
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         pull(ref, tmp)
-        hp.load_base(tmp)  # every blob checked before it takes the cache's name
+        base = hp.load_base(tmp)  # every blob checked before it takes the cache's name
         shutil.rmtree(layout, ignore_errors=True)
         tmp.rename(layout)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return hp.load_base(layout)
+    return dataclasses.replace(base, layout=layout)
 
 
 def build_images(cfg: Config, built: BuildResult, sdn: SdnResult, base: hp.BaseImage,

@@ -245,10 +245,11 @@ def bind_install(member: Member, digest: str) -> Member:
     """install.ps1 with the digest of every other manifest entry in place of the unbound one render wrote."""
     data = member.source if isinstance(member.source, bytes) else member.source.read_bytes()
     marker = f"'{UNBOUND_FILES_DIGEST}'".encode("ascii")
-    if data.count(marker) == 0:
+    found = data.count(marker)
+    if found == 0:
         return member  # not an install.ps1 this tool rendered: there is nothing to bind
-    if data.count(marker) != 1:
-        msg = (f"cannot bind {member.path} to the manifest: it holds the unbound digest {data.count(marker)} times, "
+    if found != 1:
+        msg = (f"cannot bind {member.path} to the manifest: it holds the unbound digest {found} times, "
                "not once; render it again (nox -s render)")
         raise PackError(msg)
     return bytes_member(member.path, member.origin, data.replace(marker, f"'{digest}'".encode("ascii")), member.mode)

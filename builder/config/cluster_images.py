@@ -78,17 +78,17 @@ CLUSTER_IMAGES: tuple[ClusterImage, ...] = (
                  why="flanneld for Windows and its CNI plugins, on the HostProcess base image"),
     # Antrea's release image (hack/release/prepare-assets.sh: IMG_NAME antrea/antrea-windows, IMG_TAG
     # the release): the agent and CNI in k/antrea/, OVS in openvswitch/.
+    ClusterImage(role=ANTREA_IMAGE, repository="docker.io/antrea/antrea-windows", tag="{antrea_version}",
+                 needed_by=CNI_ANTREA,
+                 layout=("k/antrea/bin/antrea-agent.exe", "k/antrea/cni/antrea.exe", "k/antrea/cni/host-local.exe",
+                         "k/antrea/Install-OVS.ps1", "openvswitch/usr/sbin/ovs-vswitchd.exe"),
+                 why="antrea-agent, its CNI plugin and Open vSwitch for Windows"),
     # The HostProcess base image (microsoft/windows-host-process-containers-base-image): what the bundle's
     # own images are built on with images.offline. Its layers are carried byte for byte.
     ClusterImage(role=HOSTPROCESS_BASE,
                  repository="mcr.microsoft.com/oss/kubernetes/windows-host-process-containers-base-image",
                  tag="v1.0.0", needed_by=NEEDED_OFFLINE, layout=(),
                  why="the HostProcess base image the bundle's own images are built on (images.offline)"),
-    ClusterImage(role=ANTREA_IMAGE, repository="docker.io/antrea/antrea-windows", tag="{antrea_version}",
-                 needed_by=CNI_ANTREA,
-                 layout=("k/antrea/bin/antrea-agent.exe", "k/antrea/cni/antrea.exe", "k/antrea/cni/host-local.exe",
-                         "k/antrea/Install-OVS.ps1", "openvswitch/usr/sbin/ovs-vswitchd.exe"),
-                 why="antrea-agent, its CNI plugin and Open vSwitch for Windows"),
 )
 IMAGES_BY_ROLE: Mapping[str, ClusterImage] = MappingProxyType({i.role: i for i in CLUSTER_IMAGES})
 
@@ -144,12 +144,16 @@ def relocated(repository: str, registry: str) -> str:
     return f"{registry.rstrip('/')}/{path}" if "." in host or ":" in host else f"{registry.rstrip('/')}/{repository}"
 
 
+def wanted_row(row: ClusterImage, registry: str, values: Mapping[str, str]) -> Wanted:
+    """One row as pulled: its repository under `registry`, its tag for `values` ({kubernetes}, ...)."""
+    return Wanted(row.role, relocated(row.repository, registry), row.tag.format(**values))
+
+
 def wanted(mode: NetworkMode, version: KubeVersion, registry: str, flannel_version: str,
            offline: bool = False) -> tuple[Wanted, ...]:
     """What one bundle pulls, by role: its manifests' images (with `offline`, the base of those it builds)."""
     values = {"kubernetes": str(version), "flannel_version": flannel_version, "antrea_version": ANTREA_VERSION}
-    return tuple(Wanted(i.role, relocated(i.repository, registry), i.tag.format(**values))
-                 for i in needed(mode, offline))
+    return tuple(wanted_row(i, registry, values) for i in needed(mode, offline))
 
 
 def flannel_version(kit: Iterable[tuple[str, str]]) -> str:
