@@ -55,6 +55,17 @@ $StartOrder = @(@('kubelet', 'kube-proxy'))
 # Kubernetes' version-skew policy: kubelet at most this many minor versions older than the API server.
 $MaxSkip = 2
 
+function Test-Administrator {
+    $identity = [Security.Principal.WindowsIdentity]::GetCurrent()
+    $principal = New-Object Security.Principal.WindowsPrincipal($identity)
+    return $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+}
+
+function Test-OwnProgram([string] $ImagePath) {
+    # A service or process is this install's when its program is in the install folder.
+    return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
+}
+
 function Stop-Upgrade([string] $Message) {
     Write-Host ''
     Write-Host ('upgrade.ps1: ' + $Message) -ForegroundColor Red
@@ -144,7 +155,7 @@ function Stop-OwnProcesses([string] $Name) {
     # What is left of a part after its service or task stopped (a child of kube-log-runner or of the
     # flanneld task's script, or one started by hand from the install folder): only this install's.
     foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
-        if ($proc.Path -and $proc.Path.StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)) {
+        if ($proc.Path -and (Test-OwnProgram $proc.Path)) {
             Stop-Process -Id $proc.Id -Force -ErrorAction Stop
             Wait-Process -Id $proc.Id -Timeout 30 -ErrorAction SilentlyContinue
         }
@@ -276,8 +287,7 @@ function Invoke-Rollback($Record, [string] $Reason) {
 
 # --------------------------------------------------------------------------- main
 
-$identity = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent())
-if (-not $identity.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {
+if (-not (Test-Administrator)) {
     Stop-Upgrade 'run upgrade.ps1 as administrator (right-click PowerShell, Run as administrator)'
 }
 $installedManifestPath = Join-Path $Target 'manifest.json'

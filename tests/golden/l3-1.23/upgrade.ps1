@@ -63,6 +63,17 @@ $KubeletKubeconfig = 'C:\etc\kubernetes\kubelet.conf'
 # What 'kubeadm upgrade node' rewrites: kept beside the previous release, put back by a rollback.
 $KubeadmFiles = @('C:\var\lib\kubelet\config.yaml', 'C:\var\lib\kubelet\kubeadm-flags.env')
 
+function Test-Administrator {
+    $identity = [Security.Principal.WindowsIdentity]::GetCurrent()
+    $principal = New-Object Security.Principal.WindowsPrincipal($identity)
+    return $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+}
+
+function Test-OwnProgram([string] $ImagePath) {
+    # A service or process is this install's when its program is in the install folder.
+    return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
+}
+
 function Stop-Upgrade([string] $Message) {
     Write-Host ''
     Write-Host ('upgrade.ps1: ' + $Message) -ForegroundColor Red
@@ -156,7 +167,7 @@ function Stop-OwnProcesses([string] $Name) {
     # What is left of a part after its service or task stopped (a child of kube-log-runner or of the
     # flanneld task's script, or one started by hand from the install folder): only this install's.
     foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
-        if ($proc.Path -and $proc.Path.StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)) {
+        if ($proc.Path -and (Test-OwnProgram $proc.Path)) {
             Stop-Process -Id $proc.Id -Force -ErrorAction Stop
             Wait-Process -Id $proc.Id -Timeout 30 -ErrorAction SilentlyContinue
         }
@@ -267,6 +278,19 @@ function Test-NodeHealth {
 
 # --------------------------------------------------------------------------- rollback
 
+function Get-KeptKubeadmFile([string] $File) {
+    # Where the upgrade keeps kubeadm's copy of $File, beside the previous release.
+    return Join-Path $PreviousDir ('kubeadm\' + (Split-Path -Leaf $File))
+}
+
+function Restore-KubeadmFiles {
+    # kubeadm's kubelet config and flags as they were before 'kubeadm upgrade node'.
+    foreach ($file in $KubeadmFiles) {
+        $kept = Get-KeptKubeadmFile $file
+        if (Test-Path -LiteralPath $kept) { Copy-Item -LiteralPath $kept -Destination $file -Force }
+    }
+}
+
 function Invoke-Rollback($Record, [string] $Reason) {
     Write-Host "rolling back to $($Record.from): $Reason" -ForegroundColor Yellow
     Stop-NodeParts
@@ -280,10 +304,7 @@ function Invoke-Rollback($Record, [string] $Reason) {
         Move-BundleFiles $PreviousDir $Target @($Record.fromFiles)
     }
     foreach ($property in $Record.services.PSObject.Properties) { Restore-ServiceRecord $property.Name $property.Value }
-    foreach ($file in $KubeadmFiles) {
-        $kept = Join-Path $PreviousDir ('kubeadm\' + (Split-Path -Leaf $file))
-        if (Test-Path -LiteralPath $kept) { Copy-Item -LiteralPath $kept -Destination $file -Force }
-    }
+    Restore-KubeadmFiles
     Start-NodeParts
     $Record.status = 'rolled back'
     Write-Record $Record
@@ -292,8 +313,7 @@ function Invoke-Rollback($Record, [string] $Reason) {
 
 # --------------------------------------------------------------------------- main
 
-$identity = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent())
-if (-not $identity.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {
+if (-not (Test-Administrator)) {
     Stop-Upgrade 'run upgrade.ps1 as administrator (right-click PowerShell, Run as administrator)'
 }
 $installedManifestPath = Join-Path $Target 'manifest.json'
@@ -359,7 +379,7 @@ New-Item -ItemType Directory -Force -Path $PreviousDir | Out-Null
 foreach ($file in $KubeadmFiles) {
     if (Test-Path -LiteralPath $file) {
         New-Item -ItemType Directory -Force -Path (Join-Path $PreviousDir 'kubeadm') | Out-Null
-        Copy-Item -LiteralPath $file -Destination (Join-Path $PreviousDir ('kubeadm\' + (Split-Path -Leaf $file))) -Force
+        Copy-Item -LiteralPath $file -Destination (Get-KeptKubeadmFile $file) -Force
     }
 }
 Write-Record $record
@@ -390,10 +410,7 @@ if (Test-Path -LiteralPath $KubeletKubeconfig) {
         Pop-Location
     }
     if ($code -ne 0) {
-        foreach ($file in $KubeadmFiles) {
-            $kept = Join-Path $PreviousDir ('kubeadm\' + (Split-Path -Leaf $file))
-            if (Test-Path -LiteralPath $kept) { Copy-Item -LiteralPath $kept -Destination $file -Force }
-        }
+        Restore-KubeadmFiles
         Stop-Upgrade "kubeadm upgrade node failed (exit code $code): the node runs the installed release unchanged"
     }
 }
