@@ -132,3 +132,11 @@ def rewrite_zip(path: Path, change: Callable[[str, bytes], bytes | None], add: d
 
 def flip(data: bytes, at: int) -> bytes:
     return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+def with_binaries(built: BuildResult, *names: str) -> BuildResult:
+    """The build with a copy of its first executable under each of `names` it lacks: the node scripts
+    start kubectl.exe and kubeadm.exe, and verify refuses a script that starts one the bundle lacks."""
+    have = {b.name for b in built.binaries}
+    more = tuple(dataclasses.replace(built.binaries[0], name=n) for n in names if n not in have)
+    return dataclasses.replace(built, binaries=(*built.binaries, *more))

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pack_fixtures import make_inputs, rewrite_zip
+from pack_fixtures import make_inputs, rewrite_zip, with_binaries
 
 from builder import config as config_mod
 from builder import psparse
@@ -285,9 +285,7 @@ def test_token_canary_reaches_no_file(tmp_path: Path, monkeypatch: pytest.Monkey
 def packed_node_bundle(tmp_path: Path, windows_exe: Path) -> Path:
     """The fixture's binaries and SDN files with this tool's real node scripts, packed."""
     inputs = make_inputs(tmp_path, windows_exe)
-    have = {b.name for b in inputs.built.binaries}
-    more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubeadm", "kubectl") if n not in have)
-    built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
+    built = with_binaries(inputs.built, "kubeadm", "kubectl")
     return pack.pack(inputs.cfg, built, inputs.sdn, node_files(render.render_bundle(cfg_for(), "v1.37.0")))
 
 
@@ -331,11 +329,7 @@ def test_a_rendered_install_ps1_is_packed_bound_or_not_at_all(tmp_path: Path, wi
 def test_packed_bundle_lists_every_member_for_install(tmp_path: Path, windows_exe: Path) -> None:
     """In a real zip, every member but manifest.json and SHA256SUMS is in the manifest install.ps1 checks."""
     inputs = make_inputs(tmp_path, windows_exe)
-    # join-node.ps1 starts kubeadm.exe and kubectl.exe, and verify refuses a script that starts an
-    # executable the bundle lacks.
-    have = {b.name for b in inputs.built.binaries}
-    more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubeadm", "kubectl") if n not in have)
-    built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
+    built = with_binaries(inputs.built, "kubeadm", "kubectl")
     mine = node_files(render.render_bundle(cfg_for(), "v1.37.0"))
     zip_path = pack.pack(inputs.cfg, built, inputs.sdn, mine + inputs.rendered[:2])
     assert verify.check_zip(zip_path).problems == []  # the generated scripts pass the bundle check too

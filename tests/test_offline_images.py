@@ -18,7 +18,7 @@ import pytest
 import yaml
 from cluster_support import cluster_config
 from fake_registry import FakeRegistry, Pushed, hostprocess_base
-from pack_fixtures import make_inputs
+from pack_fixtures import make_inputs, with_binaries
 
 from builder import oci
 from builder.artifacts import BuildResult, SdnResult
@@ -71,8 +71,7 @@ def build(tmp_path: Path, windows_exe: Path, registry: tuple[FakeRegistry, Pushe
     cfg = offline_config(tmp_path, reg.host, (pushed.pinned,))
     base = offline_images.pull_base(cfg, puller())
     inputs = make_inputs(tmp_path, windows_exe, git_version=VERSION)
-    more = tuple(dataclasses.replace(inputs.built.binaries[0], name=n) for n in ("kubectl", "kubeadm"))
-    built = dataclasses.replace(inputs.built, binaries=(*inputs.built.binaries, *more))
+    built = with_binaries(inputs.built, "kubectl", "kubeadm")
     images = offline_images.build_images(cfg, built, inputs.sdn, base, pack.source_date_epoch(cfg, built))
     return Built(cfg, built, inputs.sdn, base, images)
 
