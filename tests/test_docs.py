@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from cluster_support import pinned
-from test_node_contract import make_config
+from test_node_contract import make_config, script_params
 
 from builder import cli
 from builder.node import render
@@ -108,7 +108,7 @@ def test_the_check_finds_what_does_not_exist() -> None:
                                   "x.md: nox -s docs: the noxfile has no such session"]
 
 
-def script_params() -> dict[str, set[str]]:
+def bundle_script_params() -> dict[str, set[str]]:
     """The parameters of each node script, over a few bundles that together render every script."""
     variants = [("host-gw", "v1.37.0", True, "containerd"), ("overlay", "v1.23.0", False, "docker"),
                 ("flannel-vxlan", "v1.30.0", True, "containerd"), ("calico-vxlan", "v1.30.0", False, "containerd")]
@@ -117,16 +117,15 @@ def script_params() -> dict[str, set[str]]:
         cfg = pinned(make_config(mode, runtime, bundled), [version])
         for f in render.render_bundle(cfg, version):
             if f.dest.endswith(".ps1") and "/" not in f.dest:
-                text = f.data.decode("ascii")
-                block = text[text.index("Param(") : text.index("\r\n)\r\n")]
-                params.setdefault(f.dest, set()).update(p.lower() for p in re.findall(r"\] \$(\w+)", block))
+                text = f.data.decode("ascii").replace("\r\n", "\n")
+                params.setdefault(f.dest, set()).update(p.lower() for p in script_params(text))
                 params[f.dest] |= {"whatif", "confirm", "verbose"}  # what CmdletBinding gives
     return params
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
 def test_every_node_script_parameter_named_exists(doc: Path) -> None:
-    params = script_params()
+    params = bundle_script_params()
     problems = []
     for text in code_texts(doc):
         for m in re.finditer(r"\\([\w-]+\.ps1)((?: +-?[^ |;&#]+)*)", text.split(" # ")[0]):
