@@ -116,7 +116,7 @@ def bundle_script_params() -> dict[str, set[str]]:
     for mode, version, bundled, runtime in variants:
         cfg = pinned(make_config(mode, runtime, bundled), [version])
         for f in render.render_bundle(cfg, version):
-            if f.dest.endswith(".ps1") and "/" not in f.dest:
+            if f.dest.endswith(".ps1") and "/" not in f.dest and f.dest != render.NODE_FUNCTIONS:  # loaded, not run
                 text = f.data.decode("ascii").replace("\r\n", "\n")
                 params.setdefault(f.dest, set()).update(p.lower() for p in script_params(text))
                 params[f.dest] |= {"whatif", "confirm", "verbose"}  # what CmdletBinding gives

@@ -64,9 +64,9 @@ TARGETS = [
 @pytest.mark.parametrize(("version", "mode", "windows"), TARGETS)
 def test_scripts_parse_and_files_are_ascii_crlf(version: str, mode: str, windows: str) -> None:
     files = render_files(version, mode, windows)
-    assert sorted(files) == ["README.txt", "install.ps1", "join-node.ps1", "samples/daemonset.yaml",
-                             "samples/emptydir-pod.yaml", "samples/hostpath-pod.yaml", "samples/iis.yaml",
-                             "uninstall.ps1", "upgrade.ps1"]
+    assert sorted(files) == ["README.txt", "install.ps1", "join-node.ps1", render.NODE_FUNCTIONS,
+                             "samples/daemonset.yaml", "samples/emptydir-pod.yaml", "samples/hostpath-pod.yaml",
+                             "samples/iis.yaml", "uninstall.ps1", "upgrade.ps1"]
     for dest, f in files.items():
         assert b"\n" not in f.data.replace(b"\r\n", b""), dest
         f.data.decode("ascii")

@@ -23,6 +23,7 @@ new write or read that this resolver cannot follow fails the test instead of pas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from pathlib import Path
@@ -108,12 +109,48 @@ class Bundle:
     def tracked(self) -> set[str]:
         return set(self.files) | bundle_binaries(self.cfg, self.version, self.runtime)
 
-    def script(self, name: str) -> str:
+    def text(self, name: str) -> str:
         return self.files[name].data.decode("ascii").replace("\r\n", "\n")
+
+    def script(self, name: str) -> str:
+        """The script as PowerShell runs it: node-functions.ps1's functions it calls stand where it loads them."""
+        text = self.text(name)
+        return as_run(text, self.text(LIB)) if DOT_SOURCE in text else text
 
     @property
     def scripts(self) -> dict[str, str]:
-        return {d: self.script(d) for d in self.files if d.endswith(".ps1")}
+        """Every script the operator or another script runs (the shared functions inside those that call them)."""
+        return {d: self.script(d) for d in self.files if d.endswith(".ps1") and d != LIB}
+
+
+LIB = render.NODE_FUNCTIONS
+DOT_SOURCE = f". (Join-Path $PSScriptRoot '{LIB}')"
+FUNCTION_RE = re.compile(r"^function ([\w-]+)\b[^\n]*\{\n.*?^\}\n", re.MULTILINE | re.DOTALL)
+
+
+def calls(text: str, name: str) -> bool:
+    return re.search(rf"(?<![\w$-]){re.escape(name)}(?![\w-])", text) is not None
+
+
+@functools.cache
+def as_run(script: str, lib: str) -> str:
+    """`script` with the line that dot-sources `lib` replaced by what it defines that the script uses: the lib's
+    statements outside functions, and each function the script calls (or a function it calls does), in the
+    lib's order. A script that does not load the lib stays as it is."""
+    if DOT_SOURCE not in script:
+        return script
+    defs = {m.group(1): m.group(0) for m in FUNCTION_RE.finditer(lib)}
+    used: set[str] = set()
+    todo = [script]
+    while todo:
+        text = todo.pop()
+        for name, definition in defs.items():
+            if name not in used and calls(text, name):
+                used.add(name)
+                todo.append(definition)
+    body = FUNCTION_RE.sub("", re.sub(r"<#.*?#>\n", "", lib, flags=re.DOTALL)).strip("\n")
+    body += "\n" + "".join(d for n, d in defs.items() if n in used)
+    return script.replace(DOT_SOURCE, body, 1)
 
 
 def render_bundle(mode: str, minor: int, runtime: str, bundled: bool) -> Bundle:
@@ -326,8 +363,9 @@ def started_binaries(script: str) -> list[tuple[str, set[str]]]:
 @pytest.mark.parametrize(("mode", "minor", "runtime", "bundled"), cases())
 def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> None:
     b = render_bundle(mode, minor, runtime, bundled)
-    for name, script in b.scripts.items():
-        assert psparse.parse_errors(script) == [], name
+    for name in (LIB, *b.scripts):
+        assert psparse.parse_errors(b.text(name)) == [], name
+    assert check_shared_functions(b) == []
     assert check_writes(b) == []
     assert check_reads(b) == []
     for name, script in b.scripts.items():
@@ -351,6 +389,24 @@ def test_node_contract(mode: str, minor: int, runtime: str, bundled: bool) -> No
     assert check_secrets_private(b) == []
     assert check_uninstall(b) == []
     assert check_upgrade(b) == []
+
+
+def check_shared_functions(b: Bundle) -> list[str]:
+    """A script that calls a function of node-functions.ps1 loads it first; no script defines one again."""
+    lib = b.text(LIB)
+    shared = [m.group(1) for m in FUNCTION_RE.finditer(lib)]
+    problems = [f"{LIB} runs {line!r}: it only defines functions" for line in code_lines(FUNCTION_RE.sub("", lib))
+                if line.strip() and not line.startswith("$OrdinarySids = ")]
+    for name in b.scripts:
+        text = "\n".join(code_lines(b.text(name)))
+        loaded = text.find(DOT_SOURCE)
+        for fn in shared:
+            if re.search(rf"^function {re.escape(fn)}\b", text, re.MULTILINE):
+                problems.append(f"{name} defines {fn} again")
+            at = re.search(rf"(?<![\w$-]){re.escape(fn)}(?![\w-])", text)
+            if at is not None and not 0 <= loaded < at.start():
+                problems.append(f"{name} calls {fn} before it loads {LIB}")
+    return problems
 
 
 def function_body(script: str, name: str) -> str | None:
@@ -859,6 +915,13 @@ def test_the_order_checks_find_a_script_that_breaks_them() -> None:
     vip = mutated(b, "join-node.ps1", "& (Join-Path $InstallDir 'start-kubeproxy.ps1') @prepareArgs", "")
     assert check_services(vip) == ["join-node.ps1: the kube-proxy service is registered before its source VIP is "
                                    "reserved"]
+    unloaded = mutated(b, "start-kubeproxy.ps1", DOT_SOURCE, "")
+    assert "start-kubeproxy.ps1 calls Assert-FilesExist before it loads node-functions.ps1" in check_shared_functions(
+        unloaded)
+    again = mutated(b, "start-flanneld.ps1", DOT_SOURCE, DOT_SOURCE + "\r\nfunction Get-NodeAddress {\r\n}")
+    assert check_shared_functions(again) == ["start-flanneld.ps1 defines Get-NodeAddress again"]
+    runs = mutated(b, LIB, "function Test-Administrator {", "Stop-Service kubelet\r\nfunction Test-Administrator {")
+    assert check_shared_functions(runs) == [f"{LIB} runs 'Stop-Service kubelet': it only defines functions"]
     guide = mutated(b, "README.txt", ".\\start-kubeproxy.ps1", ".\\AddRoutes.ps1")
     assert check_readme(guide) == ["README.txt names AddRoutes.ps1, which the bundle does not have"]
 

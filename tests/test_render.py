@@ -130,11 +130,11 @@ def test_every_script_parses_in_every_mode_and_minor(mode: str, minor: int, runt
     files = render_case(mode, minor, runtime=runtime)
     scripts = [f for f in files.values() if f.dest.endswith(".ps1")]
     # start-kubelet, start-kubeproxy (where the node runs kube-proxy) and install; AddRoutes with host-gw
-    # (no kubeadm: no join-node)
+    # (no kubeadm: no join-node); the functions they share
     on_node = mode_for(mode).kube_proxy.on_node
     assert sorted(f.dest for f in scripts) == sorted(
-        ["start-kubelet.ps1", *(["start-kubeproxy.ps1"] if on_node else []), "install.ps1", "uninstall.ps1",
-         "upgrade.ps1", *(["AddRoutes.ps1"] if mode == "host-gw" else []),
+        [render.NODE_FUNCTIONS, "start-kubelet.ps1", *(["start-kubeproxy.ps1"] if on_node else []), "install.ps1",
+         "uninstall.ps1", "upgrade.ps1", *(["AddRoutes.ps1"] if mode == "host-gw" else []),
          *(["start-flanneld.ps1"] if mode in FLANNEL else [])])
     for f in scripts:
         assert psparse.parse_errors(text(f)) == [], f.dest
@@ -419,8 +419,8 @@ def test_cli_render_writes_the_scripts(tmp_path: Path, monkeypatch: pytest.Monke
     out = tmp_path / "out"
     assert cli.main(["render", "--out", str(out)]) == 0
     names = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    scripts = ["AddRoutes.ps1", cni.TEMPLATE, "install.ps1", "start-kubelet.ps1", "start-kubeproxy.ps1",
-               "uninstall.ps1", "upgrade.ps1"]
+    scripts = ["AddRoutes.ps1", cni.TEMPLATE, "install.ps1", render.NODE_FUNCTIONS, "start-kubelet.ps1",
+               "start-kubeproxy.ps1", "uninstall.ps1", "upgrade.ps1"]
     assert [n for n in names if not n.startswith("samples/") and n != "README.txt"] == scripts
     assert any(n.startswith("samples/") for n in names)
     # What the command wrote is the render stage's output for the configuration it read.

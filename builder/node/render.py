@@ -259,6 +259,7 @@ def context(checked: VersionedConfig, built_images: Mapping[str, str] | None = N
         **mode_flags(checked.mode),
         **cluster_context(checked, built_images),
         "install_dir": node.install_dir,
+        "node_functions": NODE_FUNCTIONS,
         "cluster_cidr": net.cluster_cidr,
         "service_cidr": net.service_cidr,
         "dns_service_ip": net.dns_service_ip,
@@ -419,8 +420,12 @@ class Output:
     when: Callable[[Mapping[str, Any]], bool] = lambda ctx: True
 
 
+# The functions more than one script needs, once: every script dot-sources it from its own folder.
+NODE_FUNCTIONS = "node-functions.ps1"
+
 # The one table of generated scripts and documents (samples and the CNI config are data, below).
 OUTPUTS: tuple[Output, ...] = (
+    Output("node-functions.ps1.j2", NODE_FUNCTIONS, "script"),
     Output("start-kubelet.ps1.j2", "start-kubelet.ps1", "script"),
     Output("start-kubeproxy.ps1.j2", "start-kubeproxy.ps1", "script", lambda ctx: bool(ctx["kube_proxy_on_node"])),
     Output("AddRoutes.ps1.j2", "AddRoutes.ps1", "script", lambda ctx: ctx["routes_by"] == ROUTES_STATIC),

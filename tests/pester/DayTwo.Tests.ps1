@@ -145,7 +145,7 @@ Describe 'upgrade.ps1' {
 
 Describe 'start-kubelet.ps1: a pod network left by an earlier join' {
     It 'is kept only while its subnet is the podCIDR, and removed endpoints first' {
-        $script = Join-Path $env:BUNDLE_ROOT 'start-kubelet.ps1'
+        $script = Join-Path $env:BUNDLE_ROOT 'node-functions.ps1'  # start-kubelet.ps1 loads them from there
         . (Import-ScriptFunction $script 'Test-HnsNetworkSubnet')
         . (Import-ScriptFunction $script 'Remove-HnsNetworkWithEndpoints')
         Reset-HnsState

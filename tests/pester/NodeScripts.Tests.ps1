@@ -9,8 +9,10 @@ BeforeDiscovery {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
     $roots = @($env:BUNDLE_ROOT) + @(Get-BundleVariant | Where-Object { $_.Dir } | ForEach-Object { $_.Dir })
     $proxies = @(foreach ($root in $roots) {
-            $path = Join-Path $root 'start-kubeproxy.ps1'
-            if ((Test-Path -LiteralPath $path) -and (Select-String -LiteralPath $path -Pattern '^function Get-SourceVip' -Quiet)) {
+            # The functions the scripts share: Get-SourceVip where kube-proxy needs a source VIP.
+            $path = Join-Path $root 'node-functions.ps1'
+            if ((Test-Path -LiteralPath (Join-Path $root 'start-kubeproxy.ps1')) -and
+                (Select-String -LiteralPath $path -Pattern '^function Get-SourceVip' -Quiet)) {
                 @{ Path = $path }
             }
         })

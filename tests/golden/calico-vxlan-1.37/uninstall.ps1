@@ -41,16 +41,7 @@ $Target = [System.IO.Path]::GetFullPath($InstallDir).TrimEnd('\')
 $StatePaths = @($Kubeconfig, 'state')
 $Removed = 0
 
-function Test-Administrator {
-    $identity = [Security.Principal.WindowsIdentity]::GetCurrent()
-    $principal = New-Object Security.Principal.WindowsPrincipal($identity)
-    return $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
-}
-
-function Test-OwnProgram([string] $ImagePath) {
-    # A service or process is this install's when its program is in the install folder.
-    return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
-}
+. (Join-Path $PSScriptRoot 'node-functions.ps1')
 
 function Remove-NodeService {
     [CmdletBinding(SupportsShouldProcess = $true)]

@@ -36,79 +36,12 @@ $CniBinDir = Join-Path $InstallDir 'cni'
 $StateDir = Join-Path $InstallDir 'state'
 if (-not $LogDir) { $LogDir = Join-Path $InstallDir 'logs' }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
-function Assert-FilesExist([string[]] $Paths, [string] $Fix) {
-    foreach ($file in $Paths) {
-        if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
-            throw "$file does not exist: $Fix"
-        }
-    }
-}
+. (Join-Path $PSScriptRoot 'node-functions.ps1')
 Assert-FilesExist @($KubeProxyExe, $KubeconfigPath) "run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig / -KubeconfigPath"
 New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
 
 # hns.psm1 takes every path as an argument; helper.psm1 hard-codes c:\k, so it is not used.
 Import-Module (Join-Path $InstallDir 'hns.psm1') -DisableNameChecking
-function Get-HnsNetworkByName([string] $Name) {
-    return @(Invoke-HNSRequest -Method GET -Type networks -ErrorAction Stop) | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
-}
-
-function Wait-HnsNetwork([string] $Name, [int] $TimeoutSeconds, [string] $Hint) {
-    for ($i = 0; $i -lt $TimeoutSeconds; $i += 2) {
-        $network = Get-HnsNetworkByName $Name
-        if ($network) { return $network }
-        Write-Host "waiting for the HNS network $Name ($Hint)"
-        Start-Sleep -Seconds 2
-    }
-    throw "no HNS network named $Name after $TimeoutSeconds s: $Hint"
-}
-
-function Assert-HnsNetwork([string] $Name) {
-    $network = Get-HnsNetworkByName $Name
-    if (-not $network) { throw "HNS did not create the network $Name (no error was reported): see Get-HnsNetwork and the HNS event log" }
-    return $network
-}
-
-function Test-HnsNetworkSubnet($Network, [string] $Prefix, [string] $Gateway) {
-    # A pod network is this node's only while its subnet is the node's podCIDR: a re-join after
-    # 'kubeadm reset', or a cluster that gave the node another range, leaves a stale one behind.
-    foreach ($subnet in @($Network.Subnets)) {
-        if ($subnet -and $subnet.AddressPrefix -eq $Prefix -and $subnet.GatewayAddress -eq $Gateway) { return $true }
-    }
-    return $false
-}
-
-function Remove-HnsNetworkWithEndpoints($Network) {
-    # Endpoints first (the pods' and the host's): HNS does not remove a network that still has them.
-    foreach ($endpoint in @(Invoke-HNSRequest -Method GET -Type endpoints -ErrorAction Stop)) {
-        if ($endpoint -and $endpoint.VirtualNetwork -eq $Network.Id) {
-            Invoke-HNSRequest -Method DELETE -Type endpoints -Id $endpoint.Id -ErrorAction Stop | Out-Null
-        }
-    }
-    Invoke-HNSRequest -Method DELETE -Type networks -Id $Network.Id -ErrorAction Stop | Out-Null
-}
-
-function Wait-VirtualAdapter([string] $InterfaceName) {
-    # Creating the first network on a NIC moves the host's address to a new virtual adapter.
-    for ($i = 0; $i -lt 60; $i++) {
-        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) {
-            Start-Sleep -Seconds 5  # the address needs a moment on the new adapter
-            return
-        }
-        Start-Sleep -Seconds 1
-    }
-    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating an HNS network on '$InterfaceName'"
-}
-
-function New-SwitchNetwork([string] $InterfaceName) {
-    # The first network on a NIC creates the vSwitch and cuts the host off for a moment; a small
-    # network that is never removed keeps that from happening again when the pod network is
-    # (re)made. Its range is chosen at build time clear of the cluster's ranges.
-    $name = 'External'
-    if (Get-HnsNetworkByName $name) { return }
-    New-HNSNetwork -Type L2Bridge -Name $name -AddressPrefix '192.168.255.0/30' -Gateway '192.168.255.1' -AdapterName $InterfaceName -ErrorAction Stop | Out-Null
-    Assert-HnsNetwork $name | Out-Null
-    Wait-VirtualAdapter $InterfaceName
-}
 
 $network = Wait-HnsNetwork $NetworkName $NetworkTimeoutSeconds 'flanneld creates it: run start-flanneld.ps1 first, with the same -NetworkName'
 if ($PrepareOnly) {

@@ -63,16 +63,7 @@ $KubeletKubeconfig = 'C:\etc\kubernetes\kubelet.conf'
 # What 'kubeadm upgrade node' rewrites: kept beside the previous release, put back by a rollback.
 $KubeadmFiles = @('C:\var\lib\kubelet\config.yaml', 'C:\var\lib\kubelet\kubeadm-flags.env')
 
-function Test-Administrator {
-    $identity = [Security.Principal.WindowsIdentity]::GetCurrent()
-    $principal = New-Object Security.Principal.WindowsPrincipal($identity)
-    return $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
-}
-
-function Test-OwnProgram([string] $ImagePath) {
-    # A service or process is this install's when its program is in the install folder.
-    return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
-}
+. (Join-Path $PSScriptRoot 'node-functions.ps1')
 
 function Stop-Upgrade([string] $Message) {
     Write-Host ''

@@ -40,16 +40,7 @@ $Target = [System.IO.Path]::GetFullPath($InstallDir).TrimEnd('\')
 $StatePaths = @($Kubeconfig, 'state')
 $Removed = 0
 
-function Test-Administrator {
-    $identity = [Security.Principal.WindowsIdentity]::GetCurrent()
-    $principal = New-Object Security.Principal.WindowsPrincipal($identity)
-    return $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
-}
-
-function Test-OwnProgram([string] $ImagePath) {
-    # A service or process is this install's when its program is in the install folder.
-    return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
-}
+. (Join-Path $PSScriptRoot 'node-functions.ps1')
 
 function Remove-NodeService {
     [CmdletBinding(SupportsShouldProcess = $true)]
@@ -85,67 +76,6 @@ function Stop-OwnProcesses {
 # hns.psm1 from the install folder (or, run again after the folder went, from this script's folder).
 $hnsModule = Join-Path $Target 'hns.psm1'
 if (-not (Test-Path -LiteralPath $hnsModule)) { $hnsModule = Join-Path $PSScriptRoot 'hns.psm1' }
-function Get-HnsNetworkByName([string] $Name) {
-    return @(Invoke-HNSRequest -Method GET -Type networks -ErrorAction Stop) | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
-}
-
-function Wait-HnsNetwork([string] $Name, [int] $TimeoutSeconds, [string] $Hint) {
-    for ($i = 0; $i -lt $TimeoutSeconds; $i += 2) {
-        $network = Get-HnsNetworkByName $Name
-        if ($network) { return $network }
-        Write-Host "waiting for the HNS network $Name ($Hint)"
-        Start-Sleep -Seconds 2
-    }
-    throw "no HNS network named $Name after $TimeoutSeconds s: $Hint"
-}
-
-function Assert-HnsNetwork([string] $Name) {
-    $network = Get-HnsNetworkByName $Name
-    if (-not $network) { throw "HNS did not create the network $Name (no error was reported): see Get-HnsNetwork and the HNS event log" }
-    return $network
-}
-
-function Test-HnsNetworkSubnet($Network, [string] $Prefix, [string] $Gateway) {
-    # A pod network is this node's only while its subnet is the node's podCIDR: a re-join after
-    # 'kubeadm reset', or a cluster that gave the node another range, leaves a stale one behind.
-    foreach ($subnet in @($Network.Subnets)) {
-        if ($subnet -and $subnet.AddressPrefix -eq $Prefix -and $subnet.GatewayAddress -eq $Gateway) { return $true }
-    }
-    return $false
-}
-
-function Remove-HnsNetworkWithEndpoints($Network) {
-    # Endpoints first (the pods' and the host's): HNS does not remove a network that still has them.
-    foreach ($endpoint in @(Invoke-HNSRequest -Method GET -Type endpoints -ErrorAction Stop)) {
-        if ($endpoint -and $endpoint.VirtualNetwork -eq $Network.Id) {
-            Invoke-HNSRequest -Method DELETE -Type endpoints -Id $endpoint.Id -ErrorAction Stop | Out-Null
-        }
-    }
-    Invoke-HNSRequest -Method DELETE -Type networks -Id $Network.Id -ErrorAction Stop | Out-Null
-}
-
-function Wait-VirtualAdapter([string] $InterfaceName) {
-    # Creating the first network on a NIC moves the host's address to a new virtual adapter.
-    for ($i = 0; $i -lt 60; $i++) {
-        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) {
-            Start-Sleep -Seconds 5  # the address needs a moment on the new adapter
-            return
-        }
-        Start-Sleep -Seconds 1
-    }
-    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating an HNS network on '$InterfaceName'"
-}
-
-function New-SwitchNetwork([string] $InterfaceName) {
-    # The first network on a NIC creates the vSwitch and cuts the host off for a moment; a small
-    # network that is never removed keeps that from happening again when the pod network is
-    # (re)made. Its range is chosen at build time clear of the cluster's ranges.
-    $name = 'External'
-    if (Get-HnsNetworkByName $name) { return }
-    New-HNSNetwork -Type L2Bridge -Name $name -AddressPrefix '192.168.255.0/30' -Gateway '192.168.255.1' -AdapterName $InterfaceName -ErrorAction Stop | Out-Null
-    Assert-HnsNetwork $name | Out-Null
-    Wait-VirtualAdapter $InterfaceName
-}
 
 function Remove-PodNetworks {
     [CmdletBinding(SupportsShouldProcess = $true)]

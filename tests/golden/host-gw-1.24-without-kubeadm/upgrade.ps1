@@ -55,16 +55,7 @@ $StartOrder = @(@('kubelet', 'kube-proxy'))
 # Kubernetes' version-skew policy: kubelet at most this many minor versions older than the API server.
 $MaxSkip = 2
 
-function Test-Administrator {
-    $identity = [Security.Principal.WindowsIdentity]::GetCurrent()
-    $principal = New-Object Security.Principal.WindowsPrincipal($identity)
-    return $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
-}
-
-function Test-OwnProgram([string] $ImagePath) {
-    # A service or process is this install's when its program is in the install folder.
-    return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
-}
+. (Join-Path $PSScriptRoot 'node-functions.ps1')
 
 function Stop-Upgrade([string] $Message) {
     Write-Host ''

@@ -23,13 +23,7 @@ $ErrorActionPreference = 'Stop'
 $KubectlExe = Join-Path $InstallDir 'kubectl.exe'
 if (-not $KubeconfigPath) { $KubeconfigPath = Join-Path $InstallDir $Kubeconfig }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
-function Assert-FilesExist([string[]] $Paths, [string] $Fix) {
-    foreach ($file in $Paths) {
-        if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
-            throw "$file does not exist: $Fix"
-        }
-    }
-}
+. (Join-Path $PSScriptRoot 'node-functions.ps1')
 Assert-FilesExist @($KubectlExe, $KubeconfigPath) "run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig / -KubeconfigPath (with kubeadm: C:\etc\kubernetes\kubelet.conf)"
 
 function Get-Field($Object, [string] $Name) {

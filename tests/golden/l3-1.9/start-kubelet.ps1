@@ -36,39 +36,7 @@ Param(
 
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
-# Process isolation starts only images built for the host's own Windows build (a 2025 host also
-# runs 2022 images). Warn, naming the images, when this host is not what the bundle was built for.
-function Get-WindowsBuild {
-    # CurrentBuildNumber, not ReleaseId: ReleaseId reads 2009 on several versions.
-    $key = Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion' -Name CurrentBuildNumber
-    return [int]$key.CurrentBuildNumber
-}
-
-function Show-HostBuildWarning {
-    $hostBuild = Get-WindowsBuild
-    $targetBuild = 17763
-    $targetWindows = 'ltsc2019'
-    $runBuilds = @(@(17763))
-    $knownBuilds = @{'14393' = 'ltsc2016'; '16299' = '1709'; '17134' = '1803'; '17763' = '1809'; '18362' = '1903'; '18363' = '1909'; '19041' = '2004'; '19042' = '20H2'; '20348' = 'ltsc2022'; '26100' = 'ltsc2025'}
-    $targetImages = @(@('mcr.microsoft.com/windows/servercore:ltsc2019', 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019'))
-    if ($runBuilds -contains $hostBuild) { return }
-    $hostWindows = $knownBuilds[[string]$hostBuild]
-    if (-not $hostWindows) { $hostWindows = 'a version this bundle does not know' }
-    if ($false -and $hostBuild -gt $targetBuild) {
-        Write-Host "this host is Windows build $hostBuild ($hostWindows); images for $targetWindows (build $targetBuild) run here with Hyper-V isolation only"
-        return
-    }
-    $list = 'every image built for another Windows build'
-    if ($targetImages.Count -gt 0) { $list = $targetImages -join ', ' }
-    Write-Warning ("this host is Windows build $hostBuild ($hostWindows) but the bundle targets $targetWindows (build $targetBuild). " +
-        "With process isolation these images will not start here: $list. " +
-        "Use images tagged for this host's version, or rebuild the bundle with node.windows_version set to it.")
-    $multiArchPause = ''
-    if ($multiArchPause) {
-        Write-Warning "the pause image $multiArchPause is multi-arch: it starts here only if its tag has an entry for build $hostBuild"
-    }
-}
-
+. (Join-Path $PSScriptRoot 'node-functions.ps1')
 Show-HostBuildWarning
 
 $KubernetesVersion = 'v1.9.0'
@@ -82,13 +50,6 @@ $CniConfDir = Join-Path $InstallDir 'cni\conf'
 $CniConfigPath = Join-Path $CniConfDir ($NetworkName + '.conf')
 if (-not $LogDir) { $LogDir = Join-Path $InstallDir 'logs' }
 if (-not $NodeName) { $NodeName = $env:COMPUTERNAME.ToLower() }
-function Assert-FilesExist([string[]] $Paths, [string] $Fix) {
-    foreach ($file in $Paths) {
-        if (-not (Test-Path -LiteralPath $file -PathType Leaf)) {
-            throw "$file does not exist: $Fix"
-        }
-    }
-}
 # The CNI plugin the config names.
 $CniPluginExe = Join-Path $CniBinDir 'wincni.exe'
 Assert-FilesExist @($KubeletExe, $KubectlExe, $KubeconfigPath, $CniTemplatePath) "run install.ps1 (and put the cluster's kubeconfig in $InstallDir), or pass -InstallDir / -Kubeconfig / -KubeconfigPath"
@@ -97,91 +58,6 @@ New-Item -ItemType Directory -Force -Path $LogDir | Out-Null
 
 # hns.psm1 takes every path as an argument; helper.psm1 hard-codes c:\k, so it is not used.
 Import-Module (Join-Path $InstallDir 'hns.psm1') -DisableNameChecking
-function ConvertTo-CommandLine([string[]] $Arguments) {
-    # One command line, quoted as CommandLineToArgvW reads it back.
-    $quoted = foreach ($a in $Arguments) {
-        if ($a -and $a -notmatch '[\s"]') {
-            $a
-        } else {
-            '"' + (($a -replace '(\\*)"', '$1$1\"') -replace '(\\+)$', '$1$1') + '"'
-        }
-    }
-    return ($quoted -join ' ')
-}
-function Get-NodeAddress([string] $InterfaceName) {
-    # While an HNS network is being created on the NIC (the flanneld task's first network, for one)
-    # the address moves to the new virtual adapter and is on neither for some seconds: look again.
-    for ($try = 0; $try -lt 30; $try++) {
-        foreach ($alias in @("vEthernet ($InterfaceName)", $InterfaceName)) {
-            $ip = Get-NetIPAddress -AddressFamily IPv4 -InterfaceAlias $alias -ErrorAction SilentlyContinue |
-                Where-Object { $_.PrefixOrigin -ne 'WellKnown' } | Select-Object -First 1
-            if ($ip) { return $ip }
-        }
-        Start-Sleep -Seconds 2
-    }
-    throw "no IPv4 address on the network adapter '$InterfaceName' (nor on 'vEthernet ($InterfaceName)') for 60 s: pass -InterfaceName with the name Get-NetAdapter shows for the host's NIC"
-}
-function Get-HnsNetworkByName([string] $Name) {
-    return @(Invoke-HNSRequest -Method GET -Type networks -ErrorAction Stop) | Where-Object { $_.Name -eq $Name } | Select-Object -First 1
-}
-
-function Wait-HnsNetwork([string] $Name, [int] $TimeoutSeconds, [string] $Hint) {
-    for ($i = 0; $i -lt $TimeoutSeconds; $i += 2) {
-        $network = Get-HnsNetworkByName $Name
-        if ($network) { return $network }
-        Write-Host "waiting for the HNS network $Name ($Hint)"
-        Start-Sleep -Seconds 2
-    }
-    throw "no HNS network named $Name after $TimeoutSeconds s: $Hint"
-}
-
-function Assert-HnsNetwork([string] $Name) {
-    $network = Get-HnsNetworkByName $Name
-    if (-not $network) { throw "HNS did not create the network $Name (no error was reported): see Get-HnsNetwork and the HNS event log" }
-    return $network
-}
-
-function Test-HnsNetworkSubnet($Network, [string] $Prefix, [string] $Gateway) {
-    # A pod network is this node's only while its subnet is the node's podCIDR: a re-join after
-    # 'kubeadm reset', or a cluster that gave the node another range, leaves a stale one behind.
-    foreach ($subnet in @($Network.Subnets)) {
-        if ($subnet -and $subnet.AddressPrefix -eq $Prefix -and $subnet.GatewayAddress -eq $Gateway) { return $true }
-    }
-    return $false
-}
-
-function Remove-HnsNetworkWithEndpoints($Network) {
-    # Endpoints first (the pods' and the host's): HNS does not remove a network that still has them.
-    foreach ($endpoint in @(Invoke-HNSRequest -Method GET -Type endpoints -ErrorAction Stop)) {
-        if ($endpoint -and $endpoint.VirtualNetwork -eq $Network.Id) {
-            Invoke-HNSRequest -Method DELETE -Type endpoints -Id $endpoint.Id -ErrorAction Stop | Out-Null
-        }
-    }
-    Invoke-HNSRequest -Method DELETE -Type networks -Id $Network.Id -ErrorAction Stop | Out-Null
-}
-
-function Wait-VirtualAdapter([string] $InterfaceName) {
-    # Creating the first network on a NIC moves the host's address to a new virtual adapter.
-    for ($i = 0; $i -lt 60; $i++) {
-        if (Get-NetAdapter -Name "vEthernet ($InterfaceName)" -ErrorAction SilentlyContinue) {
-            Start-Sleep -Seconds 5  # the address needs a moment on the new adapter
-            return
-        }
-        Start-Sleep -Seconds 1
-    }
-    throw "the virtual adapter 'vEthernet ($InterfaceName)' did not appear after creating an HNS network on '$InterfaceName'"
-}
-
-function New-SwitchNetwork([string] $InterfaceName) {
-    # The first network on a NIC creates the vSwitch and cuts the host off for a moment; a small
-    # network that is never removed keeps that from happening again when the pod network is
-    # (re)made. Its range is chosen at build time clear of the cluster's ranges.
-    $name = 'External'
-    if (Get-HnsNetworkByName $name) { return }
-    New-HNSNetwork -Type L2Bridge -Name $name -AddressPrefix '192.168.255.0/30' -Gateway '192.168.255.1' -AdapterName $InterfaceName -ErrorAction Stop | Out-Null
-    Assert-HnsNetwork $name | Out-Null
-    Wait-VirtualAdapter $InterfaceName
-}
 
 function Assert-PauseImage {
     # dockershim does not pull a locally built image: kubeletwin/pause must exist before pods start.
@@ -210,14 +86,6 @@ function Get-PodGateway([string] $Cidr, [int] $Offset) {
     return ([System.Net.IPAddress]::new($bytes)).ToString()
 }
 
-function Get-PodCidr([string] $Kubectl, [string] $KubeconfigFile, [string] $Node) {
-    # kubectl writes to stderr while the node is not registered yet: that is an answer, not a failure.
-    $ErrorActionPreference = 'Continue'
-    $kubectlArgs = @('--kubeconfig', $KubeconfigFile, 'get', 'node', $Node, '-o', 'jsonpath={.spec.podCIDR}')
-    $out = & $Kubectl @kubectlArgs 2>$null
-    if ($LASTEXITCODE -ne 0 -or -not $out) { return '' }
-    return ("$out").Trim()
-}
 
 function Wait-PodCidr {
     # A new node has no podCIDR until kubelet registers it and the controller manager assigns one:

@@ -213,69 +213,13 @@ function Test-BundleFiles($Manifest) {
     return $verified
 }
 
-# The groups every local user is in (Users, Authenticated Users,
-# Everyone, Interactive): none of those may read a secret or change what LocalSystem runs.
-$OrdinarySids = @('S-1-5-32-545', 'S-1-5-11', 'S-1-1-0', 'S-1-5-4')
-
-function Set-NodeAcl([string] $Path, [hashtable] $Rights) {
-    # Not inherited from the parent (C:\ lets every user create files), owned by Administrators.
-    $folder = Test-Path -LiteralPath $Path -PathType Container
-    if ($folder) {
-        $acl = New-Object System.Security.AccessControl.DirectorySecurity
-        $inherit = [System.Security.AccessControl.InheritanceFlags]'ContainerInherit, ObjectInherit'
-    } else {
-        $acl = New-Object System.Security.AccessControl.FileSecurity
-        $inherit = [System.Security.AccessControl.InheritanceFlags]::None
-    }
-    $acl.SetAccessRuleProtection($true, $false)
-    $none = [System.Security.AccessControl.PropagationFlags]::None
-    $allow = [System.Security.AccessControl.AccessControlType]::Allow
-    foreach ($sid in $Rights.Keys) {
-        $identity = New-Object System.Security.Principal.SecurityIdentifier($sid)
-        $acl.AddAccessRule((New-Object System.Security.AccessControl.FileSystemAccessRule($identity, $Rights[$sid], $inherit, $none, $allow)))
-    }
-    $acl.SetOwner((New-Object System.Security.Principal.SecurityIdentifier('S-1-5-32-544')))
-    Set-Acl -LiteralPath $Path -AclObject $acl -ErrorAction Stop
-}
-
-function Set-InstallAcl([string] $Path) {
-    # Services run the executables of this folder as LocalSystem: whoever may change a file here
-    # may run code as SYSTEM. Administrators and SYSTEM full control, other users read and execute.
-    Set-NodeAcl $Path @{ 'S-1-5-32-544' = 'FullControl'; 'S-1-5-18' = 'FullControl'; 'S-1-5-32-545' = 'ReadAndExecute' }
-}
-
-function Set-PrivateAcl([string] $Path) {
-    # A secret (a kubeconfig, certificates, a bootstrap token) or a folder of them: Administrators
-    # and SYSTEM only.
-    Set-NodeAcl $Path @{ 'S-1-5-32-544' = 'FullControl'; 'S-1-5-18' = 'FullControl' }
-}
-
-function New-PrivateFolder([string] $Path) {
-    # Created, then made private before anything is written into it.
-    New-Item -ItemType Directory -Force -Path $Path | Out-Null
-    Set-PrivateAcl $Path
-}
-
-function Write-PrivateFile([string] $Path, [byte[]] $Bytes) {
-    # The empty file gets its ACL first; the bytes are written into it after (overwriting a file
-    # keeps its ACL).
-    New-Item -ItemType File -Force -Path $Path | Out-Null
-    Set-PrivateAcl $Path
-    [System.IO.File]::WriteAllBytes($Path, $Bytes)
-}
-
-function Get-OpenAccess([string] $Path) {
-    # Each rule that lets an ordinary user read or change $Path (empty when none does, or it is absent).
-    if (-not (Test-Path -LiteralPath $Path)) { return @() }
-    $found = @()
-    $rules = (Get-Acl -LiteralPath $Path).GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier])
-    foreach ($rule in $rules) {
-        if ($rule.AccessControlType -eq 'Allow' -and $OrdinarySids -contains $rule.IdentityReference.Value) {
-            $found += "$($rule.IdentityReference.Value): $($rule.FileSystemRights)"
-        }
-    }
-    return $found
-}
+Write-Host "Kubernetes $KubernetesVersion Windows node bundle: verifying the bundle against manifest.json"
+$Manifest = Read-Manifest
+Test-ManifestBinding $Manifest
+$Files = Test-BundleFiles $Manifest
+Write-Host "  ok   $($Files.Count) files match manifest.json"
+# Every file matched its manifest.json entry (and its signature): the shared functions can be loaded.
+. (Join-Path $PSScriptRoot 'node-functions.ps1')
 
 function Get-SecretPaths {
     # Where this node keeps secrets: the kubeconfig, state\, and kubeadm's folders (certificates,
@@ -292,11 +236,6 @@ function Get-OpenSecrets {
     return $open
 }
 
-Write-Host "Kubernetes $KubernetesVersion Windows node bundle: verifying the bundle against manifest.json"
-$Manifest = Read-Manifest
-Test-ManifestBinding $Manifest
-$Files = Test-BundleFiles $Manifest
-Write-Host "  ok   $($Files.Count) files match manifest.json"
 if ($CheckOnly) {
     $openSecrets = @(Get-OpenSecrets)
     foreach ($open in $openSecrets) { Write-Host "  BAD  $open : ordinary users may read or change it; install.ps1 makes it private (Administrators and SYSTEM only)" -ForegroundColor Red }
@@ -309,12 +248,6 @@ if ($CheckOnly) {
 }
 
 # --------------------------------------------------------------------------- preflight
-
-function Test-Administrator {
-    $identity = [Security.Principal.WindowsIdentity]::GetCurrent()
-    $principal = New-Object Security.Principal.WindowsPrincipal($identity)
-    return $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
-}
 
 function Get-VersionNumber([string] $Text) {
     # "17.06.2-ee-16", "20.10.9", "v1.7.2": the first two numbers.
@@ -469,39 +402,6 @@ Write-Host 'checking this host'
 if (-not (Test-Administrator)) {
     Stop-Install 'run install.ps1 as administrator (right-click PowerShell, Run as administrator)'
 }
-# Process isolation starts only images built for the host's own Windows build (a 2025 host also
-# runs 2022 images). Warn, naming the images, when this host is not what the bundle was built for.
-function Get-WindowsBuild {
-    # CurrentBuildNumber, not ReleaseId: ReleaseId reads 2009 on several versions.
-    $key = Get-ItemProperty -Path 'HKLM:\SOFTWARE\Microsoft\Windows NT\CurrentVersion' -Name CurrentBuildNumber
-    return [int]$key.CurrentBuildNumber
-}
-
-function Show-HostBuildWarning {
-    $hostBuild = Get-WindowsBuild
-    $targetBuild = 17763
-    $targetWindows = 'ltsc2019'
-    $runBuilds = @(@(17763))
-    $knownBuilds = @{'14393' = 'ltsc2016'; '16299' = '1709'; '17134' = '1803'; '17763' = '1809'; '18362' = '1903'; '18363' = '1909'; '19041' = '2004'; '19042' = '20H2'; '20348' = 'ltsc2022'; '26100' = 'ltsc2025'}
-    $targetImages = @(@('mcr.microsoft.com/windows/servercore:ltsc2019', 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2019'))
-    if ($runBuilds -contains $hostBuild) { return }
-    $hostWindows = $knownBuilds[[string]$hostBuild]
-    if (-not $hostWindows) { $hostWindows = 'a version this bundle does not know' }
-    if ($false -and $hostBuild -gt $targetBuild) {
-        Write-Host "this host is Windows build $hostBuild ($hostWindows); images for $targetWindows (build $targetBuild) run here with Hyper-V isolation only"
-        return
-    }
-    $list = 'every image built for another Windows build'
-    if ($targetImages.Count -gt 0) { $list = $targetImages -join ', ' }
-    Write-Warning ("this host is Windows build $hostBuild ($hostWindows) but the bundle targets $targetWindows (build $targetBuild). " +
-        "With process isolation these images will not start here: $list. " +
-        "Use images tagged for this host's version, or rebuild the bundle with node.windows_version set to it.")
-    $multiArchPause = 'registry.k8s.io/pause:3.9'
-    if ($multiArchPause) {
-        Write-Warning "the pause image $multiArchPause is multi-arch: it starts here only if its tag has an entry for build $hostBuild"
-    }
-}
-
 Show-HostBuildWarning
 $HostBuild = Get-WindowsBuild
 if ($HostBuild -lt $MinBuild) {
@@ -575,59 +475,6 @@ function Set-FirewallRules {
 Set-FirewallRules
 
 # --------------------------------------------------------------------------- services
-function ConvertTo-CommandLine([string[]] $Arguments) {
-    # One command line, quoted as CommandLineToArgvW reads it back.
-    $quoted = foreach ($a in $Arguments) {
-        if ($a -and $a -notmatch '[\s"]') {
-            $a
-        } else {
-            '"' + (($a -replace '(\\*)"', '$1$1\"') -replace '(\\+)$', '$1$1') + '"'
-        }
-    }
-    return ($quoted -join ' ')
-}
-function Get-NodeAddress([string] $InterfaceName) {
-    # While an HNS network is being created on the NIC (the flanneld task's first network, for one)
-    # the address moves to the new virtual adapter and is on neither for some seconds: look again.
-    for ($try = 0; $try -lt 30; $try++) {
-        foreach ($alias in @("vEthernet ($InterfaceName)", $InterfaceName)) {
-            $ip = Get-NetIPAddress -AddressFamily IPv4 -InterfaceAlias $alias -ErrorAction SilentlyContinue |
-                Where-Object { $_.PrefixOrigin -ne 'WellKnown' } | Select-Object -First 1
-            if ($ip) { return $ip }
-        }
-        Start-Sleep -Seconds 2
-    }
-    throw "no IPv4 address on the network adapter '$InterfaceName' (nor on 'vEthernet ($InterfaceName)') for 60 s: pass -InterfaceName with the name Get-NetAdapter shows for the host's NIC"
-}
-function New-ServiceCommand([string] $Exe, [string[]] $Arguments, [string] $Name) {
-    # The service's binary path.
-    # From 1.26 kubelet and kube-proxy have no --log-file: kube-log-runner (from the node release
-    # archive) runs the component and appends its output to a file, as Kubernetes' own Windows test
-    # nodes register them (cluster/gce/windows/k8s-node-setup.psm1). It does not rotate the file.
-    $runner = Join-Path (Split-Path -Parent $Exe) 'kube-log-runner.exe'
-    $all = @($runner, ('-log-file=' + (Join-Path $LogDir ($Name + '.log'))), $Exe) + $Arguments
-    return (ConvertTo-CommandLine $all)
-}
-
-function Register-NodeService([string] $Name, [string] $DisplayName, [string] $BinaryPath, [string] $DependsOn, [switch] $Update) {
-    if (Get-Service -Name $Name -ErrorAction SilentlyContinue) {
-        if ($Update) {
-            # An upgrade: the service stays as it is (dependencies, recovery), with this version's command line.
-            Set-ServiceCommand $Name $BinaryPath
-            return
-        }
-        throw "a service named $Name exists already: remove it first (Stop-Service $Name; sc.exe delete $Name), then run this script again"
-    }
-    New-Service -Name $Name -DisplayName $DisplayName -BinaryPathName $BinaryPath -StartupType Automatic -DependsOn $DependsOn -ErrorAction Stop | Out-Null
-    $scArgs = @('failure', $Name, 'reset=', '0', 'actions=', 'restart/10000')
-    & sc.exe @scArgs | Out-Null
-    if ($LASTEXITCODE -ne 0) { throw "sc.exe could not set the restart policy of $Name (exit code $LASTEXITCODE)" }
-}
-
-function Set-ServiceCommand([string] $Name, [string] $BinaryPath) {
-    # The binary path as data in the service's registry key: no second round of command-line quoting.
-    Set-ItemProperty -Path ('HKLM:\SYSTEM\CurrentControlSet\Services\' + $Name) -Name 'ImagePath' -Value $BinaryPath -ErrorAction Stop
-}
 
 function Register-NodeServices {
     # The values start-kubelet.ps1 and start-kubeproxy.ps1 use, fixed now for the services.
