@@ -761,9 +761,16 @@ def in_run_order(script: str) -> str:
     """The script with each top-level function that registers a service or sets up the network moved
     to its last call (the main flow's; an earlier one is a shortcut such as -ResumeNetwork). The last
     defined first: a function it calls then finds its last call inside it."""
-    for m in reversed(list(re.finditer(r"^function ([\w-]+)[^\n]*\{\n(.*?)^\}\n", script, re.MULTILINE | re.DOTALL))):
+    found = list(re.finditer(r"^function ([\w-]+)[^\n]*\{\n(.*?)^\}\n", script, re.MULTILINE | re.DOTALL))
+    steps = set(FLOW_STEPS)
+    while True:  # a function that calls one that registers a service is a step of the flow too
+        more = {m.group(1) + " " for m in found if any(step in m.group(2) for step in steps)} - steps
+        if not more:
+            break
+        steps |= more
+    for m in reversed(found):
         name, body = m.group(1), m.group(2)
-        if not any(step in body for step in FLOW_STEPS):
+        if not any(step in body for step in steps):
             continue
         script = script.replace(m.group(0), "")
         calls = [c for c in re.finditer(rf"^.*\b{re.escape(name)}\b.*$", script, re.MULTILINE)]
@@ -910,8 +917,9 @@ def test_the_order_checks_find_a_script_that_breaks_them() -> None:
     early = mutated(b, "install.ps1", "\r\nSet-FirewallRules\r\n", "\r\n")
     early = mutated(early, "install.ps1", "$Copied = $true", "Set-FirewallRules\r\n$Copied = $true")
     assert check_install_order(early) == ["install.ps1: Set-FirewallRules before the files are copied"]
-    loose = mutated(b, "install.ps1", "$proxyArgs 'kube-proxy') 'kubelet'", "$proxyArgs 'kube-proxy') $RuntimeService")
-    assert check_services(loose) == ["install.ps1: the kube-proxy service depends on $RuntimeService, not 'kubelet'"]
+    loose = mutated(b, LIB, "$Arguments 'kube-proxy') 'kubelet'", "$Arguments 'kube-proxy') $RuntimeService")
+    assert check_services(loose) == [f"{name}: the kube-proxy service depends on $RuntimeService, not 'kubelet'"
+                                     for name in ("install.ps1", "join-node.ps1")]
     vip = mutated(b, "join-node.ps1", "& (Join-Path $InstallDir 'start-kubeproxy.ps1') @prepareArgs", "")
     assert check_services(vip) == ["join-node.ps1: the kube-proxy service is registered before its source VIP is "
                                    "reserved"]

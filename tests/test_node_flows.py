@@ -140,14 +140,18 @@ def test_shared_powershell_is_written_once() -> None:
     """Each shared function is defined in one partial, each shared block in one macro."""
     templates = {p.name: p.read_text(encoding="utf-8") for p in render.TEMPLATES.glob("*.j2")}
     for fn in ("ConvertTo-CommandLine", "Get-NodeAddress", "Get-HnsNetworkByName", "Assert-FilesExist",
-               "New-ServiceCommand", "New-SwitchNetwork"):
+               "New-ServiceCommand", "New-SwitchNetwork", "Get-KubeletArgs", "Get-KubeProxyArgs",
+               "Register-KubeProxyService"):
         defining = [n for n, t in templates.items() if f"function {fn}(" in t or f"function {fn} " in t]
         assert len(defining) == 1 and defining[0].startswith("_"), (fn, defining)
-    # The blocks several scripts write: only the macros file spells them.
-    for block in ("New-HNSNetwork ", "'KUBE_NETWORK=' + $NetworkName", "ConvertFrom-Json).address", "+= {{ extra }}",
-                  "Register-NodeService 'kube-proxy'"):
+    # The blocks several scripts write: only the macros file spells them, or the one partial of node-functions.ps1.
+    for block, where in (("New-HNSNetwork ", render.MACROS), ("ConvertFrom-Json).address", render.MACROS),
+                         ("+= {{ extra }}", render.MACROS), ("'KUBE_NETWORK=' + $NetworkName", "_services.ps1.j2"),
+                         ("Register-NodeService 'kube-proxy'", "_services.ps1.j2")):
         spelling = [n for n, t in templates.items() if block in t]
-        assert spelling == [render.MACROS], (block, spelling)
+        assert spelling == [where], (block, spelling)
+    shared = templates[render.NODE_FUNCTIONS + ".j2"]
+    assert all(f'{{% include "{where}" %}}' in shared for where in ("_services.ps1.j2", "_component_args.ps1.j2"))
     for gone in ("Join-NativeArgs", "Get-ManagementAddress", "Get-PodNetwork "):
         assert not any(gone in t for t in templates.values()), gone
 

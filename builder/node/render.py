@@ -278,7 +278,6 @@ def context(checked: VersionedConfig, built_images: Mapping[str, str] | None = N
         "node_labels": ",".join(f"{k}={v}" for k, v in node.labels),
         "isolation": node.isolation,
         "windows_version": node.windows_version,
-        "kubelet_args": [arg_code(a) for a in kubelet],
         "kubeproxy_args": [arg_code(a) for a in proxy],
         "kubelet_extra_args": list(node.kubelet_extra_args),
         "kubeproxy_extra_args": list(node.kubeproxy_extra_args),
@@ -304,9 +303,33 @@ def context(checked: VersionedConfig, built_images: Mapping[str, str] | None = N
     return ctx
 
 
-def service_args(fn: ArgsFn, cfg: Config, version: KubeVersion, runtime: str, **kw: bool) -> list[pslit.PsCode]:
-    """A component's arguments when it runs as a Windows service (`--windows-service`)."""
-    return [arg_code(a) for a in fn(version, runtime, cfg, service=True, **kw)]
+def service_flags(fn: ArgsFn, cfg: Config, version: KubeVersion, runtime: str) -> list[pslit.PsCode]:
+    """What a component's arguments add when it runs as a Windows service (`--windows-service`): flags.py
+    appends them to the foreground list, which Get-KubeletArgs and Get-KubeProxyArgs build once."""
+    foreground, service = fn(version, runtime, cfg), fn(version, runtime, cfg, service=True)
+    if service[:len(foreground)] != foreground:
+        msg = f"{fn.__name__}: the service's arguments do not start with the foreground ones"
+        raise RenderError(msg)
+    return [arg_code(a) for a in service[len(foreground):]]
+
+
+def kubelet_parts(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, list[pslit.PsCode]]:
+    """kubelet's arguments as Get-KubeletArgs writes them: what the plain and the kubeadm lists share at the
+    start and at the end, and each one's identity between (its kubeconfigs, config file, certificates)."""
+    plain = flags.kubelet_args(version, runtime, cfg)
+    kubeadm = flags.kubelet_args(version, runtime, cfg, kubeadm=True)
+    head = 0
+    while head < min(len(plain), len(kubeadm)) and plain[head] == kubeadm[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(plain), len(kubeadm)) - head and plain[-1 - tail] == kubeadm[-1 - tail]:
+        tail += 1
+    return {
+        "kubelet_head": [arg_code(a) for a in plain[:head]],
+        "kubelet_identity": [arg_code(a) for a in plain[head:len(plain) - tail]],
+        "kubelet_kubeadm_identity": [arg_code(a) for a in kubeadm[head:len(kubeadm) - tail]],
+        "kubelet_tail": [arg_code(a) for a in plain[len(plain) - tail:]],
+    }
 
 
 def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict[str, Any]:
@@ -325,10 +348,9 @@ def _node_files_context(cfg: Config, version: KubeVersion, runtime: str) -> dict
         "cri_socket": flags.DOCKER_ENDPOINT if runtime == DOCKER else flags.CONTAINERD_ENDPOINT,
         "bundle_runtime": cfg.node.bundle_runtime and runtime == CONTAINERD,
         "services_supported": services,
-        "kubelet_service_args": service_args(flags.kubelet_args, cfg, version, runtime) if services else [],
-        "kubelet_kubeadm_service_args": (service_args(flags.kubelet_args, cfg, version, runtime, kubeadm=True)
-                                         if services and kubeadm else []),
-        "kubeproxy_service_args": service_args(flags.kubeproxy_args, cfg, version, runtime) if services else [],
+        **kubelet_parts(cfg, version, runtime),
+        "kubelet_service_flags": service_flags(flags.kubelet_args, cfg, version, runtime),
+        "kubeproxy_service_flags": service_flags(flags.kubeproxy_args, cfg, version, runtime),
         "service_logs": has_flag("kubelet", "--log-dir", minor, runtime),
         "log_runner": uses_log_runner(minor),
         "firewall_rules": firewall_rules(cfg),

@@ -54,22 +54,7 @@ Import-Module (Join-Path $InstallDir 'hns.psm1') -DisableNameChecking
 $mgmt = Get-NodeAddress $InterfaceName
 $NodeIp = $mgmt.IPAddress
 
-$kubeletArgs = @(
-    '--v=2'
-    ('--hostname-override=' + $NodeName)
-    ('--node-ip=' + $NodeIp)
-    ('--kubeconfig=' + $KubeconfigPath)
-    ('--cluster-dns=' + $KubeDnsServiceIp)
-    ('--cluster-domain=' + $ClusterDomain)
-    '--resolv-conf='
-    '--cgroups-per-qos=false'
-    '--enforce-node-allocatable='
-    ('--pod-infra-container-image=' + $PauseImage)
-    '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd'
-    ('--node-labels=' + $NodeLabels)
-)
-# node.kubelet_extra_args, last so that they win over the values above.
-$kubeletArgs += @('--max-pods=60')
+$kubeletArgs = Get-KubeletArgs -Identity @(('--kubeconfig=' + $KubeconfigPath), ('--cluster-dns=' + $KubeDnsServiceIp), ('--cluster-domain=' + $ClusterDomain))
 
 if ($NetworkOnly) {
     Write-Host "the cluster's DaemonSets set up the pod network of node ${NodeName}: nothing to do here"

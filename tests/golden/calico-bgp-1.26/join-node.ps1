@@ -66,36 +66,19 @@ $CniConfDir = Join-Path $InstallDir 'cni\conf'
 
 function Get-KubeletServiceArgs {
     $NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
-    $kubeletArgs = @(
-        '--v=2'
-        ('--hostname-override=' + $NodeName)
-        ('--node-ip=' + $NodeIp)
-        ('--bootstrap-kubeconfig=' + $BootstrapKubeconfig)
-        ('--kubeconfig=' + $KubeletKubeconfig)
-        ('--config=' + $KubeletConfigFile)
-        ('--cert-dir=' + $KubeletCertDir)
-        '--resolv-conf='
-        '--cgroups-per-qos=false'
-        '--enforce-node-allocatable='
-        ('--pod-infra-container-image=' + $PauseImage)
-        '--container-runtime=remote'
-        '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd'
-        ('--node-labels=' + $NodeLabels)
-        '--windows-service=true'
-    )
-    # What kubeadm wrote for this node (Go-quoted: KUBELET_KUBEADM_ARGS="--a=b --c=d"), after ours
-    # so that it wins; node.kubelet_extra_args last.
+    # What kubeadm wrote for this node (Go-quoted: KUBELET_KUBEADM_ARGS="--a=b --c=d"): Get-KubeletArgs
+    # puts it after ours, so that it wins, and node.kubelet_extra_args last.
+    $kubeadmArgs = @()
     if (Test-Path -LiteralPath $KubeadmFlagsFile -PathType Leaf) {
         $line = Get-Content -LiteralPath $KubeadmFlagsFile | Where-Object { $_ -match '^KUBELET_KUBEADM_ARGS=' } | Select-Object -First 1
         if ($line) {
             $value = $line.Substring('KUBELET_KUBEADM_ARGS='.Length).Trim()
             if ($value.StartsWith('"') -and $value.EndsWith('"')) { $value = $value.Substring(1, $value.Length - 2) }
             $value = $value.Replace('\"', '"').Replace('\\', '\')
-            $kubeletArgs += @($value -split '\s+' | Where-Object { $_ })
+            $kubeadmArgs = @($value -split '\s+' | Where-Object { $_ })
         }
     }
-    $kubeletArgs += @('--max-pods=60')
-    return $kubeletArgs
+    return Get-KubeletArgs -Identity @(('--bootstrap-kubeconfig=' + $BootstrapKubeconfig), ('--kubeconfig=' + $KubeletKubeconfig), ('--config=' + $KubeletConfigFile), ('--cert-dir=' + $KubeletCertDir)) -Service -KubeadmArgs $kubeadmArgs
 }
 
 function Update-KubeletService {

@@ -141,6 +141,31 @@ function Set-ServiceCommand([string] $Name, [string] $BinaryPath) {
     Set-ItemProperty -Path ('HKLM:\SYSTEM\CurrentControlSet\Services\' + $Name) -Name 'ImagePath' -Value $BinaryPath -ErrorAction Stop
 }
 
+function Get-KubeletArgs([string[]] $Identity, [switch] $Service, [string[]] $KubeadmArgs = @()) {
+    # kubelet's arguments, with the caller's -Identity (its kubeconfig, and cluster DNS or kubeadm's files)
+    # after the first ones; -Service: as a Windows service; -KubeadmArgs: the flags kubeadm wrote,
+    # after ours so that they win. node.kubelet_extra_args last, so that they win over the values above.
+    $kubeletArgs = @(
+        '--v=2'
+        ('--hostname-override=' + $NodeName)
+        ('--node-ip=' + $NodeIp)
+    )
+    $kubeletArgs += $Identity
+    $kubeletArgs += @(
+        '--resolv-conf='
+        '--cgroups-per-qos=false'
+        '--enforce-node-allocatable='
+        ('--pod-infra-container-image=' + $PauseImage)
+        '--container-runtime=remote'
+        '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd'
+        ('--node-labels=' + $NodeLabels)
+    )
+    if ($Service) { $kubeletArgs += @('--windows-service=true') }
+    $kubeletArgs += $KubeadmArgs
+    $kubeletArgs += @('--max-pods=60')
+    return $kubeletArgs
+}
+
 # Process isolation starts only images built for the host's own Windows build (a 2025 host also
 # runs 2022 images). Warn, naming the images, when this host is not what the bundle was built for.
 function Get-WindowsBuild {

@@ -514,21 +514,7 @@ function Register-NodeServices {
     $CniBinDir = Join-Path $target 'cni'
     $CniConfDir = Join-Path $target 'cni\conf'
     $NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
-    $kubeletArgs = @(
-        '--v=2'
-        ('--hostname-override=' + $NodeName)
-        ('--node-ip=' + $NodeIp)
-        ('--kubeconfig=' + $KubeconfigPath)
-        ('--cluster-dns=' + $KubeDnsServiceIp)
-        ('--cluster-domain=' + $ClusterDomain)
-        '--resolv-conf='
-        '--cgroups-per-qos=false'
-        '--enforce-node-allocatable='
-        '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd'
-        ('--node-labels=' + $NodeLabels)
-        '--windows-service=true'
-    )
-    $kubeletArgs += @('--max-pods=60')
+    $kubeletArgs = Get-KubeletArgs -Identity @(('--kubeconfig=' + $KubeconfigPath), ('--cluster-dns=' + $KubeDnsServiceIp), ('--cluster-domain=' + $ClusterDomain)) -Service
     Register-NodeService 'kubelet' 'Kubernetes kubelet' (New-ServiceCommand (Join-Path $target 'kubelet.exe') $kubeletArgs 'kubelet') $RuntimeService -Update:$UpdateServices
     Write-Host "registered the service kubelet (logs in $LogDir); start it with: Start-Service kubelet. The cluster's DaemonSets (k\cluster) run the pod network and kube-proxy on this node."
 }

@@ -174,23 +174,7 @@ $mgmt = Get-NodeAddress $InterfaceName
 $NodeIp = $mgmt.IPAddress
 $MgmtSubnet = Get-SubnetPrefix $mgmt.IPAddress $mgmt.PrefixLength
 
-$kubeletArgs = @(
-    '--v=2'
-    ('--hostname-override=' + $NodeName)
-    ('--node-ip=' + $NodeIp)
-    ('--kubeconfig=' + $KubeconfigPath)
-    ('--cluster-dns=' + $KubeDnsServiceIp)
-    ('--cluster-domain=' + $ClusterDomain)
-    '--resolv-conf='
-    '--cgroups-per-qos=false'
-    '--enforce-node-allocatable='
-    ('--pod-infra-container-image=' + $PauseImage)
-    '--container-runtime=remote'
-    '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd'
-    ('--node-labels=' + $NodeLabels)
-)
-# node.kubelet_extra_args, last so that they win over the values above.
-$kubeletArgs += @('--max-pods=60')
+$kubeletArgs = Get-KubeletArgs -Identity @(('--kubeconfig=' + $KubeconfigPath), ('--cluster-dns=' + $KubeDnsServiceIp), ('--cluster-domain=' + $ClusterDomain))
 
 $PodCidr = Get-PodCidr $KubectlExe $KubeconfigPath $NodeName
 if (-not $PodCidr) { $PodCidr = Wait-PodCidr }

@@ -50,16 +50,7 @@ if ($PrepareOnly) {
 # Load balancer policies left by an earlier kube-proxy would clash with the ones it programs now.
 Get-HnsPolicyList -ErrorAction Stop | Remove-HnsPolicyList -ErrorAction Stop
 
-$kubeproxyArgs = @(
-    '--v=2'
-    '--proxy-mode=kernelspace'
-    ('--hostname-override=' + $NodeName)
-    ('--kubeconfig=' + $KubeconfigPath)
-    ('--cluster-cidr=' + $ClusterCidr)
-    ('--network-name=' + $NetworkName)
-)
-# node.kubeproxy_extra_args, last so that they win over the values above.
-$kubeproxyArgs += @('--v=3')
+$kubeproxyArgs = Get-KubeProxyArgs
 
 Write-Host "starting kube-proxy $KubernetesVersion on node $NodeName, network $NetworkName"
 & $KubeProxyExe @kubeproxyArgs

@@ -75,21 +75,19 @@ $CniConfDir = Join-Path $InstallDir 'cni\conf'
 
 function Get-KubeletServiceArgs {
     $NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
-    $kubeletArgs = @(
-    )
-    # What kubeadm wrote for this node (Go-quoted: KUBELET_KUBEADM_ARGS="--a=b --c=d"), after ours
-    # so that it wins; node.kubelet_extra_args last.
+    # What kubeadm wrote for this node (Go-quoted: KUBELET_KUBEADM_ARGS="--a=b --c=d"): Get-KubeletArgs
+    # puts it after ours, so that it wins, and node.kubelet_extra_args last.
+    $kubeadmArgs = @()
     if (Test-Path -LiteralPath $KubeadmFlagsFile -PathType Leaf) {
         $line = Get-Content -LiteralPath $KubeadmFlagsFile | Where-Object { $_ -match '^KUBELET_KUBEADM_ARGS=' } | Select-Object -First 1
         if ($line) {
             $value = $line.Substring('KUBELET_KUBEADM_ARGS='.Length).Trim()
             if ($value.StartsWith('"') -and $value.EndsWith('"')) { $value = $value.Substring(1, $value.Length - 2) }
             $value = $value.Replace('\"', '"').Replace('\\', '\')
-            $kubeletArgs += @($value -split '\s+' | Where-Object { $_ })
+            $kubeadmArgs = @($value -split '\s+' | Where-Object { $_ })
         }
     }
-    $kubeletArgs += @('--max-pods=60')
-    return $kubeletArgs
+    return Get-KubeletArgs -Identity @(('--bootstrap-kubeconfig=' + $BootstrapKubeconfig), ('--kubeconfig=' + $KubeletKubeconfig), ('--config=' + $KubeletConfigFile), ('--cert-dir=' + $KubeletCertDir)) -Service -KubeadmArgs $kubeadmArgs
 }
 
 function Update-KubeletService {
@@ -104,11 +102,8 @@ function Set-ProxyService {
     # kube-proxy's service with this bundle's command line: registered, or (after an upgrade) updated.
     $KubeconfigPath = $KubeletKubeconfig
     $ClusterCidr = '10.200.0.0/16'
-    $proxyArgs = @(
-    )
-    $proxyArgs += @('--v=3')
-    Register-NodeService 'kube-proxy' 'Kubernetes kube-proxy' (New-ServiceCommand (Join-Path $InstallDir 'kube-proxy.exe') $proxyArgs 'kube-proxy') 'kubelet' -Update:$true
-    New-ItemProperty -Path 'HKLM:\SYSTEM\CurrentControlSet\Services\kube-proxy' -Name 'Environment' -PropertyType MultiString -Value @('KUBE_NETWORK=' + $NetworkName) -Force | Out-Null
+    $proxyArgs = Get-KubeProxyArgs -Service
+    Register-KubeProxyService $InstallDir $proxyArgs -Update
 }
 
 function Start-NodeNetwork {

@@ -401,45 +401,11 @@ function Register-NodeServices {
         }
     }
     $NodeIp = (Get-NodeAddress $InterfaceName).IPAddress
-    $kubeletArgs = @(
-        '--v=2'
-        ('--hostname-override=' + $NodeName)
-        ('--node-ip=' + $NodeIp)
-        ('--kubeconfig=' + $KubeconfigPath)
-        ('--cluster-dns=' + $KubeDnsServiceIp)
-        ('--cluster-domain=' + $ClusterDomain)
-        '--resolv-conf='
-        '--cgroups-per-qos=false'
-        '--enforce-node-allocatable='
-        ('--pod-infra-container-image=' + $PauseImage)
-        '--docker-endpoint=npipe:////./pipe/docker_engine'
-        '--network-plugin=cni'
-        ('--cni-bin-dir=' + $CniBinDir)
-        ('--cni-conf-dir=' + $CniConfDir)
-        '--image-pull-progress-deadline=20m'
-        '--hairpin-mode=promiscuous-bridge'
-        '--feature-gates=HyperVContainer=true'
-        ('--node-labels=' + $NodeLabels)
-        '--logtostderr=false'
-        ('--log-dir=' + $LogDir)
-        '--windows-service=true'
-    )
-    $kubeletArgs += @('--max-pods=60')
-    $proxyArgs = @(
-        '--v=2'
-        '--proxy-mode=kernelspace'
-        ('--hostname-override=' + $NodeName)
-        ('--kubeconfig=' + $KubeconfigPath)
-        ('--cluster-cidr=' + $ClusterCidr)
-        ('--network-name=' + $NetworkName)
-        '--logtostderr=false'
-        ('--log-dir=' + $LogDir)
-        '--windows-service=true'
-    )
-    $proxyArgs += @('--v=3')
+    $kubeletArgs = Get-KubeletArgs -Identity @(('--kubeconfig=' + $KubeconfigPath), ('--cluster-dns=' + $KubeDnsServiceIp), ('--cluster-domain=' + $ClusterDomain)) -Service
+    $proxyArgs = Get-KubeProxyArgs -Service
     # Dependency order: the runtime, then kubelet, then kube-proxy.
     Register-NodeService 'kubelet' 'Kubernetes kubelet' (New-ServiceCommand (Join-Path $target 'kubelet.exe') $kubeletArgs 'kubelet') $RuntimeService -Update:$UpdateServices
-    Register-NodeService 'kube-proxy' 'Kubernetes kube-proxy' (New-ServiceCommand (Join-Path $target 'kube-proxy.exe') $proxyArgs 'kube-proxy') 'kubelet' -Update:$UpdateServices
+    Register-KubeProxyService $target $proxyArgs -Update:$UpdateServices
     Write-Host "registered the services kubelet and kube-proxy (kube-proxy depends on kubelet); logs in $LogDir; start them with: Start-Service kube-proxy"
 }
 

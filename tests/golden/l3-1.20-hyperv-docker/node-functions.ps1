@@ -137,6 +137,61 @@ function Set-ServiceCommand([string] $Name, [string] $BinaryPath) {
     Set-ItemProperty -Path ('HKLM:\SYSTEM\CurrentControlSet\Services\' + $Name) -Name 'ImagePath' -Value $BinaryPath -ErrorAction Stop
 }
 
+function Register-KubeProxyService([string] $Dir, [string[]] $Arguments, [switch] $Update) {
+    # kube-proxy as a service after kubelet, which it depends on.
+    Register-NodeService 'kube-proxy' 'Kubernetes kube-proxy' (New-ServiceCommand (Join-Path $Dir 'kube-proxy.exe') $Arguments 'kube-proxy') 'kubelet' -Update:$Update
+}
+
+function Get-KubeletArgs([string[]] $Identity, [switch] $Service, [string[]] $KubeadmArgs = @()) {
+    # kubelet's arguments, with the caller's -Identity (its kubeconfig, and cluster DNS or kubeadm's files)
+    # after the first ones; -Service: as a Windows service; -KubeadmArgs: the flags kubeadm wrote,
+    # after ours so that they win. node.kubelet_extra_args last, so that they win over the values above.
+    $kubeletArgs = @(
+        '--v=2'
+        ('--hostname-override=' + $NodeName)
+        ('--node-ip=' + $NodeIp)
+    )
+    $kubeletArgs += $Identity
+    $kubeletArgs += @(
+        '--resolv-conf='
+        '--cgroups-per-qos=false'
+        '--enforce-node-allocatable='
+        ('--pod-infra-container-image=' + $PauseImage)
+        '--docker-endpoint=npipe:////./pipe/docker_engine'
+        '--network-plugin=cni'
+        ('--cni-bin-dir=' + $CniBinDir)
+        ('--cni-conf-dir=' + $CniConfDir)
+        '--image-pull-progress-deadline=20m'
+        '--hairpin-mode=promiscuous-bridge'
+        '--feature-gates=HyperVContainer=true'
+        ('--node-labels=' + $NodeLabels)
+        '--logtostderr=false'
+        ('--log-dir=' + $LogDir)
+    )
+    if ($Service) { $kubeletArgs += @('--windows-service=true') }
+    $kubeletArgs += $KubeadmArgs
+    $kubeletArgs += @('--max-pods=60')
+    return $kubeletArgs
+}
+
+function Get-KubeProxyArgs([switch] $Service) {
+    # kube-proxy's arguments; -Service: as a Windows service. node.kubeproxy_extra_args last, so that
+    # they win over the values above.
+    $proxyArgs = @(
+        '--v=2'
+        '--proxy-mode=kernelspace'
+        ('--hostname-override=' + $NodeName)
+        ('--kubeconfig=' + $KubeconfigPath)
+        ('--cluster-cidr=' + $ClusterCidr)
+        ('--network-name=' + $NetworkName)
+        '--logtostderr=false'
+        ('--log-dir=' + $LogDir)
+    )
+    if ($Service) { $proxyArgs += @('--windows-service=true') }
+    $proxyArgs += @('--v=3')
+    return $proxyArgs
+}
+
 # Process isolation starts only images built for the host's own Windows build (a 2025 host also
 # runs 2022 images). Warn, naming the images, when this host is not what the bundle was built for.
 function Get-WindowsBuild {

@@ -173,21 +173,7 @@ $mgmt = Get-NodeAddress $InterfaceName
 $NodeIp = $mgmt.IPAddress
 $MgmtSubnet = Get-SubnetPrefix $mgmt.IPAddress $mgmt.PrefixLength
 
-$kubeletArgs = @(
-    '--v=2'
-    ('--hostname-override=' + $NodeName)
-    ('--node-ip=' + $NodeIp)
-    ('--kubeconfig=' + $KubeconfigPath)
-    ('--cluster-dns=' + $KubeDnsServiceIp)
-    ('--cluster-domain=' + $ClusterDomain)
-    '--resolv-conf='
-    '--cgroups-per-qos=false'
-    '--enforce-node-allocatable='
-    '--container-runtime-endpoint=npipe:////./pipe/containerd-containerd'
-    ('--node-labels=' + $NodeLabels)
-)
-# node.kubelet_extra_args, last so that they win over the values above.
-$kubeletArgs += @('--max-pods=60')
+$kubeletArgs = Get-KubeletArgs -Identity @(('--kubeconfig=' + $KubeconfigPath), ('--cluster-dns=' + $KubeDnsServiceIp), ('--cluster-domain=' + $ClusterDomain))
 
 # kubelet of this version has no --pod-infra-container-image (removed in 1.35): the pause image
 # is containerd's sandbox image, which install.ps1 sets in containerd's config.

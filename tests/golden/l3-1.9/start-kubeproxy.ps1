@@ -52,17 +52,7 @@ Get-HnsPolicyList -ErrorAction Stop | Remove-HnsPolicyList -ErrorAction Stop
 # kube-proxy before 1.14 has no --network-name: it reads the network from KUBE_NETWORK.
 $env:KUBE_NETWORK = $NetworkName
 
-$kubeproxyArgs = @(
-    '--v=2'
-    '--proxy-mode=kernelspace'
-    ('--hostname-override=' + $NodeName)
-    ('--kubeconfig=' + $KubeconfigPath)
-    ('--cluster-cidr=' + $ClusterCidr)
-    '--logtostderr=false'
-    ('--log-dir=' + $LogDir)
-)
-# node.kubeproxy_extra_args, last so that they win over the values above.
-$kubeproxyArgs += @('--v=3')
+$kubeproxyArgs = Get-KubeProxyArgs
 
 Write-Host "starting kube-proxy $KubernetesVersion on node $NodeName, network $NetworkName"
 & $KubeProxyExe @kubeproxyArgs

@@ -182,30 +182,7 @@ $mgmt = Get-NodeAddress $InterfaceName
 $NodeIp = $mgmt.IPAddress
 $MgmtSubnet = Get-SubnetPrefix $mgmt.IPAddress $mgmt.PrefixLength
 
-$kubeletArgs = @(
-    '--v=2'
-    ('--hostname-override=' + $NodeName)
-    ('--node-ip=' + $NodeIp)
-    ('--kubeconfig=' + $KubeconfigPath)
-    ('--cluster-dns=' + $KubeDnsServiceIp)
-    ('--cluster-domain=' + $ClusterDomain)
-    '--resolv-conf='
-    '--cgroups-per-qos=false'
-    '--enforce-node-allocatable='
-    ('--pod-infra-container-image=' + $PauseImage)
-    '--allow-privileged=true'
-    '--docker-endpoint=npipe:////./pipe/docker_engine'
-    '--network-plugin=cni'
-    ('--cni-bin-dir=' + $CniBinDir)
-    ('--cni-conf-dir=' + $CniConfDir)
-    '--image-pull-progress-deadline=20m'
-    '--hairpin-mode=promiscuous-bridge'
-    ('--node-labels=' + $NodeLabels)
-    '--logtostderr=false'
-    ('--log-dir=' + $LogDir)
-)
-# node.kubelet_extra_args, last so that they win over the values above.
-$kubeletArgs += @('--max-pods=60')
+$kubeletArgs = Get-KubeletArgs -Identity @(('--kubeconfig=' + $KubeconfigPath), ('--cluster-dns=' + $KubeDnsServiceIp), ('--cluster-domain=' + $ClusterDomain))
 
 Assert-PauseImage
 $PodCidr = Get-PodCidr $KubectlExe $KubeconfigPath $NodeName
