@@ -278,6 +278,31 @@ def test_a_planted_or_changed_cached_toolchain_is_refused(tmp_path: Path) -> Non
     assert entry.exists()  # offline: reported, left for the user to look at
 
 
+def test_an_unchanged_cached_toolchain_is_not_read_again_and_a_change_is_still_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = _fake_cached_go(tmp_path / "cache")
+    toolchain.record_tree(entry)
+    real_digest, reads = toolchain.tree_digest, []
+    monkeypatch.setattr(toolchain, "tree_digest", lambda goroot: reads.append(goroot) or real_digest(goroot))
+    assert toolchain.tree_problem(entry) is None
+    assert toolchain.tree_problem(entry) is None
+    assert reads == []  # its stat fingerprint is the one recorded with its digest: no content read
+    # Changed at the same size, then its modification time put back: the change time still moves, and the
+    # contents are read.
+    fmt = entry / "go" / "src" / "fmt.go"
+    before = fmt.stat()
+    fmt.write_text("package fmX\n")
+    os.utime(fmt, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert toolchain.tree_problem(entry) == (
+        "has changed since it was installed (its files no longer match the recorded digest)")
+    assert reads == [entry / "go"]
+    # A stale fingerprint of a tree whose contents still match is refreshed once.
+    fmt.write_text("package fmt\n")
+    assert toolchain.tree_problem(entry) is None
+    assert toolchain.tree_problem(entry) is None
+    assert len(reads) == 2
+
+
 def test_a_changed_cached_toolchain_is_removed_before_a_new_install(tmp_path: Path, monkeypatch) -> None:
     req = toolchain.Requirement((1, 25, 5), True, "test")
     entry = _fake_cached_go(tmp_path / "cache")

@@ -239,19 +239,56 @@ def tree_digest(goroot: Path) -> str:
     return outer.hexdigest()
 
 
+# The tree's stat fingerprint when its contents last matched TREE_RECORD (with that digest): an unchanged
+# tree is then checked in a walk of stat calls, not by reading its 200 MB again on every use.
+STAT_RECORD = "tree.stat"
+
+
+def tree_stat(goroot: Path) -> str:
+    """sha256 over every path's kind, mode, size, inode, and change and modification times (ns) below
+    `goroot`. Writing, replacing, renaming or chmod-ing a file moves its change time, which no one can
+    set back (utime sets only the access and modification times), so any change gives another value."""
+    lines = []
+    root = str(goroot)
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        prefix = folder[len(root) + 1:] + "/" if folder != root else ""
+        for name in sorted(dirs + files):
+            st = os.lstat(os.path.join(folder, name))
+            lines.append(f"{prefix}{name} {st.st_mode:o} {st.st_size} {st.st_ino} {st.st_ctime_ns} {st.st_mtime_ns}\n")
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def _record_stat(entry: Path, digest: str, stat: str) -> None:
+    (entry / STAT_RECORD).write_text(f"{digest} {stat}\n", encoding="ascii")
+
+
 def record_tree(entry: Path) -> None:
     """Record the digest of `entry`/go as installed (what `_cached` checks on every use)."""
-    (entry / TREE_RECORD).write_text(tree_digest(entry / "go") + "\n", encoding="ascii")
+    stat = tree_stat(entry / "go")
+    digest = tree_digest(entry / "go")
+    (entry / TREE_RECORD).write_text(digest + "\n", encoding="ascii")
+    if tree_stat(entry / "go") == stat:  # nothing changed while it was read
+        _record_stat(entry, digest, stat)
 
 
 def tree_problem(entry: Path) -> str | None:
-    """Why the toolchain in cache folder `entry` is not the one installed there, or None."""
+    """Why the toolchain in cache folder `entry` is not the one installed there, or None. The contents are
+    read again only when the tree's stat fingerprint is not the one recorded when they last matched."""
     try:
         recorded = (entry / TREE_RECORD).read_text(encoding="ascii").strip()
     except OSError:
         return "has no record of being installed by this tool"
+    stat = tree_stat(entry / "go")
+    try:
+        if (entry / STAT_RECORD).read_text(encoding="ascii") == f"{recorded} {stat}\n":
+            return None
+    except OSError:
+        pass
     if tree_digest(entry / "go") != recorded:
         return "has changed since it was installed (its files no longer match the recorded digest)"
+    if tree_stat(entry / "go") == stat:
+        _record_stat(entry, recorded, stat)
     return None
 
 
