@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +89,12 @@ def dlk8s(release_exes: Any) -> Iterator[tuple[Any, str]]:
 
 
 class GoSeed:
-    """A warm Go build cache of the test tree (windows/amd64), made by one real build of the tool.
+    """A Go build cache (windows/amd64) made by one real build of the tool: warm for the test tree
+    (`go_seed`), or for the standard library only (`go_std_seed`).
 
     Go's cache is content-addressed, so a build that starts from it gives the same bytes as a cold
-    one (tests/test_gocache.py shows that); it only skips compiling the standard library again. Tests
-    about the build's behaviour start from it; the tests about the cache itself start cold."""
+    one (tests/test_gocache.py shows that); it only skips compiling again what it holds. Tests about
+    the build's behaviour start from one; the test of a cold, warm and damaged cache starts cold."""
 
     def __init__(self, kept: Path, go_version: str) -> None:
         self.kept, self.go_version = kept, go_version
@@ -113,17 +114,61 @@ class GoSeed:
         return cache_dir
 
 
-@pytest.fixture(scope="session")
-def go_seed(tmp_path_factory: pytest.TempPathFactory) -> GoSeed:
-    from kube_tree import build_env, make_tree
+def _made_once(tmp_path_factory: pytest.TempPathFactory, name: str, make: Callable[[Path], GoSeed]) -> GoSeed:
+    """`make(folder)`, run once for the whole test run: the first xdist worker that asks makes it (the
+    others wait on a file lock), and every worker reads what it made."""
+    import fcntl
+    import json
+    import os
+    import shutil
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base  # the run's folder, not a worker's
+    folder, record = root / name, root / name / "seed.json"
+    with (root / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not record.is_file():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            seed = make(folder)
+            record.write_text(json.dumps({"kept": str(seed.kept), "go": seed.go_version}), encoding="utf-8")
+        data = json.loads(record.read_text(encoding="utf-8"))
+    return GoSeed(Path(data["kept"]), data["go"])
+
+
+def _build_seed(folder: Path, tree: Path) -> GoSeed:
+    from kube_tree import build_env
 
     from builder import config
     from builder.sources import build, gocache
 
-    work = tmp_path_factory.mktemp("go-seed")
-    (work / "bundle.yaml").write_text("", encoding="utf-8")
-    overrides = config.Overrides(config=work / "bundle.yaml", kube_root=make_tree(work / "kubernetes"),
-                                 cache_dir=work / "cache", dist=work / "dist")
-    result = build.build(config.load(overrides, build_env(), work), build_env())
-    (kept,) = [p for p in (work / "cache" / gocache.FOLDER).iterdir() if p.is_dir()]
+    (folder / "bundle.yaml").write_text("", encoding="utf-8")
+    overrides = config.Overrides(config=folder / "bundle.yaml", kube_root=tree, cache_dir=folder / "cache",
+                                 dist=folder / "dist")
+    result = build.build(config.load(overrides, build_env(), folder), build_env())
+    (kept,) = [p for p in (folder / "cache" / gocache.FOLDER).iterdir() if p.is_dir()]
     return GoSeed(kept, result.go_version)
+
+
+@pytest.fixture(scope="session")
+def go_std_seed(tmp_path_factory: pytest.TempPathFactory) -> GoSeed:
+    """The standard library as the test tree's build compiles it, and none of the tree's packages: a build
+    from it compiles and links every package of the tree, in seconds instead of a cold build's ten."""
+    from kube_tree import make_tree
+
+    def make(folder: Path) -> GoSeed:
+        return _build_seed(folder, make_tree(folder / "kubernetes", note="another package, the same standard library"))
+
+    return _made_once(tmp_path_factory, "go-std-seed", make)
+
+
+@pytest.fixture(scope="session")
+def go_seed(tmp_path_factory: pytest.TempPathFactory, go_std_seed: GoSeed) -> GoSeed:
+    """The test tree's every package too, as a build of the same tree in another folder leaves them."""
+    from kube_tree import make_tree
+
+    def make(folder: Path) -> GoSeed:
+        go_std_seed.into(folder / "cache")
+        return _build_seed(folder, make_tree(folder / "kubernetes"))
+
+    return _made_once(tmp_path_factory, "go-seed", make)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import GoSeed
 from kit_fixture import local_cni_release
 from kube_tree import build_env, make_tree
 from sdn_fixture import write_sdn_archive
@@ -171,14 +172,16 @@ def _old_tree(tree: Path) -> Path:
 @pytest.mark.go
 @pytest.mark.parametrize("generation", ["new", "old"])
 def test_same_bundle_from_two_folders_two_caches_two_homes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                           generation: str) -> None:
+                                                           generation: str, go_std_seed: GoSeed) -> None:
+    """Each cache holds only the standard library (the cold build is the test below): every package of
+    the tree is compiled, and every binary linked, in each folder."""
     _config(tmp_path)
     zips, folders = [], []
     for n, parent in enumerate(("one", "elsewhere/two")):
         tree = make_tree(tmp_path / parent / "kubernetes")
         if generation == "old":
             _old_tree(tree)
-        cache = tmp_path / f"cache-{n}"
+        cache = go_std_seed.into(tmp_path / f"cache-{n}")
         env = _toolchain_in(cache)  # the toolchain's paths differ too
         zips.append(_bundle(tmp_path, tree, cache, tmp_path / f"dist-{n}", tmp_path / f"home-{n}", env, monkeypatch))
         folders += [str(tree), str(tree.resolve()), str(cache), str(tmp_path / f"home-{n}")]

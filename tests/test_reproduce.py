@@ -34,17 +34,17 @@ def _run(argv: list[str], home: Path, monkeypatch: pytest.MonkeyPatch) -> int:
 @pytest.mark.go
 def test_a_bundle_reproduces_from_another_checkout_and_a_moved_tree_is_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
-        capsys: pytest.CaptureFixture[str], go_seed: GoSeed) -> None:
+        capsys: pytest.CaptureFixture[str], go_std_seed: GoSeed) -> None:
     _archive, sdn = write_sdn_archive(tmp_path, COMMIT)
     (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({"sdn": sdn, "cni": local_cni_release(tmp_path / "cni")}))
     first = make_tree(tmp_path / "a" / "kubernetes")
     assert _run(["bundle", "--config", str(tmp_path / "bundle.yaml"), "--kube-root", str(first), "--cache-dir",
-                 str(tmp_path / "cache-a"), "--dist", str(tmp_path / "dist")], tmp_path / "home-a", monkeypatch) == 0
+                 str(go_std_seed.into(tmp_path / "cache-a")), "--dist", str(tmp_path / "dist")], tmp_path / "home-a", monkeypatch) == 0
     (published,) = (tmp_path / "dist").glob("*.zip")
 
-    # Someone else: another folder, cache (warm from a build in a third folder) and home, and no
-    # bundle.yaml (the manifest's configuration).
-    go_seed.into(tmp_path / "cache-b")
+    # Someone else: another folder, cache (the standard library only: the tree's packages are compiled
+    # again) and home, and no bundle.yaml (the manifest's configuration).
+    go_std_seed.into(tmp_path / "cache-b")
     second = make_tree(tmp_path / "elsewhere" / "kubernetes")
     caplog.set_level(logging.INFO)
     argv = ["reproduce", str(published), "--kube-root", str(second), "--cache-dir", str(tmp_path / "cache-b")]

@@ -59,18 +59,18 @@ def bundle(tmp_path: Path, tree: Path, cache: str, dist: str, monkeypatch: pytes
 
 
 def test_gitless_tree_builds_the_same_bytes_and_the_third_run_makes_nothing(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, go_seed: GoSeed) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, go_std_seed: GoSeed) -> None:
     tree = archive_tree(tmp_path / "kubernetes-src")
     _archive, sdn = write_sdn_archive(tmp_path, COMMIT)
     cni = local_cni_release(tmp_path / "cni")  # containerd era: the CNI plugins, pinned, from a local mirror
     (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({"kubernetes": {"version": VERSION}, "sdn": sdn, "cni": cni}))
 
-    first = bundle(tmp_path, tree, "cache1", "dist1", monkeypatch)
+    first = bundle(tmp_path, tree, go_std_seed.into(tmp_path / "cache1", VERSION).name, "dist1", monkeypatch)
     generated = tree / "pkg/node/zz_generated.deepcopy.go"
     stamp_one = generated.read_text()
-    # A second, independent build (its own cache, warm from a build in a third folder, so make runs
-    # again and regenerates).
-    go_seed.into(tmp_path / "cache2", VERSION)
+    # A second, independent build (its own cache, with the standard library only: every package of the
+    # tree is compiled again, and make runs again and regenerates).
+    go_std_seed.into(tmp_path / "cache2", VERSION)
     second = bundle(tmp_path, tree, "cache2", "dist2", monkeypatch)
     assert generated.read_text() != stamp_one, "the fixture's code generation did not run again"
     assert (tmp_path / "cache2/logs/make.log").is_file()
