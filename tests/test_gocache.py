@@ -200,9 +200,10 @@ def test_same_bundle_from_two_folders_two_caches_two_homes(tmp_path: Path, monke
 
 def _damage(folder: Path) -> int:
     """What a crash, a full disk or a half-restored CI cache leaves: outputs cut short, index entries
-    overwritten, stray files. Returns how many entries were damaged."""
+    overwritten (every third entry: what a crash leaves is a part), stray files. Returns how many entries
+    were damaged."""
     damaged = 0
-    for entry in sorted(folder.glob("??/*")):
+    for entry in sorted(folder.glob("??/*"))[::3]:
         if entry.name.endswith("-d"):
             data = entry.read_bytes()
             entry.write_bytes(data[: len(data) // 2])
