@@ -38,8 +38,9 @@ def test_a_bundle_reproduces_from_another_checkout_and_a_moved_tree_is_refused(
     _archive, sdn = write_sdn_archive(tmp_path, COMMIT)
     (tmp_path / "bundle.yaml").write_text(yaml.safe_dump({"sdn": sdn, "cni": local_cni_release(tmp_path / "cni")}))
     first = make_tree(tmp_path / "a" / "kubernetes")
+    cache_a = go_std_seed.into(tmp_path / "cache-a")
     assert _run(["bundle", "--config", str(tmp_path / "bundle.yaml"), "--kube-root", str(first), "--cache-dir",
-                 str(go_std_seed.into(tmp_path / "cache-a")), "--dist", str(tmp_path / "dist")], tmp_path / "home-a", monkeypatch) == 0
+                 str(cache_a), "--dist", str(tmp_path / "dist")], tmp_path / "home-a", monkeypatch) == 0
     (published,) = (tmp_path / "dist").glob("*.zip")
 
     # Someone else: another folder, cache (the standard library only: the tree's packages are compiled
