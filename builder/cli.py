@@ -217,8 +217,7 @@ INIT_FIELDS: dict[str, tuple[str, str, str]] = {
     "init_kube_version": ("--kube-version", "kubernetes.version",
                           "a Kubernetes version: the official release binaries of it, no tree"),
     "init_kube_root": ("--kube-root", "kubernetes.root", "a Kubernetes source tree to build from"),
-    "init_mode": ("--network-mode", "network.mode", "the network mode (host-gw, l3, overlay, flannel-vxlan, "
-                  "flannel-host-gw)"),
+    "init_mode": ("--network-mode", "network.mode", f"the network mode ({', '.join(cfgmod.NETWORK_MODES)})"),
     "init_cluster_cidr": ("--cluster-cidr", "network.cluster_cidr", "the pod network"),
     "init_service_cidr": ("--service-cidr", "network.service_cidr", "the service network"),
     "init_dns": ("--dns-service-ip", "network.dns_service_ip", "the cluster DNS service's address"),

@@ -63,7 +63,7 @@ def test_every_problem_is_reported_with_its_line(tmp_path: Path, tree: Path) -> 
                       (6, "network.dns_service_ip"), (7, "network.mode"), (8, "network.colour"),
                       (10, "kubernetes.version"), (12, "node.install_dir"), (13, "node.kubelet_extra_args[1]")]:
         assert f"{path}:{line}: {key}:" in msg, (key, msg)
-    assert "use one of host-gw, l3, overlay" in msg
+    assert f"use one of {', '.join(config.NETWORK_MODES)}" in msg
     assert "unknown key; valid keys of network:" in msg
     assert "kubernetes.version: must be a version like v1.37.0, got float 1.37" in msg
 

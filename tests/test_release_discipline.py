@@ -23,7 +23,7 @@ from test_preflight import write_config as tree_config
 
 from builder import cli
 from builder.bundle import dist as dist_mod
-from builder.config import Overrides, load, starter
+from builder.config import NETWORK_MODES, Overrides, load, starter
 from builder.errors import ConfigError
 from builder.hashing import sha256_file
 
@@ -146,7 +146,7 @@ def test_init_asks_on_a_terminal_and_refuses_a_bad_answer(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match=r"(?s)init did not write .*first address"):
         starter.write_starter(tmp_path / "a.yaml", {}, ask=ask)
     assert not (tmp_path / "a.yaml").exists()
-    assert "network mode (host-gw, l3, overlay, flannel-vxlan, flannel-host-gw)" in asked
+    assert f"network mode ({', '.join(NETWORK_MODES)})" in asked  # every row of the table, as it grows
     answers["cluster DNS service address"] = "10.96.0.10"
     starter.write_starter(tmp_path / "a.yaml", {}, ask=ask)
     assert load(Overrides(config=tmp_path / "a.yaml", needs_source=False), {}, tmp_path).network.cluster_cidr == (

@@ -47,6 +47,21 @@ def test_each_mode_and_input_name_is_spelled_in_one_module(name: str) -> None:
     assert len(spellings(name)) == 1, spellings(name)
 
 
+def test_no_module_lists_the_modes_by_hand() -> None:
+    """A text that names several modes (a help line, a question) is made from the table: written out, it would
+    go on without the next row."""
+    words = re.compile(r"(?<![\w-])(" + "|".join(re.escape(n) for n in NETWORK_MODES) + r")(?![\w-])")
+    lists = []
+    for path in BUILDER.rglob("*.py"):
+        if path == BUILDER / "config" / "modes.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+            if len(set(words.findall(text))) > 1:
+                lists.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value!r}")
+    assert lists == []
+
+
 def test_the_spelling_check_sees_a_second_module(tmp_path: Path) -> None:
     """The check can fail: the name of a mode is found wherever a module writes it."""
     assert spellings("host-gw") == {"builder/config/modes.py"}

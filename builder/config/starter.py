@@ -14,6 +14,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..fsutil import atomic_write
 from .model import NetworkSection
+from .modes import NETWORK_MODES
 from .schema import SCHEMA_FILE
 from .yamlread import parse_yaml
 
@@ -24,7 +25,7 @@ _NET = NetworkSection()
 QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("kubernetes.version", "Kubernetes version to bundle from the official binaries (empty: build from a tree)",
      ""),
-    ("network.mode", "network mode (host-gw, l3, overlay, flannel-vxlan, flannel-host-gw)", _NET.mode),
+    ("network.mode", f"network mode ({', '.join(NETWORK_MODES)})", _NET.mode),
     ("network.cluster_cidr", "pod network (cluster CIDR)", _NET.cluster_cidr),
     ("network.service_cidr", "service network (service CIDR)", _NET.service_cidr),
     ("network.dns_service_ip", "cluster DNS service address", _NET.dns_service_ip),
@@ -73,7 +74,7 @@ def starter_text(values: Mapping[str, str]) -> str:
         line("kubernetes.version", "", "vX.Y.Z; a tree's own version when building from one"),
         line("kubernetes.root", "", "the Kubernetes source tree (or $KUBE_ROOT, --kube-root)"),
         "network:",
-        line("network.mode", _NET.mode, "host-gw, l3, overlay, flannel-vxlan, flannel-host-gw"),
+        line("network.mode", _NET.mode, ", ".join(NETWORK_MODES)),
         line("network.cluster_cidr", _NET.cluster_cidr, "the pod network"),
         line("network.service_cidr", _NET.service_cidr, "the service network"),
         line("network.dns_service_ip", _NET.dns_service_ip, "cluster DNS, inside service_cidr"),
