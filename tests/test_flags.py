@@ -177,3 +177,28 @@ def test_every_problem_of_a_version_is_reported_at_once_with_its_line(tmp_path: 
     assert lines[2].startswith(f"  {path}:7: node.labels.kubernetes.io/role: from 1.16")
     assert lines[3].startswith(f"  {path}:10: node.kubelet_extra_args[1]: kubelet 1.30 with containerd does not "
                                "accept --log-dir")
+
+
+@pytest.mark.parametrize(("minor", "runtime"), cases())
+@pytest.mark.parametrize("isolation", ["process", "hyperv"])
+def test_the_scripts_command_lines_are_the_flag_lists(minor: int, runtime: str, isolation: str) -> None:
+    """Get-KubeletArgs writes the parts both kubelet lists share once, with the caller's identity between them,
+    and the service's flags after: put back together they are flags.py's lists, for every runtime and minor."""
+    from builder.node import render
+
+    c = dataclasses.replace(cfg(), node=NodeSection(isolation=isolation))
+    parts = render.kubelet_parts(c, v(minor), runtime)
+    plain = [render.arg_code(a) for a in flags.kubelet_args(v(minor), runtime, c)]
+    kubeadm = [render.arg_code(a) for a in flags.kubelet_args(v(minor), runtime, c, kubeadm=True)]
+    assert parts["kubelet_head"] + parts["kubelet_identity"] + parts["kubelet_tail"] == plain
+    assert parts["kubelet_head"] + parts["kubelet_kubeadm_identity"] + parts["kubelet_tail"] == kubeadm
+    # What differs is the identity alone: every other flag is written once, in the function.
+    flag = {render.arg_code(a): a.flag for a in flags.kubelet_args(v(minor), runtime, c, kubeadm=True)}
+    flag |= {render.arg_code(a): a.flag for a in flags.kubelet_args(v(minor), runtime, c)}
+    assert [flag[a] for a in parts["kubelet_identity"]] == ["--kubeconfig", "--cluster-dns", "--cluster-domain"]
+    assert [flag[a] for a in parts["kubelet_kubeadm_identity"]] == ["--bootstrap-kubeconfig", "--kubeconfig",
+                                                                    "--config", "--cert-dir"]
+    for fn in (flags.kubelet_args, flags.kubeproxy_args):
+        service = [render.arg_code(a) for a in fn(v(minor), runtime, c, service=True)]
+        foreground = [render.arg_code(a) for a in fn(v(minor), runtime, c)]
+        assert foreground + render.service_flags(fn, c, v(minor), runtime) == service
