@@ -16,6 +16,7 @@ BeforeDiscovery {
                 @{ Path = $path }
             }
         })
+    $shared = @(foreach ($root in $roots) { @{ Path = (Join-Path $root 'node-functions.ps1') } })
     $installs = @(foreach ($root in $roots) {
             $path = Join-Path $root 'install.ps1'
             if ((Test-Path -LiteralPath $path) -and (Select-String -LiteralPath $path -Pattern '^function New-ContainerdConfig' -Quiet)) {
@@ -52,6 +53,26 @@ Describe 'start-kubeproxy.ps1: the source VIP' {
         New-Item -ItemType Directory -Force -Path $StateDir | Out-Null
         Set-Content -LiteralPath (Join-Path $StateDir 'sourceVip.json') -Value '{"address": "10.244.7.2"}' -Encoding Ascii
         Get-SourceVip $network | Should -Be '10.244.7.2'
+    }
+}
+
+Describe 'node-functions.ps1: kubelet''s arguments' {
+    It 'puts the caller''s identity after the node''s own, and adds the service flag with -Service (<Path>)' -ForEach $shared {
+        . (Import-ScriptFunction $Path 'Get-KubeletArgs')
+        # The variables the calling scripts set, which the arguments name.
+        $NodeName = 'node-1'; $NodeIp = '10.0.0.5'; $PauseImage = 'pause'; $CniBinDir = 'C:\k\cni'
+        $CniConfDir = 'C:\k\cni\conf'; $NodeLabels = ''; $LogDir = 'C:\k\logs'
+        $plain = @(Get-KubeletArgs -Identity @('--kubeconfig=C:\k\config'))
+        $service = @(Get-KubeletArgs -Identity @('--kubeconfig=C:\k\config') -Service)
+        $plain[0] | Should -Be '--v=2'
+        $plain[3] | Should -Be '--kubeconfig=C:\k\config'
+        $plain | Should -Contain '--node-ip=10.0.0.5'
+        if (Select-String -LiteralPath $Path -Pattern "'--windows-service=true'" -SimpleMatch -Quiet) {
+            $service.Count | Should -Be ($plain.Count + 1)
+            $service | Should -Contain '--windows-service=true'
+        } else {
+            $service.Count | Should -Be $plain.Count
+        }
     }
 }
 
