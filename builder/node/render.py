@@ -78,6 +78,8 @@ KUBEADM_PATHS = {
 
 # The macros every script may call (`{{ blocks.arg_array(...) }}`): blocks more than one script writes.
 MACROS = "_macros.ps1.j2"
+# The functions more than one script needs, once: every script dot-sources it from its own folder.
+NODE_FUNCTIONS = "node-functions.ps1"
 
 
 @functools.cache
@@ -441,9 +443,6 @@ class Output:
     kind: str
     when: Callable[[Mapping[str, Any]], bool] = lambda ctx: True
 
-
-# The functions more than one script needs, once: every script dot-sources it from its own folder.
-NODE_FUNCTIONS = "node-functions.ps1"
 
 # The one table of generated scripts and documents (samples and the CNI config are data, below).
 OUTPUTS: tuple[Output, ...] = (
