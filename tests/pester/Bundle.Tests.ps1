@@ -76,6 +76,15 @@ Describe 'install.ps1 -CheckOnly' {
         $result.Output | Should -Match 'start-kubelet\.ps1'
     }
 
+    It 'refuses a changed node-functions.ps1 before it loads it' {
+        $root = Copy-Bundle 'tampered-functions'
+        Add-Content -LiteralPath (Join-Path $root 'node-functions.ps1') -Value "Write-Host 'LOADED-FUNCTIONS'" -Encoding Ascii
+        $result = Invoke-CheckOnly $root
+        $result.ExitCode | Should -Be 1
+        $result.Output | Should -Match 'node-functions\.ps1'
+        $result.Output | Should -Not -Match 'LOADED-FUNCTIONS'
+    }
+
     It 'fails when a file that is not part of the bundle sits in the folder' {
         $root = Copy-Bundle 'extra-file'
         Set-Content -LiteralPath (Join-Path $root 'extra.ps1') -Value 'Write-Output 1' -Encoding Ascii
