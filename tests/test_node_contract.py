@@ -34,6 +34,7 @@ from cluster_support import containers, daemonset_scripts, manifests, pinned
 from builder import psparse
 from builder.artifacts import RenderedFile
 from builder.config import NETWORK_MODES, Config, KubernetesSection, NetworkSection, NodeSection, mode_for, runtime_for
+from builder.config.model import SigningSection
 from builder.config.modes import BY_CLUSTER, BY_SCRIPTS
 from builder.kversion import KubeVersion
 from builder.node import cluster, render
@@ -153,9 +154,11 @@ def as_run(script: str, lib: str) -> str:
     return script.replace(DOT_SOURCE, body, 1)
 
 
-def render_bundle(mode: str, minor: int, runtime: str, bundled: bool) -> Bundle:
+def render_bundle(mode: str, minor: int, runtime: str, bundled: bool, signing: SigningSection | None = None) -> Bundle:
     version = KubeVersion(1, minor, 0)
     cfg = pinned(make_config(mode, runtime, bundled), [str(version)])
+    if signing is not None:
+        cfg = dataclasses.replace(cfg, signing=signing)
     assert runtime_for(cfg.node, version) == runtime
     files = {f.dest: f for f in render.render_bundle(cfg, str(version))}
     return Bundle(cfg, version, runtime, files)
@@ -742,6 +745,12 @@ def check_install_order(b: Bundle) -> list[str]:
     for later in ("Unblock-File -LiteralPath", "Copy-Item -LiteralPath", "$Copied = $true", "Set-InstallAcl $target"):
         if not verified < first(install, later):
             problems.append(f"install.ps1: {later} before every file is verified")
+    raw = b.text("install.ps1")  # where it loads the shared functions
+    loads = first(raw, DOT_SOURCE)
+    if not first(raw, "$Files = Test-BundleFiles $Manifest") < loads:
+        problems.append(f"install.ps1 loads {LIB} before every file is verified")
+    if b.cfg.signing.enabled and not 0 <= first(raw, "Test-BundleSignature -Root") < loads:
+        problems.append(f"install.ps1 loads {LIB} before the signatures are checked")
     copied = first(install, "$Copied = $true")
     for host_change in ("\nSet-ContainerdConfig", "\nInstall-BundledContainerd", "\nSet-FirewallRules",
                         "if ($RegisterServices) { Register-NodeServices }"):
@@ -914,6 +923,14 @@ def test_the_order_checks_find_a_script_that_breaks_them() -> None:
     b = render_bundle("flannel-vxlan", 30, "containerd", False)
     unverified = mutated(b, "install.ps1", "$Files = Test-BundleFiles $Manifest", "$Files = @()")
     assert "install.ps1 does not verify the bundle with Test-BundleFiles" in check_install_order(unverified)
+    hasty = mutated(b, "install.ps1", "\r\n" + DOT_SOURCE + "\r\n", "\r\n")
+    hasty = mutated(hasty, "install.ps1", "$Manifest = Read-Manifest", DOT_SOURCE + "\r\n$Manifest = Read-Manifest")
+    assert check_install_order(hasty) == [f"install.ps1 loads {LIB} before every file is verified"]
+    signing = SigningSection(enabled=True, thumbprint="A" * 40, subject="CN=test")
+    signed = render_bundle("flannel-vxlan", 30, "containerd", False, signing)
+    assert check_install_order(signed) == []
+    unchecked = mutated(signed, "install.ps1", "\r\nTest-BundleSignature -Root $PSScriptRoot\r\n", "\r\n")
+    assert check_install_order(unchecked) == [f"install.ps1 loads {LIB} before the signatures are checked"]
     early = mutated(b, "install.ps1", "\r\nSet-FirewallRules\r\n", "\r\n")
     early = mutated(early, "install.ps1", "$Copied = $true", "Set-FirewallRules\r\n$Copied = $true")
     assert check_install_order(early) == ["install.ps1: Set-FirewallRules before the files are copied"]
