@@ -282,6 +282,9 @@ def test_an_unchanged_cached_toolchain_is_not_read_again_and_a_change_is_still_f
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     entry = _fake_cached_go(tmp_path / "cache")
     toolchain.record_tree(entry)
+    assert not (entry / toolchain.STAT_RECORD).exists()  # files written a moment ago are too new to vouch for
+    monkeypatch.setattr(toolchain, "RACY_NS", -10**12)  # as if they were older (a change time cannot be set back)
+    toolchain.record_tree(entry)
     real_digest, reads = toolchain.tree_digest, []
     monkeypatch.setattr(toolchain, "tree_digest", lambda goroot: reads.append(goroot) or real_digest(goroot))
     assert toolchain.tree_problem(entry) is None

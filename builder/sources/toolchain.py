@@ -22,6 +22,7 @@ import shlex
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,34 +243,42 @@ def tree_digest(goroot: Path) -> str:
 # The tree's stat fingerprint when its contents last matched TREE_RECORD (with that digest): an unchanged
 # tree is then checked in a walk of stat calls, not by reading its 200 MB again on every use.
 STAT_RECORD = "tree.stat"
+# A file changed this recently is too new to vouch for: a change within the same tick of the file system's
+# clock (coarse: milliseconds, or seconds on some) would leave its times as they are. Git's index does the same.
+RACY_NS = 2_000_000_000
 
 
-def tree_stat(goroot: Path) -> str:
+def tree_stat(goroot: Path) -> tuple[str, int]:
     """sha256 over every path's kind, mode, size, inode, and change and modification times (ns) below
-    `goroot`. Writing, replacing, renaming or chmod-ing a file moves its change time, which no one can
-    set back (utime sets only the access and modification times), so any change gives another value."""
-    lines = []
+    `goroot`, and the newest change time. Writing, replacing, renaming or chmod-ing a file moves its change
+    time, which no one can set back (utime sets only the access and modification times), so any change
+    gives another value."""
+    lines, newest = [], 0
     root = str(goroot)
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         prefix = folder[len(root) + 1:] + "/" if folder != root else ""
         for name in sorted(dirs + files):
             st = os.lstat(os.path.join(folder, name))
+            newest = max(newest, st.st_ctime_ns)
             lines.append(f"{prefix}{name} {st.st_mode:o} {st.st_size} {st.st_ino} {st.st_ctime_ns} {st.st_mtime_ns}\n")
-    return hashlib.sha256("".join(lines).encode()).hexdigest()
+    return hashlib.sha256("".join(lines).encode()).hexdigest(), newest
 
 
-def _record_stat(entry: Path, digest: str, stat: str) -> None:
-    (entry / STAT_RECORD).write_text(f"{digest} {stat}\n", encoding="ascii")
+def _record_stat(entry: Path, digest: str, before: tuple[str, int]) -> None:
+    """Record the fingerprint `before` (taken before the contents were read) with their digest, if nothing
+    changed while they were read and no file is too new to vouch for."""
+    after = tree_stat(entry / "go")
+    if after == before and before[1] < time.time_ns() - RACY_NS:
+        (entry / STAT_RECORD).write_text(f"{digest} {before[0]}\n", encoding="ascii")
 
 
 def record_tree(entry: Path) -> None:
     """Record the digest of `entry`/go as installed (what `_cached` checks on every use)."""
-    stat = tree_stat(entry / "go")
+    before = tree_stat(entry / "go")
     digest = tree_digest(entry / "go")
     (entry / TREE_RECORD).write_text(digest + "\n", encoding="ascii")
-    if tree_stat(entry / "go") == stat:  # nothing changed while it was read
-        _record_stat(entry, digest, stat)
+    _record_stat(entry, digest, before)
 
 
 def tree_problem(entry: Path) -> str | None:
@@ -279,16 +288,15 @@ def tree_problem(entry: Path) -> str | None:
         recorded = (entry / TREE_RECORD).read_text(encoding="ascii").strip()
     except OSError:
         return "has no record of being installed by this tool"
-    stat = tree_stat(entry / "go")
+    before = tree_stat(entry / "go")
     try:
-        if (entry / STAT_RECORD).read_text(encoding="ascii") == f"{recorded} {stat}\n":
+        if (entry / STAT_RECORD).read_text(encoding="ascii") == f"{recorded} {before[0]}\n":
             return None
     except OSError:
         pass
     if tree_digest(entry / "go") != recorded:
         return "has changed since it was installed (its files no longer match the recorded digest)"
-    if tree_stat(entry / "go") == stat:
-        _record_stat(entry, recorded, stat)
+    _record_stat(entry, recorded, before)
     return None
 
 
