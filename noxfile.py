@@ -138,10 +138,10 @@ def tests(session: nox.Session) -> None:
                 **_safe())
     safe = _safe(TEST_VARS)
     safe["env"]["K8SWB_GO_WHEELHOUSE"] = str(wheelhouse)
-    # Two workers a core: the tests wait on loopback servers, subprocesses and GitHub's write pacing
-    # much of the time (measured on 2 cores: 98 s against 113 s with one a core). A later `-n N` in the
-    # arguments wins (`-n 0`: one process, for a debugger).
-    workers = str(2 * (os.cpu_count() or 1))
+    # Two workers a core, at most 8 (each one is a Python process with its own imports): the tests wait on
+    # loopback servers, subprocesses and GitHub's write pacing much of the time (measured on 2 cores: 95 s
+    # against 112 s with one a core). A later `-n N` in the arguments wins (`-n 0`: one process).
+    workers = str(min(2 * (os.cpu_count() or 1), 8))
     session.run("pytest", "-n", workers, *session.posargs, **safe)
 
 
