@@ -13,7 +13,7 @@ BeforeDiscovery {
 
 BeforeAll {
     . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
-    # A stub so that Mock finds a command to replace: the script defines the real Get-PodCidr,
+    # A stub so that Mock finds a command to replace: the script loads the real Get-PodCidr (node-functions.ps1),
     # which asks kubectl.exe, and the mock takes precedence over that function.
     function Get-PodCidr { return '' }
     # netsh (called by name): this function takes precedence over the executable.
