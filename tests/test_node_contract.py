@@ -126,27 +126,28 @@ class Bundle:
 
 LIB = render.NODE_FUNCTIONS
 DOT_SOURCE = f". (Join-Path $PSScriptRoot '{LIB}')"
-FUNCTION_RE = re.compile(r"^function ([\w-]+)\b[^\n]*\{\n.*?^\}\n", re.MULTILINE | re.DOTALL)
+# A top-level function: its name, and its body (the lines between its first and its closing line).
+FUNCTION_RE = re.compile(r"^function ([\w-]+)\b[^\n]*\{\n(.*?)^\}\n", re.MULTILINE | re.DOTALL)
 
 
-def calls(text: str, name: str) -> bool:
-    return re.search(rf"(?<![\w$-]){re.escape(name)}(?![\w-])", text) is not None
+def first_call(text: str, name: str) -> int:
+    """Where `text` first names the command `name` (not a variable, not a longer name); -1 when it does not."""
+    m = re.search(rf"(?<![\w$-]){re.escape(name)}(?![\w-])", text)
+    return -1 if m is None else m.start()
 
 
 @functools.cache
 def as_run(script: str, lib: str) -> str:
     """`script` with the line that dot-sources `lib` replaced by what it defines that the script uses: the lib's
     statements outside functions, and each function the script calls (or a function it calls does), in the
-    lib's order. A script that does not load the lib stays as it is."""
-    if DOT_SOURCE not in script:
-        return script
+    lib's order."""
     defs = {m.group(1): m.group(0) for m in FUNCTION_RE.finditer(lib)}
     used: set[str] = set()
     todo = [script]
     while todo:
         text = todo.pop()
         for name, definition in defs.items():
-            if name not in used and calls(text, name):
+            if name not in used and first_call(text, name) >= 0:
                 used.add(name)
                 todo.append(definition)
     body = FUNCTION_RE.sub("", re.sub(r"<#.*?#>\n", "", lib, flags=re.DOTALL)).strip("\n")
@@ -403,18 +404,19 @@ def check_shared_functions(b: Bundle) -> list[str]:
     for name in b.scripts:
         text = "\n".join(code_lines(b.text(name)))
         loaded = text.find(DOT_SOURCE)
+        defined = {m.group(1) for m in FUNCTION_RE.finditer(text)}
         for fn in shared:
-            if re.search(rf"^function {re.escape(fn)}\b", text, re.MULTILINE):
+            if fn in defined:
                 problems.append(f"{name} defines {fn} again")
-            at = re.search(rf"(?<![\w$-]){re.escape(fn)}(?![\w-])", text)
-            if at is not None and not 0 <= loaded < at.start():
+            at = first_call(text, fn)
+            if at >= 0 and not 0 <= loaded < at:
                 problems.append(f"{name} calls {fn} before it loads {LIB}")
     return problems
 
 
 def function_body(script: str, name: str) -> str | None:
-    m = re.search(rf"^function {re.escape(name)}\b[^\n]*\{{\n(.*?)^\}}\n", script, re.MULTILINE | re.DOTALL)
-    return None if m is None else "\n".join(code_lines(m.group(1)))
+    body = next((m.group(2) for m in FUNCTION_RE.finditer(script) if m.group(1) == name), None)
+    return None if body is None else "\n".join(code_lines(body))
 
 
 # What a service, the flanneld task or containerd keeps running (a pod's shim outlives containerd).
@@ -770,7 +772,7 @@ def in_run_order(script: str) -> str:
     """The script with each top-level function that registers a service or sets up the network moved
     to its last call (the main flow's; an earlier one is a shortcut such as -ResumeNetwork). The last
     defined first: a function it calls then finds its last call inside it."""
-    found = list(re.finditer(r"^function ([\w-]+)[^\n]*\{\n(.*?)^\}\n", script, re.MULTILINE | re.DOTALL))
+    found = list(FUNCTION_RE.finditer(script))
     steps = set(FLOW_STEPS)
     while True:  # a function that calls one that registers a service is a step of the flow too
         more = {m.group(1) + " " for m in found if any(step in m.group(2) for step in steps)} - steps
