@@ -119,16 +119,19 @@ def needed(mode: NetworkMode, offline: bool = False) -> tuple[ClusterImage, ...]
         return ()
     wants = {mode.cluster.cni, *((NEEDED_BY_KUBE_PROXY,) if mode.kube_proxy.daemonset else ())}
     rows = tuple(i for i in CLUSTER_IMAGES if i.needed_by in wants)
-    if offline and any(i.role in BUILT_OFFLINE for i in rows):
-        return (*(i for i in rows if i.role not in BUILT_OFFLINE), IMAGES_BY_ROLE[HOSTPROCESS_BASE])
+    built = built_offline(mode, offline, rows)
+    if built:
+        return (*(i for i in rows if i not in built), IMAGES_BY_ROLE[HOSTPROCESS_BASE])
     return rows
 
 
-def built_offline(mode: NetworkMode, offline: bool) -> tuple[ClusterImage, ...]:
-    """The rows the bundle builds itself (images.offline), in place of pulling them."""
-    if not offline or mode.cluster is None:
+def built_offline(mode: NetworkMode, offline: bool,
+                  rows: tuple[ClusterImage, ...] | None = None) -> tuple[ClusterImage, ...]:
+    """The rows the bundle builds itself (images.offline), in place of pulling them: of `rows`, the rows the
+    mode's manifests run (`needed(mode)` when not given)."""
+    if not offline:
         return ()
-    return tuple(i for i in CLUSTER_IMAGES if i.role in BUILT_OFFLINE and i in needed(mode))
+    return tuple(i for i in (needed(mode) if rows is None else rows) if i.role in BUILT_OFFLINE)
 
 
 def local_name(role: str, version: KubeVersion) -> str:
