@@ -141,7 +141,7 @@ def test_shared_powershell_is_written_once() -> None:
     templates = {p.name: p.read_text(encoding="utf-8") for p in render.TEMPLATES.glob("*.j2")}
     for fn in ("ConvertTo-CommandLine", "Get-NodeAddress", "Get-HnsNetworkByName", "Assert-FilesExist",
                "New-ServiceCommand", "New-SwitchNetwork", "Get-KubeletArgs", "Get-KubeProxyArgs",
-               "Register-KubeProxyService"):
+               "Register-KubeProxyService", "Stop-OwnProcesses"):
         defining = [n for n, t in templates.items() if f"function {fn}(" in t or f"function {fn} " in t]
         assert len(defining) == 1 and defining[0].startswith("_"), (fn, defining)
     # The blocks several scripts write: only the macros file spells them, or the one partial of node-functions.ps1.

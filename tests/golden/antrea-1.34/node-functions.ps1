@@ -264,3 +264,19 @@ function Test-OwnProgram([string] $ImagePath) {
     # A service or process is this install's when its program is in the install folder.
     return $ImagePath.Replace('"', '').StartsWith($Target + '\', [System.StringComparison]::OrdinalIgnoreCase)
 }
+
+function Stop-OwnProcesses {
+    # What is left of a part after its service or task stopped (a child of kube-log-runner or of the
+    # flanneld task's script, or one started by hand from the install folder): only this install's, each
+    # waited for (its files are replaced or removed next). An advanced function: uninstall.ps1 -WhatIf
+    # reaches it.
+    [CmdletBinding(SupportsShouldProcess = $true)]
+    param([string] $Name)
+    foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
+        if ($proc.Path -and (Test-OwnProgram $proc.Path) -and $PSCmdlet.ShouldProcess("process $Name ($($proc.Id))", 'stop')) {
+            Stop-Process -Id $proc.Id -Force -ErrorAction Stop
+            Wait-Process -Id $proc.Id -Timeout 30 -ErrorAction SilentlyContinue
+            Write-Host "  stopped $Name ($($proc.Id))"
+        }
+    }
+}

@@ -63,17 +63,6 @@ function Remove-NodeService {
     }
 }
 
-function Stop-OwnProcesses {
-    [CmdletBinding(SupportsShouldProcess = $true)]
-    param([string] $Name)
-    foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
-        if ($proc.Path -and (Test-OwnProgram $proc.Path) -and $PSCmdlet.ShouldProcess("process $Name ($($proc.Id))", 'stop')) {
-            Stop-Process -Id $proc.Id -Force -ErrorAction Stop
-            Write-Host "  stopped $Name ($($proc.Id))"
-        }
-    }
-}
-
 function Remove-NodeFiles {
     [CmdletBinding(SupportsShouldProcess = $true)]
     param([string] $Dir, [string[]] $Keep)

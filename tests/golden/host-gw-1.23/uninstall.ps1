@@ -62,17 +62,6 @@ function Remove-NodeService {
     }
 }
 
-function Stop-OwnProcesses {
-    [CmdletBinding(SupportsShouldProcess = $true)]
-    param([string] $Name)
-    foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
-        if ($proc.Path -and (Test-OwnProgram $proc.Path) -and $PSCmdlet.ShouldProcess("process $Name ($($proc.Id))", 'stop')) {
-            Stop-Process -Id $proc.Id -Force -ErrorAction Stop
-            Write-Host "  stopped $Name ($($proc.Id))"
-        }
-    }
-}
-
 # hns.psm1 from the install folder (or, run again after the folder went, from this script's folder).
 $hnsModule = Join-Path $Target 'hns.psm1'
 if (-not (Test-Path -LiteralPath $hnsModule)) { $hnsModule = Join-Path $PSScriptRoot 'hns.psm1' }

@@ -154,17 +154,6 @@ function Restore-ServiceRecord([string] $Name, $Saved) {
     }
 }
 
-function Stop-OwnProcesses([string] $Name) {
-    # What is left of a part after its service or task stopped (a child of kube-log-runner or of the
-    # flanneld task's script, or one started by hand from the install folder): only this install's.
-    foreach ($proc in @(Get-Process -Name $Name -ErrorAction SilentlyContinue)) {
-        if ($proc.Path -and (Test-OwnProgram $proc.Path)) {
-            Stop-Process -Id $proc.Id -Force -ErrorAction Stop
-            Wait-Process -Id $proc.Id -Timeout 30 -ErrorAction SilentlyContinue
-        }
-    }
-}
-
 function Stop-NodeParts {
     # The reverse of the start order; each part only if it is there, with what it left running.
     $order = @($StartOrder)
